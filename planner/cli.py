@@ -1,0 +1,105 @@
+"""The ``planner`` command: parses arguments, calls the library, formats. Nothing else.
+
+Exit codes: 0 success; 2 bad input (a one-line error naming the file, the field and the value;
+``--debug`` shows the traceback instead); 1 an unexpected failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from planner import __version__
+from planner.errors import PlannerError
+
+EXIT_INPUT_ERROR = 2
+
+
+class PlannerGroup(click.Group):
+    """Turns PlannerError into one line on stderr and exit code 2, unless --debug is given."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PlannerError as exc:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_INPUT_ERROR)
+
+
+@click.group(cls=PlannerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="planner")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
+    """Energy-efficiency planner for LLM inference fleets."""
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s", force=True)
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+@cli.command()
+@click.argument("instance", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Readable table or JSON on stdout.")
+@click.option("--show-fit", is_flag=True, help="Print the throughput regression and its error.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the distributions and lever scenarios to this PNG.")
+@click.option("--samples", type=click.IntRange(min=1), default=None,
+              help="Override samples_per_model.")
+@click.option("--seed", type=int, default=None, help="Override the instance's seed.")
+@click.option("--input-sensitivity", is_flag=True,
+              help="Count input tokens in energy: L_eff = L_out + L_in/30 (the paper's "
+                   "sensitivity analysis).")
+@click.option("--input-tokens", type=click.FloatRange(min=1), default=None,
+              help="Override the fixed input length L_in.")
+def estimate(instance: str, fmt: str, show_fit: bool, plot_path: str | None, samples: int | None,
+             seed: int | None, input_sensitivity: bool, input_tokens: float | None) -> None:
+    """Per-query and fleet energy by the method of Oviedo et al. (arXiv:2509.20241)."""
+    from planner.energy.estimator import load_estimate_instance, run_estimate
+    from planner.report.estimate import estimate_text, fit_text, plot_estimate
+
+    spec, table = load_estimate_instance(instance)
+    overrides = {}
+    if samples is not None:
+        overrides["samples_per_model"] = samples
+    if seed is not None:
+        overrides["seed"] = seed
+    if input_sensitivity:
+        overrides["input_token_weight"] = 1.0 / 30.0
+    if input_tokens is not None:
+        overrides["input_tokens"] = input_tokens
+    if overrides:
+        spec = spec.model_copy(update=overrides)
+    result = run_estimate(spec, table)
+    if fmt == "json":
+        summary = result.summary()
+        if show_fit:
+            from planner.energy.throughput_fit import fit_table
+            summary["throughput_fit"] = fit_table(result.fits).to_dict(orient="records")
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        if show_fit:
+            click.echo(fit_text(result))
+            click.echo()
+        click.echo(estimate_text(result))
+    if plot_path:
+        plot_estimate(result, plot_path)
+        logging.getLogger(__name__).info("wrote %s", plot_path)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Per-query energy: the paper's throughput regression and Monte Carlo estimator."""

@@ -1,0 +1,1 @@
+"""Human- and machine-readable outputs: tables, JSON, plots; every file is written atomically."""

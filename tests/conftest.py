@@ -1,0 +1,29 @@
+"""Shared fixtures: paths to shipped instances and a cached estimate per instance."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTANCES = ROOT / "instances"
+
+
+@lru_cache(maxsize=None)
+def estimate_of(name: str):
+    from planner.energy.estimator import load_estimate_instance, run_estimate
+
+    instance, table = load_estimate_instance(INSTANCES / name)
+    return run_estimate(instance, table)
+
+
+@pytest.fixture(scope="session")
+def v2():
+    return estimate_of("paper-v2.yaml")
+
+
+@pytest.fixture(scope="session")
+def v1():
+    return estimate_of("paper-v1.yaml")
