@@ -96,6 +96,77 @@ def estimate(instance: str, fmt: str, show_fit: bool, plot_path: str | None, sam
         logging.getLogger(__name__).info("wrote %s", plot_path)
 
 
+@cli.command()
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
+              help="Calibration file to write [default: the package's shipped calibration.json].")
+@click.option("--rows-csv", type=click.Path(dir_okay=False), default=None,
+              help="Also write measured vs predicted for every benchmark row to this CSV.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def calibrate(out_path: str | None, rows_csv: str | None, fmt: str) -> None:
+    """Fit the performance model's efficiency factors on the shipped TensorRT-LLM tables."""
+    from planner.catalog import data_path
+    from planner.perf.calibrate import (calibrate as fit, energy_check, error_tables,
+                                        online_check, ttft_check)
+    from planner.perf.factors import CALIBRATION_FILE
+    from planner.report.calibration import calibration_text, write_error_rows
+    from planner.report.io import write_json_atomic
+
+    calibration, errors = fit()
+    target = out_path or data_path(CALIBRATION_FILE)
+    write_json_atomic(target, calibration.to_json())
+    tables = error_tables(errors)
+    checks = {"ttft": ttft_check(calibration), "online": online_check(calibration),
+              "energy": energy_check(calibration)}
+    if rows_csv:
+        write_error_rows(errors, rows_csv)
+    if fmt == "json":
+        summary = calibration.to_json()
+        summary["by_family"] = tables["by_family"].to_dict(orient="records")
+        summary["by_length"] = tables["by_length"].to_dict(orient="records")
+        summary["by_group"] = tables["by_group"].to_dict(orient="records")
+        summary["energy_check"] = checks["energy"].to_dict(orient="records")
+        summary["written"] = str(target)
+        click.echo(json.dumps(summary, indent=2, default=float))
+    else:
+        click.echo(calibration_text(calibration, tables, checks))
+        click.echo(f"\nwrote {target}")
+
+
+@cli.command()
+@click.option("--cases", "cases_path", required=True, type=click.Path(dir_okay=False),
+              help="CSV with model, hardware, precision, num_gpus, isl, osl[, concurrency].")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True)
+@click.option("--calibration", "calibration_path", type=click.Path(dir_okay=False), default=None,
+              help="Calibration file [default: the shipped one].")
+def throughput(cases_path: str, fmt: str, calibration_path: str | None) -> None:
+    """Throughput, latency, power and Wh/query for each case of a CSV (offline max-throughput
+    regime unless a concurrency is given)."""
+    import pandas as pd
+
+    from planner.errors import InputError
+    from planner.perf.factors import load_calibration
+    from planner.perf.model import predict
+
+    try:
+        cases = pd.read_csv(cases_path)
+    except FileNotFoundError:
+        raise InputError("file not found", file=cases_path) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"malformed CSV: {exc}", file=cases_path) from None
+    result = predict(cases, calibration=load_calibration(calibration_path), file=cases_path)
+    columns = list(cases.columns) + [
+        "out_tok_s_total", "ttft_ms", "tpot_ms", "node_power_kw", "wh_per_query", "fits",
+        "reason", "batch", "replica_power_kw", "gpu_power_w", "bound", "uncertainty_pct",
+        "calibrated"]
+    result = result[columns]
+    if fmt == "json":
+        click.echo(result.to_json(orient="records", indent=2))
+    else:
+        click.echo(result.to_csv(index=False), nl=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(obj={})

@@ -1,0 +1,103 @@
+"""Loaders for the shipped catalog: hardware, models, precisions, each number with its source.
+
+Hardware is stored long (one row per number, each with unit, status and source) and pivoted
+here; models and precisions are stored wide with source columns. Tables are cached: the catalog
+is read once per process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog import data_path
+from planner.catalog.aliases import nearest, normalize_name
+from planner.errors import InputError
+
+HARDWARE_NUMERIC = ["bf16_tflops", "fp8_tflops", "fp4_tflops", "hbm_gb", "hbm_tb_s", "link_gb_s",
+                    "tdp_w", "gpus_per_node", "node_max_kw", "node_idle_kw", "projected"]
+
+# Names used by the benchmark tables (TensorRT-LLM perf overview, paper table) for catalog ids.
+HARDWARE_ALIASES = {
+    "h100-sxm-80gb": "h100-sxm", "h100": "h100-sxm", "h100-80gb-hbm3": "h100-sxm",
+    "h100-sxm5": "h100-sxm",
+    "h200-sxm-141gb": "h200-sxm", "h200": "h200-sxm", "h200-140gb-hbm3": "h200-sxm",
+    "gh200-480gb": "gh200", "gh200-96gb": "gh200", "gh200-144gb": "gh200",
+    "a100-sxm4-80gb": "a100-sxm-80gb", "a100": "a100-sxm-80gb", "a100-80gb": "a100-sxm-80gb",
+    "b200-180gb": "b200", "b200-192gb": "b200",
+    "gb200-192gb(nvl72)": "gb200", "gb200-nvl72": "gb200", "gb200-192gb": "gb200",
+    "b300-288gb": "b300", "gb300-288gb(nvl72)": "gb300", "gb300-nvl72": "gb300",
+    "vera-rubin": "rubin", "vr200": "rubin",
+}
+
+PRECISION_ALIASES = {"nvfp4": "fp4", "mxfp4": "fp4", "w4a16": "int4-awq", "int4": "int4-awq",
+                     "awq": "int4-awq", "int4_awq": "int4-awq", "float16": "fp16",
+                     "bfloat16": "bf16", "e4m3": "fp8"}
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The three catalog tables, indexed by id."""
+
+    hardware: pd.DataFrame
+    hardware_sources: pd.DataFrame
+    models: pd.DataFrame
+    precisions: pd.DataFrame
+
+    def hardware_id(self, name: str, *, file: str | None = None, field: str = "hardware") -> str:
+        return _resolve(name, self.hardware.index, HARDWARE_ALIASES, "hardware", file, field)
+
+    def model_id(self, name: str, *, file: str | None = None, field: str = "model") -> str:
+        from planner.catalog.aliases import MODEL_ALIASES
+
+        return _resolve(name, self.models.index, MODEL_ALIASES, "model", file, field)
+
+    def precision_id(self, name: str, *, file: str | None = None, field: str = "precision") -> str:
+        return _resolve(name, self.precisions.index, PRECISION_ALIASES, "precision", file, field)
+
+
+def _resolve(name: str, known: pd.Index, aliases: dict[str, str], kind: str, file: str | None,
+             field: str) -> str:
+    key = normalize_name(name)
+    key = aliases.get(key, key)
+    if key in known:
+        return key
+    hint = nearest(key, list(known))
+    message = f"unknown {kind} id"
+    if hint:
+        message += f"; nearest known: {', '.join(hint)}"
+    raise InputError(message, file=file, field=field, value=name, has_value=True)
+
+
+@lru_cache(maxsize=1)
+def load_catalog() -> Catalog:
+    """Read and check the shipped catalog (cached)."""
+    long = pd.read_csv(data_path("hardware.csv"))
+    wide = long.pivot(index="hardware", columns="field", values="value")
+    missing = [c for c in HARDWARE_NUMERIC + ["family"] if c not in wide.columns]
+    if missing:
+        raise ValueError(f"hardware.csv lacks fields {missing}")
+    hardware = wide[["family"]].copy()
+    for col in HARDWARE_NUMERIC:
+        hardware[col] = pd.to_numeric(wide[col], errors="raise")
+    hardware["projected"] = hardware["projected"].astype(bool)
+    if long["source"].isna().any():
+        raise ValueError("hardware.csv has numbers without a source")
+    models = pd.read_csv(data_path("models.csv")).set_index("model")
+    precisions = pd.read_csv(data_path("precisions.csv")).set_index("precision")
+    for name, table, cols in (("models.csv", models, ["source", "quality_source"]),
+                              ("precisions.csv", precisions, ["source", "quality_source"])):
+        if table[cols].isna().any().any():
+            raise ValueError(f"{name} has rows without a source")
+    return Catalog(hardware, long, models, precisions)
+
+
+def kv_bytes_per_token_full(models: pd.DataFrame, kv_bytes_per_element: np.ndarray | float) -> pd.Series:
+    """KV-cache bytes per token of context in the layers that attend to the whole context."""
+    gqa = 2 * models["attention_layers"] * models["kv_heads"] * models["head_dim"]
+    mla = models["attention_layers"] * (models["kv_lora_rank"] + models["qk_rope_dim"])
+    elems = np.where(models["attention"] == "mla", mla, gqa)
+    return pd.Series(elems * kv_bytes_per_element, index=models.index)

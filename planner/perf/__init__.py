@@ -1,0 +1,1 @@
+"""Physical performance and power model of a deployment, calibrated on published benchmarks."""

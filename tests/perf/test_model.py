@@ -1,0 +1,117 @@
+"""The performance model: a hand-computed roofline case, memory fit, reasons, properties."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.perf.factors import FACTOR_NAMES, load_calibration
+from planner.perf.model import evaluate, gather_specs, predict
+
+UNIT = {"eta_bw": 1.0, "eta_decode": 1.0, "eta_prefill": 1.0, "eta_moe": 1.0,
+        "eta_attention": 1.0, "layer_overhead_s": 0.0, "allreduce_latency_s": 0.0,
+        "max_batch": 8192.0}
+
+
+def case(**kw):
+    row = {"model": "llama-3.1-8b", "hardware": "h100-sxm", "precision": "fp8", "num_gpus": 1,
+           "isl": 1000, "osl": 1000}
+    row.update(kw)
+    return pd.DataFrame([row])
+
+
+def unit_factors(n=1, **over):
+    values = {**UNIT, **over}
+    return {k: np.full(n, float(values[k])) for k in FACTOR_NAMES}
+
+
+def test_batch_one_decode_is_weights_over_bandwidth():
+    # Llama-3.1-8B FP8 on one H100 at concurrency 1, ideal factors: a decode step reads 8.03 GB
+    # of weights plus the KV of 1,500 tokens (32 layers x 8 heads x 128 x 2 x 1 B = 64 KiB each)
+    # at 3.35 TB/s.
+    s = gather_specs(case(concurrency=1))
+    out = evaluate(s, unit_factors())
+    expected_s = (8.03e9 + 1500 * 65536) / 3.35e12
+    assert out["decode_step_ms"][0] == pytest.approx(expected_s * 1e3, rel=1e-9)
+    assert out["bound"][0] == "memory"
+
+
+def test_prefill_is_flops_over_peak():
+    s = gather_specs(case(isl=2048, concurrency=1))
+    out = evaluate(s, unit_factors())
+    flops = 2 * 8.03e9 * 2048 + 2 * 32 * 2048**2 * 4096
+    assert out["prefill_ms"][0] == pytest.approx(flops / 1979e12 * 1e3, rel=1e-9)
+
+
+def test_memory_fit_by_hand():
+    # 70B FP8 on one H100: 80 GiB x 0.92 - 70.6 GB of weights leaves ~8.4 GB; x 0.95 for KV;
+    # at 160 KiB per token (FP8 KV) a 5,500-token sequence needs 901 MB: 8 sequences fit.
+    out = predict(case(model="llama-3.1-70b", isl=5000, osl=500))
+    usable = 80 * 2**30 * 0.92 - 70.6e9
+    expected = np.floor(usable * 0.95 / (5500 * 163840))
+    assert out["max_batch_memory"][0] == expected
+    assert out["fits"][0]
+
+
+@pytest.mark.parametrize("kw, reason", [
+    ({"model": "llama-3.1-405b", "precision": "bf16", "num_gpus": 1}, "weights do not fit"),
+    ({"precision": "fp4"}, "precision not supported"),
+    ({"hardware": "a100-sxm-80gb", "precision": "fp8"}, "precision not supported"),
+    ({"num_gpus": 16}, "beyond the NVLink domain"),
+    ({"model": "llama-3.1-70b", "isl": 400_000, "osl": 1000}, "KV cache for one sequence"),
+])
+def test_cannot_run_has_a_reason_and_no_numbers(kw, reason):
+    out = predict(case(**kw))
+    assert not out["fits"][0]
+    assert reason in out["reason"][0]
+    assert np.isnan(out["out_tok_s_total"][0]) and np.isnan(out["wh_per_query"][0])
+
+
+def test_fp4_runs_on_blackwell():
+    out = predict(case(model="llama-3.1-405b", hardware="b200", precision="fp4", num_gpus=4))
+    assert out["fits"][0] and out["out_tok_s_total"][0] > 0
+
+
+def test_energy_identity():
+    out = predict(case(model="llama-3.1-70b", num_gpus=8, isl=500, osl=300)).iloc[0]
+    seconds_per_query = 300 / out["out_tok_s_total"]
+    assert out["wh_per_query"] == pytest.approx(out["replica_power_kw"] * 1e3
+                                                * seconds_per_query / 3600)
+    assert out["replica_power_kw"] == pytest.approx(out["node_power_kw"])  # 8 of 8 GPUs
+
+
+def test_moe_reads_only_routed_experts_at_small_batch():
+    s = gather_specs(case(model="qwen3-235b-a22b", num_gpus=8, concurrency=1))
+    out = evaluate(s, unit_factors())
+    dense_read = 235e9 / 8 / 3.35e12 * 1e3
+    assert out["decode_step_ms"][0] < 0.25 * dense_read
+
+
+def test_newer_hardware_is_faster_and_more_efficient():
+    rows = pd.concat([case(model="llama-3.1-70b", hardware=h, num_gpus=8, isl=1000, osl=1000)
+                      for h in ("h100-sxm", "h200-sxm", "b200")], ignore_index=True)
+    out = predict(rows)
+    assert out["out_tok_s_total"].is_monotonic_increasing
+    assert out["wh_per_query"].is_monotonic_decreasing
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b", "qwen3-30b-a3b"]),
+       st.sampled_from([1, 2, 4, 8]), st.integers(16, 8000), st.integers(16, 4000),
+       st.integers(1, 200))
+def test_throughput_grows_and_latency_grows_with_concurrency(model, n, isl, osl, c):
+    rows = pd.concat([case(model=model, num_gpus=n, isl=isl, osl=osl, concurrency=k)
+                      for k in (c, 2 * c)], ignore_index=True)
+    out = predict(rows)
+    if out["fits"].all() and out["batch"].iloc[1] > out["batch"].iloc[0]:
+        assert out["out_tok_s_total"].iloc[1] >= out["out_tok_s_total"].iloc[0] * (1 - 1e-9)
+        assert out["tpot_ms"].iloc[1] >= out["tpot_ms"].iloc[0] * (1 - 1e-9)
+
+
+def test_uncalibrated_families_carry_the_default_uncertainty():
+    cal = load_calibration()
+    out = predict(pd.concat([case(), case(hardware="b200")], ignore_index=True))
+    assert out["calibrated"].tolist() == [True, False]
+    assert out["uncertainty_pct"][1] == pytest.approx(cal.default.uncertainty_pct)
+    assert out["uncertainty_pct"][1] > out["uncertainty_pct"][0]
