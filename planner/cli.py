@@ -1,7 +1,10 @@
 """The ``planner`` command: parses arguments, calls the library, formats. Nothing else.
 
-Exit codes: 0 success; 2 bad input (a one-line error naming the file, the field and the value;
-``--debug`` shows the traceback instead); 1 an unexpected failure.
+Exit codes: 0 success (a time-limited MILP with an incumbent also exits 0, flagged
+``status: time_limit`` with its gap); 1 an unexpected failure; 2 bad input (a one-line error
+naming the file, the field and the value; ``--debug`` shows the traceback instead); 3 infeasible
+(which class or site, which constraint, the closest achievable value); 4 no solution within the
+solver's time limit.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ class PlannerGroup(click.Group):
             if (ctx.obj or {}).get("debug"):
                 raise
             click.echo(f"error: {exc}", err=True)
-            ctx.exit(EXIT_INPUT_ERROR)
+            ctx.exit(getattr(exc, "exit_code", EXIT_INPUT_ERROR))
 
 
 @click.group(cls=PlannerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -165,6 +168,41 @@ def throughput(cases_path: str, fmt: str, calibration_path: str | None) -> None:
         click.echo(result.to_json(orient="records", indent=2))
     else:
         click.echo(result.to_csv(index=False), nl=False)
+
+
+@cli.command(name="solve")
+@click.argument("instance", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--formulation", type=click.Choice(["lp", "milp"]), default="lp", show_default=True)
+@click.option("--scenario", default=None, help="Apply a named scenario of the instance.")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
+              help="Override a field, e.g. --set sites[0].power_cap_mw=30 (repeatable).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write the tables (CSV and Parquet) and summary.json here.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@click.option("--time-limit", type=click.FloatRange(min=0.1), default=None,
+              help="Override the solver time limit (s).")
+def solve_command(instance: str, formulation: str, scenario: str | None, sets: tuple[str, ...],
+                  out_dir: str | None, fmt: str, time_limit: float | None) -> None:
+    """Choose models, precisions, batching and hardware for every query class, minimizing
+    fleet GWh/day under SLOs, quality floors, inventory and power caps."""
+    from planner.instance import load_planning_instance
+    from planner.optimize import optimize
+    from planner.report.plan import plan_text, write_plan
+
+    if time_limit is not None:
+        sets = (*sets, f"solver.time_limit_s={time_limit}")
+    spec, digest = load_planning_instance(instance, scenario=scenario, sets=sets)
+    plan = optimize(spec, digest, formulation)
+    if out_dir:
+        write_plan(plan, out_dir)
+    if plan.summary["status"] == "time_limit":
+        click.echo(f"warning: time limit reached; incumbent with MIP gap "
+                   f"{plan.summary['mip_gap']:.4g}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(plan.summary, indent=2, default=float))
+    else:
+        click.echo(plan_text(plan))
 
 
 def main() -> None:

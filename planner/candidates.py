@@ -1,0 +1,241 @@
+"""Enumerate deployments, evaluate them per class, drop what cannot or need not be used.
+
+A deployment is (model, precision, hardware, GPUs per replica, max concurrency, site). For each
+class it is evaluated over the class's length buckets by the performance model; a pair is
+eligible when every bucket fits, the SLO percentile holds and the quality floor is met.
+Deployments with no eligible class are dropped, then deployments dominated by another of the same
+site, hardware, model and precision (no more node-seconds and no more energy for every class they
+serve) are dropped too: the optimum never needs them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.loaders import load_catalog
+from planner.coefficients import HOURS, Coefficients
+from planner.lengths import joint_buckets
+from planner.perf.factors import Calibration, load_calibration
+from planner.perf.model import predict
+from planner.schema.plan import PlanningInstance
+
+log = logging.getLogger(__name__)
+SMALL_MODEL_PARAMS_B = 20.0  # precision quality loss uses the 'small' column below this size
+
+
+@dataclass
+class CandidateReport:
+    """How many deployments were generated, dropped and why (and the per-pair table)."""
+
+    generated: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    kept: int = 0
+    pairs: int = 0
+    seconds: float = 0.0
+    class_best: pd.DataFrame | None = None  # closest values per class, for infeasibility notes
+
+    def as_dict(self) -> dict:
+        return {"generated": self.generated, "dropped": self.dropped, "kept": self.kept,
+                "eligible_pairs": self.pairs, "seconds": round(self.seconds, 3)}
+
+
+def deployment_grid(instance: PlanningInstance) -> pd.DataFrame:
+    """Every combination of the allowed options, one row per deployment."""
+    catalog = load_catalog()
+    o = instance.options
+    models = [catalog.model_id(m) for m in o.models]
+    precisions = [catalog.precision_id(p) for p in o.precisions]
+    hardware = [catalog.hardware_id(h) for h in o.hardware]
+    sites = list(range(len(instance.sites)))
+    rows = list(itertools.product(models, precisions, hardware, o.gpus_per_replica,
+                                  o.max_concurrency, sites))
+    grid = pd.DataFrame(rows, columns=["model", "precision", "hardware", "num_gpus",
+                                       "max_concurrency", "site_idx"])
+    # Inventory-less sites can build any allowed hardware; a site that lists inventory can only
+    # use listed hardware when 'absent means buildable' is false -- here absent is buildable.
+    return grid
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
+    """Row-wise weighted quantile of a (rows x buckets) array (q in [0, 1])."""
+    order = np.argsort(values, axis=1)
+    v = np.take_along_axis(values, order, axis=1)
+    w = weights[order]
+    cum = np.cumsum(w, axis=1)
+    idx = np.argmax(cum >= q - 1e-12, axis=1)
+    return v[np.arange(v.shape[0]), idx]
+
+
+def class_quality(models: pd.Series, precisions: pd.Series) -> np.ndarray:
+    """Catalog quality of each (model, precision): the model's score less the precision's loss."""
+    catalog = load_catalog()
+    m = catalog.models.loc[models]
+    p = catalog.precisions.loc[precisions]
+    small = m["total_params_b"].to_numpy() < SMALL_MODEL_PARAMS_B
+    loss = np.where(small, p["quality_loss_pct_small"].to_numpy(),
+                    p["quality_loss_pct_large"].to_numpy())
+    return m["quality_mmlu"].to_numpy() * (1 - loss / 100)
+
+
+def build_coefficients(instance: PlanningInstance, calibration: Calibration | None = None
+                       ) -> tuple[Coefficients, CandidateReport]:
+    """Candidates and coefficients of an instance (pure function of the instance and catalog)."""
+    t0 = time.perf_counter()
+    calibration = calibration or load_calibration()
+    catalog = load_catalog()
+    grid = deployment_grid(instance)
+    report = CandidateReport(generated=len(grid))
+    hw = catalog.hardware.loc[grid["hardware"]]
+    grid["nodes_per_replica"] = grid["num_gpus"].to_numpy() / hw["gpus_per_node"].to_numpy()
+    grid["idle_kw"] = hw["node_idle_kw"].to_numpy()
+    grid["quality"] = class_quality(grid["model"], grid["precision"])
+    d = len(grid)
+
+    per_class = []
+    best_rows = []
+    for ci, cls in enumerate(instance.classes):
+        isl, osl, weight = joint_buckets(cls.input_tokens, cls.output_tokens)
+        b = isl.size
+        cases = pd.DataFrame({
+            "model": np.repeat(grid["model"].to_numpy(), b),
+            "hardware": np.repeat(grid["hardware"].to_numpy(), b),
+            "precision": np.repeat(grid["precision"].to_numpy(), b),
+            "num_gpus": np.repeat(grid["num_gpus"].to_numpy(), b),
+            "concurrency": np.repeat(grid["max_concurrency"].to_numpy(), b),
+            "isl": np.tile(isl, d), "osl": np.tile(osl, d)})
+        out = predict(cases, calibration=calibration)
+        shape = (d, b)
+        fits = out["fits"].to_numpy().reshape(shape).all(axis=1)
+        node_s = out["node_seconds_per_query"].to_numpy().reshape(shape)
+        node_kw = out["node_power_kw"].to_numpy().reshape(shape)
+        ttft = out["ttft_ms"].to_numpy().reshape(shape)
+        tpot = out["tpot_ms"].to_numpy().reshape(shape)
+        q = cls.slo.percentile / 100
+        ttft_q = np.where(fits, weighted_quantile(np.nan_to_num(ttft, nan=np.inf), weight, q),
+                          np.inf)
+        tpot_q = np.where(fits, weighted_quantile(np.nan_to_num(tpot, nan=np.inf), weight, q),
+                          np.inf)
+        ns = np.where(fits, np.nansum(node_s * weight, axis=1), np.nan)
+        dyn_kwh = np.where(fits, np.nansum((node_kw - grid["idle_kw"].to_numpy()[:, None])
+                                           * node_s * weight, axis=1) / 3600, np.nan)
+        wh_it = np.where(fits, np.nansum(node_kw * node_s * weight, axis=1) / 3.6, np.nan)
+        ok_ttft = ttft_q <= (cls.slo.ttft_ms or np.inf)
+        ok_tpot = tpot_q <= (cls.slo.tpot_ms or np.inf)
+        ok_quality = grid["quality"].to_numpy() >= cls.min_quality - 1e-9
+        allowed = (np.isin(grid["model"], [catalog.model_id(m) for m in cls.models])
+                   if cls.models else np.ones(d, bool))
+        eligible = fits & ok_ttft & ok_tpot & ok_quality & allowed
+        per_class.append(pd.DataFrame({
+            "class_idx": ci, "dep_idx": np.arange(d), "eligible": eligible, "fits": fits,
+            "ok_ttft": ok_ttft, "ok_tpot": ok_tpot, "ok_quality": ok_quality, "allowed": allowed,
+            "node_seconds": ns, "dynamic_kwh": dyn_kwh, "wh_per_query_it": wh_it,
+            "ttft_ms": ttft_q, "tpot_ms": tpot_q}))
+        usable = fits & allowed
+        best_rows.append({
+            "class": cls.id, "ttft_slo_ms": cls.slo.ttft_ms, "tpot_slo_ms": cls.slo.tpot_ms,
+            "min_quality": cls.min_quality,
+            "best_ttft_ms": float(np.min(ttft_q[usable])) if usable.any() else np.inf,
+            "best_tpot_ms": float(np.min(tpot_q[usable])) if usable.any() else np.inf,
+            "best_quality": float(grid["quality"][allowed].max()) if allowed.any() else 0.0,
+            "fit_with_quality": int((fits & ok_quality & allowed).sum()),
+            "eligible": int(eligible.sum())})
+    pairs = pd.concat(per_class, ignore_index=True)
+    report.class_best = pd.DataFrame(best_rows)
+
+    # Drop deployments that serve no class, with the reason that knocked out the last class.
+    any_eligible = pairs.groupby("dep_idx")["eligible"].any().to_numpy()
+    any_fit = pairs.groupby("dep_idx")["fits"].any().to_numpy()
+    report.dropped["cannot run (memory, precision, parallelism)"] = int((~any_fit).sum())
+    report.dropped["meets no class's SLO or quality floor"] = int((any_fit & ~any_eligible).sum())
+    keep = any_eligible.copy()
+    dominated = dominated_deployments(grid, pairs, keep, len(instance.classes))
+    report.dropped["dominated"] = int(dominated.sum())
+    keep &= ~dominated
+    kept_idx = np.flatnonzero(keep)
+    remap = -np.ones(d, dtype=int)
+    remap[kept_idx] = np.arange(kept_idx.size)
+    deployments = grid.iloc[kept_idx].reset_index(drop=True)
+    pairs = pairs[pairs["eligible"] & keep[pairs["dep_idx"].to_numpy()]].copy()
+    pairs["dep_idx"] = remap[pairs["dep_idx"].to_numpy()]
+    pairs = pairs.reset_index(drop=True)
+    report.kept = len(deployments)
+    report.pairs = len(pairs)
+
+    coefficients = assemble(instance, deployments, pairs)
+    report.seconds = time.perf_counter() - t0
+    log.info("candidates: %d generated, %d kept, %d eligible pairs; dropped %s (%.2f s)",
+             report.generated, report.kept, report.pairs, report.dropped, report.seconds)
+    return coefficients, report
+
+
+def dominated_deployments(grid: pd.DataFrame, pairs: pd.DataFrame, keep: np.ndarray,
+                          n_classes: int) -> np.ndarray:
+    """Deployments another one beats or ties on every class it serves (same site, hardware,
+    model, precision: same idle power per node, same inventory pool, same quality)."""
+    d = len(grid)
+    elig = pairs["eligible"].to_numpy().reshape(n_classes, d).T  # D x C
+    ns = np.where(elig, pairs["node_seconds"].to_numpy().reshape(n_classes, d).T, np.inf)
+    dyn = np.where(elig, pairs["dynamic_kwh"].to_numpy().reshape(n_classes, d).T, np.inf)
+    dominated = np.zeros(d, dtype=bool)
+    for _, idx in grid.groupby(["site_idx", "hardware", "model", "precision"]).indices.items():
+        idx = idx[keep[idx]]
+        if idx.size < 2:
+            continue
+        e, a, b = elig[idx], ns[idx], dyn[idx]
+        # better[i, j]: j is at least as good as i on every class i serves (and serves them all)
+        covers = np.all(~e[:, None, :] | e[None, :, :], axis=2)
+        no_worse = np.all((a[None, :, :] <= a[:, None, :] * (1 + 1e-12))
+                          & (b[None, :, :] <= b[:, None, :] * (1 + 1e-12)) | ~e[:, None, :],
+                          axis=2)
+        better = covers & no_worse
+        np.fill_diagonal(better, False)
+        # Among exact ties keep the lowest index: i is dropped if some j beats it, or ties and j < i.
+        strictly = better & ~better.T
+        tie = better & better.T & (np.arange(idx.size)[None, :] < np.arange(idx.size)[:, None])
+        dominated[idx] = (strictly | tie).any(axis=1)
+    return dominated
+
+
+def assemble(instance: PlanningInstance, deployments: pd.DataFrame,
+             pairs: pd.DataFrame) -> Coefficients:
+    """Pack the kept deployments and eligible pairs into formulation-ready arrays."""
+    catalog = load_catalog()
+    classes = pd.DataFrame({"id": [c.id for c in instance.classes],
+                            "queries_per_day": [c.queries_per_day for c in instance.classes]})
+    profile = np.ones((len(instance.classes), HOURS))
+    for i, cls in enumerate(instance.classes):
+        if cls.diurnal:
+            p = np.asarray(cls.diurnal, dtype=float)
+            profile[i] = p / p.mean()
+    sites = instance.sites
+    inventory_rows = []
+    for s, site in enumerate(sites):
+        for hw, nodes in site.inventory.items():
+            inventory_rows.append({"site_idx": s, "hardware": catalog.hardware_id(hw),
+                                   "nodes": float(nodes)})
+    carbon = np.array([(s.carbon_kg_per_kwh if instance.objective == "carbon" else 1.0)
+                       for s in sites])
+    return Coefficients(
+        classes=classes, deployments=deployments, pairs=pairs, profile=profile,
+        demand=classes["queries_per_day"].to_numpy(float),
+        pair_class=pairs["class_idx"].to_numpy(), pair_dep=pairs["dep_idx"].to_numpy(),
+        node_seconds=pairs["node_seconds"].to_numpy(float),
+        dynamic_kwh=pairs["dynamic_kwh"].to_numpy(float),
+        dep_idle_kw=deployments["idle_kw"].to_numpy(float),
+        dep_site=deployments["site_idx"].to_numpy(), dep_hardware=deployments["hardware"].to_numpy(),
+        dep_nodes_per_replica=deployments["nodes_per_replica"].to_numpy(float),
+        site_pue=np.array([s.pue for s in sites]),
+        site_overhead=np.array([s.overhead_factor for s in sites]),
+        site_cap_kw=np.array([s.power_cap_mw * 1e3 if s.power_cap_mw else np.inf for s in sites]),
+        site_carbon=carbon,
+        inventory=pd.DataFrame(inventory_rows, columns=["site_idx", "hardware", "nodes"]),
+        utilization_ceiling=instance.options.utilization_ceiling,
+        min_replicas=instance.options.min_replicas,
+        max_deployments=instance.options.max_deployments,
+        site_ids=tuple(s.id for s in sites))

@@ -1,0 +1,62 @@
+"""Coefficients of the planning problem: per (class, deployment) energy, capacity, latency.
+
+Everything a formulation needs is in :class:`Coefficients` as plain arrays, so formulations stay
+pure functions of numbers. Units: queries/day, node-seconds per query, kWh per query (IT side,
+above idle), kW per node idle, hours of a 24-hour profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+HOURS = 24
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """The numbers of one planning problem (P eligible pairs, D deployments, C classes)."""
+
+    classes: pd.DataFrame  # C rows: id, queries_per_day, ...
+    deployments: pd.DataFrame  # D rows: model, precision, hardware, num_gpus, ...
+    pairs: pd.DataFrame  # P rows: class_idx, dep_idx, and the per-pair numbers below
+    profile: np.ndarray  # C x 24, mean 1 per class
+    demand: np.ndarray  # C, queries/day
+    pair_class: np.ndarray  # P
+    pair_dep: np.ndarray  # P
+    node_seconds: np.ndarray  # P, node-seconds per query at the deployment's concurrency
+    dynamic_kwh: np.ndarray  # P, IT energy per query above idle, kWh
+    dep_idle_kw: np.ndarray  # D, idle IT power per node
+    dep_site: np.ndarray  # D, site index
+    dep_hardware: np.ndarray  # D, hardware id
+    dep_nodes_per_replica: np.ndarray  # D
+    site_pue: np.ndarray  # S
+    site_overhead: np.ndarray  # S
+    site_cap_kw: np.ndarray  # S, facility-side cap (inf when none)
+    site_carbon: np.ndarray  # S, kg/kWh (1 when the objective is energy)
+    inventory: pd.DataFrame  # rows: site_idx, hardware, nodes
+    utilization_ceiling: float
+    min_replicas: int = 1
+    max_deployments: int | None = None
+    site_ids: tuple = field(default_factory=tuple)
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.pair_class.size)
+
+    @property
+    def n_deployments(self) -> int:
+        return int(self.dep_idle_kw.size)
+
+    def energy_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """GWh/day per unit of x (per pair) and per node (per deployment), facility side."""
+        site_factor = self.site_pue * self.site_overhead * self.site_carbon
+        per_query = self.dynamic_kwh * site_factor[self.dep_site[self.pair_dep]] / 1e6
+        per_node = self.dep_idle_kw * HOURS * site_factor[self.dep_site] / 1e6
+        return per_query, per_node
+
+    def hourly_load(self) -> np.ndarray:
+        """P x 24: share of a pair's daily queries arriving in each hour."""
+        return self.profile[self.pair_class] / HOURS

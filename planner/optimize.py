@@ -1,0 +1,216 @@
+"""The solve pipeline: instance -> coefficients -> formulation -> HiGHS -> verified plan.
+
+Infeasible plans are explained: a class no candidate can serve (with the closest TTFT, TPOT or
+quality any candidate reaches), or the power cap / inventory that the demand cannot fit under
+(with the least peak power and the fewest extra nodes an elastic LP finds).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from importlib.metadata import version
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from formulations import REGISTRY
+from formulations.constraints import define_capacity, define_demand, objective_weights
+from formulations.lp import build_lp
+from formulations.constraints import inventory_matrix, power_matrices
+from planner import __version__
+from planner.candidates import CandidateReport, build_coefficients
+from planner.coefficients import HOURS, Coefficients
+from planner.errors import PlannerError
+from planner.plan import Plan, build_tables
+from planner.schema.plan import PlanningInstance
+from planner.solve import SolveResult, Status, solve
+from planner.verify import hourly_site_power_kw, verify_plan
+
+log = logging.getLogger(__name__)
+
+EXIT_INFEASIBLE = 3
+EXIT_NO_SOLUTION = 4
+
+
+class InfeasibleError(PlannerError):
+    """The instance has no feasible plan; the message says which class/site and constraint."""
+
+    exit_code = EXIT_INFEASIBLE
+
+    def __init__(self, message: str, details: list[dict]):
+        self.details = details
+        super().__init__(message)
+
+
+class NoSolutionError(PlannerError):
+    exit_code = EXIT_NO_SOLUTION
+
+
+def provenance(instance: PlanningInstance, digest: str, formulation: str) -> dict:
+    return {"instance": instance.name, "instance_hash": digest, "seed": instance.seed,
+            "formulation": formulation,
+            "versions": {"planner": __version__, "cvxpy": version("cvxpy"),
+                         "highspy": version("highspy"), "numpy": np.__version__},
+            "options": instance.options.model_dump(mode="json"),
+            "solver": instance.solver.model_dump(mode="json")}
+
+
+def explain_ineligible(report: CandidateReport) -> list[dict]:
+    """Classes no candidate can serve, with the constraint and the closest achievable value."""
+    out = []
+    for row in report.class_best.itertuples():
+        if row.eligible > 0:
+            continue
+        if row.best_quality >= row.min_quality and row.fit_with_quality == 0:
+            out.append({"class": row[1], "constraint": "memory_fit", "limit": row.min_quality,
+                        "closest": np.nan, "unit": "MMLU",
+                        "note": "no model meeting the quality floor fits on any allowed "
+                                "hardware and parallelism"})
+        if row.ttft_slo_ms and row.best_ttft_ms > row.ttft_slo_ms:
+            out.append({"class": row[1], "constraint": "ttft_slo",
+                        "limit": row.ttft_slo_ms, "closest": row.best_ttft_ms, "unit": "ms"})
+        if row.tpot_slo_ms and row.best_tpot_ms > row.tpot_slo_ms:
+            out.append({"class": row[1], "constraint": "tpot_slo", "limit": row.tpot_slo_ms,
+                        "closest": row.best_tpot_ms, "unit": "ms"})
+        if row.best_quality < row.min_quality:
+            out.append({"class": row[1], "constraint": "quality_floor", "limit": row.min_quality,
+                        "closest": row.best_quality, "unit": "MMLU"})
+        if not any(o["class"] == row[1] for o in out):
+            out.append({"class": row[1], "constraint": "slo_and_quality_jointly",
+                        "limit": np.nan, "closest": np.nan, "unit": ""})
+    for o in out:
+        o["class"] = str(o["class"])
+    return out
+
+
+def elastic_diagnosis(c: Coefficients) -> list[dict]:
+    """Least peak power per capped site and fewest extra nodes that make the demand servable."""
+    unit = max(c.demand.max() / 1e3, 1.0)
+    x = cp.Variable(c.n_pairs, nonneg=True)
+    n = cp.Variable(c.n_deployments, nonneg=True)
+    cons = [define_demand(c, x, unit)[0], define_capacity(c, x, n, unit)[0]]
+    objective = 0
+    capped = np.flatnonzero(np.isfinite(c.site_cap_kw))
+    excess = cp.Variable(capped.size, nonneg=True) if capped.size else None
+    if capped.size:
+        ax, an = power_matrices(c, unit, capped)
+        cons.append(ax @ x + an @ n <= np.repeat(c.site_cap_kw[capped], HOURS)
+                    + sp.kron(sp.identity(capped.size), np.ones((HOURS, 1)), format="csr") @ excess)
+        objective = objective + cp.sum(excess) / 1e3
+    a_inv, _ = inventory_matrix(c)
+    extra = cp.Variable(a_inv.shape[0], nonneg=True) if a_inv.shape[0] else None
+    if extra is not None:
+        cons.append(a_inv @ n <= c.inventory["nodes"].to_numpy(float) + extra)
+        objective = objective + cp.sum(extra)
+    per_query, per_node = objective_weights(c, unit)
+    problem = cp.Problem(cp.Minimize(objective * 1e3 + 1e-6 * (per_query @ x + per_node @ n)),
+                         cons)
+    problem.solve(solver=cp.HIGHS)
+    out = []
+    if excess is not None and excess.value is not None:
+        for i, s in enumerate(capped):
+            if excess.value[i] > 1e-6:
+                out.append({"site": c.site_ids[s], "constraint": "power_cap",
+                            "limit": c.site_cap_kw[s] / 1e3,
+                            "closest": (c.site_cap_kw[s] + excess.value[i]) / 1e3, "unit": "MW"})
+    if extra is not None and extra.value is not None:
+        for i, r in enumerate(c.inventory.itertuples()):
+            if extra.value[i] > 1e-6:
+                out.append({"site": c.site_ids[int(r.site_idx)], "constraint":
+                            f"inventory[{r.hardware}]", "limit": r.nodes,
+                            "closest": r.nodes + extra.value[i], "unit": "nodes"})
+    return out
+
+
+def _message(details: list[dict]) -> str:
+    parts = []
+    for d in details:
+        who = f"class {d['class']}" if "class" in d else f"site {d['site']}"
+        if np.isfinite(d.get("closest", np.nan)):
+            parts.append(f"{who}: {d['constraint']} limit {d['limit']:.4g} {d['unit']}, closest "
+                         f"achievable {d['closest']:.4g} {d['unit']}")
+        elif d.get("note"):
+            parts.append(f"{who}: {d['note']} ({d['constraint']})")
+        else:
+            parts.append(f"{who}: no candidate meets its SLO and quality floor together")
+    return "infeasible: " + "; ".join(parts)
+
+
+def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "lp",
+             coefficients: tuple[Coefficients, CandidateReport] | None = None) -> Plan:
+    """Solve an instance and return a verified plan (raises InfeasibleError / NoSolutionError)."""
+    if formulation not in REGISTRY:
+        raise PlannerError(f"unknown formulation {formulation!r}; known: {sorted(REGISTRY)}")
+    timings = {}
+    t0 = time.perf_counter()
+    c, report = coefficients or build_coefficients(instance)
+    timings["candidates"] = time.perf_counter() - t0
+    details = explain_ineligible(report)
+    if details:
+        raise InfeasibleError(_message(details), details)
+    t0 = time.perf_counter()
+    built = REGISTRY[formulation](c)
+    timings["build"] = time.perf_counter() - t0
+    result = solve(built, instance.solver.time_limit_s, instance.solver.mip_gap)
+    timings["solve"] = result.seconds
+    if result.status is Status.INFEASIBLE:
+        details = elastic_diagnosis(c) or [{"site": "?", "constraint": "unknown", "limit": np.nan,
+                                            "closest": np.nan, "unit": ""}]
+        raise InfeasibleError(_message(details), details)
+    if result.x is None:
+        raise NoSolutionError(f"no solution: solver status {result.status.value} after "
+                              f"{result.seconds:.1f} s (time limit {instance.solver.time_limit_s} s)")
+    lp_bound = None
+    duals = result.duals
+    rows = built.rows
+    x = result.x * built.unit
+    n = result.n
+    if formulation == "milp":
+        n = np.rint(n)
+        t0 = time.perf_counter()
+        relaxed = solve(build_lp(c), instance.solver.time_limit_s)
+        lp_bound = relaxed.objective if relaxed.status is Status.OPTIMAL else None
+        fixed = build_lp(c)
+        fixed.problem = cp.Problem(fixed.problem.objective,
+                                   fixed.problem.constraints + [fixed.n == n])
+        fixed_result = solve(fixed, instance.solver.time_limit_s)
+        if fixed_result.status is Status.OPTIMAL:
+            duals, rows = fixed_result.duals, fixed.rows
+        timings["lp_bound_and_duals"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    violations = verify_plan(c, x, n, integer=formulation == "milp")
+    timings["verify"] = time.perf_counter() - t0
+    if not violations.empty:
+        raise PlannerError("plan failed the independent re-check: "
+                           + "; ".join(f"{r.constraint} at {r.where} by {r.excess:.4g}"
+                                       for r in violations.head(5).itertuples()))
+    t0 = time.perf_counter()
+    assignment, deployments, classes, constraints = build_tables(
+        c, x, n, duals, rows, built.unit, report.class_best)
+    timings["report"] = time.perf_counter() - t0
+    power = hourly_site_power_kw(c, x, n)
+    total_queries = float(c.demand.sum())
+    summary = {
+        "status": result.status.value,
+        "objective": instance.objective,
+        "objective_gwh_per_day": float(result.objective) if instance.objective == "energy"
+        else None,
+        "objective_value": float(result.objective),
+        "peak_power_mw": float(power.sum(axis=0).max() / 1e3),
+        "wh_per_query": float(result.objective) * 1e9 / total_queries
+        if instance.objective == "energy" else None,
+        "queries_per_day": total_queries,
+        "mip_gap": result.mip_gap,
+        "lp_bound_gwh_per_day": lp_bound,
+        "nodes": float(n.sum()),
+        "deployments_used": int(len(deployments)),
+        "candidates": report.as_dict(),
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+        "provenance": provenance(instance, digest, formulation),
+    }
+    if result.status is Status.TIME_LIMIT:
+        log.warning("time limit reached: returning the incumbent with MIP gap %.4g", result.mip_gap)
+    return Plan(summary, assignment, deployments, classes, constraints)

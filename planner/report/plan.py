@@ -1,0 +1,46 @@
+"""Write and print a plan: CSV and Parquet tables, JSON summary, readable text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from planner.plan import Plan
+from planner.report.io import write_atomic, write_json_atomic
+
+
+def write_plan(plan: Plan, out_dir: Path | str) -> list[Path]:
+    """Every table as CSV and Parquet plus summary.json, each written atomically."""
+    out_dir = Path(out_dir)
+    written = []
+    for name, table in plan.tables().items():
+        written.append(write_atomic(out_dir / f"{name}.csv",
+                                    lambda tmp, t=table: t.to_csv(tmp, index=False)))
+        written.append(write_atomic(out_dir / f"{name}.parquet",
+                                    lambda tmp, t=table: t.to_parquet(tmp, index=False)))
+    written.append(write_json_atomic(out_dir / "summary.json", plan.summary))
+    return written
+
+
+def plan_text(plan: Plan) -> str:
+    s = plan.summary
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = [f"status {s['status']}  objective {fmt(s['objective_value'])} "
+             f"{'GWh/day' if s['objective'] == 'energy' else 'kt CO2/day'}  peak "
+             f"{s['peak_power_mw']:.3f} MW  nodes {s['nodes']:.1f}  "
+             f"deployments {s['deployments_used']}"]
+    if s.get("wh_per_query") is not None:
+        lines[0] += f"  mean {s['wh_per_query']:.4f} Wh/query"
+    if s.get("mip_gap") is not None and s["status"] != "optimal" or s.get("lp_bound_gwh_per_day"):
+        lines.append(f"MIP gap {fmt(s.get('mip_gap'))}  LP bound {fmt(s.get('lp_bound_gwh_per_day'))}")
+    cand = s["candidates"]
+    lines.append(f"candidates: {cand['generated']} generated, {cand['kept']} kept, "
+                 f"{cand['eligible_pairs']} eligible pairs; dropped {cand['dropped']}")
+    show = lambda df: df.to_string(index=False, float_format=lambda v: f"{v:.4g}")  # noqa: E731
+    lines += ["", "Assignment", show(plan.assignment), "",
+              "Deployments", show(plan.deployments.loc[:, ~plan.deployments.columns.str.startswith(
+                  "util_h")]), "", "Classes", show(plan.classes), "",
+              "Constraints", show(plan.constraints), "",
+              "timings (s): " + ", ".join(f"{k} {v:.3f}" for k, v in s["timings_s"].items())]
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""Schema of a planning instance: query classes, sites, allowed options, objective, scenarios."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import (Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator,
+                      model_validator)
+
+from planner.schema.common import Frozen
+
+HOURS = 24
+
+
+class TokenBucket(Frozen):
+    """One point of an explicit length distribution."""
+
+    tokens: PositiveFloat = Field(description="Tokens")
+    weight: PositiveFloat = Field(description="Relative weight (normalised over the buckets)")
+
+
+class TokenDistribution(Frozen):
+    """A length distribution: a median and a shape, or explicit buckets with weights.
+
+    Shapes: ``exponential`` (the paper's choice for output lengths), ``lognormal`` (with
+    ``sigma``), ``fixed``. Continuous shapes are discretised into ``buckets`` equal-probability
+    bins, each represented by its conditional median.
+    """
+
+    median: PositiveFloat | None = Field(default=None, description="Median tokens")
+    shape: Literal["exponential", "lognormal", "fixed"] = Field(
+        default="exponential", description="Distribution family when a median is given")
+    sigma: PositiveFloat = Field(default=0.8, description="Log-space sd for the lognormal shape")
+    buckets: list[TokenBucket] | None = Field(default=None, description="Explicit buckets")
+    n_buckets: PositiveInt = Field(default=5, le=50, description="Bins for continuous shapes")
+    max_tokens: PositiveFloat | None = Field(default=None, description="Truncate above (budget)")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "TokenDistribution":
+        if (self.median is None) == (self.buckets is None):
+            raise ValueError("give either a median (with a shape) or explicit buckets, not both")
+        return self
+
+
+class SLO(Frozen):
+    """Latency objectives, met when the stated share of the class's queries meets them."""
+
+    ttft_ms: PositiveFloat | None = Field(default=None, description="Time to first token, ms")
+    tpot_ms: PositiveFloat | None = Field(default=None, description="Time per output token, ms")
+    percentile: float = Field(default=90.0, gt=0, le=100,
+                              description="Share (%) of the class's length distribution that "
+                                          "must meet the SLO")
+
+
+class QueryClass(Frozen):
+    """A population of queries with one length distribution, SLO and quality floor."""
+
+    id: str = Field(description="Class id (kebab-case)")
+    queries_per_day: PositiveFloat = Field(description="Queries per day")
+    input_tokens: TokenDistribution = Field(description="Input length distribution")
+    output_tokens: TokenDistribution = Field(description="Output length distribution")
+    slo: SLO = Field(default_factory=SLO, description="Latency SLO")
+    min_quality: NonNegativeFloat = Field(default=0.0,
+                                          description="Minimum quality score (catalog scale, MMLU)")
+    diurnal: list[PositiveFloat] | None = Field(
+        default=None, description="24 hourly relative demand values (normalised to mean 1)")
+    models: list[str] | None = Field(default=None, description="Restrict to these models")
+
+    @field_validator("diurnal")
+    @classmethod
+    def _hours(cls, profile: list[float] | None) -> list[float] | None:
+        if profile is not None and len(profile) != HOURS:
+            raise ValueError(f"diurnal needs {HOURS} hourly values (got {len(profile)})")
+        return profile
+
+
+class Site(Frozen):
+    """A data center: PUE, facility power cap and inventory of nodes per hardware id."""
+
+    id: str = Field(description="Site id")
+    pue: float = Field(default=1.2, ge=1.0, le=3.0, description="Power usage effectiveness")
+    power_cap_mw: PositiveFloat | None = Field(default=None,
+                                               description="Facility-side cap, MW (None: none)")
+    overhead_factor: float = Field(default=1.0, ge=1.0, description="Fleet overhead multiplier")
+    inventory: dict[str, NonNegativeFloat] = Field(
+        default_factory=dict, description="Nodes available per hardware id; absent = buildable")
+    carbon_kg_per_kwh: NonNegativeFloat | None = Field(default=None,
+                                                       description="Grid carbon intensity")
+
+
+class Options(Frozen):
+    """The option set the optimizer chooses from."""
+
+    models: list[str] = Field(min_length=1, description="Allowed model ids")
+    precisions: list[str] = Field(default=["fp8"], min_length=1, description="Allowed precisions")
+    hardware: list[str] = Field(min_length=1, description="Allowed hardware ids")
+    gpus_per_replica: list[PositiveInt] = Field(default=[1, 2, 4, 8], min_length=1,
+                                                description="Tensor-parallel sizes")
+    max_concurrency: list[PositiveInt] = Field(default=[16, 64, 256], min_length=1,
+                                               description="Batch (concurrency) levels")
+    utilization_ceiling: float = Field(default=0.8, gt=0, le=1,
+                                       description="Largest planned busy fraction per hour")
+    min_replicas: PositiveInt = Field(default=1, description="MILP: minimum replicas if deployed")
+    max_deployments: PositiveInt | None = Field(default=None,
+                                                description="MILP: most distinct deployments")
+
+
+class SolverOptions(Frozen):
+    """Solver limits."""
+
+    time_limit_s: PositiveFloat = Field(default=60.0, description="Wall-clock limit")
+    mip_gap: float = Field(default=0.005, ge=0, lt=1, description="Relative MIP gap target")
+
+
+class PlanningInstance(Frozen):
+    """A planning instance."""
+
+    name: str = Field(description="Instance name")
+    description: str = Field(default="", description="What it models")
+    seed: int = Field(default=0, description="Seed (reserved for sampled inputs)")
+    classes: list[QueryClass] = Field(min_length=1, description="Query classes")
+    sites: list[Site] = Field(min_length=1, description="Sites")
+    options: Options = Field(description="Allowed options")
+    objective: Literal["energy", "carbon"] = Field(default="energy", description="Minimised")
+    solver: SolverOptions = Field(default_factory=SolverOptions, description="Solver limits")
+    scenarios: dict[str, dict] = Field(default_factory=dict,
+                                       description="Named overrides: {path: value}")
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "PlanningInstance":
+        for what, ids in (("classes", [c.id for c in self.classes]),
+                          ("sites", [s.id for s in self.sites])):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            if dupes:
+                raise ValueError(f"{what} ids must be unique (repeated: {', '.join(dupes)})")
+        if self.objective == "carbon" and any(s.carbon_kg_per_kwh is None for s in self.sites):
+            raise ValueError("objective 'carbon' needs carbon_kg_per_kwh on every site")
+        return self

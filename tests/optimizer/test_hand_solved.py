@@ -1,0 +1,64 @@
+"""Hand-solved optima: closed forms computed from the performance model directly."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from planner.catalog.loaders import load_catalog
+from planner.optimize import optimize
+from planner.perf.model import predict
+from tests.optimizer.conftest import load
+
+
+def perf(model, hardware, num_gpus, concurrency, isl, osl):
+    row = predict(pd.DataFrame([dict(model=model, hardware=hardware, precision="fp8",
+                                     num_gpus=num_gpus, isl=isl, osl=osl,
+                                     concurrency=concurrency)])).iloc[0]
+    gpn = load_catalog().hardware.loc[hardware, "gpus_per_node"]
+    idle = load_catalog().hardware.loc[hardware, "node_idle_kw"]
+    node_seconds = osl / row["out_tok_s_total"] * num_gpus / gpn
+    dynamic_kwh = (row["node_power_kw"] - idle) * node_seconds / 3600
+    return node_seconds, dynamic_kwh, idle
+
+
+def test_one_deployment_closed_form():
+    instance, digest = load("small/one-deployment.yaml")
+    plan = optimize(instance, digest, "lp")
+    ns, dyn, idle = perf("llama-3.1-8b", "h100-sxm", 1, 64, 1000, 200)
+    q, pue, rho = 1e7, 1.25, 0.8
+    nodes = q / 24 * ns / (rho * 3600)
+    energy_gwh = pue * (nodes * 24 * idle + q * dyn) / 1e6
+    assert plan.summary["nodes"] == pytest.approx(nodes, rel=1e-6)
+    assert plan.summary["objective_gwh_per_day"] == pytest.approx(energy_gwh, rel=1e-6)
+    assert plan.deployments["utilization_peak"].iloc[0] == pytest.approx(0.8, rel=1e-6)
+    # Peak facility power = PUE x (idle of all nodes + load-dependent power at the flat rate).
+    peak_kw = pue * (nodes * idle + q / 24 * dyn)
+    assert plan.summary["peak_power_mw"] == pytest.approx(peak_kw / 1e3, rel=1e-6)
+
+
+def test_two_hardware_fill_cheaper_up_to_inventory():
+    instance, digest = load("small/two-hardware.yaml")
+    plan = optimize(instance, digest, "lp")
+    q, pue, rho = 2e8, 1.2, 0.8
+    ns1, dyn1, idle1 = perf("llama-3.1-70b", "h100-sxm", 8, 64, 200, 1000)
+    ns2, dyn2, idle2 = perf("llama-3.1-70b", "h200-sxm", 8, 64, 200, 1000)
+    per_query = lambda ns, dyn, idle: dyn + idle * 24 * ns / (rho * 86400)  # noqa: E731
+    assert per_query(ns2, dyn2, idle2) < per_query(ns1, dyn1, idle1)  # H200 is cheaper
+    x2 = 3 * rho * 86400 / ns2  # the 3 H200 nodes, full
+    x1 = q - x2
+    energy = pue * (x1 * per_query(ns1, dyn1, idle1) + x2 * per_query(ns2, dyn2, idle2)) / 1e6
+    assert plan.summary["objective_gwh_per_day"] == pytest.approx(energy, rel=1e-6)
+    by_hw = plan.deployments.set_index("hardware")["nodes"]
+    assert by_hw["h200-sxm"] == pytest.approx(3.0, rel=1e-6)
+    assert by_hw["h100-sxm"] == pytest.approx(x1 / 24 * ns1 / (rho * 3600), rel=1e-6)
+    inventory = plan.constraints.query("constraint == 'inventory'").iloc[0]
+    assert inventory["binding"] and inventory["shadow_price"] > 0
+
+
+def test_milp_rounds_up_to_whole_nodes_and_lp_is_a_bound():
+    instance, digest = load("small/one-deployment.yaml")
+    lp = optimize(instance, digest, "lp")
+    milp = optimize(instance, digest, "milp")
+    assert milp.summary["nodes"] == np.ceil(lp.summary["nodes"])
+    assert milp.summary["lp_bound_gwh_per_day"] == pytest.approx(lp.summary["objective_gwh_per_day"])
+    assert lp.summary["objective_gwh_per_day"] <= milp.summary["objective_gwh_per_day"] + 1e-12
