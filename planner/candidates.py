@@ -22,7 +22,7 @@ from planner.catalog.loaders import load_catalog
 from planner.coefficients import HOURS, Coefficients
 from planner.lengths import joint_buckets
 from planner.perf.factors import Calibration, load_calibration
-from planner.perf.model import predict
+from planner.perf.model import evaluate, factor_arrays, gather_specs
 from planner.schema.plan import PlanningInstance
 
 log = logging.getLogger(__name__)
@@ -83,8 +83,8 @@ def class_quality(models: pd.Series, precisions: pd.Series) -> np.ndarray:
     return m["quality_mmlu"].to_numpy() * (1 - loss / 100)
 
 
-def build_coefficients(instance: PlanningInstance, calibration: Calibration | None = None
-                       ) -> tuple[Coefficients, CandidateReport]:
+def build_coefficients(instance: PlanningInstance, calibration: Calibration | None = None,
+                       prune_dominated: bool = True) -> tuple[Coefficients, CandidateReport]:
     """Candidates and coefficients of an instance (pure function of the instance and catalog)."""
     t0 = time.perf_counter()
     calibration = calibration or load_calibration()
@@ -97,25 +97,26 @@ def build_coefficients(instance: PlanningInstance, calibration: Calibration | No
     grid["quality"] = class_quality(grid["model"], grid["precision"])
     d = len(grid)
 
+    # Gather the deployments' specs once; each class only tiles them over its length buckets.
+    specs = gather_specs(grid.rename(columns={"max_concurrency": "concurrency"}).assign(
+        isl=1.0, osl=1.0))
+    factors = factor_arrays(specs["family"], calibration)
     per_class = []
     best_rows = []
     for ci, cls in enumerate(instance.classes):
         isl, osl, weight = joint_buckets(cls.input_tokens, cls.output_tokens)
         b = isl.size
-        cases = pd.DataFrame({
-            "model": np.repeat(grid["model"].to_numpy(), b),
-            "hardware": np.repeat(grid["hardware"].to_numpy(), b),
-            "precision": np.repeat(grid["precision"].to_numpy(), b),
-            "num_gpus": np.repeat(grid["num_gpus"].to_numpy(), b),
-            "concurrency": np.repeat(grid["max_concurrency"].to_numpy(), b),
-            "isl": np.tile(isl, d), "osl": np.tile(osl, d)})
-        out = predict(cases, calibration=calibration)
+        tiled = {k: (np.repeat(v, b) if isinstance(v, np.ndarray) and v.shape == (d,) else v)
+                 for k, v in specs.items()}
+        tiled["isl"], tiled["osl"] = np.tile(isl, d), np.tile(osl, d)
+        f = {k: np.repeat(v, b) for k, v in factors.items()}
+        out = evaluate(tiled, f)
         shape = (d, b)
-        fits = out["fits"].to_numpy().reshape(shape).all(axis=1)
-        node_s = out["node_seconds_per_query"].to_numpy().reshape(shape)
-        node_kw = out["node_power_kw"].to_numpy().reshape(shape)
-        ttft = out["ttft_ms"].to_numpy().reshape(shape)
-        tpot = out["tpot_ms"].to_numpy().reshape(shape)
+        fits = out["fits"].reshape(shape).all(axis=1)
+        node_s = out["node_seconds_per_query"].reshape(shape)
+        node_kw = out["node_power_kw"].reshape(shape)
+        ttft = out["ttft_ms"].reshape(shape)
+        tpot = out["tpot_ms"].reshape(shape)
         q = cls.slo.percentile / 100
         ttft_q = np.where(fits, weighted_quantile(np.nan_to_num(ttft, nan=np.inf), weight, q),
                           np.inf)
@@ -154,7 +155,8 @@ def build_coefficients(instance: PlanningInstance, calibration: Calibration | No
     report.dropped["cannot run (memory, precision, parallelism)"] = int((~any_fit).sum())
     report.dropped["meets no class's SLO or quality floor"] = int((any_fit & ~any_eligible).sum())
     keep = any_eligible.copy()
-    dominated = dominated_deployments(grid, pairs, keep, len(instance.classes))
+    dominated = (dominated_deployments(grid, pairs, keep, len(instance.classes))
+                 if prune_dominated else np.zeros(d, dtype=bool))
     report.dropped["dominated"] = int(dominated.sum())
     keep &= ~dominated
     kept_idx = np.flatnonzero(keep)

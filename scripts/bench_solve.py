@@ -1,0 +1,129 @@
+"""Benchmark: LP and MILP on a synthetic fleet of ~100 classes and ~2,000 candidate deployments.
+
+Targets (issue 4, 2 cores): LP end to end under 10 s; MILP to a 0.5 % gap under 60 s. The
+baseline measured in the same run is a per-row Python construction of the capacity constraints
+(what the vectorized sparse builders replace), timed on a slice and extrapolated.
+
+    python scripts/bench_solve.py [--classes 100] [--seed 0] [--milp-time-limit 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import cvxpy as cp
+import numpy as np
+
+from formulations import build_lp, build_milp
+from planner.candidates import build_coefficients
+from planner.coefficients import HOURS
+from planner.schema.plan import PlanningInstance
+from planner.solve import solve
+from planner.verify import verify_plan
+
+
+def synthetic_instance(n_classes: int, seed: int) -> PlanningInstance:
+    rng = np.random.default_rng(seed)
+    base = np.array([0.55, 0.45, 0.40, 0.38, 0.40, 0.50, 0.70, 0.90, 1.05, 1.15, 1.20, 1.25,
+                     1.28, 1.30, 1.30, 1.28, 1.25, 1.25, 1.30, 1.40, 1.45, 1.35, 1.05, 0.75])
+    classes = []
+    for i in range(n_classes):
+        long = rng.random() < 0.2
+        classes.append({
+            "id": f"class-{i:03d}",
+            "queries_per_day": float(rng.uniform(1e6, 2e7)),
+            "input_tokens": {"median": float(rng.uniform(200, 4000)), "shape": "lognormal",
+                             "sigma": 0.8, "n_buckets": 3},
+            "output_tokens": {"median": float(rng.uniform(3000, 8000) if long
+                                              else rng.uniform(100, 800)), "n_buckets": 3},
+            "slo": {"ttft_ms": float(rng.uniform(1500, 10000)),
+                    "tpot_ms": float(rng.uniform(40, 120)), "percentile": 90},
+            "min_quality": float(rng.choice([60, 75, 80, 85, 88])),
+            "diurnal": np.roll(base, int(rng.integers(0, 24))).tolist()})
+    return PlanningInstance.model_validate({
+        "name": f"synthetic-{n_classes}", "classes": classes,
+        "sites": [{"id": "east", "pue": 1.1, "power_cap_mw": 60, "inventory": {"h100-sxm": 4000}},
+                  {"id": "south", "pue": 1.35}],
+        "options": {"models": ["deepseek-r1", "llama-3.1-405b", "qwen3-235b-a22b",
+                               "gpt-oss-120b", "llama-3.3-70b", "llama-3.1-70b", "mixtral-8x22b",
+                               "qwen3-30b-a3b", "gpt-oss-20b", "llama-3.1-8b"],
+                    "precisions": ["fp8", "fp4"],
+                    "hardware": ["h100-sxm", "h200-sxm", "b200", "gb200", "rubin"],
+                    "gpus_per_replica": [1, 2, 4, 8], "max_concurrency": [16, 64, 256],
+                    "min_replicas": 2},
+        "solver": {"time_limit_s": 60, "mip_gap": 0.005}})
+
+
+def loop_capacity_rows(c, x, n, unit, deployments):
+    """Naive baseline: one cvxpy row per (deployment, hour), built in Python."""
+    rows = []
+    load = c.hourly_load()
+    for d in deployments:
+        pairs = np.flatnonzero(c.pair_dep == d)
+        for h in range(HOURS):
+            expr = sum(x[p] * float(load[p, h] * c.node_seconds[p] * unit) for p in pairs)
+            rows.append(expr <= c.utilization_ceiling * 3600 * n[d])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classes", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--milp-time-limit", type=float, default=60.0)
+    parser.add_argument("--milp-classes", type=int, default=40,
+                        help="Classes of the MILP instance. At 100 classes (906 deployments, "
+                             "1.5M nonzeros) HiGHS was still in its root node after 2 minutes "
+                             "and did not honour the time limit: the 60 s target holds only up to "
+                             "about 40 classes today.")
+    args = parser.parse_args()
+    instance = synthetic_instance(args.classes, args.seed)
+
+    t0 = time.perf_counter()
+    c, report = build_coefficients(instance, prune_dominated=False)
+    t_cand = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    built = build_lp(c)
+    t_build = time.perf_counter() - t0
+    lp = solve(built, 60)
+    t0 = time.perf_counter()
+    violations = verify_plan(c, lp.x * built.unit, lp.n)
+    t_verify = time.perf_counter() - t0
+    total = t_cand + t_build + lp.seconds + t_verify
+    print(f"instance: {args.classes} classes, {report.generated} generated deployments, "
+          f"{c.n_deployments} candidates kept (dominance pruning off), {c.n_pairs} eligible pairs")
+    print(f"LP end to end {total:.2f} s  [candidates {t_cand:.2f}, build {t_build:.2f}, solve "
+          f"{lp.seconds:.2f}, verify {t_verify:.2f}]  status {lp.status.value}, "
+          f"{lp.objective:.4f} GWh/day, re-check violations {len(violations)}  "
+          f"{'OK' if total < 10 else 'OVER 10 s TARGET'}")
+
+    sample = np.arange(min(100, c.n_deployments))
+    x = cp.Variable(c.n_pairs)
+    n = cp.Variable(c.n_deployments)
+    t0 = time.perf_counter()
+    loop_capacity_rows(c, x, n, built.unit, sample)
+    loop = (time.perf_counter() - t0) * c.n_deployments / sample.size
+    t0 = time.perf_counter()
+    from formulations.constraints import define_capacity
+    define_capacity(c, x, n, built.unit)
+    vec = time.perf_counter() - t0
+    print(f"capacity rows: vectorized {vec:.3f} s vs per-row loop {loop:.1f} s (extrapolated "
+          f"from {sample.size} deployments): {loop / vec:,.0f}x")
+
+    milp_instance = synthetic_instance(args.milp_classes, args.seed)
+    pruned, pruned_report = build_coefficients(milp_instance)
+    t0 = time.perf_counter()
+    milp_built = build_milp(pruned)
+    milp = solve(milp_built, args.milp_time_limit, 0.005)
+    t_milp = time.perf_counter() - t0
+    lp_pruned = solve(build_lp(pruned), 60)
+    print(f"MILP, {args.milp_classes} classes, pruned set ({pruned.n_deployments} deployments, "
+          f"{pruned_report.dropped['dominated']} dominated dropped): {t_milp:.2f} s, status "
+          f"{milp.status.value}, gap {milp.mip_gap:.4%}, {milp.objective:.4f} GWh/day vs LP bound "
+          f"{lp_pruned.objective:.4f}  "
+          f"{'OK' if milp.mip_gap is not None and milp.mip_gap <= 0.005 and t_milp < 60 else 'MISSED TARGET'}")
+
+
+if __name__ == "__main__":
+    main()
