@@ -198,7 +198,8 @@ ENERGY_ANCHORS = [
     {"case": "H100 GPU power at batch 1 (ML.ENERGY v3)", "model": "llama-3.1-8b",
      "hardware": "h100-sxm", "precision": "bf16", "num_gpus": 1, "isl": 1000, "osl": 500,
      "concurrency": 1, "metric": "gpu_power_w", "published": 300.0,
-     "source": "vllm-semantic-router fleet-sim power model citing ML.ENERGY v3"},
+     "source": "vllm-semantic-router fleet-sim power model citing ML.ENERGY v3 (used to set "
+               "DECODE_POWER_FLOOR: not an independent check)"},
     {"case": "H100 GPU power at batch 128 (ML.ENERGY v3)", "model": "llama-3.1-8b",
      "hardware": "h100-sxm", "precision": "bf16", "num_gpus": 1, "isl": 1000, "osl": 500,
      "concurrency": 128, "metric": "gpu_power_w", "published": 600.0,

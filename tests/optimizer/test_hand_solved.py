@@ -62,3 +62,14 @@ def test_milp_rounds_up_to_whole_nodes_and_lp_is_a_bound():
     assert milp.summary["nodes"] == np.ceil(lp.summary["nodes"])
     assert milp.summary["lp_bound_gwh_per_day"] == pytest.approx(lp.summary["objective_gwh_per_day"])
     assert lp.summary["objective_gwh_per_day"] <= milp.summary["objective_gwh_per_day"] + 1e-12
+
+
+def test_carbon_objective_is_energy_times_intensity():
+    instance, digest = load("small/one-deployment.yaml")
+    energy = optimize(instance, digest).summary["objective_gwh_per_day"]
+    carbon, _ = load("small/one-deployment.yaml",
+                     sets=["objective=carbon", "sites[0].carbon_kg_per_kwh=0.4"])
+    plan = optimize(carbon, digest)
+    # GWh/day x kg/kWh = million kg (kt) CO2 per day.
+    assert plan.summary["objective_value"] == pytest.approx(energy * 0.4, rel=1e-6)
+    assert plan.summary["objective_gwh_per_day"] is None
