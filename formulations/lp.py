@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import cvxpy as cp
-import numpy as np
 import pandas as pd
 
 from formulations.constraints import (define_capacity, define_demand, define_inventory,

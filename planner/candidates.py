@@ -57,8 +57,6 @@ def deployment_grid(instance: PlanningInstance) -> pd.DataFrame:
                                   o.max_concurrency, sites))
     grid = pd.DataFrame(rows, columns=["model", "precision", "hardware", "num_gpus",
                                        "max_concurrency", "site_idx"])
-    # Inventory-less sites can build any allowed hardware; a site that lists inventory can only
-    # use listed hardware when 'absent means buildable' is false -- here absent is buildable.
     return grid
 
 

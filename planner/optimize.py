@@ -13,20 +13,19 @@ from importlib.metadata import version
 
 import cvxpy as cp
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from formulations import REGISTRY
-from formulations.constraints import define_capacity, define_demand, objective_weights
+from formulations.constraints import (define_capacity, define_demand, inventory_matrix,
+                                      objective_weights, power_matrices)
 from formulations.lp import build_lp
-from formulations.constraints import inventory_matrix, power_matrices
 from planner import __version__
 from planner.candidates import CandidateReport, build_coefficients
 from planner.coefficients import HOURS, Coefficients
 from planner.errors import PlannerError
 from planner.plan import Plan, build_tables
 from planner.schema.plan import PlanningInstance
-from planner.solve import SolveResult, Status, solve
+from planner.solve import Status, solve
 from planner.verify import hourly_site_power_kw, verify_plan
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 
 from planner.plan import Plan
 from planner.report.io import write_atomic, write_json_atomic

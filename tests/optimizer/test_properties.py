@@ -50,8 +50,8 @@ def coef(base):
 @given(st.floats(0.05, 1.0), st.floats(0.05, 1.0))
 def test_tighter_power_cap_never_decreases_the_optimum(coef, f1, f2):
     free = objective(coef)
-    peak_kw = None
     from planner.verify import hourly_site_power_kw
+
     peak_kw = hourly_site_power_kw(coef, free.x * build_lp(coef).unit, free.n).max()
     loose, tight = sorted([f1, f2], reverse=True)
     results = [objective(replace(coef, site_cap_kw=np.array([peak_kw * (0.6 + 0.5 * f)])))
