@@ -19,6 +19,7 @@ from scipy.optimize import least_squares
 
 from planner import __version__
 from planner.catalog import data_path
+from planner.catalog.loaders import load_catalog
 from planner.perf.factors import (FACTOR_BOUNDS, FACTOR_NAMES, PRIOR, Calibration, FamilyFactors)
 from planner.perf.model import evaluate, gather_specs
 
@@ -132,8 +133,8 @@ def error_tables(errors: pd.DataFrame) -> dict[str, pd.DataFrame]:
                 .agg(rows=("abs_error_pct", "size"), mape_pct=("abs_error_pct", "mean"),
                      worst_pct=("abs_error_pct", "max"), bias_pct=("error_pct", "mean"))
                 .reset_index())
-    by_family = (errors.assign(family=errors["hardware_id"].map(
-        lambda h: _family_of(h))).groupby("family")
+    families = load_catalog().hardware["family"]
+    by_family = (errors.assign(family=errors["hardware_id"].map(families)).groupby("family")
         .agg(rows=("abs_error_pct", "size"), mape_pct=("abs_error_pct", "mean"),
              bias_pct=("error_pct", "mean")).reset_index())
     by_length = (errors.groupby(["isl", "osl"])
@@ -145,15 +146,8 @@ def error_tables(errors: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {"by_group": by_group, "by_family": by_family, "by_length": by_length, "worst": worst}
 
 
-def _family_of(hardware_id: str) -> str:
-    from planner.catalog.loaders import load_catalog
-
-    return str(load_catalog().hardware.loc[hardware_id, "family"])
-
-
 def ttft_check(calibration: Calibration) -> pd.DataFrame:
     """Batch-1 TTFT (TensorRT-LLM v0.9 table) against the model, for catalog models only."""
-    from planner.catalog.loaders import load_catalog
     from planner.perf.model import predict
 
     table = pd.read_csv(data_path(TTFT_TABLE))

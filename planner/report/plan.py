@@ -31,7 +31,7 @@ def plan_text(plan: Plan) -> str:
              f"deployments {s['deployments_used']}"]
     if s.get("wh_per_query") is not None:
         lines[0] += f"  mean {s['wh_per_query']:.4f} Wh/query"
-    if s.get("mip_gap") is not None and s["status"] != "optimal" or s.get("lp_bound_gwh_per_day"):
+    if (s.get("mip_gap") is not None and s["status"] != "optimal") or s.get("lp_bound_gwh_per_day"):
         lines.append(f"MIP gap {fmt(s.get('mip_gap'))}  LP bound {fmt(s.get('lp_bound_gwh_per_day'))}")
     cand = s["candidates"]
     lines.append(f"candidates: {cand['generated']} generated, {cand['kept']} kept, "
