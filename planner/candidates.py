@@ -54,9 +54,9 @@ def deployment_grid(instance: PlanningInstance) -> pd.DataFrame:
     hardware = [catalog.hardware_id(h) for h in o.hardware]
     sites = list(range(len(instance.sites)))
     rows = list(itertools.product(models, precisions, hardware, o.gpus_per_replica,
-                                  o.max_concurrency, sites))
+                                  o.max_concurrency, sorted(set(o.speculative_decoding)), sites))
     grid = pd.DataFrame(rows, columns=["model", "precision", "hardware", "num_gpus",
-                                       "max_concurrency", "site_idx"])
+                                       "max_concurrency", "speculative", "site_idx"])
     return grid
 
 

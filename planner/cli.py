@@ -110,7 +110,7 @@ def calibrate(out_path: str | None, rows_csv: str | None, fmt: str) -> None:
     """Fit the performance model's efficiency factors on the shipped TensorRT-LLM tables."""
     from planner.catalog import data_path
     from planner.perf.calibrate import (calibrate as fit, energy_check, error_tables,
-                                        online_check, ttft_check)
+                                        online_check, speculative_check, ttft_check)
     from planner.perf.factors import CALIBRATION_FILE
     from planner.report.calibration import calibration_text, write_error_rows
     from planner.report.io import write_json_atomic
@@ -120,7 +120,8 @@ def calibrate(out_path: str | None, rows_csv: str | None, fmt: str) -> None:
     write_json_atomic(target, calibration.to_json())
     tables = error_tables(errors)
     checks = {"ttft": ttft_check(calibration), "online": online_check(calibration),
-              "energy": energy_check(calibration)}
+              "energy": energy_check(calibration),
+              "speculative": speculative_check(calibration)}
     if rows_csv:
         write_error_rows(errors, rows_csv)
     if fmt == "json":
@@ -129,6 +130,7 @@ def calibrate(out_path: str | None, rows_csv: str | None, fmt: str) -> None:
         summary["by_length"] = tables["by_length"].to_dict(orient="records")
         summary["by_group"] = tables["by_group"].to_dict(orient="records")
         summary["energy_check"] = checks["energy"].to_dict(orient="records")
+        summary["speculative_check"] = checks["speculative"].to_dict(orient="records")
         summary["written"] = str(target)
         click.echo(json.dumps(summary, indent=2, default=float))
     else:

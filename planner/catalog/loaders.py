@@ -46,6 +46,10 @@ class Catalog:
     hardware_sources: pd.DataFrame
     models: pd.DataFrame
     precisions: pd.DataFrame
+    techniques: pd.DataFrame  # serving techniques: (technique, field) -> value, with source
+
+    def technique(self, technique: str, field: str) -> float:
+        return float(self.techniques.loc[(technique, field), "value"])
 
     def hardware_id(self, name: str, *, file: str | None = None, field: str = "hardware") -> str:
         return _resolve(name, self.hardware.index, HARDWARE_ALIASES, "hardware", file, field)
@@ -92,7 +96,10 @@ def load_catalog() -> Catalog:
                               ("precisions.csv", precisions, ["source", "quality_source"])):
         if table[cols].isna().any().any():
             raise ValueError(f"{name} has rows without a source")
-    return Catalog(hardware, long, models, precisions)
+    techniques = pd.read_csv(data_path("techniques.csv")).set_index(["technique", "field"])
+    if techniques["source"].isna().any():
+        raise ValueError("techniques.csv has numbers without a source")
+    return Catalog(hardware, long, models, precisions, techniques)
 
 
 def kv_bytes_per_token_full(models: pd.DataFrame, kv_bytes_per_element: np.ndarray | float) -> pd.Series:

@@ -217,6 +217,31 @@ def energy_check(calibration: Calibration) -> pd.DataFrame:
     return out[["case", "metric", "published", "predicted", "difference_pct", "source"]]
 
 
+SPECULATIVE_ANCHORS = [
+    {"case": "Llama-3.3-70B FP8 on H200, draft-target, low batch (per-user tok/s)",
+     "model": "llama-3.3-70b", "hardware": "h200-sxm", "precision": "fp8", "num_gpus": 4,
+     "isl": 1000, "osl": 1000, "concurrency": 1, "published": 3.55,
+     "source": "NVIDIA blog (Dec 2024) via reference section E [secondary]; TP size assumed 4"},
+    {"case": "Llama-3.1-8B BF16 on H100, EAGLE-3 in SGLang, batch 64 (throughput)",
+     "model": "llama-3.1-8b", "hardware": "h100-sxm", "precision": "bf16", "num_gpus": 1,
+     "isl": 1000, "osl": 1000, "concurrency": 64, "published": 1.38,
+     "source": "Li et al., arXiv 2503.01840 (EAGLE-3), via reference section E"},
+]
+
+
+def speculative_check(calibration: Calibration) -> pd.DataFrame:
+    """Predicted speed-up of speculative decoding (tok/s with / without) at the published points.
+    Not fitted: the technique's parameters are catalog assumptions, and this is their check."""
+    from planner.perf.model import predict
+
+    anchors = pd.DataFrame(SPECULATIVE_ANCHORS)
+    on = predict(anchors.assign(speculative=True), calibration=calibration)
+    off = predict(anchors.assign(speculative=False), calibration=calibration)
+    anchors["predicted"] = on["out_tok_s_total"] / off["out_tok_s_total"]
+    anchors["difference_pct"] = (anchors["predicted"] / anchors["published"] - 1) * 100
+    return anchors[["case", "published", "predicted", "difference_pct", "source"]]
+
+
 def _known(resolver, name) -> bool:
     try:
         resolver(name)

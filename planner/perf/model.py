@@ -60,6 +60,8 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
             raise InputError("must be a positive number", file=file, field=f"row {i + 1}.{col}",
                              value=cases[col].iloc[i], has_value=True)
         numbers[col] = values
+    speculative = (cases["speculative"].astype(bool).to_numpy() if "speculative" in cases.columns
+                   else np.zeros(len(cases), dtype=bool))
     concurrency = (pd.to_numeric(cases["concurrency"], errors="coerce").to_numpy(float)
                    if "concurrency" in cases.columns else np.full(len(cases), np.nan))
     if np.any(concurrency[np.isfinite(concurrency)] < 1):
@@ -93,6 +95,12 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         "precision": np.asarray(prec_ids), "family": families,
         "num_gpus": numbers["num_gpus"], "isl": numbers["isl"], "osl": numbers["osl"],
         "concurrency": concurrency,
+        "draft_tokens": np.where(speculative, catalog.technique("speculative_decoding",
+                                                                "draft_tokens"), 0.0),
+        "accepted_tokens": np.where(speculative, catalog.technique("speculative_decoding",
+                                                                   "accepted_tokens"), 1.0),
+        "draft_cost": np.where(speculative, catalog.technique("speculative_decoding",
+                                                              "draft_cost_per_token"), 0.0),
         "total_params": total, "active_params": active,
         "expert_params": expert_params, "shared_params": total - expert_params,
         "route_fraction": np.where(is_moe, active_experts / np.maximum(experts, 1), 1.0),
@@ -173,19 +181,28 @@ def moe_efficiency(s: dict, f: dict) -> np.ndarray:
 
 
 def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
-    """Time of one decode step at ``batch`` sequences, and its memory/compute/comm parts."""
+    """Time of one decode step at ``batch`` sequences, and its memory/compute/comm parts.
+
+    With speculative decoding a step verifies ``1 + draft_tokens`` tokens per sequence: the
+    weights and KV are read once, compute and all-reduce traffic scale with the tokens, and the
+    draft adds ``draft_cost`` of a step per drafted token.
+    """
     n = s["num_gpus"]
     moe = moe_efficiency(s, f)
     context = s["isl"] + s["osl"] / 2
-    touched = np.where(s["is_moe"], 1 - (1 - s["route_fraction"]) ** batch, 1.0)
+    per_seq = 1 + s["draft_tokens"]
+    tokens = batch * per_seq
+    touched = np.where(s["is_moe"], 1 - (1 - s["route_fraction"]) ** tokens, 1.0)
     weight_bytes = (s["shared_params"] + s["expert_params"] * touched) * s["bytes_per_weight"]
     kv_bytes = batch * kv_sequence_bytes(s, context)
     t_memory = (weight_bytes / moe + kv_bytes / f["eta_attention"]) / n / (s["hbm_bw"] * f["eta_bw"])
-    attention_flops = 4 * batch * context * s["attention_layers"] * s["attn_width"]
-    flops = 2 * s["active_params"] * batch + attention_flops / f["eta_attention"]
-    t_compute = flops / n / (s["peak_flops"] * f["eta_decode"] * moe)
+    attention_flops = 4 * tokens * context * s["attention_layers"] * s["attn_width"]
+    flops = 2 * s["active_params"] * tokens + attention_flops / f["eta_attention"]
+    draft = 1 + s["draft_cost"] * s["draft_tokens"]
+    t_memory = t_memory * draft
+    t_compute = flops / n / (s["peak_flops"] * f["eta_decode"] * moe) * draft
     ring = 2 * (n - 1) / n
-    t_comm = np.where(n > 1, 2 * s["layers"] * (f["allreduce_latency_s"] + ring * batch
+    t_comm = np.where(n > 1, 2 * s["layers"] * (f["allreduce_latency_s"] + ring * tokens
                                                  * s["hidden"] * ACTIVATION_BYTES
                                                  / s["link_bw_uni"]), 0.0)
     total = np.maximum(t_memory, t_compute) + t_comm + f["layer_overhead_s"] * s["layers"]
@@ -238,13 +255,15 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
     step = decode_step_s(s, f, batch)
     t_prefill = prefill_s(s, f)
     osl = s["osl"]
+    steps = osl / s["accepted_tokens"]  # decode steps per sequence (fewer with speculation)
     # In-flight batching mixes prefill chunks into decode steps: over the life of a cohort of B
     # requests the replica is bound by total memory traffic or total compute, whichever is larger.
     prefill_compute = prefill_compute_s(s, f)
-    memory_time = osl * step["t_memory"]
-    compute_time = osl * step["t_compute"] + batch * prefill_compute
+    memory_time = steps * step["t_memory"]
+    compute_time = steps * step["t_compute"] + batch * prefill_compute
     cohort_time = (np.maximum(memory_time, compute_time)
-                   + osl * (step["t_comm"] + f["layer_overhead_s"] * s["layers"]) + batch * prefill_comm_s(s, f))
+                   + steps * (step["t_comm"] + f["layer_overhead_s"] * s["layers"])
+                   + batch * prefill_comm_s(s, f))
     out_tok_s = batch * osl / cohort_time
     prefill_share = np.clip(batch * prefill_compute / cohort_time, 0, 1)
     compute_utilization = np.clip(step["t_compute"] / step["t_step"], 0, 1)

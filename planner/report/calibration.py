@@ -47,6 +47,9 @@ def calibration_text(calibration: Calibration, tables: dict[str, pd.DataFrame],
               "Little's law; not fit on)", _fmt(summary), ""]
     lines += ["Energy per token and GPU power at published batch points (reference section F; "
               "GPU only, as ML.ENERGY measures)", _fmt(checks["energy"])]
+    if "speculative" in checks:
+        lines += ["", "Speculative decoding speed-up (with / without; catalog assumptions in "
+                      "techniques.csv, not fit on)", _fmt(checks["speculative"])]
     return "\n".join(lines)
 
 

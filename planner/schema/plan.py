@@ -98,6 +98,9 @@ class Options(Frozen):
                                                 description="Tensor-parallel sizes")
     max_concurrency: list[PositiveInt] = Field(default=[16, 64, 256], min_length=1,
                                                description="Batch (concurrency) levels")
+    speculative_decoding: list[bool] = Field(
+        default=[False], min_length=1,
+        description="Serving with speculative decoding: [false], [true] or both (a choice)")
     utilization_ceiling: float = Field(default=0.8, gt=0, le=1,
                                        description="Largest planned busy fraction per hour")
     min_replicas: PositiveInt = Field(default=1, description="MILP: minimum replicas if deployed")

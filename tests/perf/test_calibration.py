@@ -49,3 +49,23 @@ def test_factors_are_physical(fresh):
 def test_energy_anchors_within_25_percent():
     checks = energy_check(load_calibration())
     assert checks["difference_pct"].abs().max() <= 25.0, checks
+
+
+def test_speculative_decoding_gains_shrink_with_batch_and_are_checked_against_sources():
+    """Memory-bound batch 1 gains close to the accepted tokens per step; compute-bound large
+    batches gain little or lose. The check against the two published points is reported."""
+    import pandas as pd
+
+    from planner.perf.calibrate import speculative_check
+    from planner.perf.model import predict
+
+    cases = pd.DataFrame([{"model": "llama-3.1-8b", "hardware": "h100-sxm", "precision": "fp8",
+                           "num_gpus": 1, "isl": 1000, "osl": 1000, "concurrency": b,
+                           "speculative": sd} for b in (1, 64, 256) for sd in (False, True)])
+    tok = predict(cases)["out_tok_s_total"].to_numpy().reshape(3, 2)
+    speedup = tok[:, 1] / tok[:, 0]
+    assert 2.5 < speedup[0] < 3.0  # 3 accepted tokens less the draft's 12 %
+    assert speedup[0] > speedup[1] > speedup[2]
+    assert speedup[2] < 1.5
+    check = speculative_check(load_calibration())
+    assert check["difference_pct"].abs().max() < 50  # -17 % (70B, batch 1), +38 % (8B, batch 64)

@@ -1,0 +1,93 @@
+"""A reusable HiGHS LP: load a standard form once, then change bounds, costs or right-hand sides
+and re-solve from the previous optimal basis (HiGHS keeps it across in-place modifications).
+
+Used where one LP is solved many times with small changes: lever subsets (columns switched off
+by zero upper bounds) and sweep points (costs and right-hand sides).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from formulations.standard_form import StandardForm
+
+
+@dataclass
+class LPResult:
+    status: str  # "optimal", "infeasible" or the HiGHS status text
+    objective: float
+    values: np.ndarray | None
+    seconds: float
+    iterations: int
+
+    @property
+    def optimal(self) -> bool:
+        return self.status == "optimal"
+
+
+class ReusableLP:
+    """One HiGHS instance holding one LP; every ``solve`` warm-starts from the last basis."""
+
+    def __init__(self, form: StandardForm, threads: int = 1):
+        self.form = form
+        self.highs = highspy.Highs()
+        self.highs.setOptionValue("output_flag", False)
+        self.highs.setOptionValue("threads", int(threads))
+        lp = highspy.HighsLp()
+        a = form.a.tocsc()
+        lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
+        lp.col_cost_ = form.cost
+        lp.col_lower_, lp.col_upper_ = form.col_lower, _inf(form.col_upper)
+        lp.row_lower_, lp.row_upper_ = _inf(form.row_lower), _inf(form.row_upper)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = a.indices.astype(np.int32)
+        lp.a_matrix_.value_ = a.data.astype(float)
+        self.highs.passModel(lp)
+        self._upper = np.array(form.col_upper, dtype=float)
+        self._cost = np.array(form.cost, dtype=float)
+
+    def set_column_upper(self, upper: np.ndarray) -> None:
+        """Change only the column upper bounds that differ (0 switches a column off)."""
+        changed = np.flatnonzero(upper != self._upper)
+        if changed.size:
+            self.highs.changeColsBounds(changed.size, changed.astype(np.int32),
+                                        self.form.col_lower[changed], _inf(upper[changed]))
+            self._upper = np.array(upper, dtype=float)
+
+    def set_cost(self, cost: np.ndarray) -> None:
+        changed = np.flatnonzero(cost != self._cost)
+        if changed.size:
+            self.highs.changeColsCost(changed.size, changed.astype(np.int32), cost[changed])
+            self._cost = np.array(cost, dtype=float)
+
+    def set_row_bounds(self, rows: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        rows = np.asarray(rows, dtype=np.int32)
+        self.highs.changeRowsBounds(rows.size, rows, _inf(lower), _inf(upper))
+
+    def solve(self, time_limit_s: float = 60.0) -> LPResult:
+        self.highs.setOptionValue("time_limit", float(time_limit_s))
+        t0 = time.perf_counter()
+        self.highs.run()
+        seconds = time.perf_counter() - t0
+        status = self.highs.getModelStatus()
+        info = self.highs.getInfo()
+        if status == highspy.HighsModelStatus.kOptimal:
+            values = np.array(self.highs.getSolution().col_value)
+            return LPResult("optimal", float(info.objective_function_value), values, seconds,
+                            int(info.simplex_iteration_count))
+        text = self.highs.modelStatusToString(status).lower()
+        if "infeasible" in text:
+            text = "infeasible"
+        # A failed solve leaves no basis worth warm-starting from.
+        self.highs.clearSolver()
+        return LPResult(text, np.nan, None, seconds, int(info.simplex_iteration_count))
+
+
+def _inf(values: np.ndarray) -> np.ndarray:
+    """HiGHS takes +-inf as its own infinity (1e30 and above)."""
+    return np.clip(np.asarray(values, dtype=float), -highspy.kHighsInf, highspy.kHighsInf)
