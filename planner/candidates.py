@@ -82,8 +82,14 @@ def class_quality(models: pd.Series, precisions: pd.Series) -> np.ndarray:
 
 
 def build_coefficients(instance: PlanningInstance, calibration: Calibration | None = None,
-                       prune_dominated: bool = True) -> tuple[Coefficients, CandidateReport]:
-    """Candidates and coefficients of an instance (pure function of the instance and catalog)."""
+                       prune_dominated: bool = True, availability: np.ndarray | None = None
+                       ) -> tuple[Coefficients, CandidateReport]:
+    """Candidates and coefficients of an instance (pure function of the instance and catalog).
+
+    ``availability`` (grid deployments x option subsets, boolean) is for callers that later
+    switch deployments off (lever subsets): a deployment is then only pruned in favour of one
+    that is available in every subset where it is.
+    """
     t0 = time.perf_counter()
     calibration = calibration or load_calibration()
     catalog = load_catalog()
@@ -153,7 +159,7 @@ def build_coefficients(instance: PlanningInstance, calibration: Calibration | No
     report.dropped["cannot run (memory, precision, parallelism)"] = int((~any_fit).sum())
     report.dropped["meets no class's SLO or quality floor"] = int((any_fit & ~any_eligible).sum())
     keep = any_eligible.copy()
-    dominated = (dominated_deployments(grid, pairs, keep, len(instance.classes))
+    dominated = (dominated_deployments(grid, pairs, keep, len(instance.classes), availability)
                  if prune_dominated else np.zeros(d, dtype=bool))
     report.dropped["dominated"] = int(dominated.sum())
     keep &= ~dominated
@@ -175,7 +181,7 @@ def build_coefficients(instance: PlanningInstance, calibration: Calibration | No
 
 
 def dominated_deployments(grid: pd.DataFrame, pairs: pd.DataFrame, keep: np.ndarray,
-                          n_classes: int) -> np.ndarray:
+                          n_classes: int, availability: np.ndarray | None = None) -> np.ndarray:
     """Deployments another one beats or ties on every class it serves (same site, hardware,
     model, precision: same idle power per node, same inventory pool, same quality)."""
     d = len(grid)
@@ -194,6 +200,9 @@ def dominated_deployments(grid: pd.DataFrame, pairs: pd.DataFrame, keep: np.ndar
                           & (b[None, :, :] <= b[:, None, :] * (1 + 1e-12)) | ~e[:, None, :],
                           axis=2)
         better = covers & no_worse
+        if availability is not None:
+            av = availability[idx]
+            better &= np.all(~av[:, None, :] | av[None, :, :], axis=2)
         np.fill_diagonal(better, False)
         # Among exact ties keep the lowest index: i is dropped if some j beats it, or ties and j < i.
         strictly = better & ~better.T

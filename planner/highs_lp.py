@@ -70,6 +70,17 @@ class ReusableLP:
         self.highs.changeRowsBounds(rows.size, rows, _inf(lower), _inf(upper))
 
     def solve(self, time_limit_s: float = 60.0) -> LPResult:
+        """Warm-started solve; anything but 'optimal' is retried once from scratch, because a
+        warm start can end in 'unknown' on a badly scaled basis where a cold start does not."""
+        result = self._run(time_limit_s)
+        if not result.optimal:
+            self.highs.clearSolver()
+            retry = self._run(time_limit_s)
+            retry.seconds += result.seconds
+            result = retry
+        return result
+
+    def _run(self, time_limit_s: float) -> LPResult:
         self.highs.setOptionValue("time_limit", float(time_limit_s))
         t0 = time.perf_counter()
         self.highs.run()
@@ -83,8 +94,6 @@ class ReusableLP:
         text = self.highs.modelStatusToString(status).lower()
         if "infeasible" in text:
             text = "infeasible"
-        # A failed solve leaves no basis worth warm-starting from.
-        self.highs.clearSolver()
         return LPResult(text, np.nan, None, seconds, int(info.simplex_iteration_count))
 
 

@@ -23,9 +23,9 @@ _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def split_path(path: str) -> list[str | int]:
-    """'sites[0].power_cap_mw' -> ['sites', 0, 'power_cap_mw']."""
+    """'sites[0].power_cap_mw' -> ['sites', 0, 'power_cap_mw']; 'sites[*].pue' -> [.., '*', ..]."""
     parts: list[str | int] = []
-    for name, index in _TOKEN.findall(path):
+    for name, index in _TOKEN.findall(path.replace("[*]", ".*")):
         parts.append(int(index) if index else name)
     if not parts:
         raise ValueError(f"empty path {path!r}")
@@ -33,10 +33,20 @@ def split_path(path: str) -> list[str | int]:
 
 
 def set_path(data: dict, path: str, value, where: str) -> None:
-    """Set ``path`` in nested dicts/lists; list items may be addressed by index or by ``id``."""
-    parts = split_path(path)
+    """Set ``path`` in nested dicts/lists; list items may be addressed by index, by ``id`` or
+    all at once with ``[*]`` (``sites[*].pue=1.1``)."""
+    _set_parts(data, split_path(path), value, where, path)
+
+
+def _set_parts(data, parts: list, value, where: str, path: str) -> None:
     target = data
     for i, part in enumerate(parts[:-1]):
+        if part == "*":
+            if not isinstance(target, list):
+                raise InputError("[*] needs a list", file=where, field=path)
+            for item in target:
+                _set_parts(item, parts[i + 1:], copy.deepcopy(value), where, path)
+            return
         target = _step(target, part, parts[: i + 1], where)
     last = parts[-1]
     if isinstance(target, list):
@@ -81,12 +91,11 @@ def parse_set(expression: str) -> tuple[str, object]:
     return path.strip(), value
 
 
-def load_planning_instance(path: Path | str, scenario: str | None = None,
-                           sets: list[str] | tuple[str, ...] = ()) -> tuple[PlanningInstance, str]:
-    """The validated instance and a hash of the merged input (for provenance)."""
+def load_planning_data(path: Path | str, scenario: str | None = None,
+                       sets: list[str] | tuple[str, ...] = ()) -> dict:
+    """The instance's mapping after the scenario and ``--set`` overrides (not yet validated)."""
     file = str(path)
-    data = read_yaml(path)
-    data = copy.deepcopy(data)
+    data = copy.deepcopy(read_yaml(path))
     if scenario:
         scenarios = data.get("scenarios") or {}
         if scenario not in scenarios:
@@ -97,6 +106,25 @@ def load_planning_instance(path: Path | str, scenario: str | None = None,
     for expression in sets:
         key, value = parse_set(expression)
         set_path(data, key, value, f"{file} (--set)")
+    return data
+
+
+def apply_overrides(data: dict, overrides: dict, where: str) -> dict:
+    """A copy of ``data`` with ``{path: value}`` overrides applied in order."""
+    data = copy.deepcopy(data)
+    for key, value in overrides.items():
+        set_path(data, key, value, where)
+    return data
+
+
+def load_planning_instance(path: Path | str, scenario: str | None = None,
+                           sets: list[str] | tuple[str, ...] = ()) -> tuple[PlanningInstance, str]:
+    """The validated instance and a hash of the merged input (for provenance)."""
+    return instance_from_mapping(load_planning_data(path, scenario, sets), str(path))
+
+
+def instance_from_mapping(data: dict, file: str) -> tuple[PlanningInstance, str]:
+    """Validate a mapping (ids against the catalog too) and hash it."""
     instance = validate_mapping(data, PlanningInstance, file=file)
     check_ids(instance, file)
     digest = hashlib.sha256(json.dumps(instance.model_dump(mode="json"),

@@ -59,7 +59,7 @@ def verify_plan(c: Coefficients, x: np.ndarray, n: np.ndarray, integer: bool = F
             problems.append({"constraint": "demand", "where": c.classes["id"][i],
                              "excess": float(got - want)})
     busy = hourly_node_seconds(c, x)
-    limit = c.utilization_ceiling * 3600 * n[:, None]
+    limit = c.utilization_ceiling * 3600 * np.maximum(n, 0)[:, None]  # -1e-9 nodes is 0
     over = busy - limit
     for d, h in zip(*np.nonzero(over > REL_TOL * np.maximum(limit, 1.0))):
         problems.append({"constraint": "capacity", "where": f"deployment {d} hour {h}",

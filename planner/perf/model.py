@@ -101,6 +101,8 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
                                                                    "accepted_tokens"), 1.0),
         "draft_cost": np.where(speculative, catalog.technique("speculative_decoding",
                                                               "draft_cost_per_token"), 0.0),
+        "spec_full_gain_batch": np.full(len(cases), catalog.technique("speculative_decoding",
+                                                                      "full_gain_batch")),
         "total_params": total, "active_params": active,
         "expert_params": expert_params, "shared_params": total - expert_params,
         "route_fraction": np.where(is_moe, active_experts / np.maximum(experts, 1), 1.0),
@@ -180,6 +182,15 @@ def moe_efficiency(s: dict, f: dict) -> np.ndarray:
     return np.where(s["is_moe"], f["eta_moe"], 1.0)
 
 
+def speculation_at_batch(s: dict, batch: np.ndarray) -> dict:
+    """Adaptive speculation: above ``full_gain_batch`` the drafted and accepted extra tokens
+    shrink as full_gain_batch / B (engines shorten drafts under load, where verification is no
+    longer free)."""
+    scale = np.minimum(1.0, s["spec_full_gain_batch"] / batch)
+    return {**s, "draft_tokens": s["draft_tokens"] * scale,
+            "accepted_tokens": 1 + (s["accepted_tokens"] - 1) * scale}
+
+
 def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
     """Time of one decode step at ``batch`` sequences, and its memory/compute/comm parts.
 
@@ -252,6 +263,7 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
     cap = np.minimum(fit["max_batch_memory"], f["max_batch"])
     batch = np.where(np.isfinite(s["concurrency"]), np.minimum(s["concurrency"], cap), cap)
     batch = np.maximum(batch, 1.0)
+    s = speculation_at_batch(s, batch)
     step = decode_step_s(s, f, batch)
     t_prefill = prefill_s(s, f)
     osl = s["osl"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator,
                       model_validator)
@@ -115,6 +115,35 @@ class SolverOptions(Frozen):
     mip_gap: float = Field(default=0.005, ge=0, lt=1, description="Relative MIP gap target")
 
 
+class LeverGroup(Frozen):
+    """One lever: overrides relative to the baseline (option expansions or parameter changes)."""
+
+    name: str = Field(description="Lever name (kebab-case)")
+    description: str = Field(default="", description="What the lever does")
+    source: str = Field(default="", description="Where its values or effect sizes come from")
+    set: dict[str, Any] = Field(min_length=1, description="{path: value} applied on the baseline")
+
+
+class LeverSpec(Frozen):
+    """The baseline (the paper's assumptions) and the lever groups attributed against it."""
+
+    baseline: dict[str, Any] = Field(default_factory=dict,
+                                     description="{path: value} that turn the instance into the "
+                                                 "baseline")
+    baseline_source: str = Field(default="", description="Why the baseline looks like this")
+    groups: list[LeverGroup] = Field(min_length=1, description="Lever groups")
+    shapley_permutations: PositiveInt = Field(
+        default=2000, description="Sampled permutations when there are more than 8 groups")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "LeverSpec":
+        names = [g.name for g in self.groups]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"lever names must be unique (repeated: {', '.join(dupes)})")
+        return self
+
+
 class PlanningInstance(Frozen):
     """A planning instance."""
 
@@ -128,6 +157,7 @@ class PlanningInstance(Frozen):
     solver: SolverOptions = Field(default_factory=SolverOptions, description="Solver limits")
     scenarios: dict[str, dict] = Field(default_factory=dict,
                                        description="Named overrides: {path: value}")
+    levers: LeverSpec | None = Field(default=None, description="Lever attribution (planner levers)")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "PlanningInstance":

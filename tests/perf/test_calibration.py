@@ -68,4 +68,4 @@ def test_speculative_decoding_gains_shrink_with_batch_and_are_checked_against_so
     assert speedup[0] > speedup[1] > speedup[2]
     assert speedup[2] < 1.5
     check = speculative_check(load_calibration())
-    assert check["difference_pct"].abs().max() < 50  # -17 % (70B, batch 1), +38 % (8B, batch 64)
+    assert check["difference_pct"].abs().max() < 25  # -17 % (70B, batch 1), +6 % (8B, batch 64)
