@@ -11,6 +11,7 @@ serve) are dropped too: the optimum never needs them.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -90,14 +91,35 @@ def build_coefficients(instance: PlanningInstance, calibration: Calibration | No
     switch deployments off (lever subsets): a deployment is then only pruned in favour of one
     that is available in every subset where it is.
     """
+    deployments, pairs, report = candidate_pairs(instance, calibration, prune_dominated,
+                                                 availability)
+    return assemble(instance, deployments, pairs), report
+
+
+def candidate_key(instance: PlanningInstance) -> str:
+    """What candidate_pairs depends on: classes (less demand and profile), options, the number
+    of sites, the throughput and power multipliers. Site PUE, caps, inventory and demand only
+    enter ``assemble``, so points that change only those can reuse the candidates."""
+    data = instance.model_dump(mode="json")
+    classes = [{k: v for k, v in c.items() if k not in ("queries_per_day", "diurnal")}
+               for c in data["classes"]]
+    adjust = {k: v for k, v in data["adjustments"].items() if k != "demand_scale"}
+    return json.dumps([classes, data["options"], len(data["sites"]), adjust], sort_keys=True)
+
+
+def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None = None,
+                    prune_dominated: bool = True, availability: np.ndarray | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, CandidateReport]:
+    """Kept deployments and their eligible (class, deployment) pairs with per-pair numbers."""
     t0 = time.perf_counter()
     calibration = calibration or load_calibration()
     catalog = load_catalog()
     grid = deployment_grid(instance)
     report = CandidateReport(generated=len(grid))
     hw = catalog.hardware.loc[grid["hardware"]]
+    adjust = instance.adjustments
     grid["nodes_per_replica"] = grid["num_gpus"].to_numpy() / hw["gpus_per_node"].to_numpy()
-    grid["idle_kw"] = hw["node_idle_kw"].to_numpy()
+    grid["idle_kw"] = hw["node_idle_kw"].to_numpy() * adjust.power_scale
     grid["quality"] = class_quality(grid["model"], grid["precision"])
     d = len(grid)
 
@@ -117,10 +139,10 @@ def build_coefficients(instance: PlanningInstance, calibration: Calibration | No
         out = evaluate(tiled, f)
         shape = (d, b)
         fits = out["fits"].reshape(shape).all(axis=1)
-        node_s = out["node_seconds_per_query"].reshape(shape)
-        node_kw = out["node_power_kw"].reshape(shape)
-        ttft = out["ttft_ms"].reshape(shape)
-        tpot = out["tpot_ms"].reshape(shape)
+        node_s = out["node_seconds_per_query"].reshape(shape) / adjust.throughput_scale
+        node_kw = out["node_power_kw"].reshape(shape) * adjust.power_scale
+        ttft = out["ttft_ms"].reshape(shape) / adjust.throughput_scale
+        tpot = out["tpot_ms"].reshape(shape) / adjust.throughput_scale
         q = cls.slo.percentile / 100
         ttft_q = np.where(fits, weighted_quantile(np.nan_to_num(ttft, nan=np.inf), weight, q),
                           np.inf)
@@ -172,12 +194,10 @@ def build_coefficients(instance: PlanningInstance, calibration: Calibration | No
     pairs = pairs.reset_index(drop=True)
     report.kept = len(deployments)
     report.pairs = len(pairs)
-
-    coefficients = assemble(instance, deployments, pairs)
     report.seconds = time.perf_counter() - t0
     log.info("candidates: %d generated, %d kept, %d eligible pairs; dropped %s (%.2f s)",
              report.generated, report.kept, report.pairs, report.dropped, report.seconds)
-    return coefficients, report
+    return deployments, pairs, report
 
 
 def dominated_deployments(grid: pd.DataFrame, pairs: pd.DataFrame, keep: np.ndarray,
@@ -215,8 +235,10 @@ def assemble(instance: PlanningInstance, deployments: pd.DataFrame,
              pairs: pd.DataFrame) -> Coefficients:
     """Pack the kept deployments and eligible pairs into formulation-ready arrays."""
     catalog = load_catalog()
+    scale = instance.adjustments.demand_scale
     classes = pd.DataFrame({"id": [c.id for c in instance.classes],
-                            "queries_per_day": [c.queries_per_day for c in instance.classes]})
+                            "queries_per_day": [c.queries_per_day * scale
+                                                for c in instance.classes]})
     profile = np.ones((len(instance.classes), HOURS))
     for i, cls in enumerate(instance.classes):
         if cls.diurnal:

@@ -248,6 +248,50 @@ def levers_command(ctx: click.Context, instance: str, scenario: str | None,
         click.echo(levers_text(result))
 
 
+@cli.command(name="sweep")
+@click.argument("instance", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for points/, sweep.parquet, sweep.csv, plots and summary.json.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes (spawn, one solver thread each); Dask workers with "
+                   "--scheduler local.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Dask scheduler (tcp://host:8786), or 'local' for a LocalCluster.")
+@click.option("--resume", is_flag=True, help="Continue a sweep in --out; finished points are kept.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def sweep_command(instance: str, spec: str, out_dir: str, jobs: int, scheduler: str | None,
+                  resume: bool, fmt: str) -> None:
+    """Solve the instance at every point of a sweep spec (grids, scenarios, Monte Carlo); each
+    finished point is persisted at once, so an interrupted sweep resumes where it stopped."""
+    from planner.report.sweep import sweep_text, write_plots
+    from planner.sweep.engine import run_sweep
+
+    show = logging.getLogger().level <= logging.WARNING
+    bar = click.progressbar(length=1, label="sweep points", file=sys.stderr, show_eta=True,
+                            show_pos=True) if show else None
+
+    def total(n: int) -> None:
+        if bar is not None:
+            bar.length = max(n, 1)
+
+    try:
+        result = run_sweep(instance, spec, out_dir, jobs=jobs, scheduler=scheduler,
+                           resume=resume, progress=bar.update if bar else None, total=total)
+    finally:
+        if bar is not None:
+            bar.render_finish()
+    write_plots(result.table, out_dir)
+    if fmt == "json":
+        click.echo(json.dumps(result.summary, indent=2, default=float))
+    else:
+        click.echo(sweep_text(result.summary, result.table))
+    if result.summary["failed"]:
+        click.echo(f"{len(result.summary['failed'])} points failed; see summary.json "
+                   f"(rerun with --resume to retry them)", err=True)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(obj={})

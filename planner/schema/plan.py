@@ -115,6 +115,16 @@ class SolverOptions(Frozen):
     mip_gap: float = Field(default=0.005, ge=0, lt=1, description="Relative MIP gap target")
 
 
+class Adjustments(Frozen):
+    """Multipliers for sensitivity analysis and Monte Carlo sweeps (1 = as modelled)."""
+
+    demand_scale: PositiveFloat = Field(default=1.0, description="Multiplies every class's demand")
+    throughput_scale: PositiveFloat = Field(
+        default=1.0, description="Multiplies modelled tok/s (divides node-seconds and latency)")
+    power_scale: PositiveFloat = Field(default=1.0,
+                                       description="Multiplies node power, idle and active")
+
+
 class LeverGroup(Frozen):
     """One lever: overrides relative to the baseline (option expansions or parameter changes)."""
 
@@ -158,6 +168,8 @@ class PlanningInstance(Frozen):
     scenarios: dict[str, dict] = Field(default_factory=dict,
                                        description="Named overrides: {path: value}")
     levers: LeverSpec | None = Field(default=None, description="Lever attribution (planner levers)")
+    adjustments: Adjustments = Field(default_factory=Adjustments,
+                                     description="Sensitivity multipliers")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "PlanningInstance":

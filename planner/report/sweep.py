@@ -1,0 +1,135 @@
+"""Plots and text of a sweep: tornado, Pareto fronts, distribution of the optimized fleet."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from planner.report.io import write_atomic
+
+SOLVED = ("optimal", "time_limit")
+PARETO_PATTERN = re.compile(r"power_cap|ttft|tpot")
+
+
+def _numeric_columns(table: pd.DataFrame, points: pd.DataFrame) -> list[str]:
+    skip = {"point_id", "kind", "scenario", "status", "error", "seconds"}
+    first = table.columns.get_loc("status") if "status" in table else len(table.columns)
+    swept = [c for c in table.columns[:first] if c not in skip]
+    return [c for c in swept if pd.to_numeric(points[c], errors="coerce").notna().sum() >= 2]
+
+
+def tornado_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Per swept input: mean GWh/day at its lowest and highest values (grids), or in its bottom
+    and top decile (Monte Carlo), and the swing between them."""
+    ok = table[table["status"].isin(SOLVED)]
+    rows = []
+    for kind in ("grid", "monte_carlo"):
+        points = ok[ok["kind"] == kind]
+        for col in _numeric_columns(table, points):
+            x = pd.to_numeric(points[col], errors="coerce")
+            y = points["objective_value"].astype(float)
+            keep = x.notna()
+            x, y = x[keep], y[keep]
+            if kind == "grid":
+                low, high = y[x == x.min()].mean(), y[x == x.max()].mean()
+                lo_v, hi_v = x.min(), x.max()
+            else:
+                lo_q, hi_q = x.quantile(0.1), x.quantile(0.9)
+                low, high = y[x <= lo_q].mean(), y[x >= hi_q].mean()
+                lo_v, hi_v = lo_q, hi_q
+            rows.append({"input": col, "kind": kind, "low_value": lo_v, "high_value": hi_v,
+                         "objective_at_low": low, "objective_at_high": high,
+                         "swing": abs(high - low)})
+    return pd.DataFrame(rows).sort_values("swing", ascending=False) if rows else pd.DataFrame()
+
+
+def write_plots(table: pd.DataFrame, out_dir: Path | str) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    written = []
+    base = table.loc[(table["kind"] == "base") & table["status"].isin(SOLVED), "objective_value"]
+    center = float(base.iloc[0]) if len(base) else float(
+        table.loc[table["status"].isin(SOLVED), "objective_value"].median())
+    tornado = tornado_rows(table)
+    if not tornado.empty:
+        fig, ax = plt.subplots(figsize=(8, 0.5 * len(tornado) + 1.5))
+        for i, row in enumerate(tornado.iloc[::-1].itertuples()):
+            lo, hi = row.objective_at_low - center, row.objective_at_high - center
+            ax.barh(i, lo, color="#2a9d8f")
+            ax.barh(i, hi, color="#e76f51")
+            ax.annotate(f"{row.low_value:.3g} / {row.high_value:.3g}", (max(lo, hi, 0), i),
+                        fontsize=7, va="center")
+        ax.set_yticks(range(len(tornado)), list(tornado["input"].iloc[::-1]), fontsize=8)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_xlabel(f"objective change vs {center:.4g} (low value teal, high value orange)")
+        ax.set_title("Tornado: which input moves fleet GWh/day most")
+        fig.tight_layout()
+        written.append(_save(fig, out_dir / "tornado.png"))
+    grid = table[(table["kind"] == "grid") & table["status"].isin(SOLVED)]
+    for col in _numeric_columns(table, grid):
+        if not PARETO_PATTERN.search(col):
+            continue
+        x = pd.to_numeric(grid[col], errors="coerce")
+        y = grid["objective_value"].astype(float)
+        front = y.groupby(x).min().sort_index()
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.scatter(x, y, s=10, alpha=0.4, label="points")
+        ax.step(front.index, front.to_numpy(), where="post", color="black", label="front")
+        ax.set_xlabel(col)
+        ax.set_ylabel("fleet GWh/day (objective)")
+        ax.set_title(f"Pareto front: energy vs {col}", fontsize=9)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", col)
+        written.append(_save(fig, out_dir / f"pareto_{safe}.png"))
+    mc = table[(table["kind"] == "monte_carlo") & table["status"].isin(SOLVED)]
+    if len(mc) >= 2:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        for ax, col, unit in ((axes[0], "objective_gwh_per_day", "GWh/day"),
+                              (axes[1], "wh_per_query", "Wh/query")):
+            values = mc[col].astype(float)
+            q25, q50, q75 = values.quantile([0.25, 0.5, 0.75])
+            ax.hist(values, bins=min(40, max(5, len(values) // 3)), color="#8ab17d")
+            for q, ls in ((q25, ":"), (q50, "--"), (q75, ":")):
+                ax.axvline(q, color="black", ls=ls, lw=1)
+            ax.set_title(f"optimized fleet {unit}: median {q50:.4g} (IQR {q25:.4g}-{q75:.4g})",
+                         fontsize=9)
+            ax.set_xlabel(unit)
+        fig.tight_layout()
+        written.append(_save(fig, out_dir / "distribution.png"))
+    return written
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    out = write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return out
+
+
+def sweep_text(summary: dict, table: pd.DataFrame) -> str:
+    lines = [f"sweep {summary['name']}: {summary['points']} points, {summary['solved_now']} "
+             f"solved now, {summary['skipped_done']} already done; engine {summary['engine']}; "
+             f"{summary['seconds']:.1f} s ({summary['points_per_minute']:.0f} points/min)",
+             "status: " + ", ".join(f"{k} {v}" for k, v in summary["status_counts"].items())]
+    for col in ("objective_gwh_per_day", "wh_per_query"):
+        if col in summary:
+            d = summary[col]
+            lines.append(f"Monte Carlo {col}: median {d['median']:.4g} "
+                         f"(IQR {d['p25']:.4g}-{d['p75']:.4g})")
+    tornado = tornado_rows(table)
+    if not tornado.empty:
+        lines += ["", "Tornado (objective at the low / high value of each input)",
+                  tornado.to_string(index=False, float_format=lambda v: f"{v:.4g}")]
+    if summary["failed"]:
+        lines += ["", f"{len(summary['failed'])} failed points:"]
+        lines += [f"  {f['point_id']}: {f['error']}" for f in summary["failed"]]
+    return "\n".join(lines)

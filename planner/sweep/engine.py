@@ -1,0 +1,193 @@
+"""Run a sweep: expand the points, skip finished ones (``--resume``), solve the rest on a local
+process pool or a Dask cluster, persist each finished point at once, collect one tidy table.
+
+Every finished point is its own JSON file under ``OUT/points/`` written atomically, so a crash or
+``kill -9`` mid-sweep loses only the points in flight. The table is rebuilt from those files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from planner.errors import InputError, PlannerError
+from planner.instance import load_planning_data
+from planner.report.io import write_atomic, write_json_atomic
+from planner.schema.loading import load_yaml_model
+from planner.sweep.points import Point, expand
+from planner.sweep.spec import SweepSpec
+from planner.sweep.worker import limit_threads, solve_point
+
+log = logging.getLogger(__name__)
+DONE = ("optimal", "time_limit", "infeasible")
+
+
+@dataclass
+class SweepResult:
+    table: pd.DataFrame
+    summary: dict
+    out_dir: Path
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run_sweep(instance_path: str, spec_path: str, out_dir: str | Path, jobs: int = 1,
+              scheduler: str | None = None, resume: bool = False,
+              progress: Callable[[int], None] | None = None,
+              total: Callable[[int], None] | None = None) -> SweepResult:
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    spec = load_yaml_model(spec_path, SweepSpec)
+    base = load_planning_data(instance_path)
+    points = expand(spec, base, str(spec_path))
+    manifest = {"instance": str(instance_path), "instance_hash": _hash(base),
+                "spec": spec.model_dump(mode="json"), "spec_hash": _hash(spec.model_dump(
+                    mode="json")), "points": len(points)}
+    point_dir = out_dir / "points"
+    manifest_path = out_dir / "manifest.json"
+    if manifest_path.exists():
+        old = json.loads(manifest_path.read_text())
+        if not resume:
+            raise InputError("holds results of a sweep; pass --resume to continue it or choose "
+                             "another --out", file=str(out_dir))
+        if (old.get("instance_hash"), old.get("spec_hash")) != (manifest["instance_hash"],
+                                                                 manifest["spec_hash"]):
+            raise InputError("--resume with a different instance or spec than the one that "
+                             "started this sweep", file=str(out_dir))
+    write_json_atomic(manifest_path, manifest)
+    finished = {p.id for p in points if _is_done(point_dir / f"{p.id}.json")}
+    todo = [p for p in points if p.id not in finished]
+    log.info("sweep %s: %d points, %d already done, %d to solve", spec.name, len(points),
+             len(finished), len(todo))
+    if total:
+        total(len(todo))
+
+    def persist(record: dict) -> None:
+        write_json_atomic(point_dir / f"{record['point']['id']}.json", record)
+        if progress:
+            progress(1)
+
+    engine = run_points(todo, base, str(instance_path), spec.formulation, jobs, scheduler,
+                        persist)
+    table = collect(points, point_dir)
+    write_atomic(out_dir / "sweep.parquet", lambda tmp: table.to_parquet(tmp, index=False))
+    write_atomic(out_dir / "sweep.csv", lambda tmp: table.to_csv(tmp, index=False))
+    failed = table[table["status"] == "failed"]
+    summary = {
+        "name": spec.name, "points": len(points), "solved_now": len(todo),
+        "skipped_done": len(finished), "engine": engine,
+        "status_counts": table["status"].value_counts().to_dict(),
+        "failed": failed[["point_id", "error"]].to_dict(orient="records"),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "points_per_minute": round(len(todo) / max(time.perf_counter() - t0, 1e-9) * 60, 1),
+    }
+    summary.update(distribution_summary(table))
+    write_json_atomic(out_dir / "summary.json", summary)
+    return SweepResult(table, summary, out_dir)
+
+
+def _is_done(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text())["result"]["status"] in DONE
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # missing, half-written by a crashed writer (cannot happen: atomic), failed
+
+
+def run_points(todo: list[Point], base: dict, file: str, formulation: str, jobs: int,
+               scheduler: str | None, persist: Callable[[dict], None]) -> str:
+    """Solve the points; ``persist`` is called in this process as each one finishes."""
+    if not todo:
+        return "none"
+    if scheduler:
+        return _run_dask(todo, base, file, formulation, jobs, scheduler, persist)
+    if jobs <= 1:
+        for p in todo:
+            persist(solve_point(base, p.as_json(), file, formulation))
+        return "inline"
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                             initializer=limit_threads) as pool:
+        futures = [pool.submit(solve_point, base, p.as_json(), file, formulation) for p in todo]
+        for future in as_completed(futures):
+            persist(future.result())
+    return f"process pool ({jobs} workers, spawn)"
+
+
+def _run_dask(todo, base, file, formulation, jobs, scheduler, persist) -> str:
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed as dask_completed
+    except ImportError as exc:  # pragma: no cover - dask is a dependency
+        raise PlannerError(f"--scheduler needs dask[distributed]: {exc}") from exc
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=max(jobs, 1), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+        where = f"dask LocalCluster ({max(jobs, 1)} workers)"
+    else:
+        try:
+            client = Client(scheduler, timeout=30)
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"cannot reach the Dask scheduler: {exc}", field="--scheduler",
+                             value=scheduler, has_value=True) from None
+        where = f"dask {scheduler}"
+    try:
+        client.run(limit_threads)
+        base_future = client.scatter(base, broadcast=True)
+        futures = [client.submit(solve_point, base_future, p.as_json(), file, formulation,
+                                 pure=False) for p in todo]
+        for future in dask_completed(futures):
+            persist(future.result())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return where
+
+
+def collect(points: list[Point], point_dir: Path) -> pd.DataFrame:
+    """One row per point of the spec: swept values, status and headline numbers."""
+    rows = []
+    for p in points:
+        path = point_dir / f"{p.id}.json"
+        try:
+            record = json.loads(path.read_text())
+            result = record["result"]
+        except (OSError, ValueError, KeyError):
+            result = {"status": "missing", "error": "not solved (interrupted?)"}
+        rows.append({"point_id": p.id, "kind": p.kind, "scenario": p.scenario or "",
+                     **{k: _cell(v) for k, v in p.columns.items()}, **result})
+    table = pd.DataFrame(rows)
+    if "error" not in table:
+        table["error"] = ""
+    table["error"] = table["error"].fillna("")
+    swept = list(dict.fromkeys(k for p in points for k in p.columns))
+    meta = ["point_id", "kind", "scenario"]
+    rest = [c for c in table.columns if c not in meta and c not in swept]
+    return table[meta + [c for c in swept if c in table] + rest]
+
+
+def _cell(value):
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
+def distribution_summary(table: pd.DataFrame) -> dict:
+    """Median and IQR of the optimized fleet over the Monte Carlo points."""
+    mc = table[(table["kind"] == "monte_carlo") & table["status"].isin(DONE[:2])]
+    if mc.empty:
+        return {}
+    out = {"monte_carlo_points": int(len(mc))}
+    for col in ("objective_gwh_per_day", "wh_per_query"):
+        q = mc[col].astype(float).quantile([0.25, 0.5, 0.75])
+        out[col] = {"median": q[0.5], "p25": q[0.25], "p75": q[0.75]}
+    return out
