@@ -207,6 +207,30 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
         click.echo(plan_text(plan))
 
 
+class Progress:
+    """A progress bar with ETA on stderr (silent under --quiet); the total is set once known."""
+
+    def __init__(self, label: str):
+        show = logging.getLogger().level <= logging.WARNING
+        self.bar = click.progressbar(length=1, label=label, file=sys.stderr, show_eta=True,
+                                     show_pos=True) if show else None
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.render_finish()
+
+    def set_total(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.length = max(n, 1)
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+
 @cli.command(name="levers")
 @click.argument("instance", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--scenario", default=None, help="Apply a named scenario of the instance first.")
@@ -226,20 +250,8 @@ def levers_command(ctx: click.Context, instance: str, scenario: str | None,
     from planner.report.levers import levers_text, write_levers
 
     data = load_planning_data(instance, scenario=scenario, sets=sets)
-    show = logging.getLogger().level <= logging.WARNING
-    bar = click.progressbar(length=1, label="lever subsets", file=sys.stderr, show_eta=True,
-                            show_pos=True) if show else None
-
-    def total(n: int) -> None:
-        if bar is not None:
-            bar.length = n
-
-    try:
-        result = attribute_levers(data, instance, progress=bar.update if bar else None,
-                                  total=total)
-    finally:
-        if bar is not None:
-            bar.render_finish()
+    with Progress("lever subsets") as bar:
+        result = attribute_levers(data, instance, progress=bar.update, total=bar.set_total)
     if out_dir:
         write_levers(result, out_dir)
     if fmt == "json":
@@ -268,20 +280,9 @@ def sweep_command(instance: str, spec: str, out_dir: str, jobs: int, scheduler: 
     from planner.report.sweep import sweep_text, write_plots
     from planner.sweep.engine import run_sweep
 
-    show = logging.getLogger().level <= logging.WARNING
-    bar = click.progressbar(length=1, label="sweep points", file=sys.stderr, show_eta=True,
-                            show_pos=True) if show else None
-
-    def total(n: int) -> None:
-        if bar is not None:
-            bar.length = max(n, 1)
-
-    try:
+    with Progress("sweep points") as bar:
         result = run_sweep(instance, spec, out_dir, jobs=jobs, scheduler=scheduler,
-                           resume=resume, progress=bar.update if bar else None, total=total)
-    finally:
-        if bar is not None:
-            bar.render_finish()
+                           resume=resume, progress=bar.update, total=bar.set_total)
     write_plots(result.table, out_dir)
     if fmt == "json":
         click.echo(json.dumps(result.summary, indent=2, default=float))
