@@ -11,6 +11,11 @@ class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def repeated(names: list[str]) -> list[str]:
+    """Names that occur more than once, sorted (for 'must be unique' messages)."""
+    return sorted({n for n in names if names.count(n) > 1})
+
+
 class PercentileRange(Frozen):
     """A lognormal quantity given by its 5th and 95th percentiles (the paper's parameterisation)."""
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import (Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator,
                       model_validator)
 
-from planner.schema.common import Frozen
+from planner.schema.common import Frozen, repeated
 
 HOURS = 24
 
@@ -147,8 +147,7 @@ class LeverSpec(Frozen):
 
     @model_validator(mode="after")
     def _unique_names(self) -> "LeverSpec":
-        names = [g.name for g in self.groups]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = repeated([g.name for g in self.groups])
         if dupes:
             raise ValueError(f"lever names must be unique (repeated: {', '.join(dupes)})")
         return self
@@ -175,7 +174,7 @@ class PlanningInstance(Frozen):
     def _unique_ids(self) -> "PlanningInstance":
         for what, ids in (("classes", [c.id for c in self.classes]),
                           ("sites", [s.id for s in self.sites])):
-            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            dupes = repeated(ids)
             if dupes:
                 raise ValueError(f"{what} ids must be unique (repeated: {', '.join(dupes)})")
         if self.objective == "carbon" and any(s.carbon_kg_per_kwh is None for s in self.sites):
