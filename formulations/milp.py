@@ -17,16 +17,26 @@ from formulations.lp import Built, build_lp
 from planner.coefficients import Coefficients
 
 
-def build_milp(c: Coefficients, unit: float | None = None) -> Built:
-    built = build_lp(c, unit=unit, integer=True)
-    y = cp.Variable(c.n_deployments, boolean=True, name="y")
+def milp_link_bounds(c: Coefficients) -> tuple[np.ndarray, np.ndarray]:
+    """Per deployment: M (most nodes it could ever need, capped by inventory) and the minimum
+    nodes when deployed (r replicas)."""
     big_m = peak_nodes_bound(c)
     inventory_cap = np.full(c.n_deployments, np.inf)
     for r in c.inventory.itertuples():
         mask = (c.dep_site == r.site_idx) & (c.dep_hardware == r.hardware)
         inventory_cap[mask] = r.nodes
     big_m = np.minimum(big_m, np.where(np.isfinite(inventory_cap), inventory_cap, big_m))
-    min_nodes = np.ceil(c.min_replicas * c.dep_nodes_per_replica - 1e-9)
+    return big_m, np.ceil(c.min_replicas * c.dep_nodes_per_replica - 1e-9)
+
+
+def build_milp(c: Coefficients, unit: float | None = None,
+               capacity_rows: np.ndarray | None = None, power_rows: np.ndarray | None = None
+               ) -> Built:
+    """The MILP; row subsets as in :func:`formulations.lp.build_lp` (a relaxation when given)."""
+    built = build_lp(c, unit=unit, integer=True, capacity_rows=capacity_rows,
+                     power_rows=power_rows)
+    y = cp.Variable(c.n_deployments, boolean=True, name="y")
+    big_m, min_nodes = milp_link_bounds(c)
     constraints = dict(built.constraints)
     rows = dict(built.rows)
     constraints["link"] = built.n <= cp.multiply(big_m, y)

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from formulations.constraints import (SECONDS_PER_HOUR, capacity_matrix, inventory_matrix,
                                       objective_weights, power_matrices)
 from formulations.lp import demand_unit
+from formulations.milp import milp_link_bounds
 from planner.coefficients import HOURS, Coefficients
 
 
@@ -34,14 +35,20 @@ class StandardForm:
     n_deployments: int
     unit: float
     row_groups: dict[str, slice]  # constraint group -> its rows
+    integrality: np.ndarray | None = None  # per column, 1 = integer (MILP only)
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.a.shape
 
 
-def standard_form(c: Coefficients, unit: float | None = None) -> StandardForm:
-    """Sparse matrix form of the LP over coefficient arrays (no cvxpy, no solver)."""
+def standard_form(c: Coefficients, unit: float | None = None,
+                  capacity_rows: np.ndarray | None = None,
+                  power_rows: np.ndarray | None = None) -> StandardForm:
+    """Sparse matrix form of the LP over coefficient arrays (no cvxpy, no solver).
+
+    ``capacity_rows`` / ``power_rows`` keep only those rows, as in :func:`formulations.lp.build_lp`.
+    """
     unit = demand_unit(c) if unit is None else unit
     p, d = c.n_pairs, c.n_deployments
     blocks, lower, upper, groups = [], [], [], {}
@@ -58,14 +65,16 @@ def standard_form(c: Coefficients, unit: float | None = None) -> StandardForm:
     demand = sp.csr_matrix((np.ones(p), (c.pair_class, np.arange(p))), shape=(len(c.demand), p))
     add("demand", demand, sp.csr_matrix((len(c.demand), d)), c.demand / unit, c.demand / unit)
     repeat = sp.kron(np.ones((HOURS, 1)), sp.identity(d), format="csr")
-    add("capacity", capacity_matrix(c, unit),
-        -c.utilization_ceiling * SECONDS_PER_HOUR * repeat,
-        np.full(HOURS * d, -np.inf), np.zeros(HOURS * d))
+    keep = np.arange(HOURS * d) if capacity_rows is None else np.asarray(capacity_rows, int)
+    add("capacity", capacity_matrix(c, unit)[keep],
+        -c.utilization_ceiling * SECONDS_PER_HOUR * repeat[keep],
+        np.full(keep.size, -np.inf), np.zeros(keep.size))
     capped = np.flatnonzero(np.isfinite(c.site_cap_kw))
     if capped.size:
         ax, an = power_matrices(c, unit, capped)
-        add("power_cap", ax, an, np.full(ax.shape[0], -np.inf),
-            np.repeat(c.site_cap_kw[capped], HOURS))
+        keep = np.arange(ax.shape[0]) if power_rows is None else np.asarray(power_rows, int)
+        add("power_cap", ax[keep], an[keep], np.full(keep.size, -np.inf),
+            np.repeat(c.site_cap_kw[capped], HOURS)[keep])
     a_inv, _ = inventory_matrix(c)
     if a_inv.shape[0]:
         add("inventory", sp.csr_matrix((a_inv.shape[0], p)), a_inv,
@@ -77,3 +86,37 @@ def standard_form(c: Coefficients, unit: float | None = None) -> StandardForm:
         col_lower=np.zeros(p + d), col_upper=np.full(p + d, np.inf),
         n_pairs=p, n_deployments=d, unit=unit, row_groups=groups)
 
+
+
+def milp_standard_form(c: Coefficients, unit: float | None = None,
+                       capacity_rows: np.ndarray | None = None,
+                       power_rows: np.ndarray | None = None) -> StandardForm:
+    """The MILP of :mod:`formulations.milp` as sparse arrays: columns ``[x, n, y]`` with n
+    integer and y binary; rows of the LP, then link (n - M y <= 0), minimum replicas
+    (n - m y >= 0) and, when set, the maximum number of deployments (sum y <= K)."""
+    lp = standard_form(c, unit, capacity_rows, power_rows)
+    p, d = c.n_pairs, c.n_deployments
+    big_m, min_nodes = milp_link_bounds(c)
+    eye = sp.identity(d, format="csr")
+    rows = [sp.hstack([lp.a.tocsr(), sp.csr_matrix((lp.a.shape[0], d))], format="csr"),
+            sp.hstack([sp.csr_matrix((d, p)), eye, -sp.diags(big_m)], format="csr"),
+            sp.hstack([sp.csr_matrix((d, p)), eye, -sp.diags(min_nodes)], format="csr")]
+    lower = [lp.row_lower, np.full(d, -np.inf), np.zeros(d)]
+    upper = [lp.row_upper, np.zeros(d), np.full(d, np.inf)]
+    groups = dict(lp.row_groups)
+    start = lp.a.shape[0]
+    for name in ("link", "min_replicas"):
+        groups[name] = slice(start, start + d)
+        start += d
+    if c.max_deployments is not None:
+        rows.append(sp.hstack([sp.csr_matrix((1, p + d)), np.ones((1, d))], format="csr"))
+        lower.append(np.array([-np.inf]))
+        upper.append(np.array([float(c.max_deployments)]))
+        groups["max_deployments"] = slice(start, start + 1)
+    return StandardForm(
+        a=sp.vstack(rows, format="csc"), cost=np.concatenate([lp.cost, np.zeros(d)]),
+        row_lower=np.concatenate(lower), row_upper=np.concatenate(upper),
+        col_lower=np.zeros(p + 2 * d),
+        col_upper=np.concatenate([np.full(p + d, np.inf), np.ones(d)]),
+        n_pairs=p, n_deployments=d, unit=lp.unit, row_groups=groups,
+        integrality=np.concatenate([np.zeros(p), np.ones(2 * d)]).astype(int))

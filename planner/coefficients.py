@@ -7,7 +7,7 @@ above idle), kW per node idle, hours of a 24-hour profile.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -60,3 +60,19 @@ class Coefficients:
     def hourly_load(self) -> np.ndarray:
         """P x 24: share of a pair's daily queries arriving in each hour."""
         return self.profile[self.pair_class] / HOURS
+
+    def restricted(self, keep: np.ndarray) -> tuple["Coefficients", np.ndarray]:
+        """The same problem over the deployments where ``keep`` is True (and their pairs only),
+        with the kept pairs' indices into this problem so that solutions map back."""
+        keep = np.asarray(keep, dtype=bool)
+        new_index = np.cumsum(keep) - 1
+        pair_idx = np.flatnonzero(keep[self.pair_dep])
+        pair_dep = new_index[self.pair_dep[pair_idx]]
+        pairs = self.pairs.iloc[pair_idx].reset_index(drop=True).assign(dep_idx=pair_dep)
+        return replace(
+            self, deployments=self.deployments[keep].reset_index(drop=True), pairs=pairs,
+            pair_class=self.pair_class[pair_idx], pair_dep=pair_dep,
+            node_seconds=self.node_seconds[pair_idx], dynamic_kwh=self.dynamic_kwh[pair_idx],
+            dep_idle_kw=self.dep_idle_kw[keep], dep_site=self.dep_site[keep],
+            dep_hardware=self.dep_hardware[keep],
+            dep_nodes_per_replica=self.dep_nodes_per_replica[keep]), pair_idx

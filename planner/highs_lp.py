@@ -37,17 +37,7 @@ class ReusableLP:
         self.highs = highspy.Highs()
         self.highs.setOptionValue("output_flag", False)
         self.highs.setOptionValue("threads", int(threads))
-        lp = highspy.HighsLp()
-        a = form.a.tocsc()
-        lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
-        lp.col_cost_ = form.cost
-        lp.col_lower_, lp.col_upper_ = form.col_lower, _inf(form.col_upper)
-        lp.row_lower_, lp.row_upper_ = _inf(form.row_lower), _inf(form.row_upper)
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = a.indices.astype(np.int32)
-        lp.a_matrix_.value_ = a.data.astype(float)
-        self.highs.passModel(lp)
+        _load(self.highs, form)
         self._upper = np.array(form.col_upper, dtype=float)
         self._cost = np.array(form.cost, dtype=float)
 
@@ -95,6 +85,65 @@ class ReusableLP:
         if "infeasible" in text:
             text = "infeasible"
         return LPResult(text, np.nan, None, seconds, int(info.simplex_iteration_count))
+
+
+def _load(highs: highspy.Highs, form: StandardForm) -> None:
+    lp = highspy.HighsLp()
+    a = form.a.tocsc()
+    lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
+    lp.col_cost_ = form.cost
+    lp.col_lower_, lp.col_upper_ = form.col_lower, _inf(form.col_upper)
+    lp.row_lower_, lp.row_upper_ = _inf(form.row_lower), _inf(form.row_upper)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(float)
+    if form.integrality is not None:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+                           for i in form.integrality]
+    highs.passModel(lp)
+
+
+@dataclass
+class MipResult:
+    status: str  # "optimal" (within the gap), "time_limit", "infeasible" or HiGHS's text
+    objective: float
+    values: np.ndarray | None
+    dual_bound: float
+    seconds: float
+
+
+def solve_mip(form: StandardForm, time_limit_s: float, mip_gap: float,
+              start: np.ndarray | None = None, threads: int = 1) -> MipResult:
+    """One MIP solve in HiGHS; ``start`` (a feasible point, full length) seeds the incumbent."""
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("threads", int(threads))
+    highs.setOptionValue("time_limit", float(max(time_limit_s, 0.1)))
+    highs.setOptionValue("mip_rel_gap", float(mip_gap))
+    _load(highs, form)
+    if start is not None:
+        solution = highspy.HighsSolution()
+        solution.col_value = np.asarray(start, dtype=float).tolist()
+        solution.value_valid = True
+        highs.setSolution(solution)
+    t0 = time.perf_counter()
+    highs.run()
+    seconds = time.perf_counter() - t0
+    status = highs.getModelStatus()
+    info = highs.getInfo()
+    text = highs.modelStatusToString(status).lower()
+    has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    values = np.array(highs.getSolution().col_value) if has_solution else None
+    objective = float(info.objective_function_value) if has_solution else np.nan
+    bound = float(info.mip_dual_bound)
+    if status == highspy.HighsModelStatus.kOptimal:
+        text = "optimal"
+    elif "infeasible" in text and not has_solution:
+        text = "infeasible"
+    elif "time limit" in text:
+        text = "time_limit"
+    return MipResult(text, objective, values, bound, seconds)
 
 
 def _inf(values: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from planner import __version__
 from planner.candidates import CandidateReport, build_coefficients
 from planner.coefficients import HOURS, Coefficients
 from planner.errors import PlannerError
+from planner.milp_solver import solve_milp
 from planner.plan import Plan, build_tables
 from planner.schema.plan import PlanningInstance
 from planner.solve import Status, solve
@@ -150,11 +151,22 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     details = explain_ineligible(report)
     if details:
         raise InfeasibleError(_message(details), details)
-    t0 = time.perf_counter()
-    built = REGISTRY[formulation](c)
-    timings["build"] = time.perf_counter() - t0
-    result = solve(built, instance.solver.time_limit_s, instance.solver.mip_gap)
-    timings["solve"] = result.seconds
+    lp_bound = None
+    if formulation == "milp":
+        # Lazy hour rows + support repair: the gap is proven by the LP-of-rows bound and the
+        # repaired plan (planner.milp_solver); the whole MILP at once stalls at ~100 classes.
+        lazy = solve_milp(c, instance.solver.time_limit_s, instance.solver.mip_gap)
+        result, unit = lazy.result, lazy.unit
+        timings["solve"] = result.seconds
+        timings["milp_rounds"] = len(lazy.rounds)
+        lp_bound = lazy.lp.objective if lazy.lp.status is Status.OPTIMAL else None
+    else:
+        t0 = time.perf_counter()
+        built = REGISTRY[formulation](c)
+        timings["build"] = time.perf_counter() - t0
+        result = solve(built, instance.solver.time_limit_s, instance.solver.mip_gap)
+        timings["solve"] = result.seconds
+        unit = built.unit
     if result.status is Status.INFEASIBLE:
         details = elastic_diagnosis(c) or [{"site": "?", "constraint": "unknown", "limit": np.nan,
                                             "closest": np.nan, "unit": ""}]
@@ -162,23 +174,21 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     if result.x is None:
         raise NoSolutionError(f"no solution: solver status {result.status.value} after "
                               f"{result.seconds:.1f} s (time limit {instance.solver.time_limit_s} s)")
-    lp_bound = None
     duals = result.duals
-    rows = built.rows
-    x = result.x * built.unit
+    x = result.x * unit
     n = result.n
     if formulation == "milp":
         n = np.rint(n)
         t0 = time.perf_counter()
-        relaxed = solve(build_lp(c), instance.solver.time_limit_s)
-        lp_bound = relaxed.objective if relaxed.status is Status.OPTIMAL else None
-        fixed = build_lp(c)
+        fixed = build_lp(c, unit=unit)
+        rows = fixed.rows
         fixed.problem = cp.Problem(fixed.problem.objective,
                                    fixed.problem.constraints + [fixed.n == n])
         fixed_result = solve(fixed, instance.solver.time_limit_s)
-        if fixed_result.status is Status.OPTIMAL:
-            duals, rows = fixed_result.duals, fixed.rows
-        timings["lp_bound_and_duals"] = time.perf_counter() - t0
+        duals = fixed_result.duals if fixed_result.status is Status.OPTIMAL else {}
+        timings["duals"] = time.perf_counter() - t0
+    else:
+        rows = built.rows
     t0 = time.perf_counter()
     violations = verify_plan(c, x, n, integer=formulation == "milp")
     timings["verify"] = time.perf_counter() - t0
@@ -188,7 +198,7 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
                                        for r in violations.head(5).itertuples()))
     t0 = time.perf_counter()
     assignment, deployments, classes, constraints = build_tables(
-        c, x, n, duals, rows, built.unit, report.class_best)
+        c, x, n, duals, rows, unit, report.class_best)
     timings["report"] = time.perf_counter() - t0
     power = hourly_site_power_kw(c, x, n)
     total_queries = float(c.demand.sum())
