@@ -128,7 +128,7 @@ def define_inventory(c: Coefficients, n, slack=None):
 
 def objective_weights(c: Coefficients, unit: float) -> tuple[np.ndarray, np.ndarray]:
     """Objective per unit of x and per node (GWh/day, or kt CO2/day for carbon)."""
-    per_query, per_node = c.energy_weights()
+    per_query, per_node = c.energy_weights(objective=True)
     return per_query * unit, per_node
 
 

@@ -250,8 +250,13 @@ def assemble(instance: PlanningInstance, deployments: pd.DataFrame,
         for hw, nodes in site.inventory.items():
             inventory_rows.append({"site_idx": s, "hardware": catalog.hardware_id(hw),
                                    "nodes": float(nodes)})
-    carbon = np.array([(s.carbon_kg_per_kwh if instance.objective == "carbon" else 1.0)
-                       for s in sites])
+    weight = np.array([{"carbon": s.carbon_kg_per_kwh, "cost": s.electricity_usd_per_kwh}
+                       .get(instance.objective, 1.0) for s in sites], dtype=float)
+    fixed = None
+    if instance.objective == "cost":
+        prices = {catalog.hardware_id(hw): usd
+                  for hw, usd in instance.options.node_cost_usd_per_hour.items()}
+        fixed = np.array([prices[hw] * HOURS for hw in deployments["hardware"]], dtype=float)
     return Coefficients(
         classes=classes, deployments=deployments, pairs=pairs, profile=profile,
         demand=classes["queries_per_day"].to_numpy(float),
@@ -264,7 +269,7 @@ def assemble(instance: PlanningInstance, deployments: pd.DataFrame,
         site_pue=np.array([s.pue for s in sites]),
         site_overhead=np.array([s.overhead_factor for s in sites]),
         site_cap_kw=np.array([s.power_cap_mw * 1e3 if s.power_cap_mw else np.inf for s in sites]),
-        site_carbon=carbon,
+        site_weight=weight, dep_fixed_per_day=fixed,
         inventory=pd.DataFrame(inventory_rows, columns=["site_idx", "hardware", "nodes"]),
         utilization_ceiling=instance.options.utilization_ceiling,
         min_replicas=instance.options.min_replicas,

@@ -35,12 +35,13 @@ class Coefficients:
     site_pue: np.ndarray  # S
     site_overhead: np.ndarray  # S
     site_cap_kw: np.ndarray  # S, facility-side cap (inf when none)
-    site_carbon: np.ndarray  # S, kg/kWh (1 when the objective is energy)
+    site_weight: np.ndarray  # S, objective per kWh: 1 (energy), kg CO2 (carbon) or USD (cost)
     inventory: pd.DataFrame  # rows: site_idx, hardware, nodes
     utilization_ceiling: float
     min_replicas: int = 1
     max_deployments: int | None = None
     site_ids: tuple = field(default_factory=tuple)
+    dep_fixed_per_day: np.ndarray | None = None  # D, objective per node-day beyond energy (cost)
 
     @property
     def n_pairs(self) -> int:
@@ -50,11 +51,16 @@ class Coefficients:
     def n_deployments(self) -> int:
         return int(self.dep_idle_kw.size)
 
-    def energy_weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """GWh/day per unit of x (per pair) and per node (per deployment), facility side."""
-        site_factor = self.site_pue * self.site_overhead * self.site_carbon
+    def energy_weights(self, objective: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """GWh/day per query (per pair) and per node (per deployment), facility side; with
+        ``objective`` the objective's units per day instead (x 1e6 kWh weight, + fixed cost)."""
+        site_factor = self.site_pue * self.site_overhead
+        if objective:
+            site_factor = site_factor * self.site_weight
         per_query = self.dynamic_kwh * site_factor[self.dep_site[self.pair_dep]] / 1e6
         per_node = self.dep_idle_kw * HOURS * site_factor[self.dep_site] / 1e6
+        if objective and self.dep_fixed_per_day is not None:
+            per_node = per_node + self.dep_fixed_per_day / 1e6
         return per_query, per_node
 
     def hourly_load(self) -> np.ndarray:
@@ -75,4 +81,6 @@ class Coefficients:
             node_seconds=self.node_seconds[pair_idx], dynamic_kwh=self.dynamic_kwh[pair_idx],
             dep_idle_kw=self.dep_idle_kw[keep], dep_site=self.dep_site[keep],
             dep_hardware=self.dep_hardware[keep],
-            dep_nodes_per_replica=self.dep_nodes_per_replica[keep]), pair_idx
+            dep_nodes_per_replica=self.dep_nodes_per_replica[keep],
+            dep_fixed_per_day=None if self.dep_fixed_per_day is None
+            else self.dep_fixed_per_day[keep]), pair_idx

@@ -35,14 +35,16 @@ def hourly_site_power_kw(c: Coefficients, x: np.ndarray, n: np.ndarray) -> np.nd
 
 
 def daily_objective(c: Coefficients, x: np.ndarray, n: np.ndarray) -> float:
-    """GWh/day (or kt CO2/day) of a plan, recomputed."""
+    """GWh/day (kt CO2/day, million USD/day) of a plan, recomputed."""
     total = 0.0
     for p in range(c.n_pairs):
         s = c.dep_site[c.pair_dep[p]]
-        total += x[p] * c.dynamic_kwh[p] * c.site_pue[s] * c.site_overhead[s] * c.site_carbon[s]
+        total += x[p] * c.dynamic_kwh[p] * c.site_pue[s] * c.site_overhead[s] * c.site_weight[s]
     for d in range(c.n_deployments):
         s = c.dep_site[d]
-        total += n[d] * c.dep_idle_kw[d] * HOURS * c.site_pue[s] * c.site_overhead[s] * c.site_carbon[s]
+        total += n[d] * c.dep_idle_kw[d] * HOURS * c.site_pue[s] * c.site_overhead[s] * c.site_weight[s]
+        if c.dep_fixed_per_day is not None:
+            total += n[d] * c.dep_fixed_per_day[d]
     return total / 1e6
 
 

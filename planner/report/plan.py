@@ -26,13 +26,15 @@ def plan_text(plan: Plan) -> str:
     s = plan.summary
     fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = [f"status {s['status']}  objective {fmt(s['objective_value'])} "
-             f"{'GWh/day' if s['objective'] == 'energy' else 'kt CO2/day'}  peak "
+             f"{s['objective_unit']}  peak "
              f"{s['peak_power_mw']:.3f} MW  nodes {s['nodes']:.1f}  "
              f"deployments {s['deployments_used']}"]
     if s.get("wh_per_query") is not None:
         lines[0] += f"  mean {s['wh_per_query']:.4f} Wh/query"
-    if (s.get("mip_gap") is not None and s["status"] != "optimal") or s.get("lp_bound_gwh_per_day"):
-        lines.append(f"MIP gap {fmt(s.get('mip_gap'))}  LP bound {fmt(s.get('lp_bound_gwh_per_day'))}")
+    if s["objective"] != "energy":
+        lines[0] += f"  energy {s['objective_gwh_per_day']:.4g} GWh/day"
+    if (s.get("mip_gap") is not None and s["status"] != "optimal") or s.get("lp_bound"):
+        lines.append(f"MIP gap {fmt(s.get('mip_gap'))}  LP bound {fmt(s.get('lp_bound'))}")
     cand = s["candidates"]
     lines.append(f"candidates: {cand['generated']} generated, {cand['kept']} kept, "
                  f"{cand['eligible_pairs']} eligible pairs; dropped {cand['dropped']}")

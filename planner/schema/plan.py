@@ -86,6 +86,8 @@ class Site(Frozen):
         default_factory=dict, description="Nodes available per hardware id; absent = buildable")
     carbon_kg_per_kwh: NonNegativeFloat | None = Field(default=None,
                                                        description="Grid carbon intensity")
+    electricity_usd_per_kwh: NonNegativeFloat | None = Field(
+        default=None, description="Electricity price, USD per facility kWh (objective: cost)")
 
 
 class Options(Frozen):
@@ -104,6 +106,10 @@ class Options(Frozen):
     utilization_ceiling: float = Field(default=0.8, gt=0, le=1,
                                        description="Largest planned busy fraction per hour")
     min_replicas: PositiveInt = Field(default=1, description="MILP: minimum replicas if deployed")
+    node_cost_usd_per_hour: dict[str, NonNegativeFloat] = Field(
+        default_factory=dict,
+        description="Per hardware id: cost of a provisioned node per hour, electricity excluded "
+                    "(amortised capex, hosting); needed by objective: cost")
     max_deployments: PositiveInt | None = Field(default=None,
                                                 description="MILP: most distinct deployments")
 
@@ -162,7 +168,8 @@ class PlanningInstance(Frozen):
     classes: list[QueryClass] = Field(min_length=1, description="Query classes")
     sites: list[Site] = Field(min_length=1, description="Sites")
     options: Options = Field(description="Allowed options")
-    objective: Literal["energy", "carbon"] = Field(default="energy", description="Minimised")
+    objective: Literal["energy", "carbon", "cost"] = Field(
+        default="energy", description="Minimised: GWh/day, kt CO2/day or million USD/day")
     solver: SolverOptions = Field(default_factory=SolverOptions, description="Solver limits")
     scenarios: dict[str, dict] = Field(default_factory=dict,
                                        description="Named overrides: {path: value}")
@@ -179,4 +186,11 @@ class PlanningInstance(Frozen):
                 raise ValueError(f"{what} ids must be unique (repeated: {', '.join(dupes)})")
         if self.objective == "carbon" and any(s.carbon_kg_per_kwh is None for s in self.sites):
             raise ValueError("objective 'carbon' needs carbon_kg_per_kwh on every site")
+        if self.objective == "cost":
+            missing = [f"sites[{i}].electricity_usd_per_kwh" for i, s in enumerate(self.sites)
+                       if s.electricity_usd_per_kwh is None]
+            missing += [f"options.node_cost_usd_per_hour[{hw}]" for hw in self.options.hardware
+                        if hw not in self.options.node_cost_usd_per_hour]
+            if missing:
+                raise ValueError(f"objective 'cost' needs {', '.join(missing)}")
         return self

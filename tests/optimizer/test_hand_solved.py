@@ -72,4 +72,39 @@ def test_carbon_objective_is_energy_times_intensity():
     plan = optimize(carbon, digest)
     # GWh/day x kg/kWh = million kg (kt) CO2 per day.
     assert plan.summary["objective_value"] == pytest.approx(energy * 0.4, rel=1e-6)
-    assert plan.summary["objective_gwh_per_day"] is None
+    assert plan.summary["objective_unit"] == "kt CO2/day"
+    assert plan.summary["objective_gwh_per_day"] == pytest.approx(energy, rel=1e-6)
+
+
+def test_cost_objective_closed_form():
+    sets = ["objective=cost", "sites[0].electricity_usd_per_kwh=0.08",
+            "options.node_cost_usd_per_hour={h100-sxm: 25}"]
+    instance, digest = load("small/one-deployment.yaml", sets=sets)
+    plan = optimize(instance, digest, "lp")
+    ns, dyn, idle = perf("llama-3.1-8b", "h100-sxm", 1, 64, 1000, 200)
+    q, pue, rho = 1e7, 1.25, 0.8
+    nodes = q / 24 * ns / (rho * 3600)
+    energy_kwh = pue * (nodes * 24 * idle + q * dyn)
+    usd = energy_kwh * 0.08 + nodes * 24 * 25
+    assert plan.summary["objective_unit"] == "million USD/day"
+    assert plan.summary["objective_value"] == pytest.approx(usd / 1e6, rel=1e-6)
+    assert plan.summary["objective_gwh_per_day"] == pytest.approx(energy_kwh / 1e6, rel=1e-6)
+
+
+def test_cost_objective_can_choose_against_energy():
+    """Energy fills the 3 efficient H200 nodes; at 10x the H100's node cost, cost uses none."""
+    energy_plan = optimize(*load("small/two-hardware.yaml"), "lp")
+    sets = ["objective=cost", "sites[0].electricity_usd_per_kwh=0.08",
+            "options.node_cost_usd_per_hour={h100-sxm: 20, h200-sxm: 200}"]
+    cost_plan = optimize(*load("small/two-hardware.yaml", sets=sets), "lp")
+    assert energy_plan.deployments.set_index("hardware")["nodes"]["h200-sxm"] == pytest.approx(3)
+    assert "h200-sxm" not in set(cost_plan.deployments["hardware"])
+    assert (cost_plan.summary["objective_gwh_per_day"]
+            > energy_plan.summary["objective_gwh_per_day"])
+
+
+def test_cost_objective_needs_its_data():
+    from planner.errors import InputError
+    with pytest.raises(InputError, match=r"node_cost_usd_per_hour\[h100-sxm\]"):
+        load("small/one-deployment.yaml",
+             sets=["objective=cost", "sites[0].electricity_usd_per_kwh=0.08"])
