@@ -13,7 +13,7 @@ def write_levers(result: LeverAttribution, out_dir: Path | str) -> list[Path]:
     out_dir = Path(out_dir)
     written = []
     for name, table in (("levers", result.levers), ("classes", result.classes),
-                        ("subsets", result.subsets)):
+                        ("subsets", result.subsets), ("reconciliation", result.reconciliation)):
         written.append(write_atomic(out_dir / f"{name}.csv",
                                     lambda tmp, t=table: t.to_csv(tmp, index=False)))
         written.append(write_atomic(out_dir / f"{name}.parquet",
@@ -74,7 +74,12 @@ def levers_text(result: LeverAttribution) -> str:
               "reduction)", show(result.levers[cols]), ""]
     classes = result.classes.set_index("class").T
     classes.index.name = "per class"
-    lines += ["Per class", classes.to_string(float_format=lambda v: f"{v:.4g}"), "",
-              f"baseline: {s['baseline_source']}",
+    lines += ["Per class", classes.to_string(float_format=lambda v: f"{v:.4g}"), ""]
+    if not result.reconciliation.empty:
+        lines += ["Reconciliation: the baseline moved step by step to the paper's own assumptions "
+                  "(each step applied on top of the previous, solved; factors multiply)",
+                  show(result.reconciliation[["step", "gwh_per_day", "step_factor",
+                                              "cumulative_factor", "description"]]), ""]
+    lines += [f"baseline: {s['baseline_source']}",
               "timings (s): " + ", ".join(f"{k} {v:.3f}" for k, v in s["timings_s"].items())]
     return "\n".join(lines)

@@ -150,6 +150,10 @@ class LeverSpec(Frozen):
     groups: list[LeverGroup] = Field(min_length=1, description="Lever groups")
     shapley_permutations: PositiveInt = Field(
         default=2000, description="Sampled permutations when there are more than 8 groups")
+    reconcile: list[LeverGroup] = Field(
+        default_factory=list,
+        description="Steps from the baseline to the paper's own assumptions, applied one after "
+                    "another (not levers: differences in assumptions), each solved and reported")
 
     @model_validator(mode="after")
     def _unique_names(self) -> "LeverSpec":

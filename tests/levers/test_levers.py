@@ -138,3 +138,25 @@ def test_fleet_1b_levers():
     per_class = r.classes.set_index("class")
     assert per_class.loc["chat", "alone_reduction[reasoning-token-budget]"] == pytest.approx(1.0)
     assert per_class.loc["reasoning", "alone_reduction[reasoning-token-budget]"] > 1.5
+
+
+def test_fleet_1b_reconciliation_steps_are_solved_cumulatively():
+    """Each step is the previous one plus its overrides, solved; factors multiply."""
+    from planner.instance import apply_overrides
+
+    r = attribution(FLEET)
+    bridge = r.reconciliation
+    steps = load_planning_data(FLEET)["levers"]["reconcile"]
+    assert list(bridge["step"]) == [step["name"] for step in steps]
+    assert np.prod(bridge["step_factor"]) == pytest.approx(bridge["cumulative_factor"].iloc[-1])
+    # Independently: the baseline with every step's overrides, through the full pipeline.
+    data = load_planning_data(FLEET)
+    data = apply_overrides(data, data["levers"]["baseline"], "baseline")
+    for step in steps:
+        data = apply_overrides(data, step["set"], step["name"])
+    instance, digest = instance_from_mapping(data, str(FLEET))
+    direct = optimize(instance, digest).summary["objective_gwh_per_day"]
+    assert bridge["gwh_per_day"].iloc[-1] == pytest.approx(direct, rel=1e-6)
+    # Removing the TPOT SLO lets the 405B batch deeper: it must save energy.
+    assert bridge.set_index("step").loc["no-tpot-slo", "step_factor"] > 1.1
+    assert r.summary["reconciliation"][-1]["gwh_per_day"] == pytest.approx(direct, rel=1e-6)
