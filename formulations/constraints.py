@@ -35,20 +35,15 @@ def capacity_matrix(c: Coefficients, unit: float) -> sp.csr_matrix:
                          shape=(HOURS * c.n_deployments, c.n_pairs))
 
 
-def define_capacity(c: Coefficients, x: cp.Variable, n, unit: float,
-                    rows: np.ndarray | None = None):
-    """In every hour a deployment's busy node-seconds stay under the utilization ceiling.
-
-    ``rows`` (indices ``hour * D + deployment``) keeps only those rows: a relaxation, used by the
-    MILP's lazy hour rows (:mod:`planner.milp_solver`).
-    """
+def define_capacity(c: Coefficients, x: cp.Variable, n, unit: float):
+    """In every hour a deployment's busy node-seconds stay under the utilization ceiling."""
     a = capacity_matrix(c, unit)
-    index = np.arange(HOURS * c.n_deployments) if rows is None else np.asarray(rows, dtype=int)
-    deployment = index % c.n_deployments
-    rhs = c.utilization_ceiling * SECONDS_PER_HOUR * n[deployment]
-    names = pd.DataFrame({"constraint": "capacity", "hour": index // c.n_deployments,
-                          "deployment": deployment})
-    return a[index] @ x <= rhs, names
+    repeat = sp.kron(np.ones((HOURS, 1)), sp.identity(c.n_deployments), format="csr")
+    rhs = c.utilization_ceiling * SECONDS_PER_HOUR * (repeat @ n)
+    rows = pd.DataFrame({"constraint": "capacity",
+                         "hour": np.repeat(np.arange(HOURS), c.n_deployments),
+                         "deployment": np.tile(np.arange(c.n_deployments), HOURS)})
+    return a @ x <= rhs, rows
 
 
 def power_matrices(c: Coefficients, unit: float, sites: np.ndarray):
@@ -74,29 +69,20 @@ def power_matrices(c: Coefficients, unit: float, sites: np.ndarray):
     return ax, an
 
 
-def define_power_cap(c: Coefficients, x: cp.Variable, n, unit: float, slack=None,
-                     rows: np.ndarray | None = None):
-    """Facility power of each capped site stays under its cap in every hour (PUE included).
-
-    ``rows`` (indices ``capped-site position * 24 + hour``) keeps only those rows (a relaxation).
-    """
+def define_power_cap(c: Coefficients, x: cp.Variable, n, unit: float, slack=None):
+    """Facility power of each capped site stays under its cap in every hour (PUE included)."""
     sites = np.flatnonzero(np.isfinite(c.site_cap_kw))
     if sites.size == 0:
         return None, pd.DataFrame()
     ax, an = power_matrices(c, unit, sites)
     cap = np.repeat(c.site_cap_kw[sites], HOURS)
-    names = pd.DataFrame({"constraint": "power_cap",
-                          "site": np.repeat(np.array(c.site_ids)[sites], HOURS),
-                          "hour": np.tile(np.arange(HOURS), sites.size), "cap_kw": cap})
-    if rows is not None:
-        rows = np.asarray(rows, dtype=int)
-        if rows.size == 0:
-            return None, pd.DataFrame()
-        ax, an, cap, names = ax[rows], an[rows], cap[rows], names.iloc[rows].reset_index(drop=True)
     lhs = ax @ x + an @ n
     if slack is not None:
         lhs = lhs - slack
-    return lhs <= cap, names
+    rows = pd.DataFrame({"constraint": "power_cap",
+                         "site": np.repeat(np.array(c.site_ids)[sites], HOURS),
+                         "hour": np.tile(np.arange(HOURS), sites.size), "cap_kw": cap})
+    return lhs <= cap, rows
 
 
 def inventory_matrix(c: Coefficients) -> tuple[sp.csr_matrix, pd.DataFrame]:
@@ -127,7 +113,7 @@ def define_inventory(c: Coefficients, n, slack=None):
 
 
 def objective_weights(c: Coefficients, unit: float) -> tuple[np.ndarray, np.ndarray]:
-    """Objective per unit of x and per node (GWh/day, or kt CO2/day for carbon)."""
+    """Objective per unit of x and per node (GWh/day, kt CO2/day or million USD/day)."""
     per_query, per_node = c.energy_weights(objective=True)
     return per_query * unit, per_node
 

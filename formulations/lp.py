@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import cvxpy as cp
-import numpy as np
 import pandas as pd
 
 from formulations.constraints import (define_capacity, define_demand, define_inventory,
@@ -41,22 +40,16 @@ def demand_unit(c: Coefficients) -> float:
     return float(max(c.demand.max() / 1e3, 1.0))
 
 
-def build_lp(c: Coefficients, unit: float | None = None, integer: bool = False,
-             capacity_rows: np.ndarray | None = None, power_rows: np.ndarray | None = None
-             ) -> Built:
-    """The LP over coefficient arrays (``integer`` makes n integer, for the MILP).
-
-    ``capacity_rows`` / ``power_rows`` keep only those rows of the capacity and power-cap groups
-    (see :func:`formulations.constraints.define_capacity`); the default keeps every hour.
-    """
+def build_lp(c: Coefficients, unit: float | None = None, integer: bool = False) -> Built:
+    """The LP over coefficient arrays (``integer`` makes n integer, for the MILP)."""
     unit = demand_unit(c) if unit is None else unit
     x = cp.Variable(c.n_pairs, nonneg=True, name="x")
     n = cp.Variable(c.n_deployments, nonneg=True, integer=integer, name="n")
     per_query, per_node = objective_weights(c, unit)
     constraints, rows = {}, {}
     constraints["demand"], rows["demand"] = define_demand(c, x, unit)
-    constraints["capacity"], rows["capacity"] = define_capacity(c, x, n, unit, capacity_rows)
-    cap, cap_rows = define_power_cap(c, x, n, unit, rows=power_rows)
+    constraints["capacity"], rows["capacity"] = define_capacity(c, x, n, unit)
+    cap, cap_rows = define_power_cap(c, x, n, unit)
     if cap is not None:
         constraints["power_cap"], rows["power_cap"] = cap, cap_rows
     inv, inv_rows = define_inventory(c, n)

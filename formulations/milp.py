@@ -29,12 +29,8 @@ def milp_link_bounds(c: Coefficients) -> tuple[np.ndarray, np.ndarray]:
     return big_m, np.ceil(c.min_replicas * c.dep_nodes_per_replica - 1e-9)
 
 
-def build_milp(c: Coefficients, unit: float | None = None,
-               capacity_rows: np.ndarray | None = None, power_rows: np.ndarray | None = None
-               ) -> Built:
-    """The MILP; row subsets as in :func:`formulations.lp.build_lp` (a relaxation when given)."""
-    built = build_lp(c, unit=unit, integer=True, capacity_rows=capacity_rows,
-                     power_rows=power_rows)
+def build_milp(c: Coefficients, unit: float | None = None) -> Built:
+    built = build_lp(c, unit=unit, integer=True)
     y = cp.Variable(c.n_deployments, boolean=True, name="y")
     big_m, min_nodes = milp_link_bounds(c)
     constraints = dict(built.constraints)
