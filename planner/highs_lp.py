@@ -2,7 +2,8 @@
 and re-solve from the previous optimal basis (HiGHS keeps it across in-place modifications).
 
 Used where one LP is solved many times with small changes: lever subsets (columns switched off
-by zero upper bounds) and sweep points (costs and right-hand sides).
+by zero upper bounds) and sweep points (costs and right-hand sides). ``solve_mip`` loads a MILP
+standard form the same way and can seed HiGHS with an incumbent (the lazy MILP's best plan).
 """
 
 from __future__ import annotations
