@@ -23,7 +23,7 @@ from planner.catalog.loaders import load_catalog
 from planner.coefficients import HOURS, Coefficients
 from planner.lengths import joint_buckets
 from planner.perf.factors import Calibration, load_calibration
-from planner.perf.model import evaluate, factor_arrays, gather_specs
+from planner.perf.model import evaluate, factor_arrays, gather_specs, mixed_tpot_ms
 from planner.schema.plan import PlanningInstance
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,11 @@ def deployment_grid(instance: PlanningInstance) -> pd.DataFrame:
     hardware = [catalog.hardware_id(h) for h in o.hardware]
     sites = list(range(len(instance.sites)))
     rows = list(itertools.product(models, precisions, hardware, o.gpus_per_replica,
-                                  o.max_concurrency, sorted(set(o.speculative_decoding)), sites))
+                                  o.max_concurrency, sorted(set(o.speculative_decoding)),
+                                  sorted(set(o.disaggregation)), sites))
     grid = pd.DataFrame(rows, columns=["model", "precision", "hardware", "num_gpus",
-                                       "max_concurrency", "speculative", "site_idx"])
+                                       "max_concurrency", "speculative", "disaggregated",
+                                       "site_idx"])
     return grid
 
 
@@ -80,6 +82,18 @@ def class_quality(models: pd.Series, precisions: pd.Series) -> np.ndarray:
     loss = np.where(small, p["quality_loss_pct_small"].to_numpy(),
                     p["quality_loss_pct_large"].to_numpy())
     return m["quality_mmlu"].to_numpy() * (1 - loss / 100)
+
+
+def class_mix_tpot_ms(out: dict, osl: np.ndarray, weight: np.ndarray,
+                      shape: tuple[int, int]) -> np.ndarray:
+    """Per (deployment, bucket) TPOT when each bucket's decode steps share the replica with the
+    prefills of the class's whole length mix (seconds of prefill per output token, weighted
+    over the buckets), rather than with copies of the bucket itself."""
+    mean_osl = (osl.reshape(shape) * weight).sum(axis=1)
+    compute, comm = (np.repeat(np.nansum(out[k].reshape(shape) * weight, axis=1) / mean_osl,
+                               shape[1])
+                     for k in ("interleaved_prefill_compute_s", "interleaved_prefill_comm_s"))
+    return mixed_tpot_ms(out, osl, compute, comm).reshape(shape)
 
 
 def build_coefficients(instance: PlanningInstance, calibration: Calibration | None = None,
@@ -142,7 +156,7 @@ def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None 
         node_s = out["node_seconds_per_query"].reshape(shape) / adjust.throughput_scale
         node_kw = out["node_power_kw"].reshape(shape) * adjust.power_scale
         ttft = out["ttft_ms"].reshape(shape) / adjust.throughput_scale
-        tpot = out["tpot_ms"].reshape(shape) / adjust.throughput_scale
+        tpot = class_mix_tpot_ms(out, tiled["osl"], weight, shape) / adjust.throughput_scale
         q = cls.slo.percentile / 100
         ttft_q = np.where(fits, weighted_quantile(np.nan_to_num(ttft, nan=np.inf), weight, q),
                           np.inf)

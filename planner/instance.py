@@ -144,6 +144,13 @@ def check_ids(instance: PlanningInstance, file: str) -> None:
     for s, site in enumerate(instance.sites):
         for hw in site.inventory:
             catalog.hardware_id(hw, file=file, field=f"sites[{s}].inventory.{hw}")
+    class_ids = [cls.id for cls in instance.classes]
+    for k, category in enumerate(instance.levers.categories if instance.levers else []):
+        for cid in category.classes or []:
+            if cid not in class_ids:
+                raise InputError(f"unknown class id (classes: {', '.join(class_ids)})",
+                                 file=file, field=f"levers.categories[{k}].classes",
+                                 value=cid, has_value=True)
     for c, cls in enumerate(instance.classes):
         for i, model in enumerate(cls.models or []):
             catalog.model_id(model, file=file, field=f"classes[{c}].models[{i}]")

@@ -2,7 +2,7 @@
 
 A lever is a named group of ``{path: value}`` overrides on the baseline. Overrides of the allowed
 option lists (``options.models``, ``.precisions``, ``.hardware``, ``.gpus_per_replica``,
-``.max_concurrency``, ``.speculative_decoding``) and of a class's ``models`` only switch
+``.max_concurrency``, ``.speculative_decoding``, ``.disaggregation``) and of a class's ``models`` only switch
 candidates on, so they are *masks*: one LP over the union of all options is built once and each
 subset zeroes the upper bounds of the columns it does not allow, re-solving from the previous
 basis. Any other override (PUE, an output-token budget, a cap) changes coefficients, so it is a
@@ -37,7 +37,7 @@ from planner.verify import verify_plan
 log = logging.getLogger(__name__)
 
 MASK_OPTION_FIELDS = ("models", "precisions", "hardware", "gpus_per_replica", "max_concurrency",
-                      "speculative_decoding")
+                      "speculative_decoding", "disaggregation")
 EXACT_MAX_GROUPS = 8
 
 
@@ -185,7 +185,8 @@ class LeverEngine:
                 & np.isin(dep["hardware"], [catalog.hardware_id(h) for h in o.hardware])
                 & np.isin(dep["num_gpus"], o.gpus_per_replica)
                 & np.isin(dep["max_concurrency"], o.max_concurrency)
-                & np.isin(dep["speculative"], o.speculative_decoding))
+                & np.isin(dep["speculative"], o.speculative_decoding)
+                & np.isin(dep["disaggregated"], o.disaggregation))
 
     def column_upper(self, mask: int, v: _Variant) -> np.ndarray:
         """Upper bounds that switch off the columns the subset does not allow."""
@@ -274,6 +275,31 @@ class LeverAttribution:
     classes: pd.DataFrame
     subsets: pd.DataFrame
     reconciliation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    categories: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def category_table(engine: "LeverEngine", categories: list) -> pd.DataFrame:
+    """Each published category's measured reduction: the baseline against the subset that
+    switches on all of its groups (already solved in exact mode), on the fleet or on the
+    classes the category applies to, with every class's own reduction beside it."""
+    base = engine.solve(0)
+    index = {g.name: i for i, g in enumerate(engine.groups)}
+    rows = []
+    for category in categories:
+        mask = sum(1 << index[name] for name in category.groups)
+        subset = engine.solve(mask)
+        on = [engine.class_ids.index(cid) for cid in (category.classes or engine.class_ids)]
+        reduction = base.class_gwh[on].sum() / subset.class_gwh[on].sum()
+        low, high = category.published_range
+        rows.append({
+            "category": category.name, "groups": " + ".join(category.groups),
+            "measured_on": ", ".join(category.classes) if category.classes else "fleet",
+            "reduction": reduction, "published_low": low, "published_high": high,
+            "in_published_range": bool(low <= reduction <= high),
+            **{f"reduction[{cid}]": base.class_gwh[k] / subset.class_gwh[k]
+               for k, cid in enumerate(engine.class_ids)},
+            "source": category.source})
+    return pd.DataFrame(rows)
 
 
 def reconcile(base: dict, steps: list, baseline_gwh: float, file: str) -> pd.DataFrame:
@@ -355,6 +381,7 @@ def attribute_levers(data: dict, file: str,
         for m, r in sorted(engine.cache.items())])
     product = float(np.prod(levers["alone_reduction"]))
     bridge = reconcile(engine.base, instance.levers.reconcile, b, file)
+    categories = category_table(engine, instance.levers.categories)
     queries = float(sum(cls.queries_per_day for cls in instance.classes))
     summary = {
         "instance": instance.name, "instance_hash": digest,
@@ -369,11 +396,13 @@ def attribute_levers(data: dict, file: str,
         "classes": classes.to_dict(orient="records"),
         "reconciliation": bridge.drop(columns=["description", "source"]).to_dict(
             orient="records"),
+        "categories": (categories.drop(columns=["source"]).to_dict(orient="records")
+                       if len(categories) else []),
         "timings_s": {"build": round(engine.build_seconds, 3),
                       "solve": round(float(subsets["solve_s"].sum()), 3),
                       "total": round(time.perf_counter() - t0, 3)},
     }
-    return LeverAttribution(summary, levers, classes, subsets, bridge)
+    return LeverAttribution(summary, levers, classes, subsets, bridge, categories)
 
 
 def class_table(engine: LeverEngine, n: int, full: int, exact: bool) -> pd.DataFrame:

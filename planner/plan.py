@@ -29,10 +29,11 @@ class Plan:
 def deployment_labels(c: Coefficients) -> list[str]:
     d = c.deployments
     spec = d["speculative"] if "speculative" in d else np.zeros(len(d), dtype=bool)
-    return [f"{m}/{p}/{h}x{g}/b{b}{'+sd' if sd else ''}@{c.site_ids[s]}"
-            for m, p, h, g, b, sd, s in zip(d["model"], d["precision"], d["hardware"],
-                                            d["num_gpus"], d["max_concurrency"], spec,
-                                            d["site_idx"])]
+    split = d["disaggregated"] if "disaggregated" in d else np.zeros(len(d), dtype=bool)
+    return [f"{m}/{p}/{h}x{g}/b{b}{'+sd' if sd else ''}{'+pd' if pd_ else ''}@{c.site_ids[s]}"
+            for m, p, h, g, b, sd, pd_, s in zip(d["model"], d["precision"], d["hardware"],
+                                                 d["num_gpus"], d["max_concurrency"], spec,
+                                                 split, d["site_idx"])]
 
 
 def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, rows: dict,
@@ -54,6 +55,7 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, row
         "hardware": dep["hardware"], "gpus_per_replica": dep["num_gpus"],
         "max_concurrency": dep["max_concurrency"],
         "speculative": dep["speculative"] if "speculative" in dep else False,
+        "disaggregated": dep["disaggregated"] if "disaggregated" in dep else False,
         "site": [c.site_ids[s] for s in dep["site_idx"]], "nodes": n,
         "replicas": n / dep["nodes_per_replica"].to_numpy(),
         "utilization_mean": util.mean(axis=1), "utilization_peak": util.max(axis=1),

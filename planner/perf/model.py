@@ -62,6 +62,8 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         numbers[col] = values
     speculative = (cases["speculative"].astype(bool).to_numpy() if "speculative" in cases.columns
                    else np.zeros(len(cases), dtype=bool))
+    disaggregated = (cases["disaggregated"].astype(bool).to_numpy()
+                     if "disaggregated" in cases.columns else np.zeros(len(cases), dtype=bool))
     concurrency = (pd.to_numeric(cases["concurrency"], errors="coerce").to_numpy(float)
                    if "concurrency" in cases.columns else np.full(len(cases), np.nan))
     if np.any(concurrency[np.isfinite(concurrency)] < 1):
@@ -103,6 +105,9 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
                                                               "draft_cost_per_token"), 0.0),
         "spec_full_gain_batch": np.full(len(cases), catalog.technique("speculative_decoding",
                                                                       "full_gain_batch")),
+        "disaggregated": disaggregated,
+        "kv_transfer_bw": np.full(len(cases), catalog.technique(
+            "disaggregation", "kv_transfer_gb_s_per_gpu") * 1e9),
         "total_params": total, "active_params": active,
         "expert_params": expert_params, "shared_params": total - expert_params,
         "route_fraction": np.where(is_moe, active_experts / np.maximum(experts, 1), 1.0),
@@ -270,20 +275,32 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
     steps = osl / s["accepted_tokens"]  # decode steps per sequence (fewer with speculation)
     # In-flight batching mixes prefill chunks into decode steps: over the life of a cohort of B
     # requests the replica is bound by total memory traffic or total compute, whichever is larger.
+    # Disaggregated serving (Splitwise, DistServe): prefills run on their own replicas, so the
+    # decode steps carry no prefill work (and lose the overlap of prefill compute with
+    # memory-bound decode); the prompt's KV cache then crosses the scale-out network.
+    split = s["disaggregated"]
     prefill_compute = prefill_compute_s(s, f)
+    prefill_comm = prefill_comm_s(s, f)
+    interleaved_compute = np.where(split, 0.0, prefill_compute)
+    interleaved_comm = np.where(split, 0.0, prefill_comm)
     memory_time = steps * step["t_memory"]
-    compute_time = steps * step["t_compute"] + batch * prefill_compute
-    cohort_time = (np.maximum(memory_time, compute_time)
-                   + steps * (step["t_comm"] + f["layer_overhead_s"] * s["layers"])
-                   + batch * prefill_comm_s(s, f))
-    out_tok_s = batch * osl / cohort_time
+    decode_compute = steps * step["t_compute"]
+    decode_fixed = steps * (step["t_comm"] + f["layer_overhead_s"] * s["layers"])
+    cohort_time = (np.maximum(memory_time, decode_compute + batch * interleaved_compute)
+                   + decode_fixed + batch * interleaved_comm)
+    # Replica-seconds per query: the cohort's share, plus the prefill replica's time when split.
+    seconds_per_query = cohort_time / batch + np.where(split, prefill_compute + prefill_comm, 0.0)
+    out_tok_s = osl / seconds_per_query
     prefill_share = np.clip(batch * prefill_compute / cohort_time, 0, 1)
+    prefill_share = np.where(split, (prefill_compute + prefill_comm) / seconds_per_query,
+                             prefill_share)
     compute_utilization = np.clip(step["t_compute"] / step["t_step"], 0, 1)
     decode_power = DECODE_POWER_FLOOR + DECODE_POWER_SLOPE * compute_utilization
     gpu_load = prefill_share * PREFILL_POWER_FRACTION + (1 - prefill_share) * decode_power
     node_power_w = s["node_idle_w"] + (s["node_max_w"] - s["node_idle_w"]) * gpu_load
     replica_power_w = node_power_w * s["num_gpus"] / s["gpus_per_node"]
-    seconds_per_query = osl / out_tok_s
+    kv_transfer = np.where(split, kv_sequence_bytes(s, s["isl"])
+                           / (s["num_gpus"] * s["kv_transfer_bw"]), 0.0)
     wh_per_query = replica_power_w * seconds_per_query / 3600.0
     fits = fit["fits"]
     nan = np.where(fits, 1.0, np.nan)
@@ -293,8 +310,14 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
         "max_batch_memory": fit["max_batch_memory"],
         "weights_gb_per_gpu": fit["weights_gb_per_gpu"], "kv_capacity_gb": fit["kv_capacity_gb"],
         "out_tok_s_total": out_tok_s * nan,
-        "ttft_ms": (t_prefill + step["t_step"]) * 1e3 * nan,
+        "ttft_ms": (t_prefill + kv_transfer + step["t_step"]) * 1e3 * nan,
         "tpot_ms": (cohort_time / osl) * 1e3 * nan,
+        # Parts of the cohort time, so that TPOT can be recomputed against another prefill mix
+        # (see ``mixed_tpot_ms``).
+        "decode_memory_s": memory_time * nan, "decode_compute_s": decode_compute * nan,
+        "decode_fixed_s": decode_fixed * nan,
+        "interleaved_prefill_compute_s": interleaved_compute * nan,
+        "interleaved_prefill_comm_s": interleaved_comm * nan,
         "decode_step_ms": step["t_step"] * 1e3 * nan,
         "prefill_ms": t_prefill * 1e3 * nan,
         "bound": np.where(step["t_compute"] > step["t_memory"], "compute", "memory"),
@@ -305,6 +328,23 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
         "wh_per_query": wh_per_query * nan,
         "gpu_joules_per_token": s["tdp_w"] * gpu_load * s["num_gpus"] / out_tok_s * nan,
     }
+
+
+def mixed_tpot_ms(out: dict[str, np.ndarray], osl: np.ndarray, prefill_compute_per_token,
+                  prefill_comm_per_token) -> np.ndarray:
+    """TPOT of each row's requests when the prefills interleaved with their decode steps are
+    those of a request *mix*: ``prefill_*_per_token`` seconds of prefill per output token.
+
+    ``evaluate``'s own ``tpot_ms`` charges a request with the prefills of B copies of itself, so
+    a long-prompt, short-answer request looks like it stalls for 50 prompts per token. In a
+    served stream every request shares the replica with the class's mix: the prefill work per
+    decode step is the mix's, not the request's. Same cohort arithmetic as ``evaluate``.
+    """
+    batch = out["batch"]
+    compute = out["decode_compute_s"] + batch * osl * prefill_compute_per_token
+    cohort = (np.maximum(out["decode_memory_s"], compute) + out["decode_fixed_s"]
+              + batch * osl * prefill_comm_per_token)
+    return cohort / osl * 1e3
 
 
 def predict(cases: pd.DataFrame, calibration: Calibration | None = None,

@@ -13,7 +13,8 @@ def write_levers(result: LeverAttribution, out_dir: Path | str) -> list[Path]:
     out_dir = Path(out_dir)
     written = []
     for name, table in (("levers", result.levers), ("classes", result.classes),
-                        ("subsets", result.subsets), ("reconciliation", result.reconciliation)):
+                        ("subsets", result.subsets), ("reconciliation", result.reconciliation),
+                        ("categories", result.categories)):
         written.append(write_atomic(out_dir / f"{name}.csv",
                                     lambda tmp, t=table: t.to_csv(tmp, index=False)))
         written.append(write_atomic(out_dir / f"{name}.parquet",
@@ -75,6 +76,12 @@ def levers_text(result: LeverAttribution) -> str:
     classes = result.classes.set_index("class").T
     classes.index.name = "per class"
     lines += ["Per class", classes.to_string(float_format=lambda v: f"{v:.4g}"), ""]
+    if not result.categories.empty:
+        cols = ["category", "groups", "measured_on", "reduction", "published_low",
+                "published_high", "in_published_range"]
+        per_class = [c for c in result.categories.columns if c.startswith("reduction[")]
+        lines += ["Published categories (each the subset of its groups, solved; against the "
+                  "published range)", show(result.categories[cols + per_class]), ""]
     if not result.reconciliation.empty:
         lines += ["Reconciliation: the baseline moved step by step to the paper's own assumptions "
                   "(each step applied on top of the previous, solved; factors multiply)",

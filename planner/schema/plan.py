@@ -103,6 +103,10 @@ class Options(Frozen):
     speculative_decoding: list[bool] = Field(
         default=[False], min_length=1,
         description="Serving with speculative decoding: [false], [true] or both (a choice)")
+    disaggregation: list[bool] = Field(
+        default=[False], min_length=1,
+        description="Prefill/decode disaggregation (prefills on their own replicas, no prefill "
+                    "stalls in decode): [false], [true] or both (a choice)")
     utilization_ceiling: float = Field(default=0.8, gt=0, le=1,
                                        description="Largest planned busy fraction per hour")
     min_replicas: PositiveInt = Field(default=1, description="MILP: minimum replicas if deployed")
@@ -140,6 +144,26 @@ class LeverGroup(Frozen):
     set: dict[str, Any] = Field(min_length=1, description="{path: value} applied on the baseline")
 
 
+class LeverCategory(Frozen):
+    """A published lever category (the paper's model / serving / hardware / routing levers) as a
+    union of lever groups, so the measured effect can be set against the published range."""
+
+    name: str = Field(description="Category name")
+    groups: list[str] = Field(min_length=1, description="Lever group names it combines")
+    published_range: tuple[PositiveFloat, PositiveFloat] = Field(
+        description="Published reduction range [low, high], x-fold")
+    classes: list[str] | None = Field(
+        default=None, description="Class ids it is measured on (default: the whole fleet)")
+    source: str = Field(default="", description="Where the published range comes from")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "LeverCategory":
+        low, high = self.published_range
+        if low > high:
+            raise ValueError(f"published_range low {low} is above high {high}")
+        return self
+
+
 class LeverSpec(Frozen):
     """The baseline (the paper's assumptions) and the lever groups attributed against it."""
 
@@ -155,11 +179,22 @@ class LeverSpec(Frozen):
         description="Steps from the baseline to the paper's own assumptions, applied one after "
                     "another (not levers: differences in assumptions), each solved and reported")
 
+    categories: list[LeverCategory] = Field(
+        default_factory=list,
+        description="Published lever categories, each a union of groups, reported against "
+                    "their published ranges")
+
     @model_validator(mode="after")
     def _unique_names(self) -> "LeverSpec":
         dupes = repeated([g.name for g in self.groups])
         if dupes:
             raise ValueError(f"lever names must be unique (repeated: {', '.join(dupes)})")
+        names = {g.name for g in self.groups}
+        for category in self.categories:
+            unknown = [g for g in category.groups if g not in names]
+            if unknown:
+                raise ValueError(f"category {category.name!r} names unknown lever groups "
+                                 f"{unknown} (groups: {sorted(names)})")
         return self
 
 

@@ -128,16 +128,53 @@ def test_fleet_1b_levers():
     the paper's ranges)."""
     r = attribution(FLEET)
     s = r.summary
-    assert s["baseline_gwh_per_day"] == pytest.approx(4.08, rel=0.02)
+    assert s["baseline_gwh_per_day"] == pytest.approx(3.44, rel=0.02)
     assert s["combined_reduction"] > 20  # beyond the paper's 8-20x on this model and catalog
     lever = r.levers.set_index("name")
     assert lever.loc["data-center", "alone_reduction"] == pytest.approx(1.296 / 1.1, rel=1e-6)
-    assert 1.5 <= lever.loc["hardware-generation", "alone_reduction"] <= 3.5
     assert 1.1 <= lever.loc["reasoning-token-budget", "alone_reduction"] <= 1.5
+    # Disaggregation alone changes nothing: at the baseline's batch <= 64 prefill stalls do not
+    # break the TPOT SLO, and splitting loses the prefill/decode overlap.
+    assert lever.loc["disaggregation", "alone_reduction"] == pytest.approx(1.0, rel=1e-6)
     assert s["interaction"] > 2  # levers compound: combined far exceeds the product of singles
     per_class = r.classes.set_index("class")
     assert per_class.loc["chat", "alone_reduction[reasoning-token-budget]"] == pytest.approx(1.0)
     assert per_class.loc["reasoning", "alone_reduction[reasoning-token-budget]"] > 1.5
+    category = r.categories.set_index("category")
+    assert list(category.index) == ["model", "serving", "hardware-and-datacenter",
+                                    "routing-token-budget"]
+    assert category.loc["model", "in_published_range"]
+    assert category.loc["hardware-and-datacenter", "in_published_range"]
+    assert category.loc["routing-token-budget", "reduction"] == pytest.approx(
+        per_class.loc["reasoning", "alone_reduction[reasoning-token-budget]"], rel=1e-9)
+    assert category.loc["serving", "reduction"] == pytest.approx(1.45, rel=0.03)
+
+
+def test_category_is_the_union_subset_of_its_groups():
+    r = attribution()
+    data = load_planning_data(SMALL)
+    names = [g["name"] for g in data["levers"]["groups"]]
+    data["levers"]["categories"] = [
+        {"name": "first-two", "groups": names[:2], "published_range": [1.5, 3.5]},
+        {"name": "first-on-one-class", "groups": names[:1], "published_range": [1, 1],
+         "classes": [data["classes"][0]["id"]]}]
+    with_categories = attribute_levers(data, str(SMALL))
+    subsets = r.subsets.set_index("mask")
+    table = with_categories.categories.set_index("category")
+    assert table.loc["first-two", "reduction"] == pytest.approx(
+        subsets.loc[0b11, "reduction"], rel=1e-9)
+    cid = data["classes"][0]["id"]
+    assert table.loc["first-on-one-class", "reduction"] == pytest.approx(
+        subsets.loc[0, f"gwh_per_day[{cid}]"] / subsets.loc[1, f"gwh_per_day[{cid}]"], rel=1e-9)
+    bad = load_planning_data(SMALL)
+    bad["levers"]["categories"] = [{"name": "x", "groups": ["no-such-lever"],
+                                    "published_range": [1.5, 3.5]}]
+    with pytest.raises(InputError, match="unknown lever groups"):
+        attribute_levers(bad, "x.yaml")
+    bad["levers"]["categories"] = [{"name": "x", "groups": names[:1], "classes": ["nope"],
+                                    "published_range": [1.5, 3.5]}]
+    with pytest.raises(InputError, match="unknown class id"):
+        attribute_levers(bad, "x.yaml")
 
 
 def test_fleet_1b_reconciliation_steps_are_solved_cumulatively():
@@ -157,6 +194,9 @@ def test_fleet_1b_reconciliation_steps_are_solved_cumulatively():
     instance, digest = instance_from_mapping(data, str(FLEET))
     direct = optimize(instance, digest).summary["objective_gwh_per_day"]
     assert bridge["gwh_per_day"].iloc[-1] == pytest.approx(direct, rel=1e-6)
-    # Removing the TPOT SLO lets the 405B batch deeper: it must save energy.
-    assert bridge.set_index("step").loc["no-tpot-slo", "step_factor"] > 1.1
+    # Batching to 256 (allowed by the SLOs with the mix-level TPOT) saves energy; removing the
+    # TPOT SLO afterwards barely matters.
+    step = bridge.set_index("step")["step_factor"]
+    assert step["paper-batching"] > 1.1
+    assert step["no-tpot-slo"] == pytest.approx(1.0, abs=0.05)
     assert r.summary["reconciliation"][-1]["gwh_per_day"] == pytest.approx(direct, rel=1e-6)

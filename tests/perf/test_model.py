@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.perf.factors import FACTOR_NAMES, load_calibration
-from planner.perf.model import evaluate, gather_specs, predict
+from planner.perf.model import (evaluate, gather_specs, mixed_tpot_ms, predict, prefill_comm_s,
+                                 prefill_compute_s)
 
 UNIT = {"eta_bw": 1.0, "eta_decode": 1.0, "eta_prefill": 1.0, "eta_moe": 1.0,
         "eta_attention": 1.0, "layer_overhead_s": 0.0, "allreduce_latency_s": 0.0,
@@ -115,3 +116,38 @@ def test_uncalibrated_families_carry_the_default_uncertainty():
     assert out["calibrated"].tolist() == [True, False]
     assert out["uncertainty_pct"][1] == pytest.approx(cal.default.uncertainty_pct)
     assert out["uncertainty_pct"][1] > out["uncertainty_pct"][0]
+
+
+def test_disaggregation_by_hand():
+    """Split prefill: TPOT is the decode step alone, the replica-seconds per query are the
+    decode cohort's share plus the prefill, and TTFT adds the prompt's KV over the network."""
+    both = pd.concat([case(concurrency=64, isl=4000, osl=200, disaggregated=d)
+                      for d in (False, True)], ignore_index=True)
+    s = gather_specs(both)
+    f = unit_factors(2)
+    out = evaluate(s, f)
+    colocated, split = 0, 1
+    steps = 200
+    decode = np.maximum(out["decode_memory_s"], out["decode_compute_s"]) + out["decode_fixed_s"]
+    assert out["tpot_ms"][split] == pytest.approx(decode[split] / steps * 1e3, rel=1e-9)
+    assert out["tpot_ms"][split] < out["tpot_ms"][colocated]  # prefill stalls are gone
+    prefill = prefill_compute_s(s, f)[split] + prefill_comm_s(s, f)[split]
+    seconds = decode[split] / 64 + prefill  # replica-seconds; one GPU of an 8-GPU node
+    assert out["node_seconds_per_query"][split] == pytest.approx(seconds / 8, rel=1e-9)
+    # Llama-3.1-8B FP8 KV: 64 KiB per token; 4,000 tokens over one 50 GB/s NIC.
+    transfer_ms = 4000 * 65536 / 50e9 * 1e3
+    assert out["ttft_ms"][split] - out["ttft_ms"][colocated] == pytest.approx(transfer_ms,
+                                                                               rel=1e-9)
+    # Losing the overlap of prefill compute with memory-bound decode never saves energy.
+    assert out["wh_per_query"][split] >= out["wh_per_query"][colocated] * (1 - 1e-12)
+
+
+def test_mixed_tpot_of_a_homogeneous_mix_is_the_models_own():
+    out = evaluate(gather_specs(case(concurrency=32, isl=3000, osl=50)), unit_factors())
+    per_token = out["interleaved_prefill_compute_s"] / 50
+    comm = out["interleaved_prefill_comm_s"] / 50
+    same = mixed_tpot_ms(out, np.array([50.0]), per_token, comm)
+    assert same[0] == pytest.approx(out["tpot_ms"][0], rel=1e-12)
+    # A mix with a tenth of the prefill work per output token stalls decode less.
+    lighter = mixed_tpot_ms(out, np.array([50.0]), per_token / 10, comm / 10)
+    assert lighter[0] < out["tpot_ms"][0] / 2
