@@ -135,6 +135,7 @@ def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None 
     grid["nodes_per_replica"] = grid["num_gpus"].to_numpy() / hw["gpus_per_node"].to_numpy()
     grid["idle_kw"] = hw["node_idle_kw"].to_numpy() * adjust.power_scale
     grid["quality"] = class_quality(grid["model"], grid["precision"])
+    needs_reasoning = catalog.models.loc[grid["model"], "score_needs_reasoning"].to_numpy(bool)
     d = len(grid)
 
     # Gather the deployments' specs once; each class only tiles them over its length buckets.
@@ -168,7 +169,11 @@ def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None 
         wh_it = np.where(fits, np.nansum(node_kw * node_s * weight, axis=1) / 3.6, np.nan)
         ok_ttft = ttft_q <= (cls.slo.ttft_ms or np.inf)
         ok_tpot = tpot_q <= (cls.slo.tpot_ms or np.inf)
-        ok_quality = grid["quality"].to_numpy() >= cls.min_quality - 1e-9
+        # A reasoning model's score is earned with its chain of thought: credit it only where the
+        # class's output lengths include those tokens.
+        credited = np.where(needs_reasoning & ~cls.test_time_scaling, 0.0,
+                            grid["quality"].to_numpy())
+        ok_quality = credited >= cls.min_quality - 1e-9
         allowed = (np.isin(grid["model"], [catalog.model_id(m) for m in cls.models])
                    if cls.models else np.ones(d, bool))
         eligible = fits & ok_ttft & ok_tpot & ok_quality & allowed
@@ -183,7 +188,7 @@ def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None 
             "min_quality": cls.min_quality,
             "best_ttft_ms": float(np.min(ttft_q[usable])) if usable.any() else np.inf,
             "best_tpot_ms": float(np.min(tpot_q[usable])) if usable.any() else np.inf,
-            "best_quality": float(grid["quality"][allowed].max()) if allowed.any() else 0.0,
+            "best_quality": float(credited[allowed].max()) if allowed.any() else 0.0,
             "fit_with_quality": int((fits & ok_quality & allowed).sum()),
             "eligible": int(eligible.sum())})
     pairs = pd.concat(per_class, ignore_index=True)

@@ -42,6 +42,7 @@ def synthetic_instance(n_classes: int, seed: int) -> PlanningInstance:
             "slo": {"ttft_ms": float(rng.uniform(1500, 10000)),
                     "tpot_ms": float(rng.uniform(40, 120)), "percentile": 90},
             "min_quality": float(rng.choice([60, 75, 80, 85, 88])),
+            "test_time_scaling": bool(long),
             "diurnal": np.roll(base, int(rng.integers(0, 24))).tolist()})
     return PlanningInstance.model_validate({
         "name": f"synthetic-{n_classes}", "classes": classes,

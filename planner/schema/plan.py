@@ -65,6 +65,12 @@ class QueryClass(Frozen):
     diurnal: list[PositiveFloat] | None = Field(
         default=None, description="24 hourly relative demand values (normalised to mean 1)")
     models: list[str] | None = Field(default=None, description="Restrict to these models")
+    test_time_scaling: bool = Field(
+        default=False,
+        description="Reasoning queries whose output lengths include the chain of thought. Only "
+                    "such classes are credited the score of a model whose score needs "
+                    "reasoning (catalog score_needs_reasoning: DeepSeek-R1, gpt-oss at high "
+                    "effort); elsewhere those tokens would be missing from the energy")
 
     @field_validator("diurnal")
     @classmethod

@@ -108,3 +108,30 @@ def test_cost_objective_needs_its_data():
     with pytest.raises(InputError, match=r"node_cost_usd_per_hour\[h100-sxm\]"):
         load("small/one-deployment.yaml",
              sets=["objective=cost", "sites[0].electricity_usd_per_kwh=0.08"])
+
+
+def test_reasoning_score_is_credited_only_to_test_time_scaling_classes():
+    """gpt-oss-120b's MMLU (90, high reasoning effort) clears a floor of 88 only for a class
+    whose output lengths include the chain of thought; a chat class gets the next model."""
+    from planner.candidates import candidate_pairs
+    from planner.schema.plan import PlanningInstance
+
+    def eligible_models(test_time_scaling):
+        instance = PlanningInstance.model_validate({
+            "name": "t", "classes": [{
+                "id": "c", "queries_per_day": 1e6, "min_quality": 88,
+                "test_time_scaling": test_time_scaling,
+                "input_tokens": {"median": 500, "shape": "fixed"},
+                "output_tokens": {"median": 300, "shape": "fixed"}}],
+            "sites": [{"id": "s", "pue": 1.2}],
+            "options": {"models": ["gpt-oss-120b", "llama-3.1-405b"], "hardware": ["h100-sxm"],
+                        "gpus_per_replica": [8], "max_concurrency": [64]}})
+        deployments, pairs, report = candidate_pairs(instance, prune_dominated=False)
+        return set(deployments["model"]), report.class_best.iloc[0]["best_quality"]
+
+    models, best = eligible_models(True)
+    assert models == {"gpt-oss-120b", "llama-3.1-405b"}
+    assert best == pytest.approx(90.0 * (1 - 0.38 / 100), rel=1e-6)  # FP8, large-model loss
+    models, best = eligible_models(False)
+    assert models == {"llama-3.1-405b"}
+    assert best == pytest.approx(88.6 * (1 - 0.38 / 100), rel=1e-6)  # 405B FP8
