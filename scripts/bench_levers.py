@@ -28,6 +28,9 @@ def main() -> None:
     args = parser.parse_args()
     data = load_planning_data(args.instance)
     data["levers"]["groups"] = data["levers"]["groups"][: args.groups]
+    kept = {g["name"] for g in data["levers"]["groups"]}
+    data["levers"]["categories"] = [c for c in data["levers"].get("categories", [])
+                                    if set(c["groups"]) <= kept]
     n_subsets = 2 ** args.groups
 
     t0 = time.perf_counter()
