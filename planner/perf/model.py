@@ -16,6 +16,8 @@ Decode step at batch B (average context isl + osl/2):
 Prefill of one request: max(compute at eta_prefill, one read of the weights) + all-reduces.
 Offline throughput (trtllm-bench, in-flight batching, prefill interleaved with decode):
     out_tok_s = B x osl / (osl x t_step + B x t_prefill)
+Disaggregated (prefill on its own replicas): decode carries no prefill work, so TPOT is the decode
+step alone; replica-seconds per query = cohort share + prefill; TTFT adds the prompt's KV transfer.
 Power: GPU draw is near TDP in prefill and rises with compute utilisation in decode (anchored on
 ML.ENERGY v3 H100: ~0.43 TDP at batch 1, ~0.86 at batch 128); node power is linear between the
 node's idle and max power in the GPU load fraction. Wh/query = replica power x time per query.
@@ -291,9 +293,8 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
     # Replica-seconds per query: the cohort's share, plus the prefill replica's time when split.
     seconds_per_query = cohort_time / batch + np.where(split, prefill_compute + prefill_comm, 0.0)
     out_tok_s = osl / seconds_per_query
-    prefill_share = np.clip(batch * prefill_compute / cohort_time, 0, 1)
     prefill_share = np.where(split, (prefill_compute + prefill_comm) / seconds_per_query,
-                             prefill_share)
+                             np.clip(batch * prefill_compute / cohort_time, 0, 1))
     compute_utilization = np.clip(step["t_compute"] / step["t_step"], 0, 1)
     decode_power = DECODE_POWER_FLOOR + DECODE_POWER_SLOPE * compute_utilization
     gpu_load = prefill_share * PREFILL_POWER_FRACTION + (1 - prefill_share) * decode_power
