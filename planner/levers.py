@@ -6,9 +6,9 @@ option lists (``options.models``, ``.precisions``, ``.hardware``, ``.gpus_per_re
 ``models`` only switch candidates on, so they are *masks*: one LP over the union of all options
 is built once and each subset zeroes the upper bounds of the columns it does not allow,
 re-solving from the previous basis. Any other override (PUE, an output-token budget, a cap)
-changes coefficients, so it is a *parameter*: each combination of parameter levers gets its own union LP, built once and cached.
-Nothing is re-read from YAML in the loop, and every subset's plan is re-checked by the
-independent verifier.
+changes coefficients, so it is a *parameter*: each combination of parameter levers gets its
+own union LP, built once and cached. Nothing is re-read from YAML in the loop, and every
+subset's plan is re-checked by the independent verifier.
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ Decode step at batch B (average context isl + osl/2):
 Prefill of one request: max(compute at eta_prefill, one read of the weights) + all-reduces.
 Offline throughput (trtllm-bench, in-flight batching, prefill interleaved with decode):
     out_tok_s = B x osl / (osl x t_step + B x t_prefill)
-Disaggregated (prefill on its own replicas): decode carries no prefill work, so TPOT is the decode
-step alone; replica-seconds per query = cohort share + prefill; TTFT adds the prompt's KV transfer.
+Disaggregated (prefill on its own replicas): decode carries no prefill work, so TPOT is the
+decode step alone; replica-seconds per query = cohort share + prefill; TTFT adds the prompt's
+KV transfer.
 Power: GPU draw is near TDP in prefill and rises with compute utilisation in decode (anchored on
 ML.ENERGY v3 H100: ~0.43 TDP at batch 1, ~0.86 at batch 128); node power is linear between the
 node's idle and max power in the GPU load fraction. Wh/query = replica power x time per query.
