@@ -23,7 +23,8 @@ from planner.catalog.loaders import load_catalog
 from planner.coefficients import HOURS, Coefficients
 from planner.lengths import joint_buckets
 from planner.perf.factors import Calibration, load_calibration
-from planner.perf.model import evaluate, factor_arrays, gather_specs, mixed_tpot_ms
+from planner.perf.model import (evaluate, factor_arrays, gather_specs, mixed_tpot_ms,
+                                node_idle_kw)
 from planner.schema.plan import PlanningInstance
 
 log = logging.getLogger(__name__)
@@ -133,15 +134,15 @@ def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None 
     hw = catalog.hardware.loc[grid["hardware"]]
     adjust = instance.adjustments
     grid["nodes_per_replica"] = grid["num_gpus"].to_numpy() / hw["gpus_per_node"].to_numpy()
-    grid["idle_kw"] = hw["node_idle_kw"].to_numpy() * adjust.power_scale
+    grid["idle_kw"] = node_idle_kw(hw, calibration) * adjust.power_scale
     grid["quality"] = class_quality(grid["model"], grid["precision"])
     needs_reasoning = catalog.models.loc[grid["model"], "score_needs_reasoning"].to_numpy(bool)
     d = len(grid)
 
     # Gather the deployments' specs once; each class only tiles them over its length buckets.
     specs = gather_specs(grid.rename(columns={"max_concurrency": "concurrency"}).assign(
-        isl=1.0, osl=1.0))
-    factors = factor_arrays(specs["family"], calibration)
+        isl=1.0, osl=1.0), calibration=calibration)
+    factors = factor_arrays(specs["family"], calibration, specs["kind"])
     per_class = []
     best_rows = []
     for ci, cls in enumerate(instance.classes):

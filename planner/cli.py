@@ -106,7 +106,10 @@ def estimate(instance: str, fmt: str, show_fit: bool, plot_path: str | None, sam
               help="Also write measured vs predicted for every benchmark row to this CSV.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
-def calibrate(out_path: str | None, rows_csv: str | None, fmt: str) -> None:
+@click.option("--no-holdout", is_flag=True,
+              help="Skip the leave-one-family/model-out refits (faster; the stated uncertainty "
+                   "is then the in-sample MAPE).")
+def calibrate(out_path: str | None, rows_csv: str | None, fmt: str, no_holdout: bool) -> None:
     """Fit the performance model's efficiency factors on the shipped TensorRT-LLM tables."""
     from planner.catalog import data_path
     from planner.perf.calibrate import (calibrate as fit, energy_check, error_tables,
@@ -115,7 +118,7 @@ def calibrate(out_path: str | None, rows_csv: str | None, fmt: str) -> None:
     from planner.report.calibration import calibration_text, write_error_rows
     from planner.report.io import write_json_atomic
 
-    calibration, errors = fit()
+    calibration, errors = fit(holdout=not no_holdout)
     target = out_path or data_path(CALIBRATION_FILE)
     write_json_atomic(target, calibration.to_json())
     tables = error_tables(errors)
@@ -136,6 +139,46 @@ def calibrate(out_path: str | None, rows_csv: str | None, fmt: str) -> None:
     else:
         click.echo(calibration_text(calibration, tables, checks))
         click.echo(f"\nwrote {target}")
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write validation.csv (every row), summary.csv, coverage.csv, holdout.csv, "
+                   "worst.csv and predicted_vs_measured.png here.")
+@click.option("--calibration", "calibration_path", type=click.Path(dir_okay=False), default=None,
+              help="Calibration file [default: the shipped one].")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def validate(out_dir: str | None, calibration_path: str | None, fmt: str) -> None:
+    """Every shipped measured dataset against the model: throughput, GPU power and J/token
+    errors per source, family, model kind and precision; held-out errors; coverage."""
+    from pathlib import Path
+
+    from planner.perf.factors import load_calibration
+    from planner.perf.validate import plot_predicted_vs_measured, validation
+    from planner.report.io import write_atomic
+
+    tables = validation(load_calibration(calibration_path))
+    if out_dir:
+        for name, table in tables.items():
+            target = Path(out_dir) / ("validation.csv" if name == "rows" else f"{name}.csv")
+            write_atomic(target, lambda tmp, t=table: t.to_csv(tmp, index=False))
+        plot_predicted_vs_measured(tables["rows"], Path(out_dir) / "predicted_vs_measured.png")
+    if fmt == "json":
+        click.echo(json.dumps({k: v.to_dict(orient="records") for k, v in tables.items()
+                               if k != "rows"}, indent=2, default=float))
+        return
+    fmt_table = lambda t: t.to_string(index=False, float_format=lambda v: f"{v:.3g}")  # noqa: E731
+    summary = tables["summary"]
+    click.echo("Error per dataset and group (MAPE and median signed error, %)")
+    click.echo(fmt_table(summary[summary["grouping"].isin(["all", "family", "model_kind",
+                                                            "precision_id"])]))
+    click.echo("\nCoverage of the stated uncertainty (fraction of rows with |error| inside it)")
+    click.echo(fmt_table(tables["coverage"]))
+    click.echo("\nHeld-out errors recorded by the calibration")
+    click.echo(fmt_table(tables["holdout"]))
+    click.echo("\nWorst 10 rows (throughput)")
+    click.echo(fmt_table(tables["worst"]))
 
 
 @cli.command()
@@ -163,8 +206,8 @@ def throughput(cases_path: str, fmt: str, calibration_path: str | None) -> None:
     result = predict(cases, calibration=load_calibration(calibration_path), file=cases_path)
     columns = list(cases.columns) + [
         "out_tok_s_total", "ttft_ms", "tpot_ms", "node_power_kw", "wh_per_query", "fits",
-        "reason", "batch", "replica_power_kw", "gpu_power_w", "bound", "uncertainty_pct",
-        "calibrated"]
+        "reason", "batch", "replica_power_kw", "gpu_power_w", "bound", "model_kind",
+        "uncertainty_pct", "calibrated"]
     result = result[columns]
     if fmt == "json":
         click.echo(result.to_json(orient="records", indent=2))

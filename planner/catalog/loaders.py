@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog import data_path
-from planner.catalog.aliases import nearest, normalize_name
+from planner.catalog.aliases import nearest, normalize_name, strip_release_suffixes
 from planner.errors import InputError
 
 HARDWARE_NUMERIC = ["bf16_tflops", "fp8_tflops", "fp4_tflops", "hbm_gb", "hbm_tb_s", "link_gb_s",
@@ -22,6 +22,8 @@ HARDWARE_NUMERIC = ["bf16_tflops", "fp8_tflops", "fp4_tflops", "hbm_gb", "hbm_tb
 
 # Names used by the benchmark tables (TensorRT-LLM perf overview, paper table) for catalog ids.
 HARDWARE_ALIASES = {
+    "b200-sxm-180gb": "b200", "b200-sxm": "b200", "h200-sxm5": "h200-sxm",
+    "h100-sxm5-80gb": "h100-sxm", "a100-sxm-80gb": "a100-sxm-80gb", "a100-80gb-sxm4": "a100-sxm-80gb",
     "h100-sxm-80gb": "h100-sxm", "h100": "h100-sxm", "h100-80gb-hbm3": "h100-sxm",
     "h100-sxm5": "h100-sxm",
     "h200-sxm-141gb": "h200-sxm", "h200": "h200-sxm", "h200-140gb-hbm3": "h200-sxm",
@@ -35,7 +37,8 @@ HARDWARE_ALIASES = {
 
 PRECISION_ALIASES = {"nvfp4": "fp4", "mxfp4": "fp4", "w4a16": "int4-awq", "int4": "int4-awq",
                      "awq": "int4-awq", "int4_awq": "int4-awq", "float16": "fp16",
-                     "bfloat16": "bf16", "e4m3": "fp8"}
+                     "bfloat16": "bf16", "e4m3": "fp8", "fp8-e4m3": "fp8", "float8": "fp8",
+                     "fp16": "fp16", "half": "fp16", "nvfp4-w4a4": "fp4", "w4a4": "fp4"}
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,10 @@ class Catalog:
 def _resolve(name: str, known: pd.Index, aliases: dict[str, str], kind: str, file: str | None,
              field: str) -> str:
     key = normalize_name(name)
-    key = aliases.get(key, key)
-    if key in known:
-        return key
+    for candidate in (key, strip_release_suffixes(key)):
+        candidate = aliases.get(candidate, candidate)
+        if candidate in known:
+            return candidate
     hint = nearest(key, list(known))
     message = f"unknown {kind} id"
     if hint:
@@ -90,16 +94,66 @@ def load_catalog() -> Catalog:
     hardware["projected"] = hardware["projected"].astype(bool)
     if long["source"].isna().any():
         raise ValueError("hardware.csv has numbers without a source")
-    models = pd.read_csv(data_path("models.csv")).set_index("model")
+    models = check_models(pd.read_csv(data_path("models.csv")), "models.csv").set_index("model")
     precisions = pd.read_csv(data_path("precisions.csv")).set_index("precision")
-    for name, table, cols in (("models.csv", models, ["source", "quality_source"]),
-                              ("precisions.csv", precisions, ["source", "quality_source"])):
+    for name, table, cols in (("precisions.csv", precisions, ["source", "quality_source"]),):
         if table[cols].isna().any().any():
             raise ValueError(f"{name} has rows without a source")
     techniques = pd.read_csv(data_path("techniques.csv")).set_index(["technique", "field"])
     if techniques["source"].isna().any():
         raise ValueError("techniques.csv has numbers without a source")
     return Catalog(hardware, long, models, precisions, techniques)
+
+
+MODEL_NUMERIC = ["total_params_b", "active_params_b", "layers", "attention_layers", "hidden", "heads",
+                 "kv_heads", "head_dim", "kv_lora_rank", "qk_rope_dim", "sliding_window", "experts",
+                 "experts_active", "shared_experts", "dense_layers", "vocab", "context",
+                 "quality_mmlu"]
+MODEL_SOURCES = {"params_source": ["total_params_b", "active_params_b"],
+                 "config_source": ["layers", "attention_layers", "hidden", "heads", "kv_heads",
+                                   "head_dim", "attention", "kv_lora_rank", "qk_rope_dim",
+                                   "sliding_window", "experts", "experts_active",
+                                   "shared_experts", "dense_layers", "vocab", "context"],
+                 "quality_source": ["quality_mmlu", "quality_setting"]}
+
+
+def check_models(models: pd.DataFrame, file: str) -> pd.DataFrame:
+    """Refuse a model row with a missing field or a field without a source (no silent default).
+
+    Every architecture number must be present, and each group of fields (parameter counts,
+    config.json fields, quality score) must name where it came from; a source may say
+    "NO SOURCE: ..." explicitly, which is stated, not hidden.
+    """
+    required = ["model", "display_name", "attention", "quality_setting", "score_needs_reasoning",
+                *MODEL_NUMERIC, *MODEL_SOURCES]
+    missing = [c for c in required if c not in models.columns]
+    if missing:
+        raise InputError(f"missing columns {missing}", file=file)
+    for i, row in models.reset_index(drop=True).iterrows():
+        for column in required:
+            value = row[column]
+            if pd.isna(value) or (isinstance(value, str) and not value.strip()):
+                source = next((s for s, cols in MODEL_SOURCES.items() if column in cols), None)
+                reason = (f"no value (a model field is never defaulted; give it with its "
+                          f"{source})" if source else "no value")
+                raise InputError(reason, file=file, field=f"row {i + 2} ({row['model']}).{column}")
+        for column in MODEL_NUMERIC:
+            try:
+                float(row[column])
+            except (TypeError, ValueError):
+                raise InputError("not a number", file=file,
+                                 field=f"row {i + 2} ({row['model']}).{column}",
+                                 value=str(row[column])[:40], has_value=True) from None
+    return models
+
+
+def model_kind(models: pd.DataFrame) -> pd.Series:
+    """Model kind for error reporting and uncertainty: dense, or MoE by active parameters
+    (``moe-small-active``: under 20B active parameters per token, many small experts)."""
+    moe = models["experts"] > 0
+    small = models["active_params_b"] < 20
+    kind = np.where(~moe, "dense", np.where(small, "moe-small-active", "moe-large-active"))
+    return pd.Series(kind, index=models.index)
 
 
 def kv_bytes_per_token_full(models: pd.DataFrame, kv_bytes_per_element: np.ndarray | float) -> pd.Series:

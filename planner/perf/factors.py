@@ -13,7 +13,7 @@ their stated uncertainty.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,7 +24,10 @@ from planner.errors import InputError
 
 CALIBRATION_FILE = "calibration.json"
 FACTOR_NAMES = ("eta_bw", "eta_decode", "eta_prefill", "eta_moe", "eta_attention", "layer_overhead_s",
-                "allreduce_latency_s", "max_batch")
+                "allreduce_latency_s", "max_batch", "moe_tile_tokens", "token_layer_passes",
+                "eta_weight_only")
+# GPU power as a fraction of TDP: static + memory traffic + tensor-core work (fit on ML.ENERGY).
+POWER_NAMES = ("power_static", "power_memory", "power_compute")
 # Physical bounds of each factor (used as optimizer bounds and as sanity checks on load).
 FACTOR_BOUNDS = {
     "eta_bw": (0.2, 0.95),  # no HBM sustains more than about 90-95 % of its peak
@@ -35,11 +38,24 @@ FACTOR_BOUNDS = {
     "layer_overhead_s": (1e-7, 1e-3),
     "allreduce_latency_s": (1e-7, 1e-3),
     "max_batch": (8.0, 8192.0),
+    # Rows of a grouped-GEMM tile: an expert that receives fewer tokens still costs a tile.
+    "moe_tile_tokens": (1.0, 256.0),
+    # Non-GEMM memory passes over a token's hidden vector per layer (norms, activations, RoPE,
+    # residuals, and per routed expert: routing, permutation, combine).
+    "token_layer_passes": (0.0, 200.0),
+    # Tensor-core efficiency of 4-bit weight-only GEMMs (dequantized to BF16 in the kernel)
+    # relative to native BF16 ones.
+    "eta_weight_only": (0.2, 1.0),
+    "power_static": (0.05, 0.9),
+    "power_memory": (0.0, 0.9),
+    "power_compute": (0.0, 0.9),
 }
 # Priors used before any calibration (typical Hopper/TensorRT-LLM values).
 PRIOR = {"eta_bw": 0.75, "eta_decode": 0.5, "eta_prefill": 0.6, "eta_moe": 0.8, "eta_attention": 0.7,
          "layer_overhead_s": 2e-5,
-         "allreduce_latency_s": 8e-6, "max_batch": 1024.0}
+         "allreduce_latency_s": 8e-6, "max_batch": 1024.0, "moe_tile_tokens": 16.0,
+         "token_layer_passes": 10.0, "eta_weight_only": 0.7, "power_static": 0.45, "power_memory": 0.35,
+         "power_compute": 0.3}
 
 
 @dataclass(frozen=True)
@@ -54,22 +70,76 @@ class FamilyFactors:
     layer_overhead_s: float
     allreduce_latency_s: float
     max_batch: float
+    moe_tile_tokens: float = PRIOR["moe_tile_tokens"]
+    token_layer_passes: float = PRIOR["token_layer_passes"]
+    eta_weight_only: float = PRIOR["eta_weight_only"]
+    power_static: float = PRIOR["power_static"]
+    power_memory: float = PRIOR["power_memory"]
+    power_compute: float = PRIOR["power_compute"]
     mape_pct: float = float("nan")  # in-sample error on the family's benchmark rows
     uncertainty_pct: float = float("nan")  # stated uncertainty of a prediction with these
+    # Held-out throughput error per model kind (80th percentile of |error|): what a prediction
+    # of that kind of model on this family can expect; falls back to ``uncertainty_pct``.
+    uncertainty_by_kind: dict = field(default_factory=dict)
+    power_mape_pct: float = float("nan")
+    power_rows: int = 0
     n_rows: int = 0
     fitted_on: str = ""
 
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, n) for n in FACTOR_NAMES], dtype=float)
 
+    def uncertainty_for(self, kind: str) -> float:
+        return float(self.uncertainty_by_kind.get(kind, self.uncertainty_pct))
+
+
+@dataclass(frozen=True)
+class EngineFactors:
+    """What a serving engine changes against the TensorRT-LLM reference the families are fit
+    on: GPU kernel time (a multiplier of every kernel's time) and a fixed time per engine step
+    (scheduling, sampling and Python work between kernels)."""
+
+    kernel_time_factor: float = 1.0
+    step_overhead_s: float = 0.0
+    # CPU time per running sequence per step (scheduling, sampling and output processing that
+    # the engine does per request between kernels).
+    sequence_overhead_s: float = 0.0
+    # Whether the engine's KV cache holds only the window of sliding-window layers (vLLM's
+    # hybrid KV cache manager) or reserves the whole sequence in every layer (TensorRT-LLM's
+    # trtllm-bench tables: assumed from their measured batch at long contexts).
+    sliding_window_kv: bool = False
+    fitted_on: str = "reference engine (the throughput factors are fit on it)"
+    mape_pct: float = float("nan")
+    n_rows: int = 0
+
+
+REFERENCE_ENGINE = "trtllm"
+ENGINE_BOUNDS = {"kernel_time_factor": (0.5, 3.0), "step_overhead_s": (0.0, 0.05),
+                 "sequence_overhead_s": (0.0, 1e-3)}
+
 
 @dataclass(frozen=True)
 class Calibration:
-    """Factors per family plus the pooled default, with provenance."""
+    """Factors per family plus the pooled default, per engine, and the node's non-GPU power,
+    with provenance."""
 
     families: dict[str, FamilyFactors]
     default: FamilyFactors
     provenance: dict
+    engines: dict[str, EngineFactors] = field(
+        default_factory=lambda: {REFERENCE_ENGINE: EngineFactors()})
+    # Non-GPU node power (CPUs, fans, NICs, PSU losses) under load, as a fraction of the node's
+    # rated power left after its GPUs' TDP (fit on MLPerf Power wall measurements).
+    host_power_fraction: float = 0.5
+    host_power_note: str = "prior"
+
+    def engine(self, name: str) -> EngineFactors:
+        try:
+            return self.engines[name]
+        except KeyError:
+            known = ", ".join(sorted(self.engines))
+            raise InputError(f"unknown engine (calibrated engines: {known})", field="engine",
+                             value=name, has_value=True) from None
 
     def for_family(self, family: str) -> FamilyFactors:
         return self.families.get(family, self.default)
@@ -79,13 +149,18 @@ class Calibration:
 
     def to_json(self) -> dict:
         return {"families": {k: asdict(v) for k, v in self.families.items()},
-                "default": asdict(self.default), "provenance": self.provenance}
+                "default": asdict(self.default), "provenance": self.provenance,
+                "engines": {k: asdict(v) for k, v in self.engines.items()},
+                "host_power_fraction": self.host_power_fraction,
+                "host_power_note": self.host_power_note}
 
     @classmethod
     def from_json(cls, data: dict, file: str | None = None) -> "Calibration":
         try:
             families = {k: FamilyFactors(**v) for k, v in data["families"].items()}
             default = FamilyFactors(**data["default"])
+            engines = {k: EngineFactors(**v) for k, v in
+                       data.get("engines", {REFERENCE_ENGINE: {}}).items()}
         except (KeyError, TypeError) as exc:
             raise InputError(f"malformed calibration file: {exc}", file=file) from exc
         for name, factors in {**families, "default": default}.items():
@@ -94,7 +169,16 @@ class Calibration:
                 if not lo <= value <= hi:
                     raise InputError(f"factor outside its physical range [{lo}, {hi}]", file=file,
                                      field=f"{name}.{factor}", value=value, has_value=True)
-        return cls(families, default, data.get("provenance", {}))
+        for name, engine in engines.items():
+            for factor, (lo, hi) in ENGINE_BOUNDS.items():
+                value = getattr(engine, factor)
+                if not lo <= value <= hi:
+                    raise InputError(f"engine factor outside its physical range [{lo}, {hi}]",
+                                     file=file, field=f"engines.{name}.{factor}", value=value,
+                                     has_value=True)
+        return cls(families, default, data.get("provenance", {}), engines,
+                   float(data.get("host_power_fraction", 0.5)),
+                   str(data.get("host_power_note", "prior")))
 
 
 def prior_calibration() -> Calibration:

@@ -1,27 +1,39 @@
-"""Roofline performance and phase-aware power model of an LLM deployment, vectorized over cases.
+"""Roofline performance and power model of an LLM deployment, vectorized over cases.
 
-A case is (model, hardware, precision, num_gpus, isl, osl[, concurrency]): one tensor-parallel
-replica of ``num_gpus`` GPUs serving requests of ``isl`` input and ``osl`` output tokens.
+A case is (model, hardware, precision, num_gpus, isl, osl[, concurrency, engine, parallelism]):
+one replica of ``num_gpus`` GPUs serving requests of ``isl`` input and ``osl`` output tokens.
+``parallelism`` is ``tp`` (tensor parallel: every weight and the KV cache split over the GPUs)
+or ``dep`` (attention data parallel + expert parallel, as TensorRT-LLM's DEP: each GPU holds all
+non-expert weights and its own sequences, the routed experts are split over the GPUs, and tokens
+cross GPUs in an all-to-all before and after every MoE layer).
 
-Memory: weights / num_gpus per GPU; the rest of HBM (less a runtime reserve) holds the KV cache,
-and the scheduler reserves a whole sequence (isl + osl) per request, as TensorRT-LLM's
-no-eviction policy does. That bounds the in-flight batch B.
+Memory: weights per GPU; the rest of HBM (less a runtime reserve) holds the KV cache, and the
+scheduler reserves a whole sequence (isl + osl) per request, as TensorRT-LLM's no-eviction
+policy does. That bounds the in-flight batch B.
 
-Decode step at batch B (average context isl + osl/2):
-    t_step = max(t_memory, t_compute) + t_allreduce + overhead
-    t_memory  = (weights read + KV read) / (HBM bandwidth x eta_bw); an MoE layer reads only the
-                experts its B tokens route to: 1 - (1 - k/E)^B of them (uniform routing)
-    t_compute = (2 x active params x B + attention FLOPs) / (peak x eta_decode)
-    t_allreduce = 2 per layer, ring: latency + 2 (n-1)/n x B x hidden x 2 bytes / link
-Prefill of one request: max(compute at eta_prefill, one read of the weights) + all-reduces.
-Offline throughput (trtllm-bench, in-flight batching, prefill interleaved with decode):
+Decode step at batch B (average context isl + osl/2), per GPU:
+    t_step = (max(t_memory, t_compute) + t_comm) x engine kernel factor + fixed overheads
+    t_memory  = weights read (an MoE layer reads only the experts its tokens route to:
+                1 - (1 - k/E)^T of them) + KV read + non-GEMM traffic per token (norms,
+                activations, RoPE, residuals, and per routed expert: routing, permutation and
+                combine; the logits over the vocabulary and sampling), over HBM bandwidth x eta_bw
+    t_compute = (2 x active params x T + attention FLOPs) / (peak x eta_decode); a touched
+                expert's GEMM costs at least ``moe_tile_tokens`` rows (a grouped GEMM at a few
+                tokens per expert is paid by the tile, not by the token)
+    t_comm    = TP: 2 all-reduces per layer; DEP: dispatch + combine all-to-all per MoE layer
+    overheads = ``layer_overhead_s`` per layer (kernel launches) + the engine's per-step time
+4-bit weights on a GPU without FP4 tensor cores (Hopper, Ampere) run as W4A16: weights read at
+4.5 bits, math at BF16 (MXFP4 / Marlin-style kernels).
+Prefill of one request: max(compute at eta_prefill, one read of the weights) + communication.
+Offline throughput (in-flight batching, prefill interleaved with decode):
     out_tok_s = B x osl / (osl x t_step + B x t_prefill)
 Disaggregated (prefill on its own replicas): decode carries no prefill work, so TPOT is the
 decode step alone; replica-seconds per query = cohort share + prefill; TTFT adds the prompt's
 KV transfer.
-Power: GPU draw is near TDP in prefill and rises with compute utilisation in decode (anchored on
-ML.ENERGY v3 H100: ~0.43 TDP at batch 1, ~0.86 at batch 128); node power is linear between the
-node's idle and max power in the GPU load fraction. Wh/query = replica power x time per query.
+Power: a GPU draws TDP x (static + memory x HBM-busy fraction + compute x tensor-busy fraction)
+(fit per family on ML.ENERGY v3 GPU power at every batch: memory-bound decode is not cheap);
+prefill is compute-busy. Node power = GPUs + the host's non-GPU power (CPUs, fans, NICs, PSU
+losses; fit on MLPerf Power wall measurements). Wh/query = replica power x time per query.
 """
 
 from __future__ import annotations
@@ -29,25 +41,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from planner.catalog.loaders import Catalog, kv_bytes_per_token_full, load_catalog
+from planner.catalog.loaders import Catalog, kv_bytes_per_token_full, load_catalog, model_kind
 from planner.errors import InputError
-from planner.perf.factors import FACTOR_NAMES, Calibration, load_calibration
+from planner.perf.factors import (FACTOR_NAMES, POWER_NAMES, REFERENCE_ENGINE, Calibration,
+                                  load_calibration)
 
 GIB = 2.0**30
 RUNTIME_RESERVE_FRACTION = 0.08  # HBM kept for activations, workspace and CUDA context [assumed]
 KV_FREE_FRACTION = 0.95  # trtllm-bench kv_cache_free_gpu_mem_fraction (reference, section B)
 ACTIVATION_BYTES = 2.0  # all-reduced activations are BF16
-PREFILL_POWER_FRACTION = 0.95  # GPU draw in prefill as a fraction of TDP [assumed: compute bound]
-DECODE_POWER_FLOOR = 0.43  # GPU draw of memory-bound decode / TDP: ML.ENERGY v3 H100 batch 1, 300 W
-DECODE_POWER_SLOPE = 0.57  # reaches TDP at full compute utilisation
+LOGIT_BYTES_PER_TOKEN = 4.0 * 3  # FP32 logits written, read for softmax and for sampling
+GPU_IDLE_FRACTION = 0.1  # idle GPU draw / TDP [assumed: H100 idles near 70 W of 700 W]
+PARALLELISM = ("tp", "dep")
 
 CASE_COLUMNS = ["model", "hardware", "precision", "num_gpus", "isl", "osl"]
 
 
 def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
-                 file: str | None = None) -> dict[str, np.ndarray]:
+                 file: str | None = None, calibration: Calibration | None = None
+                 ) -> dict[str, np.ndarray]:
     """Resolve ids (aliases accepted) and gather every spec the physics needs, as arrays."""
     catalog = catalog or load_catalog()
+    calibration = calibration or load_calibration()
     missing = [c for c in CASE_COLUMNS if c not in cases.columns]
     if missing:
         raise InputError(f"missing columns {missing}", file=file)
@@ -71,17 +86,44 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
                    if "concurrency" in cases.columns else np.full(len(cases), np.nan))
     if np.any(concurrency[np.isfinite(concurrency)] < 1):
         raise InputError("concurrency must be at least 1", file=file, field="concurrency")
+    engines = _text_column(cases, "engine", REFERENCE_ENGINE)
+    parallelism = _text_column(cases, "parallelism", "tp")
+    bad = ~np.isin(parallelism, PARALLELISM)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"parallelism must be one of {list(PARALLELISM)}", file=file,
+                         field=f"row {i + 1}.parallelism", value=parallelism[i], has_value=True)
+    kernel_factor = np.ones(len(cases))
+    step_overhead = np.zeros(len(cases))
+    sequence_overhead = np.zeros(len(cases))
+    window_kv = np.zeros(len(cases), dtype=bool)
+    for name in pd.unique(engines):
+        rows = engines == name
+        try:
+            engine = calibration.engine(name)
+        except InputError as exc:
+            i = int(np.flatnonzero(rows)[0])
+            raise InputError(exc.reason, file=file, field=f"row {i + 1}.engine", value=name,
+                             has_value=True) from None
+        kernel_factor[rows] = engine.kernel_time_factor
+        step_overhead[rows] = engine.step_overhead_s
+        window_kv[rows] = engine.sliding_window_kv
+        sequence_overhead[rows] = engine.sequence_overhead_s
 
     m = catalog.models.loc[model_ids]
     h = catalog.hardware.loc[hw_ids]
     p = catalog.precisions.loc[prec_ids]
     compute = p["compute"].to_numpy()
-    peak_tflops = np.select([compute == "fp4", compute == "fp8"],
-                            [h["fp4_tflops"].to_numpy(float), h["fp8_tflops"].to_numpy(float)],
-                            h["bf16_tflops"].to_numpy(float))
     families = h["family"].to_numpy()
     native = np.array([fam in str(nat).split(";") for fam, nat in
                        zip(families, p["native_families"].to_numpy())])
+    fp4 = h["fp4_tflops"].to_numpy(float)
+    bf16 = h["bf16_tflops"].to_numpy(float)
+    # 4-bit weights without FP4 tensor cores: weight-only quantization, math at BF16 (W4A16).
+    weight_only = (compute == "fp4") & ~(native & (fp4 > 0)) & (bf16 > 0)
+    peak_tflops = np.select([weight_only, compute == "fp4", compute == "fp8"],
+                            [bf16, fp4, h["fp8_tflops"].to_numpy(float)], bf16)
+    native = native | weight_only
     kv_bpe = p["bytes_per_kv_element"].to_numpy(float)
     kv_full = kv_bytes_per_token_full(m, kv_bpe).to_numpy(float)
     sliding_layers = (m["layers"] - m["attention_layers"]).to_numpy(float)
@@ -95,9 +137,16 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
     is_moe = experts > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         expert_params = np.where(is_moe, (total - active) * experts / (experts - active_experts), 0)
+    layers = m["layers"].to_numpy(float)
+    moe_layers = np.where(is_moe, layers - m["dense_layers"].to_numpy(float), 0.0)
+    dep = (parallelism == "dep") & is_moe
     return {
         "model": np.asarray(model_ids), "hardware": np.asarray(hw_ids),
         "precision": np.asarray(prec_ids), "family": families,
+        "kind": model_kind(catalog.models).loc[model_ids].to_numpy(),
+        "engine": engines, "kernel_factor": kernel_factor, "step_overhead_s": step_overhead,
+        "sequence_overhead_s": sequence_overhead,
+        "dep": dep, "weight_only": weight_only,
         "num_gpus": numbers["num_gpus"], "isl": numbers["isl"], "osl": numbers["osl"],
         "concurrency": concurrency,
         "draft_tokens": np.where(speculative, catalog.technique("speculative_decoding",
@@ -113,14 +162,15 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
             "disaggregation", "kv_transfer_gb_s_per_gpu") * 1e9),
         "total_params": total, "active_params": active,
         "expert_params": expert_params, "shared_params": total - expert_params,
+        "experts": experts, "experts_active": active_experts,
         "route_fraction": np.where(is_moe, active_experts / np.maximum(experts, 1), 1.0),
-        "is_moe": is_moe,
-        "layers": m["layers"].to_numpy(float), "attention_layers": m["attention_layers"].to_numpy(float),
-        "hidden": m["hidden"].to_numpy(float),
+        "is_moe": is_moe, "moe_layers": moe_layers,
+        "layers": layers, "attention_layers": m["attention_layers"].to_numpy(float),
+        "hidden": m["hidden"].to_numpy(float), "vocab": m["vocab"].to_numpy(float),
         "attn_width": (m["heads"] * m["head_dim"]).to_numpy(float),
         "heads": m["heads"].to_numpy(float),
         "kv_full_bytes": kv_full, "kv_sliding_bytes": kv_sliding,
-        "sliding_window": m["sliding_window"].to_numpy(float),
+        "sliding_window": np.where(window_kv, m["sliding_window"].to_numpy(float), np.inf),
         "bytes_per_weight": p["bytes_per_weight"].to_numpy(float),
         "peak_flops": peak_tflops * 1e12, "native": native & (peak_tflops > 0),
         "hbm_bytes": h["hbm_gb"].to_numpy(float) * GIB,
@@ -128,8 +178,27 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         "link_bw_uni": h["link_gb_s"].to_numpy(float) * 1e9 / 2,
         "tdp_w": h["tdp_w"].to_numpy(float), "gpus_per_node": h["gpus_per_node"].to_numpy(float),
         "node_max_w": h["node_max_kw"].to_numpy(float) * 1e3,
-        "node_idle_w": h["node_idle_kw"].to_numpy(float) * 1e3,
+        "host_power_w": calibration.host_power_fraction * np.maximum(
+            h["node_max_kw"].to_numpy(float) * 1e3
+            - h["tdp_w"].to_numpy(float) * h["gpus_per_node"].to_numpy(float), 0.0),
     }
+
+
+def node_idle_kw(hardware: pd.DataFrame, calibration: Calibration) -> np.ndarray:
+    """Power of a provisioned node serving nothing: its host (non-GPU) power and idle GPUs."""
+    gpus = hardware["gpus_per_node"].to_numpy(float)
+    tdp = hardware["tdp_w"].to_numpy(float)
+    host = calibration.host_power_fraction * np.maximum(
+        hardware["node_max_kw"].to_numpy(float) * 1e3 - tdp * gpus, 0.0)
+    return (host + gpus * tdp * GPU_IDLE_FRACTION) / 1e3
+
+
+def _text_column(cases: pd.DataFrame, column: str, default: str) -> np.ndarray:
+    """A lower-cased text column, ``default`` where absent or blank."""
+    if column not in cases.columns:
+        return np.full(len(cases), default, dtype=object)
+    values = cases[column].fillna("").astype(str).str.strip().str.lower()
+    return np.where(values == "", default, values).astype(object)
 
 
 def _resolve_column(values: pd.Series, resolver, field: str, file: str | None) -> list[str]:
@@ -146,17 +215,23 @@ def _resolve_column(values: pd.Series, resolver, field: str, file: str | None) -
     return [mapping[v] for v in values.astype(str)]
 
 
-def factor_arrays(families: np.ndarray, calibration: Calibration) -> dict[str, np.ndarray]:
-    """Per-row efficiency factors from the family of each row's hardware."""
-    out = {name: np.empty(len(families)) for name in FACTOR_NAMES}
+def factor_arrays(families: np.ndarray, calibration: Calibration,
+                  kinds: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-row efficiency and power factors from the family of each row's hardware; the stated
+    uncertainty per row from its family and model kind."""
+    names = FACTOR_NAMES + POWER_NAMES
+    out = {name: np.empty(len(families)) for name in names}
     out["uncertainty_pct"] = np.empty(len(families))
     out["calibrated"] = np.zeros(len(families), dtype=bool)
     for family in pd.unique(families):
         rows = families == family
         factors = calibration.for_family(family)
-        for name in FACTOR_NAMES:
+        for name in names:
             out[name][rows] = getattr(factors, name)
         out["uncertainty_pct"][rows] = factors.uncertainty_pct
+        if kinds is not None:
+            for kind in pd.unique(kinds[rows]):
+                out["uncertainty_pct"][rows & (kinds == kind)] = factors.uncertainty_for(kind)
         out["calibrated"][rows] = calibration.is_calibrated(family)
     return out
 
@@ -168,18 +243,26 @@ def kv_sequence_bytes(s: dict, context: np.ndarray) -> np.ndarray:
 
 
 def memory_fit(s: dict, f: dict) -> dict[str, np.ndarray]:
-    """Weights per GPU, KV capacity and the largest batch that fits, with the reason if none."""
+    """Weights per GPU, KV capacity and the largest batch that fits, with the reason if none.
+
+    Under DEP every GPU holds all non-expert weights and 1/n of the routed experts; its KV
+    cache holds its own sequences, so the replica's batch is n times a GPU's.
+    """
     n = s["num_gpus"]
-    weights_per_gpu = s["total_params"] * s["bytes_per_weight"] / n
+    bpw = s["bytes_per_weight"]
+    weights_per_gpu = np.where(s["dep"], (s["shared_params"] + s["expert_params"] / n) * bpw,
+                               s["total_params"] * bpw / n)
     usable = s["hbm_bytes"] * (1 - RUNTIME_RESERVE_FRACTION) - weights_per_gpu
     kv_capacity = np.maximum(usable, 0) * KV_FREE_FRACTION * n
     per_sequence = kv_sequence_bytes(s, s["isl"] + s["osl"])
-    max_batch_memory = np.floor(kv_capacity / per_sequence)
+    max_batch_memory = np.where(
+        s["dep"], n * np.floor(kv_capacity / n / per_sequence),
+        np.floor(kv_capacity / per_sequence))
     reason = np.full(n.shape, "", dtype=object)
     reason[max_batch_memory < 1] = "KV cache for one sequence of isl+osl does not fit"
     reason[usable <= 0] = "weights do not fit in GPU memory"
     reason[n > s["gpus_per_node"]] = "tensor parallelism beyond the NVLink domain (gpus_per_node)"
-    reason[n > s["heads"]] = "more GPUs than attention heads"
+    reason[(n > s["heads"]) & ~s["dep"]] = "more GPUs than attention heads"
     reason[~s["native"]] = "precision not supported on this hardware"
     return {"weights_gb_per_gpu": weights_per_gpu / 1e9, "kv_capacity_gb": kv_capacity / 1e9,
             "max_batch_memory": max_batch_memory, "fits": reason == "", "reason": reason}
@@ -199,61 +282,115 @@ def speculation_at_batch(s: dict, batch: np.ndarray) -> dict:
             "accepted_tokens": 1 + (s["accepted_tokens"] - 1) * scale}
 
 
+def _touched_experts(s: dict, tokens: np.ndarray) -> np.ndarray:
+    """Fraction of each MoE layer's experts that ``tokens`` tokens route to (uniform routing)."""
+    return np.where(s["is_moe"], 1 - (1 - s["route_fraction"]) ** tokens, 1.0)
+
+
+def _token_bytes(s: dict, f: dict, tokens: np.ndarray) -> np.ndarray:
+    """Non-GEMM HBM traffic of ``tokens`` tokens: per layer and per routed expert a few passes
+    over the hidden vector; plus the logits over the vocabulary and their sampling."""
+    hidden_vectors = s["layers"] + s["moe_layers"] * s["experts_active"]
+    return tokens * (f["token_layer_passes"] * hidden_vectors * s["hidden"] * ACTIVATION_BYTES
+                     + s["vocab"] * LOGIT_BYTES_PER_TOKEN)
+
+
+def _gemm_flops(s: dict, f: dict, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FLOPs of the dense GEMMs and of the expert GEMMs of ``tokens`` tokens in one pass.
+
+    A touched expert receives m = tokens x k / (E x touched) tokens per layer, and a grouped
+    GEMM pays at least ``moe_tile_tokens`` rows of it.
+    """
+    active_expert = s["expert_params"] * s["route_fraction"]
+    dense = 2 * (s["active_params"] - active_expert) * tokens
+    touched = _touched_experts(s, tokens)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_expert = tokens * s["route_fraction"] / np.maximum(touched, 1e-12)
+        padding = np.where(s["is_moe"], np.maximum(1.0, f["moe_tile_tokens"] / per_expert), 1.0)
+    return dense, 2 * active_expert * tokens * padding
+
+
 def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
     """Time of one decode step at ``batch`` sequences, and its memory/compute/comm parts.
 
     With speculative decoding a step verifies ``1 + draft_tokens`` tokens per sequence: the
     weights and KV are read once, compute and all-reduce traffic scale with the tokens, and the
-    draft adds ``draft_cost`` of a step per drafted token.
+    draft adds ``draft_cost`` of a step per drafted token. Times are per GPU (the replica's GPUs
+    work in parallel); under DEP each GPU reads all non-expert weights for its own sequences.
     """
     n = s["num_gpus"]
     moe = moe_efficiency(s, f)
+    kernel = s["kernel_factor"]
     context = s["isl"] + s["osl"] / 2
     per_seq = 1 + s["draft_tokens"]
     tokens = batch * per_seq
-    touched = np.where(s["is_moe"], 1 - (1 - s["route_fraction"]) ** tokens, 1.0)
-    weight_bytes = (s["shared_params"] + s["expert_params"] * touched) * s["bytes_per_weight"]
-    kv_bytes = batch * kv_sequence_bytes(s, context)
-    t_memory = (weight_bytes / moe + kv_bytes / f["eta_attention"]) / n / (s["hbm_bw"] * f["eta_bw"])
+    touched = _touched_experts(s, tokens)
+    bpw = s["bytes_per_weight"]
+    shared_bytes = s["shared_params"] * bpw / np.where(s["dep"], 1.0, n)
+    expert_bytes = s["expert_params"] * touched * bpw / n
+    kv_bytes = batch * kv_sequence_bytes(s, context) / n
+    other_bytes = _token_bytes(s, f, tokens) / n
+    bandwidth = s["hbm_bw"] * f["eta_bw"]
+    t_memory = ((shared_bytes + expert_bytes / moe + kv_bytes / f["eta_attention"] + other_bytes)
+                / bandwidth)
     attention_flops = 4 * tokens * context * s["attention_layers"] * s["attn_width"]
-    flops = 2 * s["active_params"] * tokens + attention_flops / f["eta_attention"]
+    dense_flops, expert_flops = _gemm_flops(s, f, tokens)
+    peak = s["peak_flops"] * f["eta_decode"] * np.where(s["weight_only"], f["eta_weight_only"], 1.0)
+    t_compute = (dense_flops + expert_flops / moe + attention_flops / f["eta_attention"]) / n / peak
     draft = 1 + s["draft_cost"] * s["draft_tokens"]
-    t_memory = t_memory * draft
-    t_compute = flops / n / (s["peak_flops"] * f["eta_decode"] * moe) * draft
+    t_memory = t_memory * draft * kernel
+    t_compute = t_compute * draft * kernel
     ring = 2 * (n - 1) / n
-    t_comm = np.where(n > 1, 2 * s["layers"] * (f["allreduce_latency_s"] + ring * tokens
-                                                 * s["hidden"] * ACTIVATION_BYTES
-                                                 / s["link_bw_uni"]), 0.0)
-    total = np.maximum(t_memory, t_compute) + t_comm + f["layer_overhead_s"] * s["layers"]
-    return {"t_step": total, "t_memory": t_memory, "t_compute": t_compute, "t_comm": t_comm}
+    allreduce = 2 * s["layers"] * (f["allreduce_latency_s"] + ring * tokens * s["hidden"]
+                                   * ACTIVATION_BYTES / s["link_bw_uni"])
+    # DEP: each GPU's tokens go to the GPUs holding their experts and come back (k copies).
+    all_to_all = 2 * s["moe_layers"] * (f["allreduce_latency_s"] + (n - 1) / n * tokens / n
+                                        * s["experts_active"] * s["hidden"] * ACTIVATION_BYTES
+                                        / s["link_bw_uni"])
+    t_comm = np.where(n > 1, np.where(s["dep"], all_to_all, allreduce), 0.0) * kernel
+    fixed = (f["layer_overhead_s"] * s["layers"] + s["step_overhead_s"]
+             + s["sequence_overhead_s"] * batch)
+    total = np.maximum(t_memory, t_compute) + t_comm + fixed
+    return {"t_step": total, "t_memory": t_memory, "t_compute": t_compute, "t_comm": t_comm,
+            "t_fixed": fixed}
 
 
 def prefill_compute_s(s: dict, f: dict) -> np.ndarray:
     """Compute time to prefill one request of ``isl`` tokens on the replica."""
     isl = s["isl"]
-    flops = (2 * s["active_params"] * isl
+    dense_flops, expert_flops = _gemm_flops(s, f, isl)
+    flops = (dense_flops + expert_flops
              + 2 * s["attention_layers"] * isl**2 * s["attn_width"] / f["eta_attention"])
-    return flops / s["num_gpus"] / (s["peak_flops"] * f["eta_prefill"] * moe_efficiency(s, f))
+    peak = s["peak_flops"] * f["eta_prefill"] * np.where(s["weight_only"], f["eta_weight_only"], 1)
+    return flops / s["num_gpus"] / (peak * moe_efficiency(s, f)) * s["kernel_factor"]
 
 
 def prefill_comm_s(s: dict, f: dict) -> np.ndarray:
-    """Tensor-parallel all-reduce time of one request's prefill (bandwidth part)."""
+    """Tensor-parallel all-reduce (or DEP all-to-all) time of one request's prefill."""
     n = s["num_gpus"]
     ring = 2 * (n - 1) / n
-    return np.where(n > 1, 2 * s["layers"] * ring * s["isl"] * s["hidden"] * ACTIVATION_BYTES
-                    / s["link_bw_uni"], 0.0)
+    per_token = np.where(s["dep"], 2 * s["moe_layers"] * (n - 1) / n * s["experts_active"],
+                         2 * s["layers"] * ring)
+    return (np.where(n > 1, per_token * s["isl"] * s["hidden"] * ACTIVATION_BYTES
+                     / s["link_bw_uni"], 0.0) * s["kernel_factor"])
 
 
 def prefill_s(s: dict, f: dict) -> np.ndarray:
     """Time to first token of an unloaded replica: prefill compute or one weight read, whichever
-    is longer, plus its all-reduces and one engine iteration's overhead."""
+    is longer, plus its communication and one engine iteration's overhead."""
     n = s["num_gpus"]
-    touched = np.where(s["is_moe"], 1 - (1 - s["route_fraction"]) ** s["isl"], 1.0)
+    touched = _touched_experts(s, s["isl"])
     weight_bytes = (s["shared_params"] + s["expert_params"] * touched) * s["bytes_per_weight"]
-    t_memory = weight_bytes / n / (s["hbm_bw"] * f["eta_bw"])
+    t_memory = weight_bytes / n / (s["hbm_bw"] * f["eta_bw"]) * s["kernel_factor"]
     latency = np.where(n > 1, 2 * s["layers"] * f["allreduce_latency_s"], 0.0)
     return (np.maximum(prefill_compute_s(s, f), t_memory) + prefill_comm_s(s, f) + latency
-            + f["layer_overhead_s"] * s["layers"])
+            + f["layer_overhead_s"] * s["layers"] + s["step_overhead_s"])
+
+
+def gpu_power_fraction(f: dict, memory_busy: np.ndarray, compute_busy: np.ndarray) -> np.ndarray:
+    """GPU draw / TDP: static, plus HBM traffic, plus tensor-core work; at most TDP."""
+    return np.minimum(1.0, f["power_static"] + f["power_memory"] * memory_busy
+                      + f["power_compute"] * compute_busy)
 
 
 def evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
@@ -262,7 +399,7 @@ def evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
     Rows that cannot run (zero peak FLOP/s for an unsupported precision, no KV room) produce
     inf/NaN internally; they are masked to NaN with ``fits`` False and a ``reason``.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return _evaluate(s, f)
 
 
@@ -288,18 +425,26 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
     interleaved_comm = np.where(split, 0.0, prefill_comm)
     memory_time = steps * step["t_memory"]
     decode_compute = steps * step["t_compute"]
-    decode_fixed = steps * (step["t_comm"] + f["layer_overhead_s"] * s["layers"])
-    cohort_time = (np.maximum(memory_time, decode_compute + batch * interleaved_compute)
-                   + decode_fixed + batch * interleaved_comm)
+    decode_fixed = steps * (step["t_comm"] + step["t_fixed"])
+    busy_time = np.maximum(memory_time, decode_compute + batch * interleaved_compute)
+    cohort_time = busy_time + decode_fixed + batch * interleaved_comm
     # Replica-seconds per query: the cohort's share, plus the prefill replica's time when split.
     seconds_per_query = cohort_time / batch + np.where(split, prefill_compute + prefill_comm, 0.0)
     out_tok_s = osl / seconds_per_query
-    prefill_share = np.where(split, (prefill_compute + prefill_comm) / seconds_per_query,
-                             np.clip(batch * prefill_compute / cohort_time, 0, 1))
-    compute_utilization = np.clip(step["t_compute"] / step["t_step"], 0, 1)
-    decode_power = DECODE_POWER_FLOOR + DECODE_POWER_SLOPE * compute_utilization
-    gpu_load = prefill_share * PREFILL_POWER_FRACTION + (1 - prefill_share) * decode_power
-    node_power_w = s["node_idle_w"] + (s["node_max_w"] - s["node_idle_w"]) * gpu_load
+    # Power: the fraction of the time HBM and tensor cores are busy over the cohort (split
+    # serving: decode replica and prefill replica, weighted by their time per query).
+    decode_total = np.where(split, cohort_time / batch, cohort_time)
+    memory_busy = np.clip(np.where(split, memory_time / batch, memory_time) / decode_total, 0, 1)
+    compute_work = np.where(split, decode_compute / batch, decode_compute + batch
+                            * interleaved_compute)
+    compute_busy = np.clip(compute_work / decode_total, 0, 1)
+    decode_load = gpu_power_fraction(f, memory_busy, compute_busy)
+    prefill_load = gpu_power_fraction(f, np.zeros_like(memory_busy), np.ones_like(memory_busy))
+    prefill_share = np.where(split, (prefill_compute + prefill_comm) / seconds_per_query, 0.0)
+    gpu_load = prefill_share * prefill_load + (1 - prefill_share) * decode_load
+    gpu_power_w = s["tdp_w"] * gpu_load
+    host_w = s["host_power_w"]
+    node_power_w = host_w + s["gpus_per_node"] * gpu_power_w
     replica_power_w = node_power_w * s["num_gpus"] / s["gpus_per_node"]
     kv_transfer = np.where(split, kv_sequence_bytes(s, s["isl"])
                            / (s["num_gpus"] * s["kv_transfer_bw"]), 0.0)
@@ -323,12 +468,12 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
         "decode_step_ms": step["t_step"] * 1e3 * nan,
         "prefill_ms": t_prefill * 1e3 * nan,
         "bound": np.where(step["t_compute"] > step["t_memory"], "compute", "memory"),
-        "gpu_power_w": s["tdp_w"] * gpu_load * nan,
+        "gpu_power_w": gpu_power_w * nan,
         "node_power_kw": node_power_w / 1e3 * nan,
         "replica_power_kw": replica_power_w / 1e3 * nan,
         "node_seconds_per_query": seconds_per_query * s["num_gpus"] / s["gpus_per_node"] * nan,
         "wh_per_query": wh_per_query * nan,
-        "gpu_joules_per_token": s["tdp_w"] * gpu_load * s["num_gpus"] / out_tok_s * nan,
+        "gpu_joules_per_token": gpu_power_w * s["num_gpus"] / out_tok_s * nan,
     }
 
 
@@ -353,14 +498,15 @@ def predict(cases: pd.DataFrame, calibration: Calibration | None = None,
             catalog: Catalog | None = None, file: str | None = None) -> pd.DataFrame:
     """The cases with every prediction appended (rows that cannot run: fits=False and a reason)."""
     calibration = calibration or load_calibration()
-    specs = gather_specs(cases, catalog, file=file)
-    factors = factor_arrays(specs["family"], calibration)
+    specs = gather_specs(cases, catalog, file=file, calibration=calibration)
+    factors = factor_arrays(specs["family"], calibration, specs["kind"])
     result = evaluate(specs, factors)
     out = cases.copy()
     for key in ("model", "hardware", "precision"):
         out[f"{key}_id"] = specs[key]
     for key, values in result.items():
         out[key] = values
+    out["model_kind"] = specs["kind"]
     out["uncertainty_pct"] = np.where(result["fits"], factors["uncertainty_pct"], np.nan)
     out["calibrated"] = factors["calibrated"]
     return out

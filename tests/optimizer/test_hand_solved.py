@@ -6,7 +6,8 @@ import pytest
 
 from planner.catalog.loaders import load_catalog
 from planner.optimize import optimize
-from planner.perf.model import predict
+from planner.perf.factors import load_calibration
+from planner.perf.model import node_idle_kw, predict
 from tests.optimizer.conftest import load
 
 
@@ -15,7 +16,7 @@ def perf(model, hardware, num_gpus, concurrency, isl, osl):
                                      num_gpus=num_gpus, isl=isl, osl=osl,
                                      concurrency=concurrency)])).iloc[0]
     gpn = load_catalog().hardware.loc[hardware, "gpus_per_node"]
-    idle = load_catalog().hardware.loc[hardware, "node_idle_kw"]
+    idle = node_idle_kw(load_catalog().hardware.loc[[hardware]], load_calibration())[0]
     node_seconds = osl / row["out_tok_s_total"] * num_gpus / gpn
     dynamic_kwh = (row["node_power_kw"] - idle) * node_seconds / 3600
     return node_seconds, dynamic_kwh, idle

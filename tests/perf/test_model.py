@@ -6,13 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.perf.factors import FACTOR_NAMES, load_calibration
+from planner.perf.factors import FACTOR_NAMES, POWER_NAMES, PRIOR, load_calibration
 from planner.perf.model import (evaluate, gather_specs, mixed_tpot_ms, predict, prefill_comm_s,
                                  prefill_compute_s)
 
 UNIT = {"eta_bw": 1.0, "eta_decode": 1.0, "eta_prefill": 1.0, "eta_moe": 1.0,
         "eta_attention": 1.0, "layer_overhead_s": 0.0, "allreduce_latency_s": 0.0,
-        "max_batch": 8192.0}
+        "max_batch": 8192.0, "moe_tile_tokens": 1.0, "token_layer_passes": 0.0,
+        "eta_weight_only": 1.0}
 
 
 def case(**kw):
@@ -23,17 +24,18 @@ def case(**kw):
 
 
 def unit_factors(n=1, **over):
-    values = {**UNIT, **over}
-    return {k: np.full(n, float(values[k])) for k in FACTOR_NAMES}
+    values = {**PRIOR, **UNIT, **over}
+    return {k: np.full(n, float(values[k])) for k in FACTOR_NAMES + POWER_NAMES}
 
 
 def test_batch_one_decode_is_weights_over_bandwidth():
     # Llama-3.1-8B FP8 on one H100 at concurrency 1, ideal factors: a decode step reads 8.03 GB
     # of weights plus the KV of 1,500 tokens (32 layers x 8 heads x 128 x 2 x 1 B = 64 KiB each)
-    # at 3.35 TB/s.
+    # at 3.35 TB/s, and its FP32 logits over the 128,256-token vocabulary (written, read for
+    # softmax and for sampling: 12 bytes each).
     s = gather_specs(case(concurrency=1))
     out = evaluate(s, unit_factors())
-    expected_s = (8.03e9 + 1500 * 65536) / 3.35e12
+    expected_s = (8.03e9 + 1500 * 65536 + 128256 * 12) / 3.35e12
     assert out["decode_step_ms"][0] == pytest.approx(expected_s * 1e3, rel=1e-9)
     assert out["bound"][0] == "memory"
 
@@ -57,7 +59,7 @@ def test_memory_fit_by_hand():
 
 @pytest.mark.parametrize("kw, reason", [
     ({"model": "llama-3.1-405b", "precision": "bf16", "num_gpus": 1}, "weights do not fit"),
-    ({"precision": "fp4"}, "precision not supported"),
+    ({"hardware": "a100-sxm-80gb"}, "precision not supported"),
     ({"hardware": "a100-sxm-80gb", "precision": "fp8"}, "precision not supported"),
     ({"num_gpus": 16}, "beyond the NVLink domain"),
     ({"model": "llama-3.1-70b", "isl": 400_000, "osl": 1000}, "KV cache for one sequence"),
@@ -110,11 +112,18 @@ def test_throughput_grows_and_latency_grows_with_concurrency(model, n, isl, osl,
         assert out["tpot_ms"].iloc[1] >= out["tpot_ms"].iloc[0] * (1 - 1e-9)
 
 
-def test_uncalibrated_families_carry_the_default_uncertainty():
+def test_uncalibrated_families_carry_the_default_uncertainty_per_model_kind():
     cal = load_calibration()
-    out = predict(pd.concat([case(), case(hardware="b200")], ignore_index=True))
-    assert out["calibrated"].tolist() == [True, False]
-    assert out["uncertainty_pct"][1] == pytest.approx(cal.default.uncertainty_pct)
+    cases = pd.concat([case(), case(hardware="rubin"), case(hardware="rubin", model="gpt-oss-120b",
+                                                            precision="fp4")], ignore_index=True)
+    out = predict(cases)
+    assert out["calibrated"].tolist() == [True, False, False]
+    assert out["model_kind"].tolist() == ["dense", "dense", "moe-small-active"]
+    assert out["uncertainty_pct"][0] == pytest.approx(
+        cal.families["hopper"].uncertainty_by_kind["dense"])
+    assert out["uncertainty_pct"][1] == pytest.approx(cal.default.uncertainty_by_kind["dense"])
+    assert out["uncertainty_pct"][2] == pytest.approx(
+        cal.default.uncertainty_by_kind["moe-small-active"])
     assert out["uncertainty_pct"][1] > out["uncertainty_pct"][0]
 
 
