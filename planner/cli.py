@@ -189,13 +189,18 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
     """Choose models, precisions, batching and hardware for every query class, minimizing
     fleet GWh/day under SLOs, quality floors, inventory and power caps."""
     from planner.instance import load_planning_instance
-    from planner.optimize import optimize
-    from planner.report.plan import plan_text, write_plan
+    from planner.optimize import InfeasibleError, optimize
+    from planner.report.plan import plan_text, write_infeasible, write_plan
 
     if time_limit is not None:
         sets = (*sets, f"solver.time_limit_s={time_limit}")
     spec, digest = load_planning_instance(instance, scenario=scenario, sets=sets)
-    plan = optimize(spec, digest, formulation)
+    try:
+        plan = optimize(spec, digest, formulation)
+    except InfeasibleError as exc:
+        if out_dir:  # the diagnosis goes to summary.json too, for `planner report`
+            write_infeasible(exc, spec, digest, formulation, out_dir)
+        raise
     if out_dir:
         write_plan(plan, out_dir)
     if plan.summary["status"] == "time_limit":

@@ -24,7 +24,7 @@ from planner.candidates import CandidateReport, build_coefficients
 from planner.coefficients import HOURS, Coefficients
 from planner.errors import PlannerError
 from planner.milp_solver import solve_milp
-from planner.plan import Plan, build_tables
+from planner.plan import Plan, build_tables, hourly_table
 from planner.schema.plan import PlanningInstance
 from planner.solve import Status, solve
 from planner.verify import hourly_site_power_kw, verify_plan
@@ -227,4 +227,5 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     }
     if result.status is Status.TIME_LIMIT:
         log.warning("time limit reached: returning the incumbent with MIP gap %.4g", result.mip_gap)
-    return Plan(summary, assignment, deployments, classes, constraints)
+    return Plan(summary, assignment, deployments, classes, constraints,
+                hourly=hourly_table(c, power))
