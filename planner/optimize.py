@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import lru_cache
 from importlib.metadata import version
 
 import cvxpy as cp
@@ -57,7 +58,28 @@ def provenance(instance: PlanningInstance, digest: str, formulation: str) -> dic
             "versions": {"planner": __version__, "cvxpy": version("cvxpy"),
                          "highspy": version("highspy"), "numpy": np.__version__},
             "options": instance.options.model_dump(mode="json"),
-            "solver": instance.solver.model_dump(mode="json")}
+            "solver": instance.solver.model_dump(mode="json"),
+            "catalog": catalog_version()}
+
+
+@lru_cache(maxsize=1)
+def catalog_version() -> dict:
+    """Digest of the shipped catalog data files (CSV, calibration.json) and the calibration's
+    own date and row count, so a plan names the catalog and calibration it was solved with."""
+    import hashlib
+    import json
+
+    from planner.catalog import data_path
+
+    root = data_path("")
+    digest = hashlib.sha256()
+    for path in sorted(root.glob("*.csv")) + [root / "calibration.json"]:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    calib = root / "calibration.json"
+    meta = json.loads(calib.read_text()).get("provenance", {}) if calib.is_file() else {}
+    return {"digest": digest.hexdigest()[:16], "calibration_date": meta.get("date"),
+            "calibration_rows": meta.get("rows")}
 
 
 def explain_ineligible(report: CandidateReport) -> list[dict]:
