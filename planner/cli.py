@@ -298,6 +298,28 @@ def sweep_command(instance: str, spec: str, out_dir: str, jobs: int, scheduler: 
                    f"(rerun with --resume to retry them)", err=True)
 
 
+@cli.command(name="report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="The HTML file to write (self-contained, opens offline).")
+@click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the tables as a spreadsheet, one sheet per table.")
+def report_command(run_dirs: tuple[str, ...], out_path: str, xlsx_path: str | None) -> None:
+    """One HTML page (and optionally a spreadsheet) from the --out folders of solve, levers
+    and sweep; two or more plans are also compared side by side."""
+    from planner.report.html import write_html
+    from planner.report.runs import load_runs
+
+    runs = load_runs(list(run_dirs))
+    written = [write_html(runs, out_path)]
+    if xlsx_path:
+        from planner.report.xlsx import write_xlsx
+
+        written.append(write_xlsx(runs, xlsx_path))
+    for path in written:
+        click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(obj={})
