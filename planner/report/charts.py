@@ -109,6 +109,7 @@ def waterfall(labels: list[str], start: float, steps: list[float], end: float,
     trace = {"type": "waterfall", "x": _list(labels), "y": _list([start, *[-s for s in steps],
                                                                    end]),
              "measure": measure, "text": texts, "textposition": "outside",
+             "textfont": {"size": 11},
              "decreasing": {"marker": {"color": TEAL}}, "increasing": {"marker":
                                                                        {"color": ORANGE}},
              "totals": {"marker": {"color": DARK}}, "connector": {"line": {"color": GREY}},
@@ -137,18 +138,23 @@ def ranges(table: pd.DataFrame) -> dict:
         "Categories: measured reduction against the published range (x-fold)", "x-fold",
         "", height=max(240, 90 + 45 * len(cats)),
         yaxis={"automargin": True, "rangemode": "normal", "autorange": "reversed"},
-        xaxis={"type": "log"})}
+        xaxis={"type": "log", "range": [0, math.log10(max(1.5, float(high.max()),
+                                                            float(table["reduction"].max()))
+                                                        * 1.25)]})}
 
 
 def tornado(rows: pd.DataFrame, center: float) -> dict:
-    names = _list(rows["input"])
+    dup = rows["input"].duplicated(keep=False)
+    names = [f"{i} ({'Monte Carlo' if k == 'monte_carlo' else k})" if d else i
+             for i, k, d in zip(rows["input"], rows["kind"], dup)]
     lo = rows["objective_at_low"].astype(float) - center
     hi = rows["objective_at_high"].astype(float) - center
     traces = [{"type": "bar", "orientation": "h", "name": "at the low value", "y": names,
-               "x": _list(lo), "marker": {"color": TEAL}, "customdata": _list(rows["low_value"]),
+               "x": _list(lo), "marker": {"color": TEAL}, "width": 0.8,
+               "customdata": _list(rows["low_value"]),
                "hovertemplate": "%{y} = %{customdata:.4g}: %{x:+.4g}<extra></extra>"},
               {"type": "bar", "orientation": "h", "name": "at the high value", "y": names,
-               "x": _list(hi), "marker": {"color": ORANGE},
+               "x": _list(hi), "marker": {"color": ORANGE}, "width": 0.45,
                "customdata": _list(rows["high_value"]),
                "hovertemplate": "%{y} = %{customdata:.4g}: %{x:+.4g}<extra></extra>"}]
     return {"traces": traces, "layout": layout(
@@ -168,7 +174,8 @@ def pareto(column: str, x, y) -> dict:
                "x": _list(front.index), "y": _list(front), "line": {"shape": "hv",
                                                                     "color": DARK}}]
     return {"traces": traces, "layout": layout(f"Pareto: fleet objective vs {column}", column,
-                                               "objective", height=320)}
+                                               "objective", height=320,
+                                               yaxis={"rangemode": "normal"})}
 
 
 def histogram(values, title: str, unit: str, quantiles: dict | None) -> dict:

@@ -100,7 +100,11 @@ def table_html(table: pd.DataFrame, *, units: bool = True, classes=None, fold: b
                 if extra:
                     css.append(extra)
             attr = f' class="{" ".join(css)}"' if css else ""
-            cells.append(f"<td{attr}>{esc(fmt(v))}</td>")
+            text = fmt(v)
+            if not num and len(text) > 40:
+                css.append("long")
+                attr = f' class="{" ".join(css)}"'
+            cells.append(f"<td{attr}>{esc(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     body = (f'<div class="table-wrap"><table data-table="{esc(name)}"><thead><tr>{head}</tr>'
             f'</thead><tbody>{"".join(rows)}</tbody></table></div>')
@@ -122,9 +126,10 @@ def cards(rows: list[dict], run_kind: str) -> str:
         value = r["value"]
         raw = "" if value is None else esc(json.dumps(_json_safe(value)))
         shown = fmt(value) if value is not None else "-"
+        size = "" if isinstance(value, (int, float)) or len(shown) <= 16 else " small"
         note = f'<div class="note">{esc(r.get("note") or "")}</div>' if r.get("note") else ""
         out.append(f'<div class="card"><div class="label">{esc(r["label"])}</div>'
-                   f'<div class="value"><span class="figure" data-run="{run_kind}" '
+                   f'<div class="value{size}"><span class="figure" data-run="{run_kind}" '
                    f'data-key="{esc(r["key"])}" data-value="{raw}">{esc(shown)}</span> '
                    f'<span class="unit">{esc(r.get("unit") or "")}</span></div>{note}</div>')
     return f'<div class="cards">{"".join(out)}</div>'
@@ -256,8 +261,8 @@ def levers_sections(page: Page, run: Run, prefix: str) -> None:
         order = levers.sort_values("shapley_gwh_per_day", ascending=False)
         labels = ["baseline", *order["name"], "all levers"]
         texts = [fmt(s["baseline_gwh_per_day"])] + [
-            f"-{fmt(g, 3)} ({fmt(sh * 100, 3)} %, alone {fmt(a, 3)}x)" for g, sh, a in
-            zip(order["shapley_gwh_per_day"], order["shapley_share"], order["alone_reduction"])
+            f"-{fmt(g, 3)} ({fmt(sh * 100, 2)} %)" for g, sh in
+            zip(order["shapley_gwh_per_day"], order["shapley_share"])
         ] + [f"{fmt(s['all_levers_gwh_per_day'])} ({fmt(s['combined_reduction'], 3)}x)"]
         body.append(page.chart(
             charts.waterfall(labels, s["baseline_gwh_per_day"],
@@ -385,7 +390,8 @@ def compare_sections(page: Page, solves: list[Run], levers: list[Run]) -> None:
                 t["units"], units=False, name="compare-units",
                 caption="units per site and hardware (nodes): to buy or rent, or to retire",
                 classes=lambda i, c, v: _delta_class(i, c, v) or (
-                    "up" if v == "buy or rent" else "down" if v == "retire" else "")))
+                    "up" if str(v).startswith("buy") else "down" if str(v).startswith("retire")
+                    else "")))
         if "assignment" in t:
             body.append(table_html(t["assignment"], units=False, name="compare-assignment",
                                    caption="what moved: the deployments serving each class",
@@ -419,7 +425,8 @@ color:#264653}h4{font-size:14px;margin:16px 0 6px}
 .card{border:1px solid #e3e7ea;border-radius:6px;padding:8px 12px;background:#fbfcfc}
 .card .label{font-size:12px;color:#5b6770}.card .value{font-size:20px;font-weight:600;
 overflow-wrap:anywhere}.card .unit{font-size:12px;font-weight:400;color:#5b6770}
-.card .note{font-size:11px;color:#7a858d}
+.card .note{font-size:11px;color:#7a858d}.card .value.small{font-size:13px;font-weight:500}
+td.long{min-width:220px;max-width:380px}
 .table-wrap{overflow-x:auto;margin:6px 0 12px}
 table{border-collapse:collapse;font-size:12px}th,td{border-bottom:1px solid #e6e9ec;
 padding:3px 8px;text-align:left;vertical-align:top}th{background:#f0f3f5;position:sticky;top:0}

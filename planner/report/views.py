@@ -327,17 +327,24 @@ def compare_units(runs: list[Run]) -> pd.DataFrame | None:
     tables = [(label, t) for label, t in tables if t is not None]
     if len(tables) < 2:
         return None
-    merged = None
+    merged, installed = None, {}
     for label, t in tables:
-        t = t.set_index(["site", "hardware"])["nodes_planned"].rename(label)
-        merged = t.to_frame() if merged is None else merged.join(t, how="outer")
+        t = t.set_index(["site", "hardware"])
+        installed[label] = t["nodes_installed"]
+        col = t["nodes_planned"].rename(label)
+        merged = col.to_frame() if merged is None else merged.join(col, how="outer")
     merged = merged.fillna(0.0)
     first = tables[0][0]
     for label, _ in tables[1:]:
         delta = merged[label] - merged[first]
+        inv = installed[label].reindex(merged.index).fillna(0.0)
+        # Nodes beyond both the first plan and the installed inventory must be bought or rented.
+        buy = (merged[label] - np.maximum(merged[first], inv)).clip(lower=0)
         merged[f"change {label} vs {first}"] = delta
-        merged[f"action {label}"] = [("buy or rent" if d > 1e-6 else "retire" if d < -1e-6
-                                      else "") for d in delta]
+        merged[f"action {label}"] = [
+            (f"buy or rent {fmt(b)}" + (f", {fmt(d - b)} from inventory" if d - b > 1e-6 else "")
+             if b > 1e-6 else "use installed inventory") if d > 1e-6 else
+            ("retire or free" if d < -1e-6 else "") for d, b in zip(delta, buy)]
     return merged.reset_index()
 
 
