@@ -113,7 +113,9 @@ def waterfall(labels: list[str], start: float, steps: list[float], end: float,
              "decreasing": {"marker": {"color": TEAL}}, "increasing": {"marker":
                                                                        {"color": ORANGE}},
              "totals": {"marker": {"color": DARK}}, "connector": {"line": {"color": GREY}},
-             "hovertemplate": "%{x}: %{text}<extra></extra>", "cliponaxis": False}
+             "hovertext": [f"{v:.4g} GWh/day" if m == "absolute" else f"-{-v:.4g} GWh/day"
+                           for m, v in zip(measure, [start, *[-s for s in steps], end])],
+             "hovertemplate": "%{x}: %{hovertext}<extra></extra>", "cliponaxis": False}
     return {"traces": [trace], "layout": layout(
         "Lever attribution: baseline to all levers (Shapley GWh/day per lever)", "",
         "fleet GWh/day", height=420, xaxis={"tickangle": -30, "automargin": True},
@@ -202,7 +204,7 @@ def fallback_png(chart: dict) -> bytes:
     import matplotlib.pyplot as plt
 
     lay = chart["layout"]
-    fig, ax = plt.subplots(figsize=(7.5, max(2.6, lay.get("height", 340) / 110)), dpi=80)
+    fig, ax = plt.subplots(figsize=(7.5, max(2.6, lay.get("height", 340) / 110)), dpi=100)
     stack_v: dict = {}
     stack_h: dict = {}
     for i, t in enumerate(chart["traces"]):

@@ -261,8 +261,9 @@ def levers_sections(page: Page, run: Run, prefix: str) -> None:
         order = levers.sort_values("shapley_gwh_per_day", ascending=False)
         labels = ["baseline", *order["name"], "all levers"]
         texts = [fmt(s["baseline_gwh_per_day"])] + [
-            f"-{fmt(g, 3)} ({fmt(sh * 100, 2)} %)" for g, sh in
-            zip(order["shapley_gwh_per_day"], order["shapley_share"])
+            # steps under 2 % of the baseline keep their value in the hover only
+            f"-{fmt(g, 3)} ({fmt(sh * 100, 2)} %)" if abs(g) >= 0.02 * s["baseline_gwh_per_day"]
+            else "" for g, sh in zip(order["shapley_gwh_per_day"], order["shapley_share"])
         ] + [f"{fmt(s['all_levers_gwh_per_day'])} ({fmt(s['combined_reduction'], 3)}x)"]
         body.append(page.chart(
             charts.waterfall(labels, s["baseline_gwh_per_day"],
@@ -438,7 +439,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .path,.caption,.table-caption,.note{color:#5b6770;font-size:12px}
 .table-caption{margin:10px 0 0;font-weight:600}
 figure.chart-box{margin:8px 0 14px;break-inside:avoid}.chart{width:100%;min-height:240px}
-img.static{max-width:100%}
+img.static{max-width:100%}.no-js div.chart{display:none}
 ul.words li{margin:3px 0}
 details summary{cursor:pointer;color:#1f6f8b;margin:6px 0}
 @media print{body{background:#fff}nav{display:none}section{border:none;break-inside:auto}
@@ -447,6 +448,7 @@ details{display:block}header{background:#fff;color:#000}}
 
 INIT_JS = """
 (function(){
+  document.documentElement.className = document.documentElement.className.replace('no-js', '');
   var boxes = document.querySelectorAll('div.chart');
   for (var i = 0; i < boxes.length; i++) {
     var el = boxes[i];
@@ -481,7 +483,7 @@ def render(runs: list[Run], fallbacks: bool = True) -> str:
                    in page.sections)
     instances = ", ".join(dict.fromkeys(r.instance for r in runs))
     kinds = ", ".join(f"{r.label} ({r.kind})" for r in runs)
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+    return (f'<!DOCTYPE html><html lang="en" class="no-js"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f'<title>{esc(PAGE_TITLE)}: {esc(instances)}</title><style>{CSS}</style></head>'
             f'<body><header><h1>{esc(PAGE_TITLE)}: {esc(instances)}</h1><p>runs: {esc(kinds)}'
