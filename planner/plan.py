@@ -75,6 +75,9 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, row
         "replicas": n / dep["nodes_per_replica"].to_numpy(),
         "utilization_mean": util.mean(axis=1), "utilization_peak": util.max(axis=1),
         "peak_mw": dep_power_kw.max(axis=1) / 1e3, "gwh_per_day": dep_gwh})
+    for col in ("family", "calibrated", "uncertainty_pct"):  # coefficient provenance
+        if col in dep:
+            deployments[col] = dep[col].to_numpy()
     for h in range(HOURS):
         deployments[f"util_h{h:02d}"] = util[:, h]
     deployments = deployments[used].reset_index(drop=True)

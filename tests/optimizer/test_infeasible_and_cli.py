@@ -107,3 +107,12 @@ def test_cli_infeasible_writes_diagnosis(tmp_path):
     assert summary["diagnosis"][0]["class"] == "chat"
     assert summary["diagnosis"][0]["constraint"] == "tpot_slo"
     assert summary["provenance"]["instance_hash"]
+
+
+def test_deployments_table_says_where_coefficients_come_from(tmp_path):
+    result = CliRunner().invoke(cli, ["solve", SMALL, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    dep = pd.read_parquet(tmp_path / "deployments.parquet")
+    assert {"family", "calibrated", "uncertainty_pct"} <= set(dep.columns)
+    hopper = dep[dep["family"] == "hopper"]
+    assert hopper["calibrated"].all() and (hopper["uncertainty_pct"] > 0).all()
