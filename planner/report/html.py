@@ -228,11 +228,22 @@ def solve_sections(page: Page, run: Run, prefix: str) -> None:
         body.append(f"<p>Candidates: {esc(fmt(cand.get('generated')))} deployments generated, "
                     f"{esc(fmt(cand.get('kept')))} kept, {esc(fmt(cand.get('eligible_pairs')))} "
                     f"eligible (class, deployment) pairs. Dropped:</p><ul>{dropped}</ul>")
-    prov_cols = [c for c in ("calibrated", "uncertainty_pct", "coefficient_source")
-                 if dep is not None and c in dep]
-    if prov_cols:
-        body.append(table_html(dep[["deployment", *prov_cols]], name="coefficients",
-                               caption="where each deployment's coefficients came from"))
+    table = views.coefficients_table(run)
+    if table is not None:
+        extrapolated = table[~table["calibrated"].astype(bool)]
+        share = extrapolated["gwh_per_day"].sum() / table["gwh_per_day"].sum() \
+            if table["gwh_per_day"].sum() > 0 else float("nan")
+        body.append(
+            f"<p>No coefficient of a plan is measured directly: every Wh/query, TTFT and TPOT "
+            f"comes from the performance model. It is <b>modelled</b> where the hardware family "
+            f"was calibrated on benchmark rows and <b>extrapolated</b> (spec sheet with "
+            f"cross-family factors) where it was not; the stated error is the calibration's. "
+            f"{esc(fmt(share * 100, 3))} % of this plan's GWh/day runs on extrapolated "
+            f"coefficients.</p>")
+        body.append(table_html(table, name="coefficients",
+                               caption="where each deployment's coefficients came from",
+                               classes=lambda i, c, v: "hl" if c == "basis" and
+                               str(v).startswith("extrapolated") else ""))
     else:
         body.append(missing("per deployment, whether its coefficients were measured, modelled "
                             "or extrapolated and their stated error (this version of solve does "

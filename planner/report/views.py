@@ -25,7 +25,7 @@ EXACT_UNITS = {
     "objective_at_high": "objective units", "objective_value": "objective units",
     "deployments_used": "count", "n_levers": "count", "simplex_iterations": "count",
     "nodes_planned": "nodes", "nodes_installed": "nodes", "to_buy_or_rent": "nodes",
-    "spare_installed": "nodes", "peak_power_mw_by_site": "MW",
+    "spare_installed": "nodes", "peak_power_mw_by_site": "MW", "uncertainty_pct": "% stated",
 }
 SUFFIX_UNITS = [
     ("_gwh_per_day", "GWh/day"), ("_mwh_per_day", "MWh/day"), ("_wh_per_query", "Wh/query"),
@@ -175,6 +175,21 @@ def deployments_table(run: Run) -> pd.DataFrame | None:
     return dep.loc[:, ~dep.columns.str.startswith("util_h")]
 
 
+def coefficients_table(run: Run) -> pd.DataFrame | None:
+    """Per deployment: its hardware family, whether that family is calibrated on benchmark rows
+    (modelled) or not (extrapolated), and the stated error (deployments table columns)."""
+    dep = run.tables.get("deployments")
+    if dep is None or not {"calibrated", "uncertainty_pct"} <= set(dep.columns):
+        return None
+    cols = [c for c in ("deployment", "hardware", "family", "calibrated", "uncertainty_pct",
+                        "gwh_per_day") if c in dep]
+    out = dep[cols].copy()
+    out["basis"] = ["modelled: calibrated on the family's benchmark rows" if c else
+                    "extrapolated: spec sheet with cross-family factors"
+                    for c in out["calibrated"].astype(bool)]
+    return out
+
+
 def shadow_words(row) -> str:
     """A constraint's shadow price as a sentence ("1 MW more at us-east saves 5.3 MWh/day")."""
     price, unit = row.shadow_price, str(row.shadow_unit)
@@ -223,6 +238,7 @@ def solve_tables(run: Run) -> dict[str, pd.DataFrame]:
                         ("classes", run.tables.get("classes")),
                         ("assignment", run.tables.get("assignment")),
                         ("deployments", deployments_table(run)),
+                        ("coefficients", coefficients_table(run)),
                         ("constraints", constraints_table(run)),
                         ("hourly", run.tables.get("hourly"))):
         if table is not None:
