@@ -428,7 +428,8 @@ background:#f6f7f8;font-size:14px;line-height:1.45}
 header{background:#264653;color:#fff;padding:18px 28px}
 header h1{margin:0 0 4px;font-size:22px}header p{margin:2px 0;opacity:.85}
 nav{background:#fff;border-bottom:1px solid #dde2e6;padding:8px 28px;font-size:13px}
-nav a{margin-right:14px;color:#1f6f8b;text-decoration:none;white-space:nowrap}
+nav a{margin-right:14px;color:#1f6f8b;text-decoration:none;white-space:nowrap;
+display:inline-block}nav a.toc2{font-weight:600;margin-left:6px}nav a.toc3{font-size:12px}
 main{max-width:1200px;margin:0 auto;padding:8px 24px 40px}
 section{background:#fff;border:1px solid #dde2e6;border-radius:6px;margin:18px 0;padding:14px 20px}
 h2{font-size:19px;margin:4px 0 10px;color:#264653}h3{font-size:16px;margin:4px 0 10px;
@@ -487,8 +488,8 @@ def render(runs: list[Run], fallbacks: bool = True) -> str:
         prefix = f"r{i}"
         {"solve": solve_sections, "levers": levers_sections,
          "sweep": sweep_sections}[run.kind](page, run, prefix)
-    toc = "".join(f'<a href="#{esc(sid)}">{esc(title)}</a>'
-                  for sid, title, _, level in page.sections if level == 2)
+    toc = "".join(f'<a class="toc{level}" href="#{esc(sid)}">{esc(title)}</a>'
+                  for sid, title, _, level in page.sections)
     body = "".join(f'<section id="{esc(sid)}" class="level{level}"><h{level}>{esc(title)}'
                    f'</h{level}>{content}</section>' for sid, title, content, level
                    in page.sections)

@@ -52,7 +52,7 @@ class Run:
             return str(s.get("provenance", {}).get("instance", "?"))
         if self.kind == "levers":
             return str(s.get("instance", "?"))
-        return str(s.get("name", "?"))
+        return Path(str(s["instance"])).stem if s.get("instance") else str(s.get("name", "?"))
 
 
 def _read_json(path: Path) -> dict:
