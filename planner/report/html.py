@@ -73,7 +73,9 @@ class Page:
         fallback = (f'<noscript><img class="static" alt="{esc(chart["layout"]["title"]["text"])}" '
                     f'src="{_png_uri(png)}"></noscript>') if png else ""
         caption = f'<p class="caption">{esc(note)}</p>' if note else ""
-        return (f'<figure class="chart-box"><div class="chart" id="{cid}"></div>{fallback}'
+        height = int(chart["layout"].get("height", 340))
+        return (f'<figure class="chart-box"><div class="chart" id="{cid}" '
+                f'style="height:{height}px"></div>{fallback}'
                 f'<script type="application/json" id="{cid}-data">{_script_json(chart)}</script>'
                 f'{caption}</figure>')
 
@@ -382,7 +384,8 @@ def _delta_class(i, col, v) -> str:
     return "up" if v > 0 else "down"
 
 
-def compare_sections(page: Page, solves: list[Run], levers: list[Run]) -> None:
+def compare_sections(page: Page, solves: list[Run], levers: list[Run],
+                     sweeps: list[Run] = ()) -> None:
     body = []
     if len(solves) >= 2:
         t = views.compare_tables(solves)
@@ -411,6 +414,9 @@ def compare_sections(page: Page, solves: list[Run], levers: list[Run]) -> None:
         if "classes" in t:
             body.append(table_html(t["classes"], name="compare-classes",
                                    caption="energy per query by class"))
+    if len(sweeps) >= 2:
+        body.append(table_html(views.compare_sweeps(sweeps), units=False,
+                               name="compare-sweeps", caption="sweeps side by side"))
     if len(levers) >= 2:
         lev = views.compare_levers(levers)
         if lev is not None:
@@ -450,12 +456,12 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .alert{color:#8b1e1e;background:#fde2dc;border-left:3px solid #e76f51;padding:6px 10px}
 .path,.caption,.table-caption,.note{color:#5b6770;font-size:12px}
 .table-caption{margin:10px 0 0;font-weight:600}
-figure.chart-box{margin:8px 0 14px;break-inside:avoid}.chart{width:100%;min-height:240px}
+figure.chart-box{margin:8px 0 14px;break-inside:avoid;overflow:hidden}.chart{width:100%;min-height:240px}
 img.static{max-width:100%}.no-js div.chart{display:none}
 ul.words li{margin:3px 0}
 details summary{cursor:pointer;color:#1f6f8b;margin:6px 0}
 @media print{body{background:#fff}nav{display:none}section{border:none;break-inside:auto}
-details{display:block}header{background:#fff;color:#000}}
+header{background:#fff;color:#000}.modebar{display:none!important}}
 """
 
 INIT_JS = """
@@ -469,6 +475,8 @@ INIT_JS = """
                    {responsive: true, displaylogo: false, toImageButtonOptions: {scale: 2}});
   }
   window.addEventListener('beforeprint', function(){
+    var folded = document.querySelectorAll('details');
+    for (var j = 0; j < folded.length; j++) { folded[j].open = true; }
     for (var i = 0; i < boxes.length; i++) { Plotly.Plots.resize(boxes[i]); }
   });
   document.body.setAttribute('data-charts-ready', String(boxes.length));
@@ -483,7 +491,7 @@ def render(runs: list[Run], fallbacks: bool = True) -> str:
     page = Page(fallbacks=fallbacks)
     solves = [r for r in runs if r.kind == "solve"]
     levers = [r for r in runs if r.kind == "levers"]
-    compare_sections(page, solves, levers)
+    compare_sections(page, solves, levers, [r for r in runs if r.kind == "sweep"])
     for i, run in enumerate(runs, start=1):
         prefix = f"r{i}"
         {"solve": solve_sections, "levers": levers_sections,

@@ -208,7 +208,7 @@ def load_runs(paths: list[Path | str]) -> list[Run]:
     for run, name in zip(runs, names):
         run.label = name
         if names.count(name) > 1:
-            run.label = f"{run.path.parent.name}/{name}"
+            run.label = f"{run.path.resolve().parent.name}/{name}"
     labels = [r.label for r in runs]
     for i, run in enumerate(runs):
         if labels.count(run.label) > 1:

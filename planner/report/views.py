@@ -415,3 +415,10 @@ def compare_levers(runs: list[Run]) -> pd.DataFrame | None:
         cols.columns = [f"{c}[{label}]" for c in cols.columns]
         merged = cols if merged is None else merged.join(cols, how="outer")
     return merged.reset_index()
+
+
+def compare_sweeps(runs: list[Run]) -> pd.DataFrame:
+    """The sweeps' headline tables side by side (points, statuses, Monte Carlo quantiles)."""
+    heads = [sweep_tables(run)["headline"].set_index(["label", "unit"])["value"].rename(run.label)
+             for run in runs]
+    return pd.concat(heads, axis=1, sort=False).reset_index()

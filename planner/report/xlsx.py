@@ -24,6 +24,9 @@ def report_tables(runs: list[Run]) -> list[tuple[str, str, pd.DataFrame]]:
     levers = [r for r in runs if r.kind == "levers"]
     if len(solves) >= 2:
         out += [("compare", name, t) for name, t in views.compare_tables(solves).items()]
+    sweeps = [r for r in runs if r.kind == "sweep"]
+    if len(sweeps) >= 2:
+        out.append(("compare", "sweeps", views.compare_sweeps(sweeps)))
     if len(levers) >= 2 and (t := views.compare_levers(levers)) is not None:
         out.append(("compare", "levers", t))
     for run in runs:
