@@ -40,3 +40,15 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     run_cli("levers", str(INSTANCES / "small" / "levers-small.yaml"), "--out",
             str(root / "levers"))
     return {"solve": root / "solve", "sweep": root / "sweep", "levers": root / "levers"}
+
+
+@pytest.fixture(scope="session")
+def fleet_report(runs, tmp_path_factory) -> tuple[Path, float]:
+    """The fleet-1b report (solve + levers + sweep) through the CLI, and its build seconds."""
+    import time
+
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    t0 = time.perf_counter()
+    run_cli("report", str(runs["solve"]), str(runs["levers"]), str(runs["sweep"]), "--out",
+            str(out))
+    return out, time.perf_counter() - t0

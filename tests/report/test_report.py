@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import time
 
 import pandas as pd
 import pytest
@@ -32,13 +31,8 @@ def headline_figures(page: str, run: str = "solve") -> dict[str, tuple[str, str]
     return found
 
 
-def test_fleet_report_offline_small_fast_and_reads_summary(runs, tmp_path):
-    out = tmp_path / "report.html"
-    t0 = time.perf_counter()
-    result = CliRunner().invoke(cli, ["report", str(runs["solve"]), str(runs["levers"]),
-                                      str(runs["sweep"]), "--out", str(out)])
-    seconds = time.perf_counter() - t0
-    assert result.exit_code == 0, result.output
+def test_fleet_report_offline_small_fast_and_reads_summary(runs, fleet_report):
+    out, seconds = fleet_report
     assert seconds < 10 and out.stat().st_size < 10e6
     page = out.read_text()
     # Offline: no external script, stylesheet or image.

@@ -12,9 +12,6 @@ import os
 import shutil
 
 import pytest
-from click.testing import CliRunner
-
-from planner.cli import cli
 from planner.report.views import fmt
 
 CHROMIUM = next((p for p in (os.environ.get("PLANNER_CHROMIUM"), shutil.which("chromium"),
@@ -53,14 +50,11 @@ def browser():
     driver.quit()
 
 
-def test_fleet_report_in_headless_chromium(runs, tmp_path, browser):
+def test_fleet_report_in_headless_chromium(runs, fleet_report, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    out = tmp_path / "report.html"
-    result = CliRunner().invoke(cli, ["report", str(runs["solve"]), str(runs["levers"]),
-                                      str(runs["sweep"]), "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    out, _ = fleet_report
     browser.get(out.as_uri())
     WebDriverWait(browser, 30).until(
         lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-charts-ready"))
