@@ -418,6 +418,8 @@ def compare_sections(page: Page, solves: list[Run], levers: list[Run],
         body.append(table_html(views.compare_sweeps(sweeps), units=False,
                                name="compare-sweeps", caption="sweeps side by side"))
     if len(levers) >= 2:
+        body.append(table_html(views.compare_levers_headline(levers), units=False,
+                               name="compare-levers-headline", caption="lever runs side by side"))
         lev = views.compare_levers(levers)
         if lev is not None:
             body.append(table_html(lev, units=False, name="compare-levers",

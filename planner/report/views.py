@@ -405,6 +405,7 @@ def compare_tables(runs: list[Run]) -> dict[str, pd.DataFrame]:
 
 
 def compare_levers(runs: list[Run]) -> pd.DataFrame | None:
+    """Each lever's reduction alone and Shapley share, run by run."""
     tables = [(r.label, r.tables.get("levers")) for r in runs]
     tables = [(label, t) for label, t in tables if t is not None]
     if len(tables) < 2:
@@ -415,6 +416,17 @@ def compare_levers(runs: list[Run]) -> pd.DataFrame | None:
         cols.columns = [f"{c}[{label}]" for c in cols.columns]
         merged = cols if merged is None else merged.join(cols, how="outer")
     return merged.reset_index()
+
+
+def compare_levers_headline(runs: list[Run]) -> pd.DataFrame:
+    """Baseline, all levers and the combined reduction of each lever run, side by side."""
+    rows = []
+    for row in levers_headline(runs[0]):
+        if row["key"] in ("baseline_gwh_per_day", "all_levers_gwh_per_day",
+                          "combined_reduction", "interaction"):
+            rows.append({"metric": row["label"], "unit": row["unit"],
+                         **{r.label: r.summary.get(row["key"]) for r in runs}})
+    return pd.DataFrame(rows)
 
 
 def compare_sweeps(runs: list[Run]) -> pd.DataFrame:

@@ -27,6 +27,8 @@ def report_tables(runs: list[Run]) -> list[tuple[str, str, pd.DataFrame]]:
     sweeps = [r for r in runs if r.kind == "sweep"]
     if len(sweeps) >= 2:
         out.append(("compare", "sweeps", views.compare_sweeps(sweeps)))
+    if len(levers) >= 2:
+        out.append(("compare", "levers-headline", views.compare_levers_headline(levers)))
     if len(levers) >= 2 and (t := views.compare_levers(levers)) is not None:
         out.append(("compare", "levers", t))
     for run in runs:
