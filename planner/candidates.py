@@ -143,6 +143,10 @@ def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None 
     specs = gather_specs(grid.rename(columns={"max_concurrency": "concurrency"}).assign(
         isl=1.0, osl=1.0), calibration=calibration)
     factors = factor_arrays(specs["family"], calibration, specs["kind"])
+    # Where each deployment's coefficients come from, carried into the plan's deployments table.
+    grid["family"] = specs["family"]
+    grid["calibrated"] = factors["calibrated"]
+    grid["uncertainty_pct"] = factors["uncertainty_pct"]
     per_class = []
     best_rows = []
     for ci, cls in enumerate(instance.classes):

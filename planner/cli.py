@@ -232,13 +232,18 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
     """Choose models, precisions, batching and hardware for every query class, minimizing
     fleet GWh/day under SLOs, quality floors, inventory and power caps."""
     from planner.instance import load_planning_instance
-    from planner.optimize import optimize
-    from planner.report.plan import plan_text, write_plan
+    from planner.optimize import InfeasibleError, optimize
+    from planner.report.plan import plan_text, write_infeasible, write_plan
 
     if time_limit is not None:
         sets = (*sets, f"solver.time_limit_s={time_limit}")
     spec, digest = load_planning_instance(instance, scenario=scenario, sets=sets)
-    plan = optimize(spec, digest, formulation)
+    try:
+        plan = optimize(spec, digest, formulation)
+    except InfeasibleError as exc:
+        if out_dir:  # the diagnosis goes to summary.json too, for `planner report`
+            write_infeasible(exc, spec, digest, formulation, out_dir)
+        raise
     if out_dir:
         write_plan(plan, out_dir)
     if plan.summary["status"] == "time_limit":
@@ -334,6 +339,28 @@ def sweep_command(instance: str, spec: str, out_dir: str, jobs: int, scheduler: 
     if result.summary["failed"]:
         click.echo(f"{len(result.summary['failed'])} points failed; see summary.json "
                    f"(rerun with --resume to retry them)", err=True)
+
+
+@cli.command(name="report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="The HTML file to write (self-contained, opens offline).")
+@click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the tables as a spreadsheet, one sheet per table.")
+def report_command(run_dirs: tuple[str, ...], out_path: str, xlsx_path: str | None) -> None:
+    """One HTML page (and optionally a spreadsheet) from the --out folders of solve, levers
+    and sweep; two or more plans are also compared side by side."""
+    from planner.report.html import write_html
+    from planner.report.runs import load_runs
+
+    runs = load_runs(list(run_dirs))
+    written = [write_html(runs, out_path)]
+    if xlsx_path:
+        from planner.report.xlsx import write_xlsx
+
+        written.append(write_xlsx(runs, xlsx_path))
+    for path in written:
+        click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 
 def main() -> None:

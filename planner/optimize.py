@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import lru_cache
 from importlib.metadata import version
 
 import cvxpy as cp
@@ -24,7 +25,7 @@ from planner.candidates import CandidateReport, build_coefficients
 from planner.coefficients import HOURS, Coefficients
 from planner.errors import PlannerError
 from planner.milp_solver import solve_milp
-from planner.plan import Plan, build_tables
+from planner.plan import Plan, build_tables, hourly_table
 from planner.schema.plan import PlanningInstance
 from planner.solve import Status, solve
 from planner.verify import hourly_site_power_kw, verify_plan
@@ -57,7 +58,28 @@ def provenance(instance: PlanningInstance, digest: str, formulation: str) -> dic
             "versions": {"planner": __version__, "cvxpy": version("cvxpy"),
                          "highspy": version("highspy"), "numpy": np.__version__},
             "options": instance.options.model_dump(mode="json"),
-            "solver": instance.solver.model_dump(mode="json")}
+            "solver": instance.solver.model_dump(mode="json"),
+            "catalog": catalog_version()}
+
+
+@lru_cache(maxsize=1)
+def catalog_version() -> dict:
+    """Digest of the shipped catalog data files (CSV, calibration.json) and the calibration's
+    own date and row count, so a plan names the catalog and calibration it was solved with."""
+    import hashlib
+    import json
+
+    from planner.catalog import data_path
+
+    root = data_path("")
+    digest = hashlib.sha256()
+    for path in sorted(root.glob("*.csv")) + [root / "calibration.json"]:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    calib = root / "calibration.json"
+    meta = json.loads(calib.read_text()).get("provenance", {}) if calib.is_file() else {}
+    return {"digest": digest.hexdigest()[:16], "calibration_date": meta.get("date"),
+            "calibration_rows": meta.get("rows")}
 
 
 def explain_ineligible(report: CandidateReport) -> list[dict]:
@@ -227,4 +249,5 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     }
     if result.status is Status.TIME_LIMIT:
         log.warning("time limit reached: returning the incumbent with MIP gap %.4g", result.mip_gap)
-    return Plan(summary, assignment, deployments, classes, constraints)
+    return Plan(summary, assignment, deployments, classes, constraints,
+                hourly=hourly_table(c, power))

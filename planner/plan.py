@@ -20,10 +20,25 @@ class Plan:
     classes: pd.DataFrame
     constraints: pd.DataFrame
     extra: dict = field(default_factory=dict)
+    hourly: pd.DataFrame | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {"assignment": self.assignment, "deployments": self.deployments,
-                "classes": self.classes, "constraints": self.constraints}
+        tables = {"assignment": self.assignment, "deployments": self.deployments,
+                  "classes": self.classes, "constraints": self.constraints}
+        if self.hourly is not None:
+            tables["hourly"] = self.hourly
+        return tables
+
+
+def hourly_table(c: Coefficients, power_kw: np.ndarray) -> pd.DataFrame:
+    """One row per site and hour: facility power (IT x PUE) and the site's cap (NaN when none),
+    from the S x 24 array of ``hourly_site_power_kw``."""
+    sites, hours = power_kw.shape
+    cap = np.where(np.isfinite(c.site_cap_kw), c.site_cap_kw / 1e3, np.nan)
+    return pd.DataFrame({"site": np.repeat(np.asarray(c.site_ids, dtype=object), hours),
+                         "hour": np.tile(np.arange(hours), sites),
+                         "facility_power_mw": power_kw.ravel() / 1e3,
+                         "power_cap_mw": np.repeat(cap, hours)})
 
 
 def deployment_labels(c: Coefficients) -> list[str]:
@@ -60,6 +75,9 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, row
         "replicas": n / dep["nodes_per_replica"].to_numpy(),
         "utilization_mean": util.mean(axis=1), "utilization_peak": util.max(axis=1),
         "peak_mw": dep_power_kw.max(axis=1) / 1e3, "gwh_per_day": dep_gwh})
+    for col in ("family", "calibrated", "uncertainty_pct"):  # coefficient provenance
+        if col in dep:
+            deployments[col] = dep[col].to_numpy()
     for h in range(HOURS):
         deployments[f"util_h{h:02d}"] = util[:, h]
     deployments = deployments[used].reset_index(drop=True)

@@ -22,6 +22,28 @@ def write_plan(plan: Plan, out_dir: Path | str) -> list[Path]:
     return written
 
 
+def write_infeasible(exc, instance, digest: str, formulation: str,
+                     out_dir: Path | str) -> Path:
+    """summary.json of a solve that has no feasible plan: the diagnosis (which class or site,
+    which constraint, the closest achievable value) and provenance; no tables are written."""
+    import math
+
+    from planner.optimize import provenance
+
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if hasattr(value, "item"):  # numpy scalars
+            return clean(value.item())
+        return value
+
+    summary = {"status": "infeasible", "objective": instance.objective, "message": str(exc),
+               "diagnosis": [{k: clean(v) for k, v in d.items()}
+                             for d in getattr(exc, "details", [])],
+               "provenance": provenance(instance, digest, formulation)}
+    return write_json_atomic(Path(out_dir) / "summary.json", summary)
+
+
 def plan_text(plan: Plan) -> str:
     s = plan.summary
     fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731

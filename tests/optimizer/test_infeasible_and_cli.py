@@ -85,3 +85,34 @@ def test_fleet_1b_power_cap_binds():
     uncapped, _ = load("fleet-1b.yaml", scenario="no-cap")
     assert optimize(uncapped, digest).summary["objective_gwh_per_day"] < \
         plan.summary["objective_gwh_per_day"]
+
+
+def test_cli_solve_writes_hourly_power_per_site(tmp_path):
+    result = CliRunner().invoke(cli, ["solve", SMALL, "--format", "json", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    hourly = pd.read_parquet(tmp_path / "hourly.parquet")
+    assert list(hourly.columns) == ["site", "hour", "facility_power_mw", "power_cap_mw"]
+    assert len(hourly) == 24 * hourly["site"].nunique()
+    total = hourly.groupby("hour")["facility_power_mw"].sum()
+    assert total.max() == pytest.approx(summary["peak_power_mw"], rel=1e-9)
+
+
+def test_cli_infeasible_writes_diagnosis(tmp_path):
+    result = CliRunner().invoke(cli, ["solve", SMALL, "--set", "classes[0].slo.tpot_ms=0.5",
+                                      "--out", str(tmp_path)])
+    assert result.exit_code == 3
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "infeasible"
+    assert summary["diagnosis"][0]["class"] == "chat"
+    assert summary["diagnosis"][0]["constraint"] == "tpot_slo"
+    assert summary["provenance"]["instance_hash"]
+
+
+def test_deployments_table_says_where_coefficients_come_from(tmp_path):
+    result = CliRunner().invoke(cli, ["solve", SMALL, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    dep = pd.read_parquet(tmp_path / "deployments.parquet")
+    assert {"family", "calibrated", "uncertainty_pct"} <= set(dep.columns)
+    hopper = dep[dep["family"] == "hopper"]
+    assert hopper["calibrated"].all() and (hopper["uncertainty_pct"] > 0).all()
