@@ -204,4 +204,20 @@ def robust_comparison(instance: PlanningInstance, digest: str = "",
     return out
 
 
-__all__ = ["optimize_robust", "robust_comparison", "sample_cvar", "HOURS"]
+def uncertainty_analysis(instance: PlanningInstance, digest: str = "",
+                         robust: bool = False) -> dict:
+    """The nominal plan's uncertainty (and with ``robust`` the robust plan's, and the
+    comparison): ``{"plans": {name: {plan, summary, table, mc}}, ["comparison"]}``."""
+    from planner.uncertainty import plan_uncertainty
+
+    if robust:
+        return robust_comparison(instance, digest)
+    r = instance.robustness
+    plan = optimize(instance, digest, "lp")
+    e = plan.extra
+    s, table, mc = plan_uncertainty(e["coefficients"], e["x"], e["n"], r.samples, r.seed,
+                                    r.correlated_share, r.uncertainty_scale, r.risk_level)
+    return {"plans": {"nominal": {"plan": plan, "summary": s, "table": table, "mc": mc}}}
+
+
+__all__ = ["optimize_robust", "robust_comparison", "uncertainty_analysis", "sample_cvar"]

@@ -115,7 +115,7 @@ def error_model(c: Coefficients, correlated_share: float = 0.5,
     d = c.deployments
     group_columns = tuple(k for k in GROUP_KEYS if k in d)
     if group_columns:
-        dep_group = ["x".join(str(v) for v in row)
+        dep_group = ["/".join(str(v) for v in row)
                      for row in d[list(group_columns)].itertuples(index=False)]
     else:
         dep_group = ["all"] * len(d)
