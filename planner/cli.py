@@ -267,13 +267,15 @@ def levers_command(ctx: click.Context, instance: str, scenario: str | None,
     from planner.report.levers import levers_text, write_levers
 
     data = load_planning_data(instance, scenario=scenario, sets=sets)
+    if uncertainty_draws is not None:
+        from planner.uncertainty import check_samples
+
+        check_samples(uncertainty_draws, "--uncertainty", instance)
     with Progress("lever subsets") as bar:
         result = attribute_levers(data, instance, progress=bar.update, total=bar.set_total)
     if uncertainty_draws is not None:  # issue 14: lever reductions with intervals
         from planner.levers_uncertainty import lever_uncertainty
-        from planner.uncertainty import check_samples
 
-        check_samples(uncertainty_draws, "--uncertainty")
         with Progress("lever draws") as bar:
             table, usum = lever_uncertainty(data, instance, uncertainty_draws,
                                             progress=bar.update, total=bar.set_total)
