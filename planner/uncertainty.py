@@ -163,14 +163,14 @@ def perturbed(c: Coefficients, m: np.ndarray) -> Coefficients:
     return replace(c, node_seconds=c.node_seconds * m, dynamic_kwh=c.dynamic_kwh * m)
 
 
-def _hour_matrix(c: Coefficients, weights: np.ndarray, rows: np.ndarray, n_rows: int
-                 ) -> sp.csr_matrix:
-    """P x (n_rows * 24): weight_p * load_{p,h} into column row_p * 24 + h."""
-    load = c.hourly_load()
+def _hour_matrix(c: Coefficients, pairs: np.ndarray, weights: np.ndarray, rows: np.ndarray,
+                 n_rows: int) -> sp.csr_matrix:
+    """len(pairs) x (n_rows * 24): weight_p * load_{p,h} into column row_p * 24 + h."""
+    load = c.profile[c.pair_class[pairs]] / HOURS
     cols = rows[:, None] * HOURS + np.arange(HOURS)[None, :]
     vals = weights[:, None] * load
-    return sp.csr_matrix((vals.ravel(), (np.repeat(np.arange(c.n_pairs), HOURS), cols.ravel())),
-                         shape=(c.n_pairs, n_rows * HOURS))
+    return sp.csr_matrix((vals.ravel(), (np.repeat(np.arange(pairs.size), HOURS), cols.ravel())),
+                         shape=(pairs.size, n_rows * HOURS))
 
 
 @dataclass
@@ -193,39 +193,46 @@ class FixedPlanMC:
 
 def evaluate_fixed_plan(c: Coefficients, x: np.ndarray, n: np.ndarray, m: np.ndarray
                         ) -> FixedPlanMC:
-    """Vectorised: the plan (x queries/day, n nodes) under each row of m (N x P multipliers)."""
+    """Vectorised: the plan (x queries/day, n nodes) under each row of m (N x P multipliers).
+    Only the pairs the plan routes queries to and the deployments it uses enter the products."""
     t0 = time.perf_counter()
+    draws = len(m)
     per_query, per_node = c.energy_weights()
+    live = np.flatnonzero(x > 0)
+    ml = m[:, live]
     idle = per_node * n  # D
-    a = x * per_query  # P
-    dyn_dep = (m * a[None, :]) @ sp.csr_matrix(
-        (np.ones(c.n_pairs), (np.arange(c.n_pairs), c.pair_dep)),
-        shape=(c.n_pairs, c.n_deployments))
-    dep_gwh = np.asarray(dyn_dep) + idle[None, :]
+    dyn_dep = np.zeros((draws, c.n_deployments))
+    np.add.at(dyn_dep.T, c.pair_dep[live], (ml * (x * per_query)[live][None, :]).T)
+    dep_gwh = dyn_dep + idle[None, :]
     gwh = dep_gwh.sum(axis=1)
-    # Capacity: busy node-seconds per deployment-hour; utilisation against n.
-    busy = (m * (x * c.node_seconds)[None, :]) @ _hour_matrix(
-        c, np.ones(c.n_pairs), c.pair_dep, c.n_deployments)  # N x (D*24)
-    busy = np.asarray(busy).reshape(len(m), c.n_deployments, HOURS)
-    need = busy.max(axis=2) / (c.utilization_ceiling * 3600)  # N x D nodes
+    # Capacity: busy node-seconds per used deployment-hour; utilisation against n.
+    used = np.flatnonzero((n > 1e-9) | (np.bincount(c.pair_dep[live], minlength=c.n_deployments)
+                                        > 0))
+    remap = np.full(c.n_deployments, -1)
+    remap[used] = np.arange(used.size)
+    busy = ml * (x * c.node_seconds)[live][None, :] @ _hour_matrix(
+        c, live, np.ones(live.size), remap[c.pair_dep[live]], used.size)
+    busy = np.asarray(busy).reshape(draws, used.size, HOURS)
+    nu = n[used]
+    need = busy.max(axis=2) / (c.utilization_ceiling * 3600)  # N x U nodes
     with np.errstate(divide="ignore", invalid="ignore"):
-        util = np.where(n[None, :, None] > 1e-9, busy / (n[None, :, None] * 3600),
+        util = np.where(nu[None, :, None] > 1e-9, busy / (nu[None, :, None] * 3600),
                         np.where(busy > 0, np.inf, 0.0))
-    max_util = util.reshape(len(m), -1).max(axis=1)
-    extra_nodes = np.maximum(need - n[None, :], 0.0)
-    reprov = gwh + extra_nodes @ per_node
+    max_util = util.reshape(draws, -1).max(axis=1) if used.size else np.zeros(draws)
+    extra_nodes = np.maximum(need - nu[None, :], 0.0)
+    reprov = gwh + extra_nodes @ per_node[used]
     # Facility power per site-hour (PUE, no overhead factor, as the cap rows).
     n_sites = len(c.site_ids)
-    pue_pair = c.site_pue[c.dep_site[c.pair_dep]]
-    dyn_kw = (m * x[None, :]) @ _hour_matrix(c, c.dynamic_kwh * pue_pair,
-                                             c.dep_site[c.pair_dep], n_sites)
+    pue_pair = c.site_pue[c.dep_site[c.pair_dep[live]]]
+    dyn_kw = ml * x[live][None, :] @ _hour_matrix(
+        c, live, c.dynamic_kwh[live] * pue_pair, c.dep_site[c.pair_dep[live]], n_sites)
     idle_kw = np.bincount(c.dep_site, weights=n * c.dep_idle_kw * c.site_pue[c.dep_site],
                           minlength=n_sites)
-    power = np.asarray(dyn_kw).reshape(len(m), n_sites, HOURS) + idle_kw[None, :, None]
+    power = np.asarray(dyn_kw).reshape(draws, n_sites, HOURS) + idle_kw[None, :, None]
     peak = power.sum(axis=1).max(axis=1) / 1e3
     capped = np.isfinite(c.site_cap_kw)
     cap_exceeded = (power[:, capped, :] > c.site_cap_kw[capped][None, :, None] * (1 + TOL)
-                    ).reshape(len(m), -1).any(axis=1)
+                    ).reshape(draws, -1).any(axis=1)
     point = evaluate_point(c, x, n)
     return FixedPlanMC(gwh, reprov, peak, max_util, cap_exceeded, extra_nodes.sum(axis=1),
                        dep_gwh, point[0], point[1], time.perf_counter() - t0,
@@ -234,14 +241,22 @@ def evaluate_fixed_plan(c: Coefficients, x: np.ndarray, n: np.ndarray, m: np.nda
 
 def evaluate_point(c: Coefficients, x: np.ndarray, n: np.ndarray) -> tuple[float, float]:
     """GWh/day and facility peak MW of a plan at the nominal coefficients."""
+    mc = evaluate_fixed_plan_power(c, x, n)
     per_query, per_node = c.energy_weights()
+    return float(per_query @ x + per_node @ n), mc
+
+
+def evaluate_fixed_plan_power(c: Coefficients, x: np.ndarray, n: np.ndarray) -> float:
+    """Facility peak MW of a plan at the nominal coefficients."""
     n_sites = len(c.site_ids)
+    pairs = np.arange(c.n_pairs)
     pue_pair = c.site_pue[c.dep_site[c.pair_dep]]
-    dyn_kw = x @ _hour_matrix(c, c.dynamic_kwh * pue_pair, c.dep_site[c.pair_dep], n_sites)
+    dyn_kw = x @ _hour_matrix(c, pairs, c.dynamic_kwh * pue_pair, c.dep_site[c.pair_dep],
+                              n_sites)
     idle_kw = np.bincount(c.dep_site, weights=n * c.dep_idle_kw * c.site_pue[c.dep_site],
                           minlength=n_sites)
     power = np.asarray(dyn_kw).reshape(n_sites, HOURS) + idle_kw[:, None]
-    return float(per_query @ x + per_node @ n), float(power.sum(axis=0).max() / 1e3)
+    return float(power.sum(axis=0).max() / 1e3)
 
 
 def quantiles(values: np.ndarray) -> dict:

@@ -5,7 +5,7 @@ Draw k is the k-th row of the fixed plan's Monte Carlo (:mod:`planner.uncertaint
 sweep point: the LP re-solved with the drawn coefficients, and the point plan (solved once per
 worker at the nominal coefficients) evaluated in the same draw. Regret = the point plan's energy
 in the draw, with the nodes the draw needs to restore the utilisation ceiling added, minus the
-draw's optimum. Points are persisted atomically one by one (``OUT/points/redraw-*.json``), so a
+draw's optimum. Points are persisted atomically one by one (``OUT/redraw_points/redraw-*.json``), so a
 crash loses only the draws in flight and ``resume`` solves only the missing ones, on the local
 process pool or Dask, exactly as ``planner sweep``.
 """
@@ -112,7 +112,7 @@ def run_redraws(base: dict, file: str, out_dir: str | Path, draws: int, jobs: in
     manifest = {"instance": file, "instance_hash": _hash(base), "kind": "redraws",
                 "draws": draws}
     manifest_path = out_dir / "redraws_manifest.json"
-    point_dir = out_dir / "points"
+    point_dir = out_dir / "redraw_points"  # beside, never mixed with, a sweep's points/
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
         if not resume:

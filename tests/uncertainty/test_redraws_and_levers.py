@@ -37,7 +37,7 @@ def test_redraws_persist_resume_and_match_the_fixed_plan_draws(tmp_path):
     assert table["point_plan_gwh_per_day"].to_numpy() == pytest.approx(mc.gwh_per_day)
     # A crash loses only the draws in flight: remove three, resume solves only those.
     for k in (2, 5, 7):
-        (tmp_path / "points" / f"redraw-{k:05d}.json").unlink()
+        (tmp_path / "redraw_points" / f"redraw-{k:05d}.json").unlink()
     again, summary2 = run_redraws(data, str(SMALL), tmp_path, 10, resume=True)
     assert summary2["solved_now"] == 3 and summary2["skipped_done"] == 7
     assert again["objective_gwh_per_day"].to_numpy() == pytest.approx(
