@@ -114,8 +114,10 @@ def optimize_robust(instance: PlanningInstance, digest: str = "",
         raise PlannerError("robust plan failed the independent re-check: "
                            + "; ".join(f"{v.constraint} at {v.where} by {v.excess:.4g}"
                                        for v in violations.head(5).itertuples()))
+    # No shadow prices: the robust LP's duals are in CVaR units, not the nominal GWh/day the
+    # constraints table names, so they are left out (NaN) rather than mislabelled.
     assignment, deployments, classes, constraints = build_tables(
-        c, x, n, result.duals, built.rows, built.unit, report.class_best)
+        c, x, n, {}, built.rows, built.unit, report.class_best)
     power = hourly_site_power_kw(c, x, n)
     per_query, per_node = c.energy_weights()
     energy = float(per_query @ x + per_node @ n)
