@@ -187,9 +187,12 @@ def throughput(cases_path: str, fmt: str, calibration_path: str | None) -> None:
 @click.option("--robust", is_flag=True,
               help="Minimise CVaR of fleet energy over sampled coefficient errors, capacity and "
                    "power cap held at robustness.confidence (see `planner uncertainty`).")
+@click.option("--uncertainty", "uncertainty_draws", type=int, default=None, metavar="N",
+              help="Add the plan's uncertainty over N coefficient draws to the summary (and "
+                   "uncertainty_deployments.csv, energy_distribution.png to --out).")
 def solve_command(instance: str, formulation: str, scenario: str | None, sets: tuple[str, ...],
                   out_dir: str | None, fmt: str, time_limit: float | None,
-                  robust: bool = False) -> None:
+                  robust: bool = False, uncertainty_draws: int | None = None) -> None:
     """Choose models, precisions, batching and hardware for every query class, minimizing
     fleet GWh/day under SLOs, quality floors, inventory and power caps."""
     from planner.instance import load_planning_instance
@@ -201,6 +204,10 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
     if robust:
         sets = (*sets, "robustness.robust=true")
     spec, digest = load_planning_instance(instance, scenario=scenario, sets=sets)
+    if uncertainty_draws is not None:
+        from planner.uncertainty import check_samples
+
+        check_samples(uncertainty_draws, "--uncertainty", instance)
     if spec.robustness.robust:  # issue 14: minimise CVaR of energy over sampled coefficients
         from planner.robust import optimize_robust
 
@@ -209,8 +216,21 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
         plan = optimize_robust(spec, digest)
     else:
         plan = optimize(spec, digest, formulation)
+    if uncertainty_draws is not None:  # issue 14: the fixed plan's Monte Carlo
+        from planner.uncertainty import plan_uncertainty
+
+        r, e = spec.robustness, plan.extra
+        usum, utable, umc = plan_uncertainty(e["coefficients"], e["x"], e["n"],
+                                             uncertainty_draws, r.seed, r.correlated_share,
+                                             r.uncertainty_scale, r.risk_level)
+        plan.summary["uncertainty"] = usum
     if out_dir:
         write_plan(plan, out_dir)
+        if uncertainty_draws is not None:
+            from planner.report.uncertainty import write_uncertainty
+
+            write_uncertainty({"plans": {"robust" if spec.robustness.robust else "nominal": {
+                "plan": plan, "summary": usum, "table": utable, "mc": umc}}}, out_dir)
     if plan.summary["status"] == "time_limit":
         click.echo(f"warning: time limit reached; incumbent with MIP gap "
                    f"{plan.summary['mip_gap']:.4g}", err=True)
@@ -218,6 +238,14 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
         click.echo(json.dumps(plan.summary, indent=2, default=float))
     else:
         click.echo(plan_text(plan))
+        if uncertainty_draws is not None:
+            g = usum["gwh_per_day"]
+            click.echo(f"\nuncertainty ({usum['draws']} draws, seed {usum['seed']}): GWh/day "
+                       f"median {g['median']:.4g} (P10-P90 {g['p10']:.4g}-{g['p90']:.4g}), "
+                       f"P(cap exceeded) {usum['p_cap_exceeded']:.1%}, P(utilisation above "
+                       f"ceiling) {usum['p_utilization_above_ceiling']:.1%}"
+                       + (f"; treated as exact: {', '.join(usum['treated_as_exact'])}"
+                          if usum["treated_as_exact"] else ""))
 
 
 class Progress:

@@ -201,3 +201,19 @@ def test_solve_robust_cli_json(tmp_path):
     assert set(data["plans"]) == {"nominal", "robust"} and "comparison" in data
     assert (out / "energy_distribution.png").stat().st_size > 1000
     assert (out / "uncertainty_deployments_robust.csv").exists()
+
+
+def test_solve_uncertainty_summary_fields_and_measured_source(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["-q", "solve", str(SMALL), "--uncertainty", "100", "--format",
+                                 "json", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    u = json.loads(result.output)["uncertainty"]
+    assert u["draws"] == 100 and u["treated_as_exact"] == []
+    assert u["gwh_per_day"]["p10"] <= u["gwh_per_day"]["median"] <= u["gwh_per_day"]["p90"]
+    table = pd.read_csv(tmp_path / "uncertainty_deployments_nominal.csv")
+    # Llama-3.1-70B FP8 on H100/H200 has benchmark rows: its coefficients are 'measured'.
+    assert set(table["source"]) == {"measured"}
+    assert table["variance_share"].sum() == pytest.approx(1.0)
+    bad = runner.invoke(cli, ["solve", str(SMALL), "--uncertainty", "9"])
+    assert bad.exit_code == 2 and bad.output.count("\n") == 1 and "--uncertainty" in bad.output
