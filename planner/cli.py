@@ -238,6 +238,11 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
         click.echo(json.dumps(plan.summary, indent=2, default=float))
     else:
         click.echo(plan_text(plan))
+        if "robust" in plan.summary:
+            rs = plan.summary["robust"]
+            click.echo(f"\nrobust plan: {rs['formulation']}; nominal "
+                       f"{plan.summary['objective_gwh_per_day']:.4g} GWh/day (compare with the "
+                       f"nominal plan: planner uncertainty --robust)")
         if uncertainty_draws is not None:
             g = usum["gwh_per_day"]
             click.echo(f"\nuncertainty ({usum['draws']} draws, seed {usum['seed']}): GWh/day "

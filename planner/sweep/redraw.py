@@ -1,13 +1,14 @@
 """Re-optimised uncertainty draws on the sweep engine (issue 14).
 
 Draw k is the k-th row of the fixed plan's Monte Carlo (:mod:`planner.uncertainty`, stream
-``evaluate``, the instance's ``robustness`` seed): the same coefficient errors. Each draw is one
-sweep point: the LP re-solved with the drawn coefficients, and the point plan (solved once per
-worker at the nominal coefficients) evaluated in the same draw. Regret = the point plan's energy
-in the draw, with the nodes the draw needs to restore the utilisation ceiling added, minus the
-draw's optimum. Points are persisted atomically one by one (``OUT/redraw_points/redraw-*.json``), so a
-crash loses only the draws in flight and ``resume`` solves only the missing ones, on the local
-process pool or Dask, exactly as ``planner sweep``.
+``evaluate``, the instance's ``robustness`` seed): the same coefficient errors. Each draw is
+one sweep point: the LP re-solved with the drawn coefficients, and the point plan (solved once
+per worker at the nominal coefficients) evaluated in the same draw. Regret = the point plan's
+energy in the draw, with the nodes the draw needs to restore the utilisation ceiling added
+(inventory and cap not re-checked for those), minus the draw's optimum. Points are persisted
+atomically one by one (``OUT/redraw_points/redraw-*.json``), so a crash loses only the draws in
+flight and ``resume`` solves only the missing ones, on the local process pool or Dask, exactly
+as ``planner sweep``.
 """
 
 from __future__ import annotations

@@ -217,3 +217,28 @@ def test_solve_uncertainty_summary_fields_and_measured_source(tmp_path):
     assert table["variance_share"].sum() == pytest.approx(1.0)
     bad = runner.invoke(cli, ["solve", str(SMALL), "--uncertainty", "9"])
     assert bad.exit_code == 2 and bad.output.count("\n") == 1 and "--uncertainty" in bad.output
+
+
+def test_robust_cap_rows_hold_cvar_of_power_under_the_cap():
+    from dataclasses import replace
+
+    from planner.robust import site_hour_power
+
+    # Deployment b is 2.5x cheaper per query but 40 % uncertain: without a cap the CVaR plan
+    # puts everything on it (power CVaR_0.95 about 94 kW); a 90 kW cap held in CVaR forces a
+    # split whose power CVaR sits exactly on the cap.
+    def problem(cap):
+        c = replace(tiny(uncertainty=(5.0, 40.0), cap_kw=cap),
+                    dynamic_kwh=np.array([0.001, 0.0004]))
+        model = error_model(c)
+        scenarios = sample_multipliers(model, 200, 0, stream="robust")
+        built = build_robust(c, scenarios, 0.9, quantile_multiplier(model, 0.5), 0.95)
+        result = solve(built)
+        x, n = result.x * built.unit, result.n
+        return x, sample_cvar(site_hour_power(c, x, n, scenarios, 0), 0.95).max()
+
+    x_free, cvar_free = problem(np.inf)
+    assert x_free[1] == pytest.approx(1e6, rel=1e-6) and cvar_free > 90.0
+    x_cap, cvar_cap = problem(90.0)
+    assert 0 < x_cap[1] < 1e6
+    assert cvar_cap == pytest.approx(90.0, rel=1e-6)
