@@ -147,6 +147,10 @@ def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None 
     grid["family"] = specs["family"]
     grid["calibrated"] = factors["calibrated"]
     grid["uncertainty_pct"] = factors["uncertainty_pct"]
+    # Grouping keys of correlated coefficient errors (issue 14): hardware family x model kind
+    # [x engine]. Read by planner.uncertainty only.
+    grid["model_kind"] = specs["kind"]
+    grid["engine"] = specs["engine"]
     per_class = []
     best_rows = []
     for ci, cls in enumerate(instance.classes):
@@ -172,6 +176,16 @@ def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None 
         dyn_kwh = np.where(fits, np.nansum((node_kw - grid["idle_kw"].to_numpy()[:, None])
                                            * node_s * weight, axis=1) / 3600, np.nan)
         wh_it = np.where(fits, np.nansum(node_kw * node_s * weight, axis=1) / 3.6, np.nan)
+        # Stated relative uncertainty of the pair's coefficients (issue 14): the perf model's
+        # per-prediction ``uncertainty_pct`` when it returns one, else its family's; weighted
+        # over the class's length buckets. NaN (missing) is reported as "treated as exact".
+        unc = out.get("uncertainty_pct", f.get("uncertainty_pct"))
+        unc_pct = np.full(d, np.nan)
+        if unc is not None:
+            u = np.asarray(unc, float).reshape(shape)
+            known = np.isfinite(u).any(axis=1)
+            unc_pct[known] = np.nansum(u * weight, axis=1)[known] / np.sum(
+                np.where(np.isfinite(u), weight, 0.0), axis=1)[known]
         ok_ttft = ttft_q <= (cls.slo.ttft_ms or np.inf)
         ok_tpot = tpot_q <= (cls.slo.tpot_ms or np.inf)
         # A reasoning model's score is earned with its chain of thought: credit it only where the
@@ -186,7 +200,7 @@ def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None 
             "class_idx": ci, "dep_idx": np.arange(d), "eligible": eligible, "fits": fits,
             "ok_ttft": ok_ttft, "ok_tpot": ok_tpot, "ok_quality": ok_quality, "allowed": allowed,
             "node_seconds": ns, "dynamic_kwh": dyn_kwh, "wh_per_query_it": wh_it,
-            "ttft_ms": ttft_q, "tpot_ms": tpot_q}))
+            "ttft_ms": ttft_q, "tpot_ms": tpot_q, "uncertainty_pct": unc_pct}))
         usable = fits & allowed
         best_rows.append({
             "class": cls.id, "ttft_slo_ms": cls.slo.ttft_ms, "tpot_slo_ms": cls.slo.tpot_ms,

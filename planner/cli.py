@@ -227,8 +227,15 @@ def throughput(cases_path: str, fmt: str, calibration_path: str | None) -> None:
               show_default=True)
 @click.option("--time-limit", type=click.FloatRange(min=0.1), default=None,
               help="Override the solver time limit (s).")
+@click.option("--robust", is_flag=True,
+              help="Minimise CVaR of fleet energy over sampled coefficient errors, capacity and "
+                   "power cap held at robustness.confidence (see `planner uncertainty`).")
+@click.option("--uncertainty", "uncertainty_draws", type=int, default=None, metavar="N",
+              help="Add the plan's uncertainty over N coefficient draws to the summary (and "
+                   "uncertainty_deployments.csv, energy_distribution.png to --out).")
 def solve_command(instance: str, formulation: str, scenario: str | None, sets: tuple[str, ...],
-                  out_dir: str | None, fmt: str, time_limit: float | None) -> None:
+                  out_dir: str | None, fmt: str, time_limit: float | None,
+                  robust: bool = False, uncertainty_draws: int | None = None) -> None:
     """Choose models, precisions, batching and hardware for every query class, minimizing
     fleet GWh/day under SLOs, quality floors, inventory and power caps."""
     from planner.instance import load_planning_instance
@@ -237,15 +244,41 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
 
     if time_limit is not None:
         sets = (*sets, f"solver.time_limit_s={time_limit}")
+    if robust:
+        sets = (*sets, "robustness.robust=true")
     spec, digest = load_planning_instance(instance, scenario=scenario, sets=sets)
+    if uncertainty_draws is not None:
+        from planner.uncertainty import check_samples
+
+        check_samples(uncertainty_draws, "--uncertainty", instance)
     try:
-        plan = optimize(spec, digest, formulation)
+        if spec.robustness.robust:  # issue 14: minimise CVaR of energy over sampled coefficients
+            from planner.robust import optimize_robust
+
+            if formulation != "lp":
+                raise PlannerError("--robust solves the LP (continuous nodes); drop --formulation")
+            plan = optimize_robust(spec, digest)
+        else:
+            plan = optimize(spec, digest, formulation)
     except InfeasibleError as exc:
         if out_dir:  # the diagnosis goes to summary.json too, for `planner report`
             write_infeasible(exc, spec, digest, formulation, out_dir)
         raise
+    if uncertainty_draws is not None:  # issue 14: the fixed plan's Monte Carlo
+        from planner.uncertainty import plan_uncertainty
+
+        r, e = spec.robustness, plan.extra
+        usum, utable, umc = plan_uncertainty(e["coefficients"], e["x"], e["n"],
+                                             uncertainty_draws, r.seed, r.correlated_share,
+                                             r.uncertainty_scale, r.risk_level)
+        plan.summary["uncertainty"] = usum
     if out_dir:
         write_plan(plan, out_dir)
+        if uncertainty_draws is not None:
+            from planner.report.uncertainty import write_uncertainty
+
+            write_uncertainty({"plans": {"robust" if spec.robustness.robust else "nominal": {
+                "plan": plan, "summary": usum, "table": utable, "mc": umc}}}, out_dir)
     if plan.summary["status"] == "time_limit":
         click.echo(f"warning: time limit reached; incumbent with MIP gap "
                    f"{plan.summary['mip_gap']:.4g}", err=True)
@@ -253,6 +286,19 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
         click.echo(json.dumps(plan.summary, indent=2, default=float))
     else:
         click.echo(plan_text(plan))
+        if "robust" in plan.summary:
+            rs = plan.summary["robust"]
+            click.echo(f"\nrobust plan: {rs['formulation']}; nominal "
+                       f"{plan.summary['objective_gwh_per_day']:.4g} GWh/day (compare with the "
+                       f"nominal plan: planner uncertainty --robust)")
+        if uncertainty_draws is not None:
+            g = usum["gwh_per_day"]
+            click.echo(f"\nuncertainty ({usum['draws']} draws, seed {usum['seed']}): GWh/day "
+                       f"median {g['median']:.4g} (P10-P90 {g['p10']:.4g}-{g['p90']:.4g}), "
+                       f"P(cap exceeded) {usum['p_cap_exceeded']:.1%}, P(utilisation above "
+                       f"ceiling) {usum['p_utilization_above_ceiling']:.1%}"
+                       + (f"; treated as exact: {', '.join(usum['treated_as_exact'])}"
+                          if usum["treated_as_exact"] else ""))
 
 
 class Progress:
@@ -288,9 +334,13 @@ class Progress:
               help="Write levers/classes/subsets (CSV, Parquet), waterfall.png, summary.json.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
+@click.option("--uncertainty", "uncertainty_draws", type=int, default=None, metavar="N",
+              help="Also re-solve baseline, each lever alone and all levers over N coefficient "
+                   "draws (robustness section): reductions as median and P10-P90.")
 @click.pass_context
 def levers_command(ctx: click.Context, instance: str, scenario: str | None,
-                   sets: tuple[str, ...], out_dir: str | None, fmt: str) -> None:
+                   sets: tuple[str, ...], out_dir: str | None, fmt: str,
+                   uncertainty_draws: int | None = None) -> None:
     """Attribute the reduction from the paper's baseline to each lever group: every subset
     solved, each lever alone and left out, exact Shapley shares, per-class breakdown."""
     from planner.instance import load_planning_data
@@ -298,14 +348,37 @@ def levers_command(ctx: click.Context, instance: str, scenario: str | None,
     from planner.report.levers import levers_text, write_levers
 
     data = load_planning_data(instance, scenario=scenario, sets=sets)
+    if uncertainty_draws is not None:
+        from planner.uncertainty import check_samples
+
+        check_samples(uncertainty_draws, "--uncertainty", instance)
     with Progress("lever subsets") as bar:
         result = attribute_levers(data, instance, progress=bar.update, total=bar.set_total)
+    if uncertainty_draws is not None:  # issue 14: lever reductions with intervals
+        from planner.levers_uncertainty import lever_uncertainty
+
+        with Progress("lever draws") as bar:
+            table, usum = lever_uncertainty(data, instance, uncertainty_draws,
+                                            progress=bar.update, total=bar.set_total)
+        result.summary["uncertainty"] = usum
     if out_dir:
         write_levers(result, out_dir)
+        if uncertainty_draws is not None:
+            from planner.report.io import write_atomic
+
+            write_atomic(f"{out_dir}/levers_uncertainty.csv",
+                         lambda tmp: table.to_csv(tmp, index=False))
     if fmt == "json":
         click.echo(json.dumps(result.summary, indent=2, default=float))
     else:
         click.echo(levers_text(result))
+        if uncertainty_draws is not None:
+            click.echo(f"\nLever reductions over {uncertainty_draws} coefficient draws "
+                       f"(median, P10-P90):")
+            for row in table.itertuples():
+                click.echo(f"  {row.lever:28s} {row.reduction:7.3g}x  median "
+                           f"{row.reduction_median:.3g}x  ({row.reduction_p10:.3g}-"
+                           f"{row.reduction_p90:.3g})")
 
 
 @cli.command(name="sweep")
@@ -361,6 +434,70 @@ def report_command(run_dirs: tuple[str, ...], out_path: str, xlsx_path: str | No
         written.append(write_xlsx(runs, xlsx_path))
     for path in written:
         click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
+@cli.command(name="uncertainty")
+@click.argument("instance", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--scenario", default=None, help="Apply a named scenario of the instance.")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
+              help="Override a field (repeatable), e.g. --set robustness.correlated_share=0.8.")
+@click.option("--samples", type=int, default=None,
+              help="Monte Carlo draws of the fixed plan (robustness.samples, at least 10).")
+@click.option("--seed", type=int, default=None, help="Seed of the draws (robustness.seed).")
+@click.option("--robust", is_flag=True,
+              help="Also solve the robust plan and compare it with the nominal one.")
+@click.option("--risk-level", type=float, default=None,
+              help="alpha of the robust plan's CVaR_alpha (robustness.risk_level, in (0, 1)).")
+@click.option("--redraws", type=int, default=None, metavar="N",
+              help="Re-optimise N of the draws on the sweep engine (needs --out; resumable).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes for --redraws.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Dask scheduler for --redraws (tcp://host:8786 or 'local').")
+@click.option("--resume", is_flag=True, help="Continue re-optimised draws in --out.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write uncertainty_summary.json, per-deployment tables, "
+                   "energy_distribution.png (and redraws).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def uncertainty_command(instance: str, scenario: str | None, sets: tuple[str, ...],
+                        samples: int | None, seed: int | None, robust: bool,
+                        risk_level: float | None, redraws: int | None, jobs: int,
+                        scheduler: str | None, resume: bool, out_dir: str | None,
+                        fmt: str) -> None:
+    """How uncertain the plan is when the coefficients are wrong (issue 14): the fixed plan's
+    GWh/day, peak MW and capacity/cap checks over correlated coefficient draws, optionally the
+    robust plan beside it and the re-optimised draws with the point plan's regret."""
+    from planner.instance import instance_from_mapping, load_planning_data
+    from planner.report.uncertainty import result_json, uncertainty_text, write_uncertainty
+    from planner.robust import uncertainty_analysis
+
+    extra = [f"robustness.{k}={v}" for k, v in (("samples", samples), ("seed", seed),
+                                                  ("risk_level", risk_level)) if v is not None]
+    data = load_planning_data(instance, scenario=scenario, sets=(*sets, *extra))
+    spec, digest = instance_from_mapping(data, instance)
+    result = uncertainty_analysis(spec, digest, robust=robust or spec.robustness.robust)
+    if redraws is not None:
+        from planner.errors import InputError
+        from planner.sweep.redraw import run_redraws
+
+        if not out_dir:
+            raise InputError("--redraws persists each draw; give --out DIR", field="--out")
+        with Progress("re-optimised draws") as bar:
+            _, result["redraws"] = run_redraws(data, instance, out_dir, redraws, jobs=jobs,
+                                               scheduler=scheduler, resume=resume,
+                                               progress=bar.update, total=bar.set_total)
+    if out_dir:
+        write_uncertainty(result, out_dir)
+    if fmt == "json":
+        from planner.report.uncertainty import _json_safe
+
+        summary = result_json(result)
+        for entry in summary["plans"].values():
+            entry.pop("deployments", None)
+        click.echo(json.dumps(_json_safe(summary), indent=2, default=float))
+    else:
+        click.echo(uncertainty_text(result))
 
 
 def main() -> None:

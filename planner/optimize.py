@@ -250,4 +250,5 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     if result.status is Status.TIME_LIMIT:
         log.warning("time limit reached: returning the incumbent with MIP gap %.4g", result.mip_gap)
     return Plan(summary, assignment, deployments, classes, constraints,
-                hourly=hourly_table(c, power))
+                hourly=hourly_table(c, power),
+                extra={"x": x, "n": n, "coefficients": c})

@@ -8,6 +8,7 @@ from pydantic import (Field, NonNegativeFloat, PositiveFloat, PositiveInt, field
                       model_validator)
 
 from planner.schema.common import Frozen, repeated
+from planner.schema.robustness import Robustness
 
 HOURS = 24
 
@@ -221,6 +222,8 @@ class PlanningInstance(Frozen):
     levers: LeverSpec | None = Field(default=None, description="Lever attribution (planner levers)")
     adjustments: Adjustments = Field(default_factory=Adjustments,
                                      description="Sensitivity multipliers")
+    robustness: Robustness = Field(default_factory=Robustness,
+                                   description="Coefficient uncertainty and the robust plan")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "PlanningInstance":

@@ -105,25 +105,29 @@ def _is_done(path: Path) -> bool:
 
 
 def run_points(todo: list[Point], base: dict, file: str, formulation: str, jobs: int,
-               scheduler: str | None, persist: Callable[[dict], None]) -> str:
-    """Solve the points; ``persist`` is called in this process as each one finishes."""
+               scheduler: str | None, persist: Callable[[dict], None],
+               worker: Callable[[dict, dict, str, str], dict] = solve_point) -> str:
+    """Solve the points; ``persist`` is called in this process as each one finishes.
+    ``worker`` (a picklable module-level function with solve_point's signature) solves one
+    point; re-optimised uncertainty draws (planner.sweep.redraw) pass their own."""
     if not todo:
         return "none"
     if scheduler:
-        return _run_dask(todo, base, file, formulation, jobs, scheduler, persist)
+        return _run_dask(todo, base, file, formulation, jobs, scheduler, persist, worker)
     if jobs <= 1:
         for p in todo:
-            persist(solve_point(base, p.as_json(), file, formulation))
+            persist(worker(base, p.as_json(), file, formulation))
         return "inline"
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
                              initializer=limit_threads) as pool:
-        futures = [pool.submit(solve_point, base, p.as_json(), file, formulation) for p in todo]
+        futures = [pool.submit(worker, base, p.as_json(), file, formulation) for p in todo]
         for future in as_completed(futures):
             persist(future.result())
     return f"process pool ({jobs} workers, spawn)"
 
 
-def _run_dask(todo, base, file, formulation, jobs, scheduler, persist) -> str:
+def _run_dask(todo, base, file, formulation, jobs, scheduler, persist,
+              worker=solve_point) -> str:
     try:
         from dask.distributed import Client, LocalCluster, as_completed as dask_completed
     except ImportError as exc:  # pragma: no cover - dask is a dependency
@@ -144,7 +148,7 @@ def _run_dask(todo, base, file, formulation, jobs, scheduler, persist) -> str:
     try:
         client.run(limit_threads)
         base_future = client.scatter(base, broadcast=True)
-        futures = [client.submit(solve_point, base_future, p.as_json(), file, formulation,
+        futures = [client.submit(worker, base_future, p.as_json(), file, formulation,
                                  pure=False) for p in todo]
         for future in dask_completed(futures):
             persist(future.result())
