@@ -90,7 +90,7 @@ def test_compare_two_plans_and_xlsx(tmp_path):
     rows = list(wb["cmp-headline"].iter_rows(values_only=True))
     header = rows[0]
     energy = next(r for r in rows if r[0] == "fleet energy")
-    assert energy[header.index("base")] == base["objective_gwh_per_day"]
+    assert energy[header.index("base")] == pytest.approx(base["objective_gwh_per_day"], rel=1e-12)
     assert energy[header.index("change grown vs base")] == pytest.approx(
         grown["objective_gwh_per_day"] - base["objective_gwh_per_day"])
     dep_header = next(wb["r1-deployments"].iter_rows(values_only=True))
