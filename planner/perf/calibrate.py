@@ -186,10 +186,25 @@ def stated_uncertainty(fitted: dict[str, FamilyFactors], pooled: FamilyFactors,
     return out, default
 
 
+def fit_engines(calibration: Calibration, rows: pd.DataFrame, engine: str
+                ) -> dict[str, EngineFactors]:
+    """Stage 2: ``engine``'s factors pooled over its rows, and per hardware family that has
+    rows (an engine's maturity differs by GPU generation: vLLM 0.11 on Blackwell)."""
+    out = {engine: fit_engine(calibration, rows, engine)}
+    families = rows["hardware"].map(lambda h: load_catalog().hardware.loc[
+        load_catalog().hardware_id(h), "family"])
+    for family in sorted(pd.unique(families)):
+        part = rows[(families == family).to_numpy()]
+        fitted = fit_engine(calibration, part, engine)
+        out[f"{engine}@{family}"] = replace(fitted, fitted_on=fitted.fitted_on + f" ({family})")
+    return out
+
+
 def fit_engine(calibration: Calibration, rows: pd.DataFrame, engine: str) -> EngineFactors:
-    """Stage 2: one (kernel time factor, per-step time) for ``engine`` on its throughput rows."""
-    probe = replace(calibration, engines={**calibration.engines,
-                                          engine: EngineFactors(sliding_window_kv=True)})
+    """One (kernel time factor, per-step time, per-sequence time) for ``engine`` on rows."""
+    probe = replace(calibration, engines={k: v for k, v in calibration.engines.items()
+                                          if not k.startswith(engine)}
+                    | {engine: EngineFactors(sliding_window_kv=True)})
     specs = gather_specs(rows, calibration=probe)
     factors = factor_arrays(specs["family"], calibration)
     log_measured = np.log(rows["measured_tok_s"].to_numpy(float))
@@ -204,7 +219,7 @@ def fit_engine(calibration: Calibration, rows: pd.DataFrame, engine: str) -> Eng
                         loss="soft_l1", f_scale=0.1)
     return EngineFactors(kernel_time_factor=float(np.exp(sol.x[0])), sliding_window_kv=True,
                          step_overhead_s=float(np.exp(sol.x[1])),
-                         fitted_on=f"{len(rows)} ML.ENERGY v3 rows (vLLM 0.11.1, H100/B200), "
+                         fitted_on=f"{len(rows)} ML.ENERGY v3 rows (vLLM 0.11.1), "
                                    f"families' factors fixed",
                          mape_pct=float(np.mean(np.abs(np.expm1(sol.fun))) * 100),
                          n_rows=len(rows))
@@ -300,7 +315,7 @@ def calibrate(rows: pd.DataFrame | None = None, holdout: bool = True
         fitted, pooled, held = fit_throughput(joint, holdout=holdout and last, engines=engines)
         calibration = Calibration(fitted, pooled, {}, dict(engines))
         for engine in sorted(set(energy["engine"]) - {REFERENCE_ENGINE}):
-            engines[engine] = fit_engine(calibration, energy[energy["engine"] == engine], engine)
+            engines.update(fit_engines(calibration, energy[energy["engine"] == engine], engine))
     if holdout:
         fitted, pooled = stated_uncertainty(fitted, pooled, held)
     else:

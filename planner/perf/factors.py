@@ -133,11 +133,15 @@ class Calibration:
     host_power_fraction: float = 0.5
     host_power_note: str = "prior"
 
-    def engine(self, name: str) -> EngineFactors:
+    def engine(self, name: str, family: str | None = None) -> EngineFactors:
+        """An engine's factors on a hardware family (``engine@family`` where that pair was fit,
+        else the engine's pooled factors)."""
+        if family is not None and f"{name}@{family}" in self.engines:
+            return self.engines[f"{name}@{family}"]
         try:
             return self.engines[name]
         except KeyError:
-            known = ", ".join(sorted(self.engines))
+            known = ", ".join(sorted(k for k in self.engines if "@" not in k))
             raise InputError(f"unknown engine (calibrated engines: {known})", field="engine",
                              value=name, has_value=True) from None
 
