@@ -55,12 +55,13 @@ def deployment_grid(instance: PlanningInstance) -> pd.DataFrame:
     precisions = [catalog.precision_id(p) for p in o.precisions]
     hardware = [catalog.hardware_id(h) for h in o.hardware]
     sites = list(range(len(instance.sites)))
+    engines = list(dict.fromkeys(e.strip().lower() for e in o.engines))
     rows = list(itertools.product(models, precisions, hardware, o.gpus_per_replica,
                                   o.max_concurrency, sorted(set(o.speculative_decoding)),
-                                  sorted(set(o.disaggregation)), sites))
+                                  sorted(set(o.disaggregation)), engines, sites))
     grid = pd.DataFrame(rows, columns=["model", "precision", "hardware", "num_gpus",
                                        "max_concurrency", "speculative", "disaggregated",
-                                       "site_idx"])
+                                       "engine", "site_idx"])
     return grid
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from planner.catalog.loaders import load_catalog
+from planner.perf.factors import load_calibration
 from planner.errors import InputError
 from planner.schema.loading import read_yaml, validate_mapping
 from planner.schema.plan import PlanningInstance
@@ -141,6 +142,13 @@ def check_ids(instance: PlanningInstance, file: str) -> None:
         catalog.precision_id(precision, file=file, field=f"options.precisions[{i}]")
     for i, hw in enumerate(instance.options.hardware):
         catalog.hardware_id(hw, file=file, field=f"options.hardware[{i}]")
+    calibration = load_calibration()
+    for i, engine in enumerate(instance.options.engines):
+        try:
+            calibration.engine(engine.strip().lower())
+        except InputError as exc:
+            raise InputError(exc.reason, file=file, field=f"options.engines[{i}]", value=engine,
+                             has_value=True) from None
     for s, site in enumerate(instance.sites):
         for hw in site.inventory:
             catalog.hardware_id(hw, file=file, field=f"sites[{s}].inventory.{hw}")

@@ -37,7 +37,7 @@ from planner.verify import verify_plan
 log = logging.getLogger(__name__)
 
 MASK_OPTION_FIELDS = ("models", "precisions", "hardware", "gpus_per_replica", "max_concurrency",
-                      "speculative_decoding", "disaggregation")
+                      "speculative_decoding", "disaggregation", "engines")
 EXACT_MAX_GROUPS = 8
 
 
@@ -186,7 +186,8 @@ class LeverEngine:
                 & np.isin(dep["num_gpus"], o.gpus_per_replica)
                 & np.isin(dep["max_concurrency"], o.max_concurrency)
                 & np.isin(dep["speculative"], o.speculative_decoding)
-                & np.isin(dep["disaggregated"], o.disaggregation))
+                & np.isin(dep["disaggregated"], o.disaggregation)
+                & np.isin(dep["engine"], [e.strip().lower() for e in o.engines]))
 
     def column_upper(self, mask: int, v: _Variant) -> np.ndarray:
         """Upper bounds that switch off the columns the subset does not allow."""

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from planner.coefficients import HOURS, Coefficients
+from planner.perf.factors import REFERENCE_ENGINE
 from planner.verify import hourly_node_seconds, hourly_site_power_kw
 
 
@@ -45,10 +46,12 @@ def deployment_labels(c: Coefficients) -> list[str]:
     d = c.deployments
     spec = d["speculative"] if "speculative" in d else np.zeros(len(d), dtype=bool)
     split = d["disaggregated"] if "disaggregated" in d else np.zeros(len(d), dtype=bool)
-    return [f"{m}/{p}/{h}x{g}/b{b}{'+sd' if sd else ''}{'+pd' if pd_ else ''}@{c.site_ids[s]}"
-            for m, p, h, g, b, sd, pd_, s in zip(d["model"], d["precision"], d["hardware"],
-                                                 d["num_gpus"], d["max_concurrency"], spec,
-                                                 split, d["site_idx"])]
+    engine = d["engine"] if "engine" in d else np.full(len(d), REFERENCE_ENGINE)
+    return [f"{m}/{p}/{h}x{g}/b{b}{'+sd' if sd else ''}{'+pd' if pd_ else ''}"
+            f"{'' if e == REFERENCE_ENGINE else '+' + e}@{c.site_ids[s]}"
+            for m, p, h, g, b, sd, pd_, e, s in zip(d["model"], d["precision"], d["hardware"],
+                                                    d["num_gpus"], d["max_concurrency"], spec,
+                                                    split, engine, d["site_idx"])]
 
 
 def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, rows: dict,
@@ -71,11 +74,12 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, row
         "max_concurrency": dep["max_concurrency"],
         "speculative": dep["speculative"] if "speculative" in dep else False,
         "disaggregated": dep["disaggregated"] if "disaggregated" in dep else False,
+        "engine": dep["engine"] if "engine" in dep else REFERENCE_ENGINE,
         "site": [c.site_ids[s] for s in dep["site_idx"]], "nodes": n,
         "replicas": n / dep["nodes_per_replica"].to_numpy(),
         "utilization_mean": util.mean(axis=1), "utilization_peak": util.max(axis=1),
         "peak_mw": dep_power_kw.max(axis=1) / 1e3, "gwh_per_day": dep_gwh})
-    for col in ("family", "calibrated", "uncertainty_pct"):  # coefficient provenance
+    for col in ("family", "model_kind", "calibrated", "uncertainty_pct"):  # coefficient provenance
         if col in dep:
             deployments[col] = dep[col].to_numpy()
     for h in range(HOURS):

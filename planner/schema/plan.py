@@ -114,6 +114,11 @@ class Options(Frozen):
         default=[False], min_length=1,
         description="Prefill/decode disaggregation (prefills on their own replicas, no prefill "
                     "stalls in decode): [false], [true] or both (a choice)")
+    engines: list[str] = Field(
+        default=["trtllm"], min_length=1,
+        description="Serving engines (calibrated in calibration.json: trtllm, the reference the "
+                    "throughput tables measure and the most efficient measured; vllm, fit on "
+                    "ML.ENERGY v3): one, or several as a choice")
     utilization_ceiling: float = Field(default=0.8, gt=0, le=1,
                                        description="Largest planned busy fraction per hour")
     min_replicas: PositiveInt = Field(default=1, description="MILP: minimum replicas if deployed")
