@@ -110,14 +110,17 @@ def plot_predicted_vs_measured(rows: pd.DataFrame, path) -> None:
     from planner.report.io import write_atomic
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.5))
+    families = sorted(rows["family"].dropna().unique())
+    colours = {f: plt.get_cmap("tab10")(i % 10) for i, f in enumerate(families)}
+    markers = {"trtllm": "o", "mlenergy": "s"}
     panels = [("measured_tok_s", "out_tok_s_total", "output tokens/s", axes[0]),
               ("measured_gpu_power_w", None, "GPU power (W, replica)", axes[1])]
     for measured, predicted, label, ax in panels:
         part = rows.dropna(subset=[measured])
         y = (part[predicted] if predicted else part["gpu_power_w"] * part["num_gpus"])
-        for family, sub in part.assign(_y=y).groupby("family"):
-            marker = "o" if sub["dataset"].iloc[0] == "trtllm" else "s"
-            ax.scatter(sub[measured], sub["_y"], s=10, alpha=0.6, label=family, marker=marker)
+        for (family, dataset), sub in part.assign(_y=y).groupby(["family", "dataset"]):
+            ax.scatter(sub[measured], sub["_y"], s=10, alpha=0.6, color=colours[family],
+                       marker=markers.get(dataset, "^"), label=f"{family} ({dataset})")
         lo, hi = np.nanmin(part[measured]) * 0.7, np.nanmax(part[measured]) * 1.4
         ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
         ax.plot([lo, hi], [lo * 1.2, hi * 1.2], "k:", lw=0.6)
