@@ -32,7 +32,7 @@ from scipy.optimize import least_squares
 from planner import __version__
 from planner.catalog import data_path
 from planner.catalog.loaders import load_catalog
-from planner.perf.datasets import mlenergy_rows, mlperf_power_rows, trtllm_rows
+from planner.perf.datasets import known, mlenergy_rows, mlperf_power_rows, trtllm_rows
 from planner.perf.factors import (FACTOR_BOUNDS, FACTOR_NAMES, POWER_NAMES, PRIOR,
                                   REFERENCE_ENGINE, Calibration, EngineFactors, FamilyFactors)
 from planner.perf.model import evaluate, factor_arrays, gather_specs
@@ -191,8 +191,9 @@ def fit_engines(calibration: Calibration, rows: pd.DataFrame, engine: str
     """Stage 2: ``engine``'s factors pooled over its rows, and per hardware family that has
     rows (an engine's maturity differs by GPU generation: vLLM 0.11 on Blackwell)."""
     out = {engine: fit_engine(calibration, rows, engine)}
-    families = rows["hardware"].map(lambda h: load_catalog().hardware.loc[
-        load_catalog().hardware_id(h), "family"])
+    catalog = load_catalog()
+    families = rows["hardware"].map(lambda h: catalog.hardware.loc[catalog.hardware_id(h),
+                                                                    "family"])
     for family in sorted(pd.unique(families)):
         part = rows[(families == family).to_numpy()]
         fitted = fit_engine(calibration, part, engine)
@@ -259,17 +260,14 @@ def fit_power(calibration: Calibration, rows: pd.DataFrame) -> Calibration:
 
 
 def fit_host_power(calibration: Calibration) -> Calibration:
-    """Stage 4: the host's share of the node's non-GPU rating from MLPerf Power wall power at
-    the measured offline throughput (GPU power predicted at the same operating point)."""
+    """Stage 4: the host's share of the node's non-GPU rating from MLPerf Power wall power in
+    the offline scenario, less the GPUs' power at saturation from the calibrated shares (MLPerf
+    models such as Llama-2-70B and GPT-J are not in the catalog, so their operating point is not
+    predicted; offline runs keep every GPU saturated)."""
     rows = mlperf_power_rows()
     catalog = load_catalog()
-    usable = []
-    for i, row in rows.iterrows():
-        try:
-            hw = catalog.hardware_id(row["hardware"])
-        except Exception:
-            continue
-        usable.append((i, hw))
+    usable = [(i, catalog.hardware_id(row["hardware"])) for i, row in rows.iterrows()
+              if known(catalog.hardware_id, row["hardware"])]
     fractions, notes = [], []
     for i, hw in usable:
         row = rows.loc[i]
@@ -377,8 +375,8 @@ def ttft_check(calibration: Calibration) -> pd.DataFrame:
 
     table = pd.read_csv(data_path(TTFT_TABLE))
     catalog = load_catalog()
-    known = table["model"].map(lambda m: _known(catalog.model_id, m))
-    table = table[known].copy()
+    known_rows = table["model"].map(lambda m: known(catalog.model_id, m))
+    table = table[known_rows].copy()
     cases = pd.DataFrame({
         "model": table["model"], "hardware": table["gpu"], "precision": table["precision"],
         "num_gpus": table["parallelism"].str.replace("TP", "").astype(int),
@@ -469,10 +467,3 @@ def speculative_check(calibration: Calibration) -> pd.DataFrame:
     anchors["difference_pct"] = (anchors["predicted"] / anchors["published"] - 1) * 100
     return anchors[["case", "published", "predicted", "difference_pct", "source"]]
 
-
-def _known(resolver, name) -> bool:
-    try:
-        resolver(name)
-        return True
-    except Exception:
-        return False

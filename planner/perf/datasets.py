@@ -65,16 +65,17 @@ def _parallelism(text: pd.Series, file: str) -> tuple[np.ndarray, np.ndarray]:
     return kind, parsed[1].astype(float).to_numpy()
 
 
+def known(resolver, name) -> bool:
+    """Whether a catalog resolver (``catalog.model_id``, ...) accepts ``name``."""
+    try:
+        resolver(name)
+        return True
+    except InputError:
+        return False
+
+
 def _mark_catalog(cases: pd.DataFrame) -> pd.DataFrame:
     catalog = load_catalog()
-
-    def known(resolver, name) -> bool:
-        try:
-            resolver(name)
-            return True
-        except InputError:
-            return False
-
     ok = np.ones(len(cases), bool)
     for column, resolver in (("model", catalog.model_id), ("hardware", catalog.hardware_id),
                              ("precision", catalog.precision_id)):
