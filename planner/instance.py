@@ -91,21 +91,23 @@ def _step(target, part, so_far, where):
     raise InputError("cannot descend into a scalar", file=where, field=shown)
 
 
-def parse_set(expression: str) -> tuple[str, object]:
-    """'options.utilization_ceiling=0.7' -> (path, 0.7); the value is parsed as YAML."""
+def parse_set(expression: str, where: str | None = None) -> tuple[str, object]:
+    """'options.utilization_ceiling=0.7' -> (path, 0.7); the value is parsed as YAML.
+    ``where`` names the instance the override is for (``FILE (--set)``) in errors."""
     if "=" not in expression:
-        raise InputError("--set needs PATH=VALUE", field="--set", value=expression, has_value=True)
+        raise InputError("--set needs PATH=VALUE", file=where, field="--set", value=expression,
+                         has_value=True)
     path, raw = expression.split("=", 1)
     if not path.strip():
-        raise InputError("--set needs a PATH before '='", field="--set", value=expression,
-                         has_value=True)
-    split_path(path, "--set")
+        raise InputError("--set needs a PATH before '='", file=where, field="--set",
+                         value=expression, has_value=True)
+    split_path(path, where or "--set")
     try:
         value = load_yaml_text(raw)
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
         problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise InputError(f"value is not valid YAML: {problem}", field=f"--set {path}",
-                         value=raw, has_value=True) from None
+        raise InputError(f"value is not valid YAML: {problem}", file=where,
+                         field=f"--set {path}", value=raw, has_value=True) from None
     return path.strip(), value
 
 
@@ -126,7 +128,7 @@ def load_planning_data(path: Path | str, scenario: str | None = None,
         for key, value in (scenarios[scenario] or {}).items():
             set_path(data, key, value, f"{file} (scenario {scenario})")
     for expression in sets:
-        key, value = parse_set(expression)
+        key, value = parse_set(expression, f"{file} (--set)")
         set_path(data, key, value, f"{file} (--set)")
     return data
 

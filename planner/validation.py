@@ -208,13 +208,15 @@ StrictSafeLoader.add_implicit_resolver(
 
 
 def _check_expansion(root) -> None:
-    """Count the nodes of the document as a tree (aliases expanded), memoized per node."""
+    """Count the nodes of the document as a tree (aliases expanded), memoized per node; a
+    node that contains itself (``&a [*a]``) is refused too."""
     sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
     stack = [(root, False)]
     while stack:
         node, done = stack.pop()
         key = id(node)
-        if key in sizes:
+        if key in sizes and not done:
             continue
         children = []
         if isinstance(node, yaml.SequenceNode):
@@ -222,9 +224,19 @@ def _check_expansion(root) -> None:
         elif isinstance(node, yaml.MappingNode):
             children = [n for pair in node.value for n in pair]
         if not done:
+            if key in open_nodes:
+                continue
+            open_nodes.add(key)
             stack.append((node, True))
-            stack.extend((child, False) for child in children if id(child) not in sizes)
+            for child in children:
+                if id(child) in open_nodes:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "a recursive alias (a node that contains itself)",
+                        child.start_mark)
+                if id(child) not in sizes:
+                    stack.append((child, False))
             continue
+        open_nodes.discard(key)
         total = 1 + sum(sizes.get(id(child), 1) for child in children)
         if total > MAX_YAML_NODES:
             raise yaml.constructor.ConstructorError(

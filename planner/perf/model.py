@@ -51,7 +51,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
     catalog = catalog or load_catalog()
     missing = [c for c in CASE_COLUMNS if c not in cases.columns]
     if missing:
-        raise InputError(f"missing columns {missing}", file=file)
+        raise InputError(f"missing columns {missing}", file=file, field="header")
     if len(cases) == 0:
         raise InputError("no cases (the CSV has a header but no rows)", file=file)
     for col in ("model", "hardware", "precision"):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, StringConstraints, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PositiveFloat, StringConstraints,
+                      model_validator)
 
 
 class Frozen(BaseModel):
@@ -26,8 +27,8 @@ def repeated(names: list[str]) -> list[str]:
 class PercentileRange(Frozen):
     """A lognormal quantity given by its 5th and 95th percentiles (the paper's parameterisation)."""
 
-    p5: PositiveFloat = Field(description="5th percentile (> 0)")
-    p95: PositiveFloat = Field(description="95th percentile (> p5)")
+    p5: PositiveFloat = Field(le=1e6, description="5th percentile (> 0)")
+    p95: PositiveFloat = Field(le=1e6, description="95th percentile (> p5)")
     source: str | None = Field(default=None, description="Where the range comes from")
 
     @model_validator(mode="after")
