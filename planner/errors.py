@@ -35,7 +35,7 @@ def echo(value: object, limit: int = MAX_ECHO) -> str:
     return " ".join(text.split("\n"))
 
 
-def one_line(text: str, limit: int = 2000) -> str:
+def one_line(text: str, limit: int = 1000) -> str:
     """Collapse newlines and cut very long text (messages are one line on stderr)."""
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"

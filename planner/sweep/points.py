@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from planner.energy.montecarlo import stream
-from planner.errors import InputError
+from planner.errors import InputError, echo
 from planner.instance import instance_from_mapping, set_path, split_path
 from planner.sweep.spec import SweepSpec, UncertainInput
 
@@ -134,7 +134,8 @@ def validate_points(points: list[Point], base: dict, spec_file: str,
             instance_from_mapping(point_data(base, point, spec_file), spec_file)
         except InputError as exc:
             changed = {**point.overrides, **point.multiply}
-            raise InputError(f"{exc.reason} (sweep point {point.id}, overrides {changed})",
+            raise InputError(f"{exc.reason} (sweep point {point.id}, overrides "
+                             f"{echo(changed, 200)})",
                              file=spec_file, field=exc.field, value=exc.value,
                              has_value=exc.has_value) from None
 

@@ -83,7 +83,11 @@ def mutate_tree(data: dict, rng: random.Random) -> dict:
         path = rng.choice(paths)
         current = get(data, path)
         op = rng.random()
-        if op < 0.40:
+        numeric = isinstance(current, (int, float)) and not isinstance(current, bool)
+        if numeric and rng.random() < 0.35:  # near-valid: a plausible number, often in range
+            value = current * 10 ** rng.uniform(-3, 3)
+            put(data, path, round(value) if isinstance(current, int) and value >= 1 else value)
+        elif op < 0.40:
             put(data, path, copy.deepcopy(rng.choice(BAD_VALUES)))
         elif op < 0.55 and isinstance(current, (int, float)) and not isinstance(current, bool):
             put(data, path, current * rng.choice(SCALES))
@@ -180,7 +184,31 @@ SET_VALUES = [
 ]
 
 
+NUMERIC_SET_PATHS = {
+    "classes[*].queries_per_day": (1e3, 1e11), "classes[0].slo.ttft_ms": (10, 1e5),
+    "classes[0].slo.tpot_ms": (1, 500), "classes[0].slo.percentile": (2, 100),
+    "classes[0].min_quality": (0, 95), "classes[0].input_tokens.median": (1, 1e5),
+    "sites[*].pue": (1, 3), "sites[0].power_cap_mw": (1e-4, 1e3),
+    "sites[0].overhead_factor": (1, 10), "options.utilization_ceiling": (0.05, 1),
+    "options.min_replicas": (1, 50), "options.max_deployments": (1, 5),
+    "adjustments.demand_scale": (1e-3, 1e3), "adjustments.throughput_scale": (0.01, 100),
+    "adjustments.power_scale": (0.01, 100), "solver.mip_gap": (0, 0.5),
+}
+
+
 def random_sets(rng: random.Random) -> list[str]:
+    """Malformed overrides, or (a third of the time) in-range numbers that stress the solve."""
+    if rng.random() < 0.35:
+        out = []
+        for _ in range(rng.choice((1, 2, 3))):
+            path = rng.choice(sorted(NUMERIC_SET_PATHS))
+            lo, hi = NUMERIC_SET_PATHS[path]
+            value = math.exp(rng.uniform(math.log(max(lo, 1e-6)), math.log(hi))) \
+                if lo > 0 else rng.uniform(lo, hi)
+            if path.startswith(("options.min_replicas", "options.max_deployments")):
+                value = int(value)
+            out.append(f"{path}={value!r}")
+        return out
     return [f"{rng.choice(SET_PATHS)}={rng.choice(SET_VALUES)}"
             for _ in range(rng.choice((1, 1, 2, 3)))] + (["=5"] if rng.random() < 0.02 else [])
 

@@ -28,7 +28,7 @@ from planner.optimize import optimize
 from planner.schema.loading import load_yaml_model, read_yaml
 from tests.hardening import fuzz
 
-SEED = 17
+SEED = int(__import__("os").environ.get("FUZZ_SEED", "17"))
 COUNTS = {"instance-tree": 420, "instance-text": 160, "set": 300, "sweep": 130, "csv": 220,
           "estimate": 60}
 SCALE = float(__import__("os").environ.get("FUZZ_SCALE", "1"))
