@@ -201,6 +201,24 @@ class LeverGroup(Frozen):
     source: str = Field(default="", description="Where its values or effect sizes come from")
     set: dict[str, Any] = Field(min_length=1, description="{path: value} applied on the baseline")
 
+    @field_validator("set")
+    @classmethod
+    def _paths(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        return _check_paths(overrides)
+
+
+def _check_paths(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Every key of a {path: value} mapping is a well-formed instance path."""
+    from planner.errors import InputError
+    from planner.instance import split_path
+
+    for path in overrides:
+        try:
+            split_path(path)
+        except InputError as exc:
+            raise ValueError(f"{exc.reason} (got {path!r})") from None
+    return overrides
+
 
 class LeverCategory(Frozen):
     """A published lever category (the paper's model / serving / hardware / routing levers) as a
@@ -229,6 +247,11 @@ class LeverSpec(Frozen):
                                      description="{path: value} that turn the instance into the "
                                                  "baseline")
     baseline_source: str = Field(default="", description="Why the baseline looks like this")
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline_paths(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        return _check_paths(overrides)
     groups: list[LeverGroup] = Field(min_length=1, description="Lever groups")
     shapley_permutations: PositiveInt = Field(
         default=2000, description="Sampled permutations when there are more than 8 groups")
@@ -271,6 +294,13 @@ class PlanningInstance(Frozen):
     solver: SolverOptions = Field(default_factory=SolverOptions, description="Solver limits")
     scenarios: dict[str, dict] = Field(default_factory=dict,
                                        description="Named overrides: {path: value}")
+
+    @field_validator("scenarios")
+    @classmethod
+    def _scenario_paths(cls, scenarios: dict[str, dict]) -> dict[str, dict]:
+        for overrides in scenarios.values():
+            _check_paths(overrides)
+        return scenarios
     levers: LeverSpec | None = Field(default=None, description="Lever attribution (planner levers)")
     adjustments: Adjustments = Field(default_factory=Adjustments,
                                      description="Sensitivity multipliers")

@@ -30,7 +30,7 @@ from tests.hardening import fuzz
 
 SEED = int(__import__("os").environ.get("FUZZ_SEED", "17"))
 COUNTS = {"instance-tree": 420, "instance-text": 160, "set": 300, "sweep": 130, "csv": 220,
-          "estimate": 60}
+          "estimate": 60, "levers": 60}
 SCALE = float(__import__("os").environ.get("FUZZ_SCALE", "1"))
 COUNTS = {k: max(1, int(v * SCALE)) for k, v in COUNTS.items()}
 PER_MUTANT_S = 30
@@ -123,6 +123,27 @@ def run_estimate(path, rng, budget):
     return "estimate", None
 
 
+def run_levers(path, budget):
+    from planner.levers import LeverEngine, attribute_levers
+
+    data = load_planning_data(path)
+    if not data.get("levers"):
+        raise InputError("the instance has no 'levers' section", file=str(path), field="levers")
+    instance, _ = instance_from_mapping(data, str(path))
+    if budget["lever_runs"] <= 0:
+        LeverEngine(data, str(path), instance.levers)
+        return "lever engine built", None
+    budget["lever_runs"] -= 1
+    result = attribute_levers(data, str(path))
+    shares = result.levers.select_dtypes("number").to_numpy(float)
+    if not np.all(np.isfinite(shares[~np.isnan(shares)])):
+        return "levers", "lever numbers not finite"
+    base, full = (result.summary["baseline_gwh_per_day"], result.summary["all_levers_gwh_per_day"])
+    if not (np.isfinite(base) and np.isfinite(full) and 0 < full <= base * (1 + 1e-6)):
+        return "levers", f"baseline {base} / all levers {full}"
+    return "levers", None
+
+
 def outcome_of(kind, call, file, tally):
     """Run one mutant and hold it to the oracle."""
     t0 = time.perf_counter()
@@ -166,7 +187,8 @@ def test_fuzz_corpus(tmp_path):
     assert seconds < TOTAL_BUDGET_S
     # The corpus reaches every outcome: refusals, infeasibility and verified plans.
     results = {o for (_, o) in tally.outcomes}
-    assert {"InputError", "InfeasibleError", "plan (lp)", "plan (milp)", "table"} <= results
+    assert {"InputError", "InfeasibleError", "plan (lp)", "plan (milp)", "table", "levers",
+            "estimate"} <= results
 
 
 def _run_corpus(tmp_path, rng, tally):
@@ -217,6 +239,18 @@ def _run_corpus(tmp_path, rng, tally):
         path = tmp_path / f"cases-{k}.csv"
         path.write_text(fuzz.mutate_csv(fuzz.CSV_SEED, rng))
         outcome_of("csv", lambda: run_csv(path), str(path), tally)
+
+    levers_base = fuzz.INSTANCES / "small" / "levers-small.yaml"
+    levers_data = read_yaml(levers_base)
+    lever_budget = {"lever_runs": 3}
+    for k in range(COUNTS["levers"]):
+        mutated = dict(levers_data)
+        if k:  # the first one is the unmutated control: a full attribution must pass
+            mutated["levers"] = fuzz.mutate_tree({"levers": levers_data["levers"]},
+                                                 rng)["levers"]
+        path = tmp_path / f"levers-{k}.yaml"
+        path.write_text(yaml.safe_dump(mutated, allow_unicode=True))
+        outcome_of("levers", lambda: run_levers(path, lever_budget), str(path), tally)
 
     budget = {"estimate_runs": 4}
     estimates = {p: read_yaml(p) for p in fuzz.ESTIMATE_INSTANCES}
