@@ -18,7 +18,7 @@ import yaml
 from planner.catalog.loaders import load_catalog
 from planner.errors import InputError
 from planner.schema.loading import read_yaml, validate_mapping
-from planner.schema.plan import PlanningInstance
+from planner.schema.plan import DEMAND_RANGE, PlanningInstance
 from planner.validation import load_yaml_text, warn_once
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,14 @@ def instance_from_mapping(data: dict, file: str) -> tuple[PlanningInstance, str]
 def check_ids(instance: PlanningInstance, file: str) -> None:
     """Every id must be a catalog id (or alias); errors name the path and the nearest ids."""
     catalog = load_catalog()
+    largest = max(c.queries_per_day for c in instance.classes)
+    for i, cls in enumerate(instance.classes):
+        if cls.queries_per_day < DEMAND_RANGE * largest:
+            raise InputError(
+                f"below {DEMAND_RANGE:g} of the largest class ({largest:g} queries/day): beyond "
+                f"the solver's resolution (it would be served 0); plan it separately or drop it",
+                file=file, field=f"classes[{i}].queries_per_day", value=cls.queries_per_day,
+                has_value=True)
     for i, model in enumerate(instance.options.models):
         catalog.model_id(model, file=file, field=f"options.models[{i}]")
     for i, precision in enumerate(instance.options.precisions):

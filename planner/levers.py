@@ -99,6 +99,12 @@ class LeverEngine:
                                      "parameter; their combination would depend on order",
                                      file=self.file, field=f"levers.groups.{g.name}.set.{path}")
                 seen[path] = g.name
+        for g, overrides in zip(self.groups, self.mask_sets):
+            for path, value in overrides.items():
+                if not (isinstance(value, list) or (value is None and "models" in path)):
+                    raise InputError("an option lever sets a list of allowed values",
+                                     file=self.file, field=f"levers.groups.{g.name}.set.{path}",
+                                     value=value, has_value=True)
         self._check_expansions()
         self.class_ids = [c["id"] for c in self.base["classes"]]
 

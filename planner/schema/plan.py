@@ -12,6 +12,10 @@ from planner.validation import StrictBool
 
 HOURS = 24
 MAX_TOKENS = 1e7  # longest sequence a length distribution may describe (tokens)
+# Smallest class demand relative to the largest that the LP resolves: HiGHS's feasibility
+# tolerance (1e-7) on demand rows scaled by the largest demand / 1e3 (issue 17: a class of
+# 10 queries/day next to one of 1e11 was served 0 and failed the re-check).
+DEMAND_RANGE = 1e-8
 
 
 class TokenBucket(Frozen):

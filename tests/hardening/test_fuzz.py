@@ -247,7 +247,7 @@ def _run_corpus(tmp_path, rng, tally):
         mutated = dict(levers_data)
         if k:  # the first one is the unmutated control: a full attribution must pass
             mutated["levers"] = fuzz.mutate_tree({"levers": levers_data["levers"]},
-                                                 rng)["levers"]
+                                                 rng).get("levers")
         path = tmp_path / f"levers-{k}.yaml"
         path.write_text(yaml.safe_dump(mutated, allow_unicode=True))
         outcome_of("levers", lambda: run_levers(path, lever_budget), str(path), tally)

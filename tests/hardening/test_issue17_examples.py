@@ -616,3 +616,28 @@ def test_parse_set_value_uses_the_strict_loader():
     assert parse_set("a=on")[1] == "on"  # YAML 1.1 'on' is not a boolean here
     with pytest.raises(InputError, match="must be a boolean"):
         load_planning_instance(ONE, sets=["options.speculative_decoding=[on]"])
+
+
+def test_demand_beyond_the_solver_resolution_is_refused():
+    """Found by the fuzz corpus: 10 queries/day next to 1e11 was served 0 (HiGHS tolerance) and
+    the plan failed the re-check; it is now refused up front with the field and the value."""
+    with pytest.raises(InputError) as err:
+        load_planning_instance(MILP_SMALL, sets=["classes[0].queries_per_day=1e11",
+                                                 "classes[1].queries_per_day=10"])
+    assert err.value.field == "classes[1].queries_per_day" and err.value.value == 10
+    plan = optimize(*load_planning_instance(MILP_SMALL, sets=[
+        "classes[0].queries_per_day=1e11", "classes[1].queries_per_day=1000"]))
+    assert plan.summary["queries_per_day"] == pytest.approx(1e11 + 1000, rel=1e-12)
+    assert plan.classes.set_index("class").loc["long", "queries_per_day"] == \
+        pytest.approx(1000, rel=1e-5)
+
+
+def test_option_lever_with_a_scalar_is_an_input_error(tmp_path):
+    """Found by the fuzz corpus: a lever setting options.hardware to a number was a TypeError."""
+    data = load_planning_data(str(SMALL / "levers-small.yaml"))
+    data["levers"]["groups"][0]["set"] = {"options.precisions": 3}
+    path = tmp_path / "levers.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = run("levers", path)
+    assert result.exit_code == EXIT_INPUT, result.output
+    assert "set.options.precisions: an option lever sets a list" in result.stderr
