@@ -18,7 +18,7 @@ import yaml
 from planner.catalog.loaders import load_catalog
 from planner.errors import InputError
 from planner.schema.loading import read_yaml, validate_mapping
-from planner.schema.plan import DEMAND_RANGE, PlanningInstance
+from planner.schema.plan import DEMAND_RANGE, MIN_QUERIES_PER_DAY, PlanningInstance
 from planner.validation import load_yaml_text, warn_once
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,14 @@ def check_ids(instance: PlanningInstance, file: str) -> None:
     """Every id must be a catalog id (or alias); errors name the path and the nearest ids."""
     catalog = load_catalog()
     largest = max(c.queries_per_day for c in instance.classes)
+    scale = instance.adjustments.demand_scale
     for i, cls in enumerate(instance.classes):
+        if cls.queries_per_day * scale < MIN_QUERIES_PER_DAY:
+            raise InputError(
+                f"fewer than {MIN_QUERIES_PER_DAY:g} queries/day"
+                + (f" after adjustments.demand_scale={scale:g}" if scale != 1 else ""),
+                file=file, field=f"classes[{i}].queries_per_day", value=cls.queries_per_day,
+                has_value=True)
         if cls.queries_per_day < DEMAND_RANGE * largest:
             raise InputError(
                 f"below {DEMAND_RANGE:g} of the largest class ({largest:g} queries/day): beyond "

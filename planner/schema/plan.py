@@ -16,6 +16,7 @@ MAX_TOKENS = 1e7  # longest sequence a length distribution may describe (tokens)
 # tolerance (1e-7) on demand rows scaled by the largest demand / 1e3 (issue 17: a class of
 # 10 queries/day next to one of 1e11 was served 0 and failed the re-check).
 DEMAND_RANGE = 1e-8
+MIN_QUERIES_PER_DAY = 0.01  # a class's demand (after demand_scale): far above that tolerance
 
 
 class TokenBucket(Frozen):

@@ -641,3 +641,12 @@ def test_option_lever_with_a_scalar_is_an_input_error(tmp_path):
     result = run("levers", path)
     assert result.exit_code == EXIT_INPUT, result.output
     assert "set.options.precisions: an option lever sets a list" in result.stderr
+
+
+@pytest.mark.parametrize("sets", [["classes[0].queries_per_day=1e-300"],
+                                  ["adjustments.demand_scale=1e-6",
+                                   "classes[0].queries_per_day=1000"]])
+def test_vanishing_demand_is_refused(sets):
+    with pytest.raises(InputError) as err:
+        load_planning_instance(ONE, sets=sets)
+    assert err.value.field == "classes[0].queries_per_day"
