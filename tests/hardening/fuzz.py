@@ -149,7 +149,8 @@ def mutate_text(text: str, rng: random.Random) -> str:
         i = rng.randrange(len(lines))
         lines.insert(i, lines[i])  # a repeated line: often a duplicate key
     else:
-        lines.append(f"{rng.choice(['seed', 'name', 'objective'])}: {rng.choice(['-1', 'x', '.inf'])}")
+        key = rng.choice(["seed", "name", "objective"])
+        lines.append(f"{key}: {rng.choice(['-1', 'x', '.inf'])}")
     return "\n".join(lines) + "\n"
 
 
