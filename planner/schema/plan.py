@@ -151,13 +151,15 @@ class Site(Frozen):
 class Options(Frozen):
     """The option set the optimizer chooses from."""
 
-    models: list[Id] = Field(min_length=1, description="Allowed model ids")
-    precisions: list[Id] = Field(default=["fp8"], min_length=1, description="Allowed precisions")
-    hardware: list[Id] = Field(min_length=1, description="Allowed hardware ids")
+    models: list[Id] = Field(min_length=1, max_length=64, description="Allowed model ids")
+    precisions: list[Id] = Field(default=["fp8"], min_length=1, max_length=16,
+                                 description="Allowed precisions")
+    hardware: list[Id] = Field(min_length=1, max_length=64, description="Allowed hardware ids")
     gpus_per_replica: list[Annotated[int, Field(ge=1, le=1024)]] = Field(
-        default=[1, 2, 4, 8], min_length=1, description="Tensor-parallel sizes")
+        default=[1, 2, 4, 8], min_length=1, max_length=16, description="Tensor-parallel sizes")
     max_concurrency: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(
-        default=[16, 64, 256], min_length=1, description="Batch (concurrency) levels")
+        default=[16, 64, 256], min_length=1, max_length=32,
+        description="Batch (concurrency) levels")
     speculative_decoding: list[StrictBool] = Field(
         default=[False], min_length=1,
         description="Serving with speculative decoding: [false], [true] or both (a choice)")
