@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from formulations import REGISTRY
 from formulations.constraints import (define_capacity, define_demand, inventory_matrix,
                                       objective_weights, power_matrices)
-from formulations.lp import build_lp
+from formulations.lp import build_lp, demand_unit as solve_unit
 from planner import __version__
 from planner.candidates import CandidateReport, build_coefficients
 from planner.coefficients import HOURS, Coefficients
@@ -143,6 +143,28 @@ def milp_diagnosis(c: Coefficients, time_limit_s: float, mip_gap: float) -> list
                     "closest": float(low), "unit": "replicas",
                     "note": "minimum replicas per used deployment do not fit the inventory, "
                             "the power cap or the deployment limit"})
+    if not out and not c.inventory.empty:
+        # Whole nodes against inventory: the MILP without inventory, and its nodes per pool.
+        relaxed = solve_milp(replace(c, inventory=c.inventory.iloc[0:0]), limit,
+                             max(mip_gap, 0.05)).result
+        if relaxed.n is not None:
+            for r in c.inventory.itertuples():
+                used = float(relaxed.n[(c.dep_site == r.site_idx)
+                                       & (c.dep_hardware == r.hardware)].sum())
+                if used > r.nodes + 1e-6:
+                    out.append({"site": c.site_ids[int(r.site_idx)],
+                                "constraint": f"inventory[{r.hardware}] (whole nodes)",
+                                "limit": r.nodes, "closest": used, "unit": "nodes"})
+    if not out and np.isfinite(c.site_cap_kw).any():
+        relaxed = solve_milp(replace(c, site_cap_kw=np.full_like(c.site_cap_kw, np.inf)), limit,
+                             max(mip_gap, 0.05)).result
+        if relaxed.n is not None:
+            peak = hourly_site_power_kw(c, relaxed.x * solve_unit(c), relaxed.n).max(axis=1)
+            for s in np.flatnonzero(np.isfinite(c.site_cap_kw)):
+                if peak[s] > c.site_cap_kw[s] * (1 + 1e-6):
+                    out.append({"site": c.site_ids[s], "constraint": "power_cap (whole nodes)",
+                                "limit": c.site_cap_kw[s] / 1e3, "closest": peak[s] / 1e3,
+                                "unit": "MW"})
     if not out:
         out.append({"site": "all", "constraint": "whole_nodes", "limit": np.nan,
                     "closest": np.nan, "unit": "",

@@ -650,3 +650,19 @@ def test_vanishing_demand_is_refused(sets):
     with pytest.raises(InputError) as err:
         load_planning_instance(ONE, sets=sets)
     assert err.value.field == "classes[0].queries_per_day"
+
+
+@pytest.mark.parametrize("sets,constraint,limit,closest", [
+    # 0.53 nodes serve the demand (the LP); a whole node exceeds 0.6 installed
+    (["sites[0].inventory={h100-sxm: 0.6}"], "inventory[h100-sxm] (whole nodes)", 0.6, 1.0),
+    # the LP peaks at 4.62 kW; one whole node draws 5.83 kW at the peak
+    (["sites[0].power_cap_mw=0.005"], "power_cap (whole nodes)", 0.005, 0.0058333),
+])
+def test_whole_nodes_infeasible_only_as_milp(sets, constraint, limit, closest):
+    instance, digest = load_planning_instance(ONE, sets=sets)
+    assert optimize(instance, digest, "lp").summary["nodes"] == pytest.approx(0.52588, rel=1e-4)
+    with pytest.raises(InfeasibleError) as err:
+        optimize(instance, digest, "milp")
+    detail = err.value.details[0]
+    assert detail["constraint"] == constraint and detail["limit"] == limit
+    assert detail["closest"] == pytest.approx(closest, rel=1e-4)
