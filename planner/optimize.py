@@ -98,6 +98,8 @@ def _joint_conflict(row) -> list[dict]:
     if not out:
         out.append({"class": cls, "constraint": "slo_and_quality_jointly", "limit": np.nan,
                     "closest": np.nan, "unit": ""})
+    for d in out[:-1]:  # the note once, on the last finding
+        d.pop("note", None)
     return out
 
 
