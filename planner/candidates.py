@@ -209,6 +209,12 @@ def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None 
             "best_ttft_ms": float(np.min(ttft_q[usable])) if usable.any() else np.inf,
             "best_tpot_ms": float(np.min(tpot_q[usable])) if usable.any() else np.inf,
             "best_quality": float(credited[allowed].max()) if allowed.any() else 0.0,
+            # Closest values of an SLO-vs-quality conflict: the best latency among candidates
+            # meeting the quality floor, the best quality among those meeting the SLO.
+            "best_ttft_with_quality_ms": _least(ttft_q, usable & ok_quality),
+            "best_tpot_with_quality_ms": _least(tpot_q, usable & ok_quality & ok_ttft),
+            "best_quality_with_slo": (float(credited[usable & ok_ttft & ok_tpot].max())
+                                      if (usable & ok_ttft & ok_tpot).any() else np.nan),
             "fit_with_quality": int((fits & ok_quality & allowed).sum()),
             "eligible": int(eligible.sum())})
     pairs = pd.concat(per_class, ignore_index=True)
@@ -237,6 +243,10 @@ def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None 
     log.info("candidates: %d generated, %d kept, %d eligible pairs; dropped %s (%.2f s)",
              report.generated, report.kept, report.pairs, report.dropped, report.seconds)
     return deployments, pairs, report
+
+
+def _least(values: np.ndarray, mask: np.ndarray) -> float:
+    return float(np.min(values[mask])) if mask.any() else np.nan
 
 
 def dominated_deployments(grid: pd.DataFrame, pairs: pd.DataFrame, keep: np.ndarray,

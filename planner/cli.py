@@ -1,10 +1,11 @@
 """The ``planner`` command: parses arguments, calls the library, formats. Nothing else.
 
-Exit codes: 0 success (a time-limited MILP with an incumbent also exits 0, flagged
-``status: time_limit`` with its gap); 1 an unexpected failure; 2 bad input (a one-line error
-naming the file, the field and the value; ``--debug`` shows the traceback instead); 3 infeasible
-(which class or site, which constraint, the closest achievable value); 4 no solution within the
-solver's time limit.
+Exit codes (the table is in :mod:`planner.errors` and the README): 0 success (a time-limited
+MILP with an incumbent also exits 0, flagged ``status: time_limit`` with its gap); 1 an internal
+error (a bug or a numerical failure of the solver, with a hint to report it); 2 bad input (a
+one-line error naming the file, the field and the value); 3 infeasible (which class or site,
+which constraint, the closest achievable value); 4 no solution within the solver's time limit.
+``--debug`` adds the traceback on stderr and keeps the exit code.
 """
 
 from __future__ import annotations
@@ -12,33 +13,56 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 
 import click
 
 from planner import __version__
-from planner.errors import PlannerError
+from planner.errors import (EXIT_INPUT, EXIT_INTERNAL, REPORT_HINT, InputError, PlannerError,
+                            one_line)
 
-EXIT_INPUT_ERROR = 2
+EXIT_INPUT_ERROR = EXIT_INPUT
+DEFAULT_MAX_POINTS = 10_000
 
 
 class PlannerGroup(click.Group):
-    """Turns PlannerError into one line on stderr and exit code 2, unless --debug is given."""
+    """Every failure is one line on stderr and its exit code (``planner.errors``); with
+    ``--debug`` the traceback comes first, the exit code is the same."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
         except PlannerError as exc:
-            if (ctx.obj or {}).get("debug"):
-                raise
+            self._traceback(ctx)
             click.echo(f"error: {exc}", err=True)
             ctx.exit(getattr(exc, "exit_code", EXIT_INPUT_ERROR))
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except RecursionError:
+            self._traceback(ctx)
+            click.echo("error: input nested too deeply", err=True)
+            ctx.exit(EXIT_INPUT_ERROR)
+        except Exception as exc:  # a bug: say so, and how to report it
+            self._traceback(ctx)
+            click.echo(f"internal error: {type(exc).__name__}: {one_line(str(exc), 300)} "
+                       f"({REPORT_HINT})", err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+    @staticmethod
+    def _traceback(ctx: click.Context) -> None:
+        if (ctx.obj or {}).get("debug"):
+            click.echo(traceback.format_exc(), err=True, nl=False)
 
 
 @click.group(cls=PlannerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="planner")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
-@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.option("--debug", is_flag=True,
+              help="Also show the traceback of an error (the exit code stays the same).")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
     """Energy-efficiency planner for LLM inference fleets."""
@@ -58,7 +82,8 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
               help="Write the distributions and lever scenarios to this PNG.")
 @click.option("--samples", type=click.IntRange(min=1), default=None,
               help="Override samples_per_model.")
-@click.option("--seed", type=int, default=None, help="Override the instance's seed.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Override the instance's seed.")
 @click.option("--input-sensitivity", is_flag=True,
               help="Count input tokens in energy: L_eff = L_out + L_in/30 (the paper's "
                    "sensitivity analysis).")
@@ -69,6 +94,10 @@ def estimate(instance: str, fmt: str, show_fit: bool, plot_path: str | None, sam
     """Per-query and fleet energy by the method of Oviedo et al. (arXiv:2509.20241)."""
     from planner.energy.estimator import load_estimate_instance, run_estimate
     from planner.report.estimate import estimate_text, fit_text, plot_estimate
+    from planner.validation import check_writable_file
+
+    if plot_path:
+        check_writable_file(plot_path, "--plot")
 
     spec, table = load_estimate_instance(instance)
     overrides = {}
@@ -101,7 +130,8 @@ def estimate(instance: str, fmt: str, show_fit: bool, plot_path: str | None, sam
 
 @cli.command()
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
-              help="Calibration file to write [default: the package's shipped calibration.json].")
+              help="Calibration file to write (load it with --calibration). Without it nothing "
+                   "is written: the installed package's calibration.json is never changed.")
 @click.option("--rows-csv", type=click.Path(dir_okay=False), default=None,
               help="Also write measured vs predicted for every benchmark row to this CSV.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
@@ -111,16 +141,21 @@ def estimate(instance: str, fmt: str, show_fit: bool, plot_path: str | None, sam
                    "is then the in-sample MAPE).")
 def calibrate(out_path: str | None, rows_csv: str | None, fmt: str, no_holdout: bool) -> None:
     """Fit the performance model's efficiency factors on the shipped TensorRT-LLM tables."""
-    from planner.catalog import data_path
     from planner.perf.calibrate import (calibrate as fit, energy_check, error_tables,
                                         online_check, speculative_check, ttft_check)
-    from planner.perf.factors import CALIBRATION_FILE
     from planner.report.calibration import calibration_text, write_error_rows
     from planner.report.io import write_json_atomic
+    from planner.validation import check_writable_file
 
+    for path, option in ((out_path, "--out"), (rows_csv, "--rows-csv")):
+        if path:
+            check_writable_file(path, option)
     calibration, errors = fit(holdout=not no_holdout)
-    target = out_path or data_path(CALIBRATION_FILE)
-    write_json_atomic(target, calibration.to_json())
+    target = out_path
+    if target:
+        write_json_atomic(target, calibration.to_json())
+    else:
+        logging.getLogger(__name__).info("not written: pass --out FILE to save the calibration")
     tables = error_tables(errors)
     checks = {"ttft": ttft_check(calibration), "online": online_check(calibration),
               "energy": energy_check(calibration),
@@ -134,11 +169,12 @@ def calibrate(out_path: str | None, rows_csv: str | None, fmt: str, no_holdout: 
         summary["by_group"] = tables["by_group"].to_dict(orient="records")
         summary["energy_check"] = checks["energy"].to_dict(orient="records")
         summary["speculative_check"] = checks["speculative"].to_dict(orient="records")
-        summary["written"] = str(target)
+        summary["written"] = str(target) if target else None
         click.echo(json.dumps(summary, indent=2, default=float))
     else:
         click.echo(calibration_text(calibration, tables, checks))
-        click.echo(f"\nwrote {target}")
+        click.echo(f"\nwrote {target}" if target else
+                   "\nnot written (pass --out FILE to save it; use it with --calibration FILE)")
 
 
 @cli.command()
@@ -191,18 +227,11 @@ def validate(out_dir: str | None, calibration_path: str | None, fmt: str) -> Non
 def throughput(cases_path: str, fmt: str, calibration_path: str | None) -> None:
     """Throughput, latency, power and Wh/query for each case of a CSV (offline max-throughput
     regime unless a concurrency is given)."""
-    import pandas as pd
-
-    from planner.errors import InputError
     from planner.perf.factors import load_calibration
     from planner.perf.model import predict
+    from planner.validation import read_cases_csv
 
-    try:
-        cases = pd.read_csv(cases_path)
-    except FileNotFoundError:
-        raise InputError("file not found", file=cases_path) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"malformed CSV: {exc}", file=cases_path) from None
+    cases = read_cases_csv(cases_path)
     result = predict(cases, calibration=load_calibration(calibration_path), file=cases_path)
     columns = list(cases.columns) + [
         "out_tok_s_total", "ttft_ms", "tpot_ms", "node_power_kw", "wh_per_query", "fits",
@@ -242,11 +271,15 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
     from planner.optimize import InfeasibleError, optimize
     from planner.report.plan import plan_text, write_infeasible, write_plan
 
+    from planner.validation import check_writable_dir
+
     if time_limit is not None:
         sets = (*sets, f"solver.time_limit_s={time_limit}")
     if robust:
         sets = (*sets, "robustness.robust=true")
     spec, digest = load_planning_instance(instance, scenario=scenario, sets=sets)
+    if out_dir:
+        check_writable_dir(out_dir)  # before the solve, not after it
     if uncertainty_draws is not None:
         from planner.uncertainty import check_samples
 
@@ -256,7 +289,7 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
             from planner.robust import optimize_robust
 
             if formulation != "lp":
-                raise PlannerError("--robust solves the LP (continuous nodes); drop --formulation")
+                raise InputError("--robust solves the LP (continuous nodes); drop --formulation")
             plan = optimize_robust(spec, digest)
         else:
             plan = optimize(spec, digest, formulation)
@@ -346,8 +379,11 @@ def levers_command(ctx: click.Context, instance: str, scenario: str | None,
     from planner.instance import load_planning_data
     from planner.levers import attribute_levers
     from planner.report.levers import levers_text, write_levers
+    from planner.validation import check_writable_dir
 
     data = load_planning_data(instance, scenario=scenario, sets=sets)
+    if out_dir:
+        check_writable_dir(out_dir)
     if uncertainty_draws is not None:
         from planner.uncertainty import check_samples
 
@@ -392,10 +428,13 @@ def levers_command(ctx: click.Context, instance: str, scenario: str | None,
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Dask scheduler (tcp://host:8786), or 'local' for a LocalCluster.")
 @click.option("--resume", is_flag=True, help="Continue a sweep in --out; finished points are kept.")
+@click.option("--max-points", type=click.IntRange(min=1), default=DEFAULT_MAX_POINTS,
+              show_default=True,
+              help="Refuse a spec with more points than this (counted before anything runs).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 def sweep_command(instance: str, spec: str, out_dir: str, jobs: int, scheduler: str | None,
-                  resume: bool, fmt: str) -> None:
+                  resume: bool, max_points: int, fmt: str) -> None:
     """Solve the instance at every point of a sweep spec (grids, scenarios, Monte Carlo); each
     finished point is persisted at once, so an interrupted sweep resumes where it stopped."""
     from planner.report.sweep import sweep_text, write_plots
@@ -403,8 +442,9 @@ def sweep_command(instance: str, spec: str, out_dir: str, jobs: int, scheduler: 
 
     with Progress("sweep points") as bar:
         result = run_sweep(instance, spec, out_dir, jobs=jobs, scheduler=scheduler,
-                           resume=resume, progress=bar.update, total=bar.set_total)
-    write_plots(result.table, out_dir)
+                           resume=resume, progress=bar.update, total=bar.set_total,
+                           max_points=max_points)
+    write_plots(result.table, out_dir, result.summary.get("tornado_context"))
     if fmt == "json":
         click.echo(json.dumps(result.summary, indent=2, default=float))
     else:

@@ -13,6 +13,21 @@ import numpy as np
 import pandas as pd
 
 HOURS = 24
+TIE_BREAK = 1e-6  # energy's weight in a carbon/cost objective, relative to the mean weight
+
+
+def objective_site_weight(weight: np.ndarray, fixed_costs: bool = False) -> np.ndarray:
+    """Per-site objective weight per kWh as solved: the carbon intensity or price plus a small
+    energy term, so that plans equal in carbon (cost) are told apart by energy, the least
+    energy winning. Zero weight everywhere makes every plan optimal at 0: energy decides alone.
+    Plain energy (all weights 1) is left exactly as it is."""
+    weight = np.asarray(weight, dtype=float)
+    if np.all(weight == 1.0):
+        return weight
+    positive = weight[weight > 0]
+    if positive.size == 0:  # with node costs (objective: cost) those still decide first
+        return np.full_like(weight, TIE_BREAK if fixed_costs else 1.0)
+    return weight + TIE_BREAK * positive.mean()
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,8 @@ class Coefficients:
         ``objective`` the objective's units per day instead (x 1e6 kWh weight, + fixed cost)."""
         site_factor = self.site_pue * self.site_overhead
         if objective:
-            site_factor = site_factor * self.site_weight
+            site_factor = site_factor * objective_site_weight(
+                self.site_weight, self.dep_fixed_per_day is not None)
         per_query = self.dynamic_kwh * site_factor[self.dep_site[self.pair_dep]] / 1e6
         per_node = self.dep_idle_kw * HOURS * site_factor[self.dep_site] / 1e6
         if objective and self.dep_fixed_per_day is not None:

@@ -16,6 +16,8 @@ import numpy as np
 
 from formulations.standard_form import StandardForm
 
+MIP_RANDOM_SEED = 0
+
 
 @dataclass
 class LPResult:
@@ -120,7 +122,8 @@ def solve_mip(form: StandardForm, time_limit_s: float, mip_gap: float,
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("threads", int(threads))
-    highs.setOptionValue("time_limit", float(max(time_limit_s, 0.1)))
+    highs.setOptionValue("random_seed", MIP_RANDOM_SEED)  # fixed, as threads: same input,
+    highs.setOptionValue("time_limit", float(max(time_limit_s, 0.1)))  # same search
     highs.setOptionValue("mip_rel_gap", float(mip_gap))
     _load(highs, form)
     if start is not None:

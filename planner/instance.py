@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -18,25 +19,36 @@ from planner.catalog.loaders import load_catalog
 from planner.perf.factors import load_calibration
 from planner.errors import InputError
 from planner.schema.loading import read_yaml, validate_mapping
-from planner.schema.plan import PlanningInstance
+from planner.schema.plan import DEMAND_RANGE, MIN_QUERIES_PER_DAY, PlanningInstance
+from planner.validation import load_yaml_text, warn_once
+
+log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
-def split_path(path: str) -> list[str | int]:
-    """'sites[0].power_cap_mw' -> ['sites', 0, 'power_cap_mw']; 'sites[*].pue' -> [.., '*', ..]."""
+_PATH = re.compile(r"^[^.\[\]]+(\[(\d+|\*)\])*(\.[^.\[\]]+(\[(\d+|\*)\])*)*$")
+
+
+def split_path(path: str, where: str | None = None) -> list[str | int]:
+    """'sites[0].power_cap_mw' -> ['sites', 0, 'power_cap_mw']; 'sites[*].pue' -> [.., '*', ..].
+
+    An empty path, an empty part (``a..b``, ``.x``) or a malformed index is an InputError."""
+    if not isinstance(path, str) or not _PATH.match(path.strip()) or any(
+            not part.strip() for part in re.split(r"[.\[\]]+", path.strip()) if part != ""):
+        raise InputError("malformed path: write field names joined by '.', list items as [0], "
+                         "[*] or by id (sites.us-east.pue)", file=where, field="path",
+                         value=path, has_value=True)
     parts: list[str | int] = []
-    for name, index in _TOKEN.findall(path.replace("[*]", ".*")):
-        parts.append(int(index) if index else name)
-    if not parts:
-        raise ValueError(f"empty path {path!r}")
+    for name, index in _TOKEN.findall(path.strip().replace("[*]", ".*")):
+        parts.append(int(index) if index else name.strip())
     return parts
 
 
 def set_path(data: dict, path: str, value, where: str) -> None:
     """Set ``path`` in nested dicts/lists; list items may be addressed by index, by ``id`` or
     all at once with ``[*]`` (``sites[*].pue=1.1``)."""
-    _set_parts(data, split_path(path), value, where, path)
+    _set_parts(data, split_path(path, where), value, where, path)
 
 
 def _set_parts(data, parts: list, value, where: str, path: str) -> None:
@@ -80,15 +92,23 @@ def _step(target, part, so_far, where):
     raise InputError("cannot descend into a scalar", file=where, field=shown)
 
 
-def parse_set(expression: str) -> tuple[str, object]:
-    """'options.utilization_ceiling=0.7' -> (path, 0.7); the value is parsed as YAML."""
+def parse_set(expression: str, where: str | None = None) -> tuple[str, object]:
+    """'options.utilization_ceiling=0.7' -> (path, 0.7); the value is parsed as YAML.
+    ``where`` names the instance the override is for (``FILE (--set)``) in errors."""
     if "=" not in expression:
-        raise InputError("--set needs PATH=VALUE", field="--set", value=expression, has_value=True)
+        raise InputError("--set needs PATH=VALUE", file=where, field="--set", value=expression,
+                         has_value=True)
     path, raw = expression.split("=", 1)
+    if not path.strip():
+        raise InputError("--set needs a PATH before '='", file=where, field="--set",
+                         value=expression, has_value=True)
+    split_path(path, where or "--set")
     try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise InputError(f"value is not valid YAML: {exc}", field=f"--set {path}") from exc
+        value = load_yaml_text(raw)
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise InputError(f"value is not valid YAML: {problem}", file=where,
+                         field=f"--set {path}", value=raw, has_value=True) from None
     return path.strip(), value
 
 
@@ -102,10 +122,14 @@ def load_planning_data(path: Path | str, scenario: str | None = None,
         if scenario not in scenarios:
             raise InputError(f"unknown scenario; known: {sorted(scenarios)}", file=file,
                              field="scenarios", value=scenario, has_value=True)
+        if not isinstance(scenarios[scenario] or {}, dict):
+            raise InputError("a scenario is a mapping of {path: value}", file=file,
+                             field=f"scenarios.{scenario}", value=scenarios[scenario],
+                             has_value=True)
         for key, value in (scenarios[scenario] or {}).items():
             set_path(data, key, value, f"{file} (scenario {scenario})")
     for expression in sets:
-        key, value = parse_set(expression)
+        key, value = parse_set(expression, f"{file} (--set)")
         set_path(data, key, value, f"{file} (--set)")
     return data
 
@@ -136,12 +160,28 @@ def instance_from_mapping(data: dict, file: str) -> tuple[PlanningInstance, str]
 def check_ids(instance: PlanningInstance, file: str) -> None:
     """Every id must be a catalog id (or alias); errors name the path and the nearest ids."""
     catalog = load_catalog()
+    largest = max(c.queries_per_day for c in instance.classes)
+    scale = instance.adjustments.demand_scale
+    for i, cls in enumerate(instance.classes):
+        if cls.queries_per_day * scale < MIN_QUERIES_PER_DAY:
+            raise InputError(
+                f"fewer than {MIN_QUERIES_PER_DAY:g} queries/day"
+                + (f" after adjustments.demand_scale={scale:g}" if scale != 1 else ""),
+                file=file, field=f"classes[{i}].queries_per_day", value=cls.queries_per_day,
+                has_value=True)
+        if cls.queries_per_day < DEMAND_RANGE * largest:
+            raise InputError(
+                f"below {DEMAND_RANGE:g} of the largest class ({largest:g} queries/day): beyond "
+                f"the solver's resolution (it would be served 0); plan it separately or drop it",
+                file=file, field=f"classes[{i}].queries_per_day", value=cls.queries_per_day,
+                has_value=True)
     for i, model in enumerate(instance.options.models):
         catalog.model_id(model, file=file, field=f"options.models[{i}]")
     for i, precision in enumerate(instance.options.precisions):
         catalog.precision_id(precision, file=file, field=f"options.precisions[{i}]")
     for i, hw in enumerate(instance.options.hardware):
         catalog.hardware_id(hw, file=file, field=f"options.hardware[{i}]")
+    allowed = {catalog.hardware_id(hw) for hw in instance.options.hardware}
     calibration = load_calibration()
     for i, engine in enumerate(instance.options.engines):
         try:
@@ -151,7 +191,10 @@ def check_ids(instance: PlanningInstance, file: str) -> None:
                              has_value=True) from None
     for s, site in enumerate(instance.sites):
         for hw in site.inventory:
-            catalog.hardware_id(hw, file=file, field=f"sites[{s}].inventory.{hw}")
+            hw_id = catalog.hardware_id(hw, file=file, field=f"sites[{s}].inventory.{hw}")
+            if hw_id not in allowed:
+                warn_once(log, f"{file}: sites[{s}].inventory.{hw}: hardware not in "
+                               f"options.hardware; its inventory is unused")
     class_ids = [cls.id for cls in instance.classes]
     for k, category in enumerate(instance.levers.categories if instance.levers else []):
         for cid in category.classes or []:

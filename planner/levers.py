@@ -26,7 +26,8 @@ from formulations.standard_form import standard_form
 from planner.candidates import build_coefficients, deployment_grid
 from planner.catalog.loaders import load_catalog
 from planner.coefficients import Coefficients
-from planner.errors import InputError, PlannerError
+from planner.errors import (InfeasibleError, InputError, PlannerError, SolverNumericError,
+                            VerificationError)
 from planner.highs_lp import ReusableLP
 from planner.instance import apply_overrides, instance_from_mapping, split_path
 from planner.plan import deployment_labels
@@ -98,6 +99,12 @@ class LeverEngine:
                                      "parameter; their combination would depend on order",
                                      file=self.file, field=f"levers.groups.{g.name}.set.{path}")
                 seen[path] = g.name
+        for g, overrides in zip(self.groups, self.mask_sets):
+            for path, value in overrides.items():
+                if not (isinstance(value, list) or (value is None and "models" in path)):
+                    raise InputError("an option lever sets a list of allowed values",
+                                     file=self.file, field=f"levers.groups.{g.name}.set.{path}",
+                                     value=value, has_value=True)
         self._check_expansions()
         self.class_ids = [c["id"] for c in self.base["classes"]]
 
@@ -211,17 +218,20 @@ class LeverEngine:
         v.lp.set_column_upper(self.column_upper(mask, v))
         result = v.lp.solve()
         if not result.optimal:
-            raise PlannerError(f"lever subset [{self.names(mask) or 'baseline'}] is "
-                               f"{result.status}: {self.diagnose(mask)}")
+            text = (f"lever subset [{self.names(mask) or 'baseline'}] is {result.status}: "
+                    f"{self.diagnose(mask)}")
+            if result.status == "infeasible":
+                raise InfeasibleError(text)
+            raise SolverNumericError(text)
         c = v.coefficients
         unit = v.lp.form.unit
         x = result.values[:c.n_pairs] * unit
         nodes = result.values[c.n_pairs:]
         violations = verify_plan(c, x, nodes)
         if not violations.empty:
-            raise PlannerError(f"lever subset [{self.names(mask)}] failed the re-check: "
-                               + "; ".join(f"{r.constraint} at {r.where}"
-                                           for r in violations.head(3).itertuples()))
+            raise VerificationError(f"lever subset [{self.names(mask)}] failed the re-check: "
+                                    + "; ".join(f"{r.constraint} at {r.where}"
+                                                for r in violations.head(3).itertuples()))
         class_gwh = class_energy(c, x, nodes)
         serving = []
         for ci in range(len(c.demand)):

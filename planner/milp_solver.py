@@ -29,6 +29,7 @@ import numpy as np
 
 from formulations.constraints import SECONDS_PER_HOUR
 from formulations.lp import demand_unit
+from formulations.milp import milp_link_bounds
 from formulations.standard_form import milp_standard_form, standard_form
 from planner.coefficients import HOURS, Coefficients
 from planner.highs_lp import ReusableLP, solve_mip
@@ -112,8 +113,13 @@ def solve_milp(c: Coefficients, time_limit_s: float = 60.0, mip_gap: float = 0.0
         return LazyMilpResult(lp, unit, lp)
     capacity_keep, power_keep = seed_rows(c, lp, unit)
     rounds: list[LazyRound] = []
-    best: np.ndarray | None = None  # [x, n, y] of the best plan feasible for every row
-    upper, lower = np.inf, lp.objective
+    # [x, n, y] of the best plan feasible for every row; first the LP's plan with its nodes
+    # rounded up, when that is feasible: a time limit then returns at worst that plan, whatever
+    # HiGHS managed in the time (the same input gives the same floor).
+    best = rounded_incumbent(c, lp, unit)
+    upper = float(best @ milp_standard_form(c, unit, np.zeros(0, int), np.zeros(0, int)).cost) \
+        if best is not None else np.inf
+    lower = lp.objective
     while True:
         t0 = time.perf_counter()
         left = time_limit_s - (t0 - start)
@@ -161,6 +167,24 @@ def solve_milp(c: Coefficients, time_limit_s: float = 60.0, mip_gap: float = 0.0
     result = SolveResult(status, upper, best[:p], np.rint(best[p:p + d]),
                          np.rint(best[p + d:]), gap, lower, seconds)
     return LazyMilpResult(result, unit, lp, rounds)
+
+
+def rounded_incumbent(c: Coefficients, lp: SolveResult, unit: float) -> np.ndarray | None:
+    """The LP relaxation's plan with every used deployment's nodes rounded up (to at least the
+    minimum replicas), as ``[x, n, y]``; None when that breaks a row (inventory, power cap,
+    the deployment limit)."""
+    p, d = c.n_pairs, c.n_deployments
+    n = np.ceil(lp.n - 1e-9)
+    used = n > 0
+    _, min_nodes = milp_link_bounds(c)
+    n = np.where(used, np.maximum(n, min_nodes), 0.0)
+    plan = np.concatenate([lp.x, n, used.astype(float)])
+    form = milp_standard_form(c, unit)
+    lhs = form.a @ plan
+    slack = TOL * np.maximum(1.0, np.abs(lhs))
+    if np.all(lhs >= form.row_lower - slack) and np.all(lhs <= form.row_upper + slack):
+        return plan
+    return None
 
 
 def repair(c: Coefficients, opened: np.ndarray, unit: float, time_limit_s: float,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from functools import lru_cache
 from importlib.metadata import version
 
@@ -19,37 +20,25 @@ import scipy.sparse as sp
 from formulations import REGISTRY
 from formulations.constraints import (define_capacity, define_demand, inventory_matrix,
                                       objective_weights, power_matrices)
-from formulations.lp import build_lp
+from formulations.lp import build_lp, demand_unit as solve_unit
 from planner import __version__
 from planner.candidates import CandidateReport, build_coefficients
 from planner.coefficients import HOURS, Coefficients
-from planner.errors import PlannerError
+from planner.errors import (EXIT_INFEASIBLE, EXIT_NO_SOLUTION, InfeasibleError, InputError,
+                            NoSolutionError, SolverNumericError, VerificationError)
 from planner.milp_solver import solve_milp
 from planner.plan import Plan, build_tables, hourly_table
 from planner.schema.plan import PlanningInstance
 from planner.solve import Status, solve
-from planner.verify import hourly_site_power_kw, verify_plan
+from planner.validation import warn_once
+from planner.verify import daily_objective, hourly_site_power_kw, verify_plan
 
 log = logging.getLogger(__name__)
 
 OBJECTIVE_UNITS = {"energy": "GWh/day", "carbon": "kt CO2/day", "cost": "million USD/day"}
 
-EXIT_INFEASIBLE = 3
-EXIT_NO_SOLUTION = 4
-
-
-class InfeasibleError(PlannerError):
-    """The instance has no feasible plan; the message says which class/site and constraint."""
-
-    exit_code = EXIT_INFEASIBLE
-
-    def __init__(self, message: str, details: list[dict]):
-        self.details = details
-        super().__init__(message)
-
-
-class NoSolutionError(PlannerError):
-    exit_code = EXIT_NO_SOLUTION
+__all__ = ["EXIT_INFEASIBLE", "EXIT_NO_SOLUTION", "InfeasibleError", "NoSolutionError",
+           "optimize"]
 
 
 def provenance(instance: PlanningInstance, digest: str, formulation: str) -> dict:
@@ -103,10 +92,109 @@ def explain_ineligible(report: CandidateReport) -> list[dict]:
             out.append({"class": row[1], "constraint": "quality_floor", "limit": row.min_quality,
                         "closest": row.best_quality, "unit": "MMLU"})
         if not any(o["class"] == row[1] for o in out):
-            out.append({"class": row[1], "constraint": "slo_and_quality_jointly",
-                        "limit": np.nan, "closest": np.nan, "unit": ""})
+            out += _joint_conflict(row)
     for o in out:
         o["class"] = str(o["class"])
+    return out
+
+
+def _joint_conflict(row) -> list[dict]:
+    """SLO and quality floor each reachable, never together: the closest value of each given
+    the other (latency among candidates meeting the floor, quality among those meeting the SLO)."""
+    out = []
+    cls = str(row[1])
+    note = "each is reachable alone, not together"
+    best_ttft = getattr(row, "best_ttft_with_quality_ms", np.nan)
+    best_tpot = getattr(row, "best_tpot_with_quality_ms", np.nan)
+    best_quality = getattr(row, "best_quality_with_slo", np.nan)
+    if row.ttft_slo_ms and np.isfinite(best_ttft) and best_ttft > row.ttft_slo_ms:
+        out.append({"class": cls, "constraint": "ttft_slo (with the quality floor)",
+                    "limit": row.ttft_slo_ms, "closest": best_ttft, "unit": "ms", "note": note})
+    elif row.tpot_slo_ms and np.isfinite(best_tpot) and best_tpot > row.tpot_slo_ms:
+        out.append({"class": cls, "constraint": "tpot_slo (with the quality floor)",
+                    "limit": row.tpot_slo_ms, "closest": best_tpot, "unit": "ms", "note": note})
+    if np.isfinite(best_quality) and best_quality < row.min_quality:
+        out.append({"class": cls, "constraint": "quality_floor (with the SLO)",
+                    "limit": row.min_quality, "closest": best_quality, "unit": "MMLU",
+                    "note": note})
+    if not out:
+        out.append({"class": cls, "constraint": "slo_and_quality_jointly", "limit": np.nan,
+                    "closest": np.nan, "unit": ""})
+    for d in out[:-1]:  # the note once, on the last finding
+        d.pop("note", None)
+    return out
+
+
+def milp_diagnosis(c: Coefficients, time_limit_s: float, mip_gap: float) -> list[dict]:
+    """The LP relaxation is feasible but the MILP is not: which integer rule. Each rule is
+    relaxed in turn (maximum deployments, minimum replicas) and the MILP re-solved; the closest
+    achievable value is the fewest deployments / the most replicas that still give a plan.
+    If neither alone explains it, whole nodes against inventory or the power cap do."""
+    from formulations.milp import build_milp
+
+    limit = max(min(time_limit_s, 30.0), 1.0)
+
+    def feasible(coefficients: Coefficients) -> bool:
+        return solve_milp(coefficients, limit, max(mip_gap, 0.05)).result.status \
+            is not Status.INFEASIBLE
+
+    out = []
+    if c.max_deployments is not None and feasible(replace(c, max_deployments=None)):
+        closest = np.nan
+        try:
+            built = build_milp(replace(c, max_deployments=None))
+            problem = cp.Problem(cp.Minimize(cp.sum(built.y)), built.problem.constraints)
+            problem.solve(solver=cp.HIGHS, time_limit=limit)
+            if built.y.value is not None:
+                closest = float(np.rint(built.y.value).sum())
+        except cp.SolverError:
+            pass
+        out.append({"site": "all", "constraint": "max_deployments", "limit": c.max_deployments,
+                    "closest": closest, "unit": "deployments",
+                    "note": "the demand needs more distinct deployments than max_deployments "
+                            "allows"})
+    if c.min_replicas > 1 and feasible(replace(c, min_replicas=1)):
+        low, high = 1, c.min_replicas - 1  # low is feasible; find the most replicas that are
+        for _ in range(8):
+            if low >= high:
+                break
+            mid = (low + high + 1) // 2
+            if feasible(replace(c, min_replicas=mid)):
+                low = mid
+            else:
+                high = mid - 1
+        out.append({"site": "all", "constraint": "min_replicas", "limit": c.min_replicas,
+                    "closest": float(low), "unit": "replicas",
+                    "note": "minimum replicas per used deployment do not fit the inventory, "
+                            "the power cap or the deployment limit"})
+    if not out and not c.inventory.empty:
+        # Whole nodes against inventory: the MILP without inventory, and its nodes per pool.
+        relaxed = solve_milp(replace(c, inventory=c.inventory.iloc[0:0]), limit,
+                             max(mip_gap, 0.05)).result
+        if relaxed.n is not None:
+            for r in c.inventory.itertuples():
+                used = float(relaxed.n[(c.dep_site == r.site_idx)
+                                       & (c.dep_hardware == r.hardware)].sum())
+                if used > r.nodes + 1e-6:
+                    out.append({"site": c.site_ids[int(r.site_idx)],
+                                "constraint": f"inventory[{r.hardware}] (whole nodes)",
+                                "limit": r.nodes, "closest": used, "unit": "nodes"})
+    if not out and np.isfinite(c.site_cap_kw).any():
+        relaxed = solve_milp(replace(c, site_cap_kw=np.full_like(c.site_cap_kw, np.inf)), limit,
+                             max(mip_gap, 0.05)).result
+        if relaxed.n is not None:
+            peak = hourly_site_power_kw(c, relaxed.x * solve_unit(c), relaxed.n).max(axis=1)
+            for s in np.flatnonzero(np.isfinite(c.site_cap_kw)):
+                if peak[s] > c.site_cap_kw[s] * (1 + 1e-6):
+                    out.append({"site": c.site_ids[s], "constraint": "power_cap (whole nodes)",
+                                "limit": c.site_cap_kw[s] / 1e3, "closest": peak[s] / 1e3,
+                                "unit": "MW"})
+    if not out:
+        out.append({"site": "all", "constraint": "whole_nodes", "limit": np.nan,
+                    "closest": np.nan, "unit": "",
+                    "note": "the LP relaxation has a plan, but whole nodes (with minimum "
+                            "replicas and the deployment limit) do not fit the inventory or "
+                            "the power cap"})
     return out
 
 
@@ -132,7 +220,10 @@ def elastic_diagnosis(c: Coefficients) -> list[dict]:
     per_query, per_node = objective_weights(c, unit)
     problem = cp.Problem(cp.Minimize(objective * 1e3 + 1e-6 * (per_query @ x + per_node @ n)),
                          cons)
-    problem.solve(solver=cp.HIGHS)
+    try:
+        problem.solve(solver=cp.HIGHS)
+    except cp.SolverError:
+        return []
     out = []
     if excess is not None and excess.value is not None:
         for i, s in enumerate(capped):
@@ -150,24 +241,48 @@ def elastic_diagnosis(c: Coefficients) -> list[dict]:
 
 
 def _message(details: list[dict]) -> str:
+    """One line; each distinct finding once."""
     parts = []
     for d in details:
-        who = f"class {d['class']}" if "class" in d else f"site {d['site']}"
+        who = (f"class {d['class']}" if "class" in d else
+               "fleet" if d.get("site") == "all" else f"site {d['site']}")
         if np.isfinite(d.get("closest", np.nan)):
-            parts.append(f"{who}: {d['constraint']} limit {d['limit']:.4g} {d['unit']}, closest "
-                         f"achievable {d['closest']:.4g} {d['unit']}")
+            text = (f"{who}: {d['constraint']} limit {d['limit']:.4g} {d['unit']}, closest "
+                    f"achievable {d['closest']:.4g} {d['unit']}")
+            if d.get("note"):
+                text += f" ({d['note']})"
         elif d.get("note"):
-            parts.append(f"{who}: {d['note']} ({d['constraint']})")
+            text = f"{who}: {d['note']} ({d['constraint']})"
         else:
-            parts.append(f"{who}: no candidate meets its SLO and quality floor together")
+            text = f"{who}: no candidate meets its SLO and quality floor together"
+        if text not in parts:
+            parts.append(text)
     return "infeasible: " + "; ".join(parts)
+
+
+def option_warnings(instance: PlanningInstance, formulation: str) -> list[str]:
+    """What a formulation ignores of the instance, said rather than silently dropped."""
+    warnings = []
+    if formulation != "milp":
+        o = instance.options
+        if o.min_replicas != 1:
+            warnings.append(f"options.min_replicas={o.min_replicas} is a MILP rule; the "
+                            f"{formulation} formulation ignores it (use --formulation milp)")
+        if o.max_deployments is not None:
+            warnings.append(f"options.max_deployments={o.max_deployments} is a MILP rule; the "
+                            f"{formulation} formulation ignores it (use --formulation milp)")
+    return warnings
 
 
 def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "lp",
              coefficients: tuple[Coefficients, CandidateReport] | None = None) -> Plan:
     """Solve an instance and return a verified plan (raises InfeasibleError / NoSolutionError)."""
     if formulation not in REGISTRY:
-        raise PlannerError(f"unknown formulation {formulation!r}; known: {sorted(REGISTRY)}")
+        raise InputError(f"unknown formulation; known: {sorted(REGISTRY)}", field="formulation",
+                         value=formulation, has_value=True)
+    warnings = option_warnings(instance, formulation)
+    for text in warnings:
+        warn_once(log, text)
     timings = {}
     t0 = time.perf_counter()
     c, report = coefficients or build_coefficients(instance)
@@ -192,12 +307,21 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
         timings["solve"] = result.seconds
         unit = built.unit
     if result.status is Status.INFEASIBLE:
-        details = elastic_diagnosis(c) or [{"site": "?", "constraint": "unknown", "limit": np.nan,
-                                            "closest": np.nan, "unit": ""}]
+        details = elastic_diagnosis(c)
+        if not details and formulation == "milp" and lp_bound is not None:
+            details = milp_diagnosis(c, instance.solver.time_limit_s, instance.solver.mip_gap)
+        details = details or [{"site": "all", "constraint": "unknown", "limit": np.nan,
+                               "closest": np.nan, "unit": "",
+                               "note": "the solver proved infeasibility but no single rule "
+                                       "explains it"}]
         raise InfeasibleError(_message(details), details)
     if result.x is None:
-        raise NoSolutionError(f"no solution: solver status {result.status.value} after "
-                              f"{result.seconds:.1f} s (time limit {instance.solver.time_limit_s} s)")
+        if result.status is Status.NO_SOLUTION:
+            raise NoSolutionError(f"no solution within the time limit: no feasible plan found "
+                                  f"after {result.seconds:.1f} s (time limit "
+                                  f"{instance.solver.time_limit_s} s)")
+        raise SolverNumericError(f"HiGHS ended with status {result.status.value} after "
+                                 f"{result.seconds:.1f} s without a plan")
     duals = result.duals
     x = result.x * unit
     n = result.n
@@ -217,9 +341,15 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     violations = verify_plan(c, x, n, integer=formulation == "milp")
     timings["verify"] = time.perf_counter() - t0
     if not violations.empty:
-        raise PlannerError("plan failed the independent re-check: "
-                           + "; ".join(f"{r.constraint} at {r.where} by {r.excess:.4g}"
-                                       for r in violations.head(5).itertuples()))
+        found = "; ".join(f"{r.constraint} at {r.where} by {r.excess:.4g}"
+                          for r in violations.head(5).itertuples())
+        # A plan the solver calls optimal that breaks a row beyond tolerance: the instance is
+        # infeasible within the solver's tolerances (a cap of a few watts, say), or a bug.
+        details = elastic_diagnosis(c)
+        if details:
+            raise InfeasibleError(_message(details) + f" (the solver's plan broke: {found})",
+                                  details)
+        raise VerificationError(f"plan failed the independent re-check: {found}")
     t0 = time.perf_counter()
     assignment, deployments, classes, constraints = build_tables(
         c, x, n, duals, rows, unit, report.class_best)
@@ -232,7 +362,8 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
         "status": result.status.value,
         "objective": instance.objective,
         "objective_unit": OBJECTIVE_UNITS[instance.objective],
-        "objective_value": float(result.objective),
+        "objective_value": (float(result.objective) if instance.objective == "energy"
+                            else daily_objective(c, x, n)),
         # The fleet's energy whatever is minimised (the objective itself when it is energy).
         "objective_gwh_per_day": energy,
         "peak_power_mw": float(power.sum(axis=0).max() / 1e3),
@@ -246,6 +377,7 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
         "candidates": report.as_dict(),
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
         "provenance": provenance(instance, digest, formulation),
+        "warnings": warnings,
     }
     if result.status is Status.TIME_LIMIT:
         log.warning("time limit reached: returning the incumbent with MIP gap %.4g", result.mip_gap)

@@ -45,6 +45,7 @@ from planner.catalog.loaders import Catalog, kv_bytes_per_token_full, load_catal
 from planner.errors import InputError
 from planner.perf.factors import (FACTOR_NAMES, POWER_NAMES, REFERENCE_ENGINE, Calibration,
                                   load_calibration)
+from planner.validation import check_text_column, parse_bool_column, parse_number_column
 
 GIB = 2.0**30
 RUNTIME_RESERVE_FRACTION = 0.08  # HBM kept for activations, workspace and CUDA context [assumed]
@@ -65,27 +66,31 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
     calibration = calibration or load_calibration()
     missing = [c for c in CASE_COLUMNS if c not in cases.columns]
     if missing:
-        raise InputError(f"missing columns {missing}", file=file)
+        raise InputError(f"missing columns {missing}", file=file, field="header")
+    if len(cases) == 0:
+        raise InputError("no cases (the CSV has a header but no rows)", file=file)
+    for col in ("model", "hardware", "precision"):
+        check_text_column(cases[col], col, file)
     model_ids = _resolve_column(cases["model"], catalog.model_id, "model", file)
     hw_ids = _resolve_column(cases["hardware"], catalog.hardware_id, "hardware", file)
     prec_ids = _resolve_column(cases["precision"], catalog.precision_id, "precision", file)
-    numbers = {}
-    for col in ("num_gpus", "isl", "osl"):
-        values = pd.to_numeric(cases[col], errors="coerce").to_numpy(float)
-        bad = ~np.isfinite(values) | (values <= 0)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise InputError("must be a positive number", file=file, field=f"row {i + 1}.{col}",
-                             value=cases[col].iloc[i], has_value=True)
-        numbers[col] = values
-    speculative = (cases["speculative"].astype(bool).to_numpy() if "speculative" in cases.columns
-                   else np.zeros(len(cases), dtype=bool))
-    disaggregated = (cases["disaggregated"].astype(bool).to_numpy()
+    # Strict parsing (planner.validation): whole GPUs, at least one token, booleans spelled
+    # true/false/yes/no/1/0; a blank concurrency means the offline max-throughput regime.
+    numbers = {
+        "num_gpus": parse_number_column(cases["num_gpus"], "num_gpus", file, minimum=1,
+                                        maximum=1024, integer=True, what="GPUs per replica"),
+        "isl": parse_number_column(cases["isl"], "isl", file, minimum=1, maximum=1e7,
+                                   what="input tokens"),
+        "osl": parse_number_column(cases["osl"], "osl", file, minimum=1, maximum=1e7,
+                                   what="output tokens")}
+    speculative = (parse_bool_column(cases["speculative"], "speculative", file)
+                   if "speculative" in cases.columns else np.zeros(len(cases), dtype=bool))
+    disaggregated = (parse_bool_column(cases["disaggregated"], "disaggregated", file)
                      if "disaggregated" in cases.columns else np.zeros(len(cases), dtype=bool))
-    concurrency = (pd.to_numeric(cases["concurrency"], errors="coerce").to_numpy(float)
+    concurrency = (parse_number_column(cases["concurrency"], "concurrency", file, minimum=1,
+                                       maximum=1e6, blank_ok=True,
+                                       what="blank for the offline regime")
                    if "concurrency" in cases.columns else np.full(len(cases), np.nan))
-    if np.any(concurrency[np.isfinite(concurrency)] < 1):
-        raise InputError("concurrency must be at least 1", file=file, field="concurrency")
     engines = _text_column(cases, "engine", REFERENCE_ENGINE)
     parallelism = _text_column(cases, "parallelism", "tp")
     bad = ~np.isin(parallelism, PARALLELISM)
@@ -276,6 +281,8 @@ def memory_fit(s: dict, f: dict) -> dict[str, np.ndarray]:
     reason[usable <= 0] = "weights do not fit in GPU memory"
     reason[n > s["gpus_per_node"]] = "tensor parallelism beyond the NVLink domain (gpus_per_node)"
     reason[(n > s["heads"]) & ~s["dep"]] = "more GPUs than attention heads"
+    reason[(np.mod(s["heads"], n) != 0) & ~s["dep"]] = ("tensor parallelism does not divide the "
+                                                      "attention heads")
     reason[~s["native"]] = "precision not supported on this hardware"
     return {"weights_gb_per_gpu": weights_per_gpu / 1e9, "kv_capacity_gb": kv_capacity / 1e9,
             "max_batch_memory": max_batch_memory, "fits": reason == "", "reason": reason}
@@ -529,6 +536,9 @@ def predict(cases: pd.DataFrame, calibration: Calibration | None = None,
     columns["model_kind"] = specs["kind"]
     columns["uncertainty_pct"] = np.where(result["fits"], factors["uncertainty_pct"], np.nan)
     columns["calibrated"] = factors["calibrated"]
-    added = pd.DataFrame(columns, index=cases.index)
+    # Text results stay object arrays (pandas would otherwise copy them into Arrow strings).
+    added = pd.DataFrame({k: (pd.Series(v, index=cases.index, dtype=object)
+                              if getattr(v, "dtype", None) == object else v)
+                          for k, v in columns.items()}, index=cases.index)
     return pd.concat([cases.drop(columns=[c for c in added.columns if c in cases.columns]),
                       added], axis=1)

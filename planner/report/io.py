@@ -17,11 +17,23 @@ def write_atomic(path: Path | str, writer: Callable[[Path], None]) -> Path:
     os.close(fd)
     try:
         writer(Path(tmp))
+        # mkstemp makes the file 0600; an output file gets the mode a plain open() would give
+        # it (0666 less the umask: 0644 under the usual umask 022).
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once: os.umask is process-wide and not thread-safe
 
 
 def write_text_atomic(path: Path | str, text: str) -> Path:

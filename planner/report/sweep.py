@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from planner.report.io import write_atomic
@@ -20,32 +21,75 @@ def _numeric_columns(table: pd.DataFrame, points: pd.DataFrame) -> list[str]:
     return [c for c in swept if pd.to_numeric(points[c], errors="coerce").notna().sum() >= 2]
 
 
-def tornado_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Per swept input: mean GWh/day at its lowest and highest values (grids), or in its bottom
-    and top decile (Monte Carlo), and the swing between them."""
+def tornado_rows(table: pd.DataFrame, context: dict | None = None) -> pd.DataFrame:
+    """Per swept input, the objective at its lowest and highest value and the swing.
+
+    Product grids: one at a time around the base point: the other inputs of the block held at
+    their base value (the grid value nearest the instance's own value, from ``base_values``;
+    the middle grid value when it is unknown). Zip grids move their inputs together, so the
+    bar is the joint change along the block. Monte Carlo: a main effect, the mean objective
+    in the input's bottom and top decile (the other inputs averaged over).
+
+    ``context`` (the sweep summary's ``tornado_context``): ``base_values`` {path: value} and
+    ``zip_blocks`` [grid0, ...]."""
     ok = table[table["status"].isin(SOLVED)]
+    context = context or {}
+    base_values = context.get("base_values") or {}
+    zip_blocks = set(context.get("zip_blocks") or ())
     rows = []
-    for kind in ("grid", "monte_carlo"):
-        points = ok[ok["kind"] == kind]
-        for col in _numeric_columns(table, points):
-            x = pd.to_numeric(points[col], errors="coerce")
-            y = points["objective_value"].astype(float)
-            keep = x.notna()
-            x, y = x[keep], y[keep]
-            if kind == "grid":
-                low, high = y[x == x.min()].mean(), y[x == x.max()].mean()
-                lo_v, hi_v = x.min(), x.max()
+    grid_points = ok[ok["kind"] == "grid"]
+    blocks = grid_points["point_id"].str.extract(r"^(grid\d+)-", expand=False)
+    for block, points in grid_points.groupby(blocks):
+        cols = [c for c in _numeric_columns(table, points) if points[c].notna().all()]
+        if not cols:
+            continue
+        values = {c: pd.to_numeric(points[c], errors="coerce") for c in cols}
+        is_zip = block in zip_blocks
+        reference = {c: _reference(values[c], base_values.get(c)) for c in cols}
+        y_all = points["objective_value"].astype(float)
+        for col in cols:
+            x = values[col]
+            if is_zip or len(cols) == 1:
+                mask = x.notna()
+                method = "joint (zip block)" if is_zip else "one at a time"
             else:
-                lo_q, hi_q = x.quantile(0.1), x.quantile(0.9)
-                low, high = y[x <= lo_q].mean(), y[x >= hi_q].mean()
-                lo_v, hi_v = lo_q, hi_q
-            rows.append({"input": col, "kind": kind, "low_value": lo_v, "high_value": hi_v,
+                mask = x.notna()
+                for other in cols:
+                    if other != col:
+                        mask &= values[other] == reference[other]
+                method = "one at a time around the base point"
+            xs, ys = x[mask], y_all[mask]
+            if xs.nunique() < 2:
+                continue
+            low, high = ys[xs == xs.min()].mean(), ys[xs == xs.max()].mean()
+            rows.append({"input": col, "kind": "grid", "method": method,
+                         "low_value": xs.min(), "high_value": xs.max(),
                          "objective_at_low": low, "objective_at_high": high,
                          "swing": abs(high - low)})
+    points = ok[ok["kind"] == "monte_carlo"]
+    for col in _numeric_columns(table, points):
+        x = pd.to_numeric(points[col], errors="coerce")
+        y = points["objective_value"].astype(float)
+        keep = x.notna()
+        x, y = x[keep], y[keep]
+        lo_q, hi_q = x.quantile(0.1), x.quantile(0.9)
+        low, high = y[x <= lo_q].mean(), y[x >= hi_q].mean()
+        rows.append({"input": col, "kind": "monte_carlo", "method": "main effect (decile means)",
+                     "low_value": lo_q, "high_value": hi_q, "objective_at_low": low,
+                     "objective_at_high": high, "swing": abs(high - low)})
     return pd.DataFrame(rows).sort_values("swing", ascending=False) if rows else pd.DataFrame()
 
 
-def write_plots(table: pd.DataFrame, out_dir: Path | str) -> list[Path]:
+def _reference(values: pd.Series, base) -> float:
+    """The grid value the other inputs are held at: nearest the base value, else the middle."""
+    unique = np.sort(values.dropna().unique())
+    if isinstance(base, (int, float)) and not isinstance(base, bool) and np.isfinite(base):
+        return float(unique[np.argmin(np.abs(unique - base))])
+    return float(unique[(len(unique) - 1) // 2])
+
+
+def write_plots(table: pd.DataFrame, out_dir: Path | str,
+                context: dict | None = None) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,7 +100,7 @@ def write_plots(table: pd.DataFrame, out_dir: Path | str) -> list[Path]:
     base = table.loc[(table["kind"] == "base") & table["status"].isin(SOLVED), "objective_value"]
     center = float(base.iloc[0]) if len(base) else float(
         table.loc[table["status"].isin(SOLVED), "objective_value"].median())
-    tornado = tornado_rows(table)
+    tornado = tornado_rows(table, context)
     if not tornado.empty:
         fig, ax = plt.subplots(figsize=(8, 0.5 * len(tornado) + 1.5))
         for i, row in enumerate(tornado.iloc[::-1].itertuples()):
@@ -124,7 +168,7 @@ def sweep_text(summary: dict, table: pd.DataFrame) -> str:
             d = summary[col]
             lines.append(f"Monte Carlo {col}: median {d['median']:.4g} "
                          f"(IQR {d['p25']:.4g}-{d['p75']:.4g})")
-    tornado = tornado_rows(table)
+    tornado = tornado_rows(table, summary.get("tornado_context"))
     if not tornado.empty:
         lines += ["", "Tornado (objective at the low / high value of each input)",
                   tornado.to_string(index=False, float_format=lambda v: f"{v:.4g}")]

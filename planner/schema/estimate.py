@@ -12,14 +12,16 @@ class ModelSpec(Frozen):
     """One model of the estimate: its catalog id and the node it is costed on."""
 
     id: str = Field(description="Catalog model id, e.g. 'llama-3.1-405b'")
-    node_power_max_kw: PositiveFloat = Field(description="P_max of the serving node in kW")
+    node_power_max_kw: PositiveFloat = Field(le=1000.0,
+                                             description="P_max of the serving node in kW")
     source: str | None = Field(default=None, description="Where P_max comes from")
 
 
 class Regime(Frozen):
     """A query regime: output lengths are exponential with this median (the paper's choice)."""
 
-    median_output_tokens: PositiveFloat = Field(description="Median output tokens per query")
+    median_output_tokens: float = Field(ge=1, le=1e7,
+                                        description="Median output tokens per query")
 
 
 class Lever(Frozen):
@@ -49,7 +51,7 @@ class BlendSpec(Frozen):
 class FleetSpec(Frozen):
     """Fleet totals: mean energy x queries/day x overhead, with a bootstrap interval."""
 
-    queries_per_day: PositiveFloat = Field(description="Queries per day of the fleet")
+    queries_per_day: PositiveFloat = Field(le=1e13, description="Queries per day of the fleet")
     overhead_factors: list[PositiveFloat] = Field(
         description="Multiplied together: orchestration, backup and other fleet overheads")
     overhead_factors_by_regime: dict[str, list[PositiveFloat]] = Field(
@@ -59,7 +61,8 @@ class FleetSpec(Frozen):
         default_factory=dict,
         description="Per-regime lognormal divisor for the 'with levers' fleet case (the paper "
                     "applies the serving lever only)")
-    bootstrap_resamples: PositiveInt = Field(default=1000, description="Bootstrap resamples")
+    bootstrap_resamples: PositiveInt = Field(default=1000, le=100_000,
+                                             description="Bootstrap resamples")
 
     @field_validator("mix")
     @classmethod
@@ -75,13 +78,16 @@ class EstimateInstance(Frozen):
 
     name: str = Field(description="Instance name")
     description: str = Field(default="", description="What this instance reproduces")
-    seed: int = Field(default=42, description="Seed of every random draw")
-    samples_per_model: PositiveInt = Field(default=10_000, description="Monte Carlo samples")
+    seed: int = Field(default=42, ge=0, le=2**63 - 1,
+                      description="Seed of every random draw (not negative)")
+    samples_per_model: PositiveInt = Field(default=10_000, le=10_000_000,
+                                           description="Monte Carlo samples (up to 1e7)")
     throughput_table: str = Field(default="paper_throughput_db.csv",
                                   description="Benchmark table (next to the instance or shipped)")
     precision: str = Field(default="fp8", description="Only table rows of this precision are fit")
-    input_tokens: PositiveFloat = Field(default=500, description="Fixed input length L_in")
-    input_token_weight: NonNegativeFloat = Field(
+    input_tokens: float = Field(default=500, ge=1, le=1e7,
+                                description="Fixed input length L_in")
+    input_token_weight: NonNegativeFloat = Field(le=1.0,
         default=0.0, description="Weight of an input token in L_eff = L_out + w L_in (paper "
                                  "sensitivity: 1/30); 0 means L_eff = L_out")
     power_utilization: PercentileRange = Field(description="Node power as a fraction of P_max")

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from planner.errors import InputError
+from planner.validation import load_yaml_text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -47,14 +48,16 @@ def read_yaml(path: Path | str) -> dict:
     if not path.is_file():
         raise InputError("not a file", file=str(path))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml_text(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["?"])[0]
         raise InputError(f"malformed YAML at {where}: {problem}", file=str(path)) from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"cannot read file: {exc}", file=str(path)) from exc
+    except RecursionError:
+        raise InputError("malformed YAML: nested too deeply", file=str(path)) from None
     if not isinstance(data, dict):
         raise InputError("top level must be a mapping of fields", file=str(path),
                          value=type(data).__name__, has_value=True)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import logging
+import re
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -29,6 +31,15 @@ from planner.sweep.worker import limit_threads, solve_point
 
 log = logging.getLogger(__name__)
 DONE = ("optimal", "time_limit", "infeasible")
+DEFAULT_MAX_POINTS = 10_000
+_SCHEDULER = re.compile(r"^(local|((tcp|tls|inproc|ucx|ws|wss)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5})$")
+
+
+def check_scheduler(scheduler: str | None) -> None:
+    """'local' or a Dask address (tcp://host:8786, host:8786), checked before anything runs."""
+    if scheduler is not None and not _SCHEDULER.match(scheduler):
+        raise InputError("not a Dask scheduler address: give 'local' or tcp://HOST:PORT",
+                         field="--scheduler", value=scheduler, has_value=True)
 
 
 @dataclass
@@ -45,12 +56,25 @@ def _hash(obj) -> str:
 def run_sweep(instance_path: str, spec_path: str, out_dir: str | Path, jobs: int = 1,
               scheduler: str | None = None, resume: bool = False,
               progress: Callable[[int], None] | None = None,
-              total: Callable[[int], None] | None = None) -> SweepResult:
+              total: Callable[[int], None] | None = None,
+              max_points: int = DEFAULT_MAX_POINTS) -> SweepResult:
+    """Solve every point of the spec; refuses more than ``max_points`` points (counted from
+    the spec before any grid is expanded), a malformed scheduler address or an unwritable
+    ``out_dir`` before any work is done."""
+    from planner.validation import check_writable_dir
+
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
+    check_scheduler(scheduler)
     spec = load_yaml_model(spec_path, SweepSpec)
+    count = spec.count_points()
+    if count > max_points:
+        raise InputError(f"the sweep has {count:,} points, more than the limit of "
+                         f"{max_points:,}; shrink the grids or raise the limit (--max-points)",
+                         file=str(spec_path), field="grids", value=count, has_value=True)
     base = load_planning_data(instance_path)
-    points = expand(spec, base, str(spec_path))
+    check_writable_dir(out_dir)
+    points = expand(spec, base, str(spec_path), instance_file=str(instance_path))
     manifest = {"instance": str(instance_path), "instance_hash": _hash(base),
                 "spec": spec.model_dump(mode="json"), "spec_hash": _hash(spec.model_dump(
                     mode="json")), "points": len(points)}
@@ -93,8 +117,29 @@ def run_sweep(instance_path: str, spec_path: str, out_dir: str | Path, jobs: int
         "points_per_minute": round(len(todo) / max(time.perf_counter() - t0, 1e-9) * 60, 1),
     }
     summary.update(distribution_summary(table))
+    summary["tornado_context"] = tornado_context(spec, base)
     write_json_atomic(out_dir / "summary.json", summary)
     return SweepResult(table, summary, out_dir)
+
+
+def tornado_context(spec: SweepSpec, base: dict) -> dict:
+    """What the tornado needs to vary one input at a time around the base point: each swept
+    path's value in the base instance (after the base scenario) and which blocks are zips."""
+    from planner.sweep.points import get_path, point_data
+
+    try:
+        data = point_data(base, Point("base", "base", spec.base_scenario), "base")
+    except InputError:
+        data = base
+    values = {}
+    for grid in spec.grids:
+        for path in grid.parameters:
+            value = get_path(data, path)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                values[path] = value
+    return {"base_values": values,
+            "zip_blocks": [f"grid{g}" for g, grid in enumerate(spec.grids)
+                           if grid.mode == "zip"]}
 
 
 def _is_done(path: Path) -> bool:
@@ -119,7 +164,7 @@ def run_points(todo: list[Point], base: dict, file: str, formulation: str, jobs:
             persist(worker(base, p.as_json(), file, formulation))
         return "inline"
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                             initializer=limit_threads) as pool:
+                             initializer=limit_threads, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(worker, base, p.as_json(), file, formulation) for p in todo]
         for future in as_completed(futures):
             persist(future.result())

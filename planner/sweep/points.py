@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from planner.energy.montecarlo import stream
-from planner.errors import InputError
+from planner.errors import InputError, echo
 from planner.instance import instance_from_mapping, set_path, split_path
 from planner.sweep.spec import SweepSpec, UncertainInput
 
@@ -63,7 +63,8 @@ def get_path(data, path: str):
     target = data
     for part in split_path(path):
         if isinstance(target, list) and isinstance(part, str):
-            target = next((item for item in target if item.get("id") == part), None)
+            target = next((item for item in target if isinstance(item, dict)
+                           and item.get("id") == part), None)
         elif isinstance(target, list):
             target = target[part] if part < len(target) else None
         elif isinstance(target, dict):
@@ -88,7 +89,8 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
-def expand(spec: SweepSpec, base: dict, spec_file: str) -> list[Point]:
+def expand(spec: SweepSpec, base: dict, spec_file: str,
+           instance_file: str | None = None) -> list[Point]:
     """Every point of the spec, in a stable order with stable ids (resume relies on both)."""
     points = []
     scenario = spec.base_scenario
@@ -115,18 +117,25 @@ def expand(spec: SweepSpec, base: dict, spec_file: str) -> list[Point]:
             columns = {**overrides, **{f"{p} (x)": v for p, v in multiply.items()}}
             points.append(Point(f"mc-{k:05d}-{_digest([overrides, multiply])}", "monte_carlo",
                                 scenario, overrides, multiply, columns))
-    validate_points(points, base, spec_file)
+    validate_points(points, base, spec_file, instance_file)
     return points
 
 
-def validate_points(points: list[Point], base: dict, spec_file: str) -> None:
-    """Build every point's instance once; the first bad one is reported with its path/value."""
+def validate_points(points: list[Point], base: dict, spec_file: str,
+                    instance_file: str | None = None) -> None:
+    """Build every point's instance once; the first bad one is reported with its path/value.
+
+    The instance itself is validated first, against its own file: an error in it is the
+    instance's, not the spec's."""
+    if instance_file is not None:
+        instance_from_mapping(base, instance_file)
     for point in points:
         try:
             instance_from_mapping(point_data(base, point, spec_file), spec_file)
         except InputError as exc:
             changed = {**point.overrides, **point.multiply}
-            raise InputError(f"{exc.reason} (sweep point {point.id}, overrides {changed})",
+            raise InputError(f"{exc.reason} (sweep point {point.id}, overrides "
+                             f"{echo(changed, 200)})",
                              file=spec_file, field=exc.field, value=exc.value,
                              has_value=exc.has_value) from None
 

@@ -5,9 +5,21 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from planner.schema.common import Frozen
+from planner.validation import StrictBool
+
+
+def _check_path(path: str) -> str:
+    from planner.errors import InputError
+    from planner.instance import split_path
+
+    try:
+        split_path(path)
+    except InputError as exc:
+        raise ValueError(f"{exc.reason}") from None
+    return path.strip()
 
 
 class Grid(Frozen):
@@ -16,6 +28,24 @@ class Grid(Frozen):
     mode: Literal["product", "zip"] = Field(default="product", description="product or zip")
     parameters: dict[str, list[Any]] = Field(min_length=1,
                                              description="{instance path: [values]}")
+
+    @field_validator("parameters")
+    @classmethod
+    def _paths(cls, parameters: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for path in parameters:
+            _check_path(path)
+        return parameters
+
+    @property
+    def size(self) -> int:
+        """Points of this block (product or zip), counted without expanding it."""
+        lengths = [len(v) for v in self.parameters.values()]
+        if self.mode == "zip":
+            return lengths[0] if lengths else 0
+        size = 1
+        for n in lengths:
+            size *= n
+        return size
 
     @model_validator(mode="after")
     def _lengths(self) -> "Grid":
@@ -39,8 +69,14 @@ class UncertainInput(Frozen):
         default="lognormal", description="Distribution")
     p5: PositiveFloat | None = Field(default=None, description="5th percentile")
     p95: PositiveFloat | None = Field(default=None, description="95th percentile")
-    multiply: bool = Field(default=False,
-                           description="Multiply the instance's value instead of replacing it")
+    multiply: StrictBool = Field(default=False,
+                                 description="Multiply the instance's value instead of replacing "
+                                             "it")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, path: str) -> str:
+        return _check_path(path)
 
     @model_validator(mode="after")
     def _params(self) -> "UncertainInput":
@@ -52,7 +88,8 @@ class UncertainInput(Frozen):
 
 class MonteCarlo(Frozen):
     samples: PositiveInt = Field(description="Number of draws")
-    seed: int = Field(default=0, description="Seed (named streams per input)")
+    seed: int = Field(default=0, ge=0, le=2**63 - 1,
+                      description="Seed (named streams per input; not negative)")
     inputs: list[UncertainInput] = Field(min_length=1, description="Uncertain inputs")
 
 
@@ -65,10 +102,16 @@ class SweepSpec(Frozen):
     grids: list[Grid] = Field(default_factory=list, description="Grid blocks")
     scenarios: list[str] = Field(default_factory=list, description="Named scenarios, one point each")
     monte_carlo: MonteCarlo | None = Field(default=None, description="Monte Carlo block")
-    include_base: bool = Field(default=True, description="Also solve the unmodified instance")
+    include_base: StrictBool = Field(default=True,
+                                     description="Also solve the unmodified instance")
 
     @model_validator(mode="after")
     def _something(self) -> "SweepSpec":
         if not (self.grids or self.scenarios or self.monte_carlo or self.include_base):
             raise ValueError("the sweep has no points")
         return self
+
+    def count_points(self) -> int:
+        """Points of the spec, counted without expanding any grid."""
+        return (int(self.include_base) + sum(g.size for g in self.grids) + len(self.scenarios)
+                + (self.monte_carlo.samples if self.monte_carlo else 0))

@@ -8,16 +8,47 @@ re-solve the LP.
 from __future__ import annotations
 
 import os
+import signal
+import sys
+import threading
 import time
 
 _CANDIDATES: dict = {}
 _CACHE_LIMIT = 64
+PARENT_POLL_S = 1.0
 
 
-def limit_threads() -> None:
-    """One solver/BLAS thread per worker: the pool provides the parallelism."""
+def limit_threads(parent_pid: int | None = None) -> None:
+    """One solver/BLAS thread per worker: the pool provides the parallelism. With
+    ``parent_pid`` the worker also dies with its parent (see :func:`die_with_parent`)."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """A killed sweep (``kill -9``) must not leave its workers running: on Linux the kernel
+    sends SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG); everywhere a daemon thread
+    also checks that the parent is still there and exits the worker when it is not."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 def solve_point(base: dict, point: dict, file: str, formulation: str) -> dict:

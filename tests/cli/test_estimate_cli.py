@@ -140,6 +140,7 @@ def test_non_mapping_yaml(tmp_path):
 
 
 def test_debug_shows_the_traceback(tmp_path):
+    """--debug adds the traceback and keeps the exit code (issue 17: it used to turn 2 into 1)."""
     result = CliRunner().invoke(cli, ["--debug", "estimate", str(tmp_path / "nope.yaml")])
-    assert result.exit_code != 0
-    assert result.exception is not None and "file not found" in str(result.exception)
+    assert result.exit_code == 2
+    assert "Traceback" in result.stderr and "file not found" in result.stderr

@@ -54,7 +54,7 @@ def test_fleet_report_offline_small_fast_and_reads_summary(runs, fleet_report):
     cap = cons[cons["constraint"] == "power_cap"].iloc[0]
     assert f"1 MW more cap at us-east saves {fmt(cap['shadow_price'] * 1e3, 3)} MWh/day" in page
     # Sweep pictures of the run serve as static fallbacks; the infeasible point is explained.
-    assert "<noscript><img" in page and "no candidate meets" in page
+    assert "<noscript><img" in page and "closest achievable" in page
     assert "extrapolated: spec sheet" in page  # Rubin has no benchmark rows
 
 
