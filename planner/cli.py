@@ -517,6 +517,7 @@ def uncertainty_command(instance: str, scenario: str | None, sets: tuple[str, ..
     data = load_planning_data(instance, scenario=scenario, sets=(*sets, *extra))
     spec, digest = instance_from_mapping(data, instance)
     result = uncertainty_analysis(spec, digest, robust=robust or spec.robustness.robust)
+    result["instance"] = instance
     if redraws is not None:
         from planner.errors import InputError
         from planner.sweep.redraw import run_redraws

@@ -290,16 +290,17 @@ def mc_summary(mc: FixedPlanMC, risk_level: float = 0.9) -> dict:
 
 
 def source_of(c: Coefficients) -> np.ndarray:
-    """Per deployment: 'measured' when the benchmark tables hold its model x hardware x precision
-    (the coefficient is the calibrated model on measured rows of that combination), 'modelled'
-    when its hardware family is calibrated, 'extrapolated' when it is not (spec-sheet only)."""
+    """Per deployment: 'benchmarked' when the benchmark tables hold its model x hardware x
+    precision (the coefficient is the calibrated model on a combination it was fit on),
+    'modelled' when its hardware family is calibrated, 'extrapolated' when it is not (spec-sheet
+    only). ('measured' is kept for a user's measured profile replacing the prediction.)"""
     d = c.deployments
     calibrated = d["calibrated"].to_numpy(bool) if "calibrated" in d else np.zeros(len(d), bool)
     out = np.where(calibrated, "modelled", "extrapolated").astype(object)
     combos = _measured_combinations()
     for i, (mod, hw, pr) in enumerate(zip(d["model"], d["hardware"], d["precision"])):
         if (mod, hw, pr) in combos:
-            out[i] = "measured"
+            out[i] = "benchmarked"
     return out
 
 

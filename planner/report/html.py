@@ -310,6 +310,62 @@ def levers_sections(page: Page, run: Run, prefix: str) -> None:
     page.section(f"{prefix}-levers", f"Levers: {run.label}", "".join(body))
 
 
+# -------------------------------------------------------------------------------- uncertainty
+
+UNCERTAINTY_ROWS = (
+    ("GWh/day at the point coefficients", ("uncertainty", "point_gwh_per_day"), 4),
+    ("GWh/day median (plan fixed)", ("uncertainty", "gwh_per_day", "median"), 4),
+    ("GWh/day P10", ("uncertainty", "gwh_per_day", "p10"), 4),
+    ("GWh/day P90", ("uncertainty", "gwh_per_day", "p90"), 4),
+    ("GWh/day P90, nodes restored", ("uncertainty", "gwh_per_day_reprovisioned", "p90"), 4),
+    ("peak MW median", ("uncertainty", "peak_mw", "median"), 4),
+    ("P(power cap exceeded)", ("uncertainty", "p_cap_exceeded"), 3),
+    ("P(utilisation above ceiling)", ("uncertainty", "p_utilization_above_ceiling"), 3),
+    ("P(demand not served)", ("uncertainty", "p_capacity_shortfall"), 3),
+    ("draws", ("uncertainty", "draws"), 6),
+)
+
+
+def _dig(data: dict, keys: tuple[str, ...]):
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def uncertainty_sections(page: Page, run: Run, prefix: str) -> None:
+    """The plan held fixed while the coefficients vary within their stated error: read from
+    ``uncertainty_summary.json`` and the per-deployment tables, nothing recomputed."""
+    plans = run.summary["plans"]
+    rows = []
+    for label, keys, digits in UNCERTAINTY_ROWS:
+        row = {"measure": label}
+        for name, plan in plans.items():
+            value = _dig(plan, keys)
+            row[name] = "not in this run" if value is None else fmt(value, digits)
+        rows.append(row)
+    body = [f'<p class="path">{esc(run.path)}</p>']
+    model = _dig(next(iter(plans.values())), ("uncertainty", "error_model", "structure"))
+    if model:
+        body.append(f'<p class="note">Error structure: {esc(model)}</p>')
+    body += [missing(m) for m in run.missing]
+    body.append(table_html(pd.DataFrame(rows), units=False, name="uncertainty",
+                           caption="plan held fixed over the coefficient draws"))
+    if "comparison" in run.summary:
+        body.append(table_html(views.uncertainty_comparison(run.summary["comparison"]),
+                               units=False, name="uncertainty-comparison",
+                               caption="robust against nominal (same draws)"))
+    if "energy_distribution" in run.images:
+        body.append(f'<img class="static" alt="energy distribution" '
+                    f'src="{_png_uri(run.images["energy_distribution"])}">')
+    for name, table in run.tables.items():
+        body.append(table_html(table, name=f"uncertainty-{name}",
+                               caption=f"{name} plan: deployments, coefficient source, stated "
+                                       f"error, share of the energy variance"))
+    page.section(f"{prefix}-uncertainty", f"Plan uncertainty: {run.label}", "".join(body))
+
+
 # -------------------------------------------------------------------------------------- sweep
 
 def sweep_sections(page: Page, run: Run, prefix: str) -> None:
@@ -496,8 +552,8 @@ def render(runs: list[Run], fallbacks: bool = True) -> str:
     compare_sections(page, solves, levers, [r for r in runs if r.kind == "sweep"])
     for i, run in enumerate(runs, start=1):
         prefix = f"r{i}"
-        {"solve": solve_sections, "levers": levers_sections,
-         "sweep": sweep_sections}[run.kind](page, run, prefix)
+        {"solve": solve_sections, "levers": levers_sections, "sweep": sweep_sections,
+         "uncertainty": uncertainty_sections}[run.kind](page, run, prefix)
     toc = "".join(f'<a class="toc{level}" href="#{esc(sid)}">{esc(title)}</a>'
                   for sid, title, _, level in page.sections)
     body = "".join(f'<section id="{esc(sid)}" class="level{level}"><h{level}>{esc(title)}'

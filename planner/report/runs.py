@@ -34,7 +34,7 @@ class Run:
     """One output folder: its kind, summary, tables and pictures, and what it lacks."""
 
     path: Path
-    kind: str  # "solve", "levers" or "sweep"
+    kind: str  # "solve", "levers", "sweep" or "uncertainty"
     summary: dict
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     images: dict[str, bytes] = field(default_factory=dict)
@@ -50,7 +50,7 @@ class Run:
         s = self.summary
         if self.kind == "solve":
             return str(s.get("provenance", {}).get("instance", "?"))
-        if self.kind == "levers":
+        if self.kind in ("levers", "uncertainty"):
             return str(s.get("instance", "?"))
         return Path(str(s["instance"])).stem if s.get("instance") else str(s.get("name", "?"))
 
@@ -101,6 +101,8 @@ def load_run(path: Path | str) -> Run:
     if not folder.is_dir():
         raise InputError("not a folder (give the --out folder of planner solve, levers or "
                          "sweep)", file=str(folder))
+    if (folder / "uncertainty_summary.json").is_file():
+        return _load_uncertainty(folder)
     summary_path = folder / "summary.json"
     manifest_path = folder / "manifest.json"
     if not summary_path.is_file():
@@ -149,6 +151,24 @@ def _load_levers(folder: Path, summary: dict) -> Run:
         else:
             run.tables[name] = table
     run.images = _images(folder, ["waterfall"])
+    return run
+
+
+def _load_uncertainty(folder: Path) -> Run:
+    """A ``planner uncertainty --out`` folder: the fixed-plan Monte Carlo of the nominal (and
+    robust) plan, their per-deployment tables and the energy distribution picture."""
+    summary = _read_json(folder / "uncertainty_summary.json")
+    if "plans" not in summary or not isinstance(summary["plans"], dict):
+        raise InputError("an uncertainty run of an older or unknown format: no 'plans'",
+                         file=str(folder / "uncertainty_summary.json"))
+    run = Run(folder, "uncertainty", summary)
+    for name in summary["plans"]:
+        table = _read_table(folder, f"uncertainty_deployments_{name}")
+        if table is None:
+            run.missing.append(f"per-deployment table of the {name} plan: not in the folder")
+        else:
+            run.tables[name] = table
+    run.images = _images(folder, ["energy_distribution"])
     return run
 
 

@@ -27,7 +27,8 @@ def result_json(result: dict) -> dict:
             plan_summary["robust"] = entry["plan"].summary["robust"]
         out[name] = {"plan": plan_summary, "uncertainty": entry["summary"],
                      "deployments": entry["table"].to_dict(orient="records")}
-    return {"plans": out, **({"comparison": result["comparison"]}
+    return {"instance": result.get("instance", ""), "plans": out,
+            **({"comparison": result["comparison"]}
                              if "comparison" in result else {}),
             **({"redraws": result["redraws"]} if "redraws" in result else {})}
 

@@ -275,6 +275,26 @@ def levers_tables(run: Run) -> dict[str, pd.DataFrame]:
     return out
 
 
+def uncertainty_tables(run: Run) -> dict[str, pd.DataFrame]:
+    """Per-deployment tables of each plan of a ``planner uncertainty`` run, and the robust vs
+    nominal comparison when there is one (as read)."""
+    out = {f"{name}-deployments": table for name, table in run.tables.items()}
+    if "comparison" in run.summary:
+        out["comparison"] = uncertainty_comparison(run.summary["comparison"])
+    return out
+
+
+def uncertainty_comparison(comparison: dict) -> pd.DataFrame:
+    """The robust-vs-nominal comparison as one row per measure (per-plan values in columns)."""
+    rows = []
+    for measure, value in comparison.items():
+        if isinstance(value, dict):
+            rows.append({"measure": measure, **{k: v for k, v in value.items()}})
+        else:
+            rows.append({"measure": measure, "value": value})
+    return pd.DataFrame(rows)
+
+
 def sweep_tornado(run: Run) -> pd.DataFrame | None:
     """The sweep's own tornado rows (``planner.report.sweep.tornado_rows``) of its table."""
     from planner.report.sweep import tornado_rows

@@ -147,3 +147,26 @@ def test_infeasible_run_shows_its_diagnosis(tmp_path):
     page = render(load_runs([tmp_path / "inf"]), fallbacks=False)
     assert 'id="r1-infeasible"' in page and "tpot_slo" in page
     assert 'data-key="objective_gwh_per_day"' not in page  # no number it did not read
+
+
+def test_uncertainty_run_in_the_report(tmp_path):
+    """A `planner uncertainty --out` folder: its numbers as read, the comparison per measure."""
+    import json
+
+    from tests.conftest import INSTANCES
+
+    out = tmp_path / "unc"
+    result = CliRunner().invoke(cli, ["-q", "uncertainty", str(INSTANCES / "small" /
+                                                                "two-hardware.yaml"),
+                                      "--robust", "--samples", "200", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page_path = tmp_path / "r.html"
+    result = CliRunner().invoke(cli, ["report", str(out), "--out", str(page_path),
+                                      "--xlsx", str(tmp_path / "r.xlsx")])
+    assert result.exit_code == 0, result.output
+    page = page_path.read_text()
+    summary = json.loads((out / "uncertainty_summary.json").read_text())
+    assert 'id="r1-uncertainty"' in page and "two-hardware.yaml" in page
+    p90 = summary["plans"]["robust"]["uncertainty"]["gwh_per_day"]["p90"]
+    assert fmt(p90, 4) in page
+    assert "robust against nominal" in page

@@ -184,7 +184,7 @@ def test_fleet_1b_thousand_draws_under_10_s():
     assert time.perf_counter() - t0 < 10
     g = summary["gwh_per_day"]
     assert g["p10"] < summary["point_gwh_per_day"] < g["p90"]
-    assert set(table["source"]) <= {"measured", "modelled", "extrapolated"}
+    assert set(table["source"]) <= {"measured", "benchmarked", "modelled", "extrapolated"}
     assert 0 <= summary["p_cap_exceeded"] <= 1
 
 
@@ -203,7 +203,7 @@ def test_solve_robust_cli_json(tmp_path):
     assert (out / "uncertainty_deployments_robust.csv").exists()
 
 
-def test_solve_uncertainty_summary_fields_and_measured_source(tmp_path):
+def test_solve_uncertainty_summary_fields_and_benchmarked_source(tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["-q", "solve", str(SMALL), "--uncertainty", "100", "--format",
                                  "json", "--out", str(tmp_path)])
@@ -212,8 +212,9 @@ def test_solve_uncertainty_summary_fields_and_measured_source(tmp_path):
     assert u["draws"] == 100 and u["treated_as_exact"] == []
     assert u["gwh_per_day"]["p10"] <= u["gwh_per_day"]["median"] <= u["gwh_per_day"]["p90"]
     table = pd.read_csv(tmp_path / "uncertainty_deployments_nominal.csv")
-    # Llama-3.1-70B FP8 on H100/H200 has benchmark rows: its coefficients are 'measured'.
-    assert set(table["source"]) == {"measured"}
+    # Llama-3.1-70B FP8 on H100/H200 has benchmark rows: its coefficients are 'benchmarked'
+    # (the calibrated model on a combination it was fit on; 'measured' is a user's profile).
+    assert set(table["source"]) == {"benchmarked"}
     assert table["variance_share"].sum() == pytest.approx(1.0)
     bad = runner.invoke(cli, ["solve", str(SMALL), "--uncertainty", "9"])
     assert bad.exit_code == 2 and bad.output.count("\n") == 1 and "--uncertainty" in bad.output
