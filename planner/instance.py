@@ -16,6 +16,8 @@ import yaml
 
 from planner.catalog.loaders import load_catalog
 from planner.errors import InputError
+from planner.measurements import (check_measurement_ids, expand_measurement_file,
+                                  instance_catalog_context)
 from planner.schema.loading import read_yaml, validate_mapping
 from planner.schema.plan import PlanningInstance
 
@@ -96,6 +98,7 @@ def load_planning_data(path: Path | str, scenario: str | None = None,
     """The instance's mapping after the scenario and ``--set`` overrides (not yet validated)."""
     file = str(path)
     data = copy.deepcopy(read_yaml(path))
+    data = expand_measurement_file(data, path)  # issue 13: measurements.file -> rows
     if scenario:
         scenarios = data.get("scenarios") or {}
         if scenario not in scenarios:
@@ -134,6 +137,14 @@ def instance_from_mapping(data: dict, file: str) -> tuple[PlanningInstance, str]
 
 def check_ids(instance: PlanningInstance, file: str) -> None:
     """Every id must be a catalog id (or alias); errors name the path and the nearest ids."""
+    # issue 13: the instance's own hardware and models count as catalog ids; measurement rows
+    # are checked too (unknown ids, duplicate keys, grids).
+    with instance_catalog_context(instance, file):
+        _check_ids(instance, file)
+        check_measurement_ids(instance, file)
+
+
+def _check_ids(instance: PlanningInstance, file: str) -> None:
     catalog = load_catalog()
     for i, model in enumerate(instance.options.models):
         catalog.model_id(model, file=file, field=f"options.models[{i}]")
