@@ -234,6 +234,8 @@ def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None
             known = np.isfinite(u).any(axis=1)
             unc_pct[known] = np.nansum(u * weight, axis=1)[known] / np.sum(
                 np.where(np.isfinite(u), weight, 0.0), axis=1)[known]
+        if overlay is not None:  # issue 13: measured pairs carry no model error
+            unc_pct[overlay.dep_source[:, ci] == 1] = np.nan
         ok_ttft = ttft_q <= (cls.slo.ttft_ms or np.inf)
         ok_tpot = tpot_q <= (cls.slo.tpot_ms or np.inf)
         # A reasoning model's score is earned with its chain of thought: credit it only where the
@@ -262,6 +264,8 @@ def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None
     report.class_best = pd.DataFrame(best_rows)
     if overlay is not None:  # issue 13: where each deployment's coefficients come from
         grid["coefficient_source"] = overlay.deployment_sources()
+        # A measured deployment carries no model error (its measurement error is not stated).
+        grid.loc[grid["coefficient_source"] == "measured", "uncertainty_pct"] = np.nan
         report.measurements = {"profiles": len(overlay.profiles), "warnings": overlay.warnings}
 
     # Drop deployments that serve no class, with the reason that knocked out the last class.

@@ -456,6 +456,11 @@ class MeasurementOverlay:
         measured_kw = power_m / 1e3 * gpn / num_gpus
         tdp_kw = np.where(np.isfinite(self.tdp_w), self.tdp_w * self.gpus_per_node / 1e3, np.nan)
         fallback_kw = np.where(self.profile_only[:, None], tdp_kw[:, None], node_kw)
+        at_tdp = covered & self.profile_only[:, None] & ~np.isfinite(measured_kw) & np.isfinite(
+            tdp_kw[:, None])
+        for i in np.unique(np.nonzero(at_tdp)[0]):
+            self.warn(f"{'/'.join(str(k) for k in self.grid_keys[i])}: no measured power; its "
+                      f"GPUs are counted at TDP while serving [assumed]")
         node_kw = np.where(covered, np.where(np.isfinite(measured_kw), measured_kw, fallback_kw),
                            node_kw)
         unknown_energy = covered & ~np.isfinite(node_kw)
