@@ -46,12 +46,6 @@ REL = 1e-9
 # The instance's catalog
 # ---------------------------------------------------------------------------------------------
 
-def uses_custom(instance) -> bool:
-    """Whether the instance uses any issue-13 feature (else every path is the shipped one)."""
-    return bool(instance.custom_hardware or instance.custom_models or instance.provisioning
-                or (instance.measurements is not None and instance.measurements.rows))
-
-
 def instance_catalog(instance, file: str | None = None) -> Catalog | None:
     """The catalog with the instance's own hardware and models, or None when it has none."""
     if not (instance.custom_hardware or instance.custom_models):
@@ -346,6 +340,11 @@ class MeasurementOverlay:
         overlay = cls(profiles, keys, profile_only, hw["gpus_per_node"].to_numpy(float),
                       hw["tdp_w"].to_numpy(float))
         overlay.check_memory_fit(calibration)
+        for key in profiles:
+            if key not in keys:
+                overlay.warn(f"measurements for {'/'.join(str(k) for k in key)} match no "
+                             f"deployment of the options (model, precision, hardware, "
+                             f"gpus_per_replica): unused")
         for k in sorted({k[:2] for k, p in zip(keys, profile_only) if p}):
             if not any(pk[:2] == k for pk in profiles):
                 overlay.warn(f"{k[0]} on {k[1]} is profile only and no measurement row covers "

@@ -260,3 +260,12 @@ def test_measurements_from_a_csv_next_to_the_instance(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(InputError, match="unknown column; nearest: hardware"):
         load_planning_instance(path)
+
+
+def test_rows_matching_no_deployment_are_stated():
+    data = base(hardware=["h100-sxm"])
+    data["measurements"] = {"rows": [row(num_gpus=2)]}
+    plan = solve(data)
+    warnings = plan.summary["candidates"]["measurements"]["warnings"]
+    assert any("match no deployment" in w for w in warnings)
+    assert plan.deployments["coefficient_source"][0] == "modelled"
