@@ -55,7 +55,8 @@ class CandidateReport:
 
 def deployment_grid(instance: PlanningInstance) -> pd.DataFrame:
     """Every combination of the allowed options, one row per deployment."""
-    catalog = load_catalog()
+    with instance_catalog_context(instance):  # issue 13: the instance's own ids
+        catalog = load_catalog()
     o = instance.options
     models = [catalog.model_id(m) for m in o.models]
     precisions = [catalog.precision_id(p) for p in o.precisions]
@@ -169,6 +170,8 @@ def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None
     grid["engine"] = specs["engine"]
     # --- issue 13: measured profiles and provisioning units (planner/measurements.py) ---
     overlay = MeasurementOverlay.for_instance(instance, grid, hw, calibration)
+    if overlay is not None:
+        grid["engine"] = overlay.engines(grid["engine"].to_numpy())
     unit_ratio = None
     if instance.provisioning or instance.custom_hardware:
         # n counts provisioned units: unit-seconds per query and kW per unit scale by

@@ -351,6 +351,14 @@ class MeasurementOverlay:
                              f"it: not a candidate")
         return overlay
 
+    def engines(self, default: np.ndarray) -> np.ndarray:
+        """Per deployment: its profile's engine where one covers it, else ``default``."""
+        out = np.asarray(default, dtype=object).copy()
+        for i, key in enumerate(self.grid_keys):
+            if key in self.profiles:
+                out[i] = self.profiles[key].engine
+        return out
+
     def warn(self, message: str) -> None:
         if message not in self.warnings:
             self.warnings.append(message)

@@ -269,3 +269,20 @@ def test_rows_matching_no_deployment_are_stated():
     warnings = plan.summary["candidates"]["measurements"]["warnings"]
     assert any("match no deployment" in w for w in warnings)
     assert plan.deployments["coefficient_source"][0] == "modelled"
+
+
+def test_levers_and_uncertainty_accept_profile_only_hardware(tmp_path):
+    data = base(hardware=["h100-sxm", "my-gpu"])
+    data["custom_hardware"] = [{"id": "my-gpu", "tdp_w": 300}]
+    data["measurements"] = {"rows": [row(hardware="my-gpu", output_tokens_per_s=8000.0,
+                                         power_w=400.0)]}
+    data["levers"] = {"baseline": {"options.hardware": ["h100-sxm"]},
+                      "groups": [{"name": "my-gpu",
+                                  "set": {"options.hardware": ["h100-sxm", "my-gpu"]}}]}
+    path = tmp_path / "lev.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(cli, ["levers", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "my-gpux1" in result.output
+    result = CliRunner().invoke(cli, ["uncertainty", str(path)])
+    assert result.exit_code == 0, result.output
