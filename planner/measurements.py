@@ -428,6 +428,12 @@ class MeasurementOverlay:
             for a in clamped:
                 clamped[a][rows] = q["clamped"][a].reshape(sub)
         covered = np.isfinite(tok_s)
+        has_profile = np.array([k in self.profiles for k in self.grid_keys])
+        gaps = self.profile_only[:, None] & has_profile[:, None] & ~covered
+        for i, j in zip(*np.nonzero(gaps)):
+            self.warn(f"{'/'.join(str(k) for k in self.grid_keys[i])}: no measured point at "
+                      f"{isl[i, j]:g}/{osl[i, j]:g} tokens (profile only, measured points only): "
+                      f"it cannot serve class {class_idx}")
         if not covered.any() and not self.profile_only.any():
             self.dep_source[:, class_idx] = np.where(fits_b.all(axis=1), MODELLED, -1)
             return fits_b, node_s, node_kw, ttft, tpot

@@ -286,3 +286,17 @@ def test_levers_and_uncertainty_accept_profile_only_hardware(tmp_path):
     assert "my-gpux1" in result.output
     result = CliRunner().invoke(cli, ["uncertainty", str(path)])
     assert result.exit_code == 0, result.output
+
+
+def test_profile_only_gaps_in_the_grid_are_stated():
+    data = melange_instance(read_config(MELANGE), str(MELANGE))
+    # The A10G cannot serve the long-input, long-output bucket (Mélange writes 0 req/s there).
+    data["measurements"]["rows"] = [r for r in data["measurements"]["rows"]
+                                    if not (r["hardware"] == "melange-a10g"
+                                            and r["input_tokens"] == 50
+                                            and r["output_tokens"] == 50)]
+    plan = solve(data, "milp")
+    warnings = plan.summary["candidates"]["measurements"]["warnings"]
+    assert any("no measured point at 50/50" in w for w in warnings)
+    served = plan.assignment[plan.assignment["class"] == "in1-out1"]["deployment"]
+    assert all("a100" in d for d in served)
