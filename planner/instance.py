@@ -130,8 +130,11 @@ def instance_from_mapping(data: dict, file: str) -> tuple[PlanningInstance, str]
     """Validate a mapping (ids against the catalog too) and hash it."""
     instance = validate_mapping(data, PlanningInstance, file=file)
     check_ids(instance, file)
-    digest = hashlib.sha256(json.dumps(instance.model_dump(mode="json"),
-                                       sort_keys=True).encode()).hexdigest()[:16]
+    dump = instance.model_dump(mode="json")
+    for key in ("measurements", "custom_hardware", "custom_models", "provisioning"):
+        if not dump.get(key):  # issue 13: unused new fields leave the digest as it was
+            dump.pop(key, None)
+    digest = hashlib.sha256(json.dumps(dump, sort_keys=True).encode()).hexdigest()[:16]
     return instance, digest
 
 
