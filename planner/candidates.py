@@ -22,9 +22,11 @@ import pandas as pd
 from planner.catalog.loaders import load_catalog
 from planner.coefficients import HOURS, Coefficients
 from planner.lengths import joint_buckets
+from planner.measurements import (MeasurementOverlay, gpus_per_unit, instance_catalog_context,
+                                  provisioning_unit_names, unit_prices)
 from planner.perf.factors import Calibration, load_calibration
-from planner.perf.model import (evaluate, factor_arrays, gather_specs, mixed_tpot_ms,
-                                node_idle_kw)
+from planner.perf.model import (GPU_IDLE_FRACTION, evaluate, factor_arrays, gather_specs,
+                                mixed_tpot_ms, node_idle_kw)
 from planner.schema.plan import PlanningInstance
 
 log = logging.getLogger(__name__)
@@ -41,15 +43,20 @@ class CandidateReport:
     pairs: int = 0
     seconds: float = 0.0
     class_best: pd.DataFrame | None = None  # closest values per class, for infeasibility notes
+    measurements: dict | None = None  # issue 13: profiles used and stated warnings
 
     def as_dict(self) -> dict:
-        return {"generated": self.generated, "dropped": self.dropped, "kept": self.kept,
-                "eligible_pairs": self.pairs, "seconds": round(self.seconds, 3)}
+        out = {"generated": self.generated, "dropped": self.dropped, "kept": self.kept,
+               "eligible_pairs": self.pairs, "seconds": round(self.seconds, 3)}
+        if self.measurements is not None:
+            out["measurements"] = self.measurements
+        return out
 
 
 def deployment_grid(instance: PlanningInstance) -> pd.DataFrame:
     """Every combination of the allowed options, one row per deployment."""
-    catalog = load_catalog()
+    with instance_catalog_context(instance):  # issue 13: the instance's own ids
+        catalog = load_catalog()
     o = instance.options
     models = [catalog.model_id(m) for m in o.models]
     precisions = [catalog.precision_id(p) for p in o.precisions]
@@ -120,13 +127,23 @@ def candidate_key(instance: PlanningInstance) -> str:
     classes = [{k: v for k, v in c.items() if k not in ("queries_per_day", "diurnal")}
                for c in data["classes"]]
     adjust = {k: v for k, v in data["adjustments"].items() if k != "demand_scale"}
-    return json.dumps([classes, data["options"], len(data["sites"]), adjust], sort_keys=True)
+    own = [data.get(k) for k in ("measurements", "custom_hardware", "custom_models",
+                                 "provisioning")]  # issue 13
+    return json.dumps([classes, data["options"], len(data["sites"]), adjust, own],
+                      sort_keys=True)
 
 
 def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None = None,
                     prune_dominated: bool = True, availability: np.ndarray | None = None
                     ) -> tuple[pd.DataFrame, pd.DataFrame, CandidateReport]:
     """Kept deployments and their eligible (class, deployment) pairs with per-pair numbers."""
+    with instance_catalog_context(instance):  # issue 13: the instance's own hardware and models
+        return _candidate_pairs(instance, calibration, prune_dominated, availability)
+
+
+def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None,
+                     prune_dominated: bool, availability: np.ndarray | None
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, CandidateReport]:
     t0 = time.perf_counter()
     calibration = calibration or load_calibration()
     catalog = load_catalog()
@@ -152,6 +169,28 @@ def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None 
     # [x engine]. Read by planner.uncertainty only.
     grid["model_kind"] = specs["kind"]
     grid["engine"] = specs["engine"]
+    # --- issue 13: measured profiles and provisioning units (planner/measurements.py) ---
+    overlay = MeasurementOverlay.for_instance(instance, grid, hw, calibration)
+    if overlay is not None:
+        grid["engine"] = overlay.engines(grid["engine"].to_numpy())
+    unit_ratio = None
+    if instance.provisioning or instance.custom_hardware:
+        # n counts provisioned units: unit-seconds per query and kW per unit scale by
+        # GPUs per unit / GPUs per node; energy (kW x s) is unchanged.
+        per_unit = gpus_per_unit(instance, grid["hardware"].to_numpy(),
+                                 hw["gpus_per_node"].to_numpy(float))
+        unit_ratio = per_unit / hw["gpus_per_node"].to_numpy(float)
+        grid["nodes_per_replica"] = grid["num_gpus"].to_numpy() / per_unit
+        idle = grid["idle_kw"].to_numpy(float)
+        tdp = hw["tdp_w"].to_numpy(float)
+        gpn = hw["gpus_per_node"].to_numpy(float)
+        # Profile-only hardware: idle GPUs at the model's idle fraction of TDP (0 without TDP).
+        idle = np.where(np.isfinite(idle), idle,
+                        np.nan_to_num(tdp * gpn * GPU_IDLE_FRACTION / 1e3) * adjust.power_scale)
+        grid["idle_kw"] = idle * unit_ratio
+        grid["provisioning_unit"] = provisioning_unit_names(instance, grid["hardware"].to_numpy())
+        grid["gpus_per_unit"] = per_unit
+    # --- end issue 13 ---
     per_class = []
     best_rows = []
     for ci, cls in enumerate(instance.classes):
@@ -163,11 +202,23 @@ def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None 
         f = {k: np.repeat(v, b) for k, v in factors.items()}
         out = evaluate(tiled, f)
         shape = (d, b)
-        fits = out["fits"].reshape(shape).all(axis=1)
-        node_s = out["node_seconds_per_query"].reshape(shape) / adjust.throughput_scale
-        node_kw = out["node_power_kw"].reshape(shape) * adjust.power_scale
-        ttft = out["ttft_ms"].reshape(shape) / adjust.throughput_scale
-        tpot = class_mix_tpot_ms(out, tiled["osl"], weight, shape) / adjust.throughput_scale
+        fits_b = out["fits"].reshape(shape)
+        node_s = out["node_seconds_per_query"].reshape(shape)
+        node_kw = out["node_power_kw"].reshape(shape)
+        ttft = out["ttft_ms"].reshape(shape)
+        tpot = class_mix_tpot_ms(out, tiled["osl"], weight, shape)
+        if overlay is not None:  # issue 13: measurements replace predictions where they cover
+            fits_b, node_s, node_kw, ttft, tpot = overlay.apply(
+                ci, len(instance.classes), tiled, f, out, fits_b, node_s, node_kw, ttft, tpot,
+                shape, grid["max_concurrency"].to_numpy(float))
+        if unit_ratio is not None:  # issue 13: per provisioned unit
+            node_s = node_s / unit_ratio[:, None]
+            node_kw = node_kw * unit_ratio[:, None]
+        fits = fits_b.all(axis=1)
+        node_s = node_s / adjust.throughput_scale
+        node_kw = node_kw * adjust.power_scale
+        ttft = ttft / adjust.throughput_scale
+        tpot = tpot / adjust.throughput_scale
         q = cls.slo.percentile / 100
         ttft_q = np.where(fits, weighted_quantile(np.nan_to_num(ttft, nan=np.inf), weight, q),
                           np.inf)
@@ -187,6 +238,8 @@ def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None 
             known = np.isfinite(u).any(axis=1)
             unc_pct[known] = np.nansum(u * weight, axis=1)[known] / np.sum(
                 np.where(np.isfinite(u), weight, 0.0), axis=1)[known]
+        if overlay is not None:  # issue 13: measured pairs carry no model error
+            unc_pct[overlay.dep_source[:, ci] == 1] = np.nan
         ok_ttft = ttft_q <= (cls.slo.ttft_ms or np.inf)
         ok_tpot = tpot_q <= (cls.slo.tpot_ms or np.inf)
         # A reasoning model's score is earned with its chain of thought: credit it only where the
@@ -219,6 +272,11 @@ def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None 
             "eligible": int(eligible.sum())})
     pairs = pd.concat(per_class, ignore_index=True)
     report.class_best = pd.DataFrame(best_rows)
+    if overlay is not None:  # issue 13: where each deployment's coefficients come from
+        grid["coefficient_source"] = overlay.deployment_sources()
+        # A measured deployment carries no model error (its measurement error is not stated).
+        grid.loc[grid["coefficient_source"] == "measured", "uncertainty_pct"] = np.nan
+        report.measurements = {"profiles": len(overlay.profiles), "warnings": overlay.warnings}
 
     # Drop deployments that serve no class, with the reason that knocked out the last class.
     any_eligible = pairs.groupby("dep_idx")["eligible"].any().to_numpy()
@@ -283,6 +341,12 @@ def dominated_deployments(grid: pd.DataFrame, pairs: pd.DataFrame, keep: np.ndar
 def assemble(instance: PlanningInstance, deployments: pd.DataFrame,
              pairs: pd.DataFrame) -> Coefficients:
     """Pack the kept deployments and eligible pairs into formulation-ready arrays."""
+    with instance_catalog_context(instance):  # issue 13: the instance's own hardware ids
+        return _assemble(instance, deployments, pairs)
+
+
+def _assemble(instance: PlanningInstance, deployments: pd.DataFrame,
+              pairs: pd.DataFrame) -> Coefficients:
     catalog = load_catalog()
     scale = instance.adjustments.demand_scale
     classes = pd.DataFrame({"id": [c.id for c in instance.classes],
@@ -303,8 +367,7 @@ def assemble(instance: PlanningInstance, deployments: pd.DataFrame,
                        .get(instance.objective, 1.0) for s in sites], dtype=float)
     fixed = None
     if instance.objective == "cost":
-        prices = {catalog.hardware_id(hw): usd
-                  for hw, usd in instance.options.node_cost_usd_per_hour.items()}
+        prices = unit_prices(instance)  # per provisioned unit (issue 13: custom hardware's own)
         fixed = np.array([prices[hw] * HOURS for hw in deployments["hardware"]], dtype=float)
     return Coefficients(
         classes=classes, deployments=deployments, pairs=pairs, profile=profile,

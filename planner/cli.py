@@ -548,3 +548,36 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- issue 13: importers -----------------------------------------------------------------------
+@cli.group(name="import")
+def import_group() -> None:
+    """Write a planning instance from another tool's input (Mélange)."""
+
+
+@import_group.command(name="melange")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
+              help="Instance YAML to write [default: stdout].")
+@click.option("--name", default=None, help="Instance name [default: melange-<config stem>].")
+def import_melange(config: str, out_path: str | None, name: str | None) -> None:
+    """A Mélange CONFIG.json (gpu_info, workload_distribution, total_request_rate) as an
+    equivalent planning instance: one class per size bucket, profiled req/s as measurements,
+    each GPU rented per GPU at its price, objective cost. Solve it with
+    `planner solve OUT.yaml --formulation milp`."""
+    import yaml
+
+    from planner.importers.melange import melange_instance, read_config
+    from planner.instance import instance_from_mapping
+
+    data = melange_instance(read_config(config), config, name)
+    instance_from_mapping(data, config)  # refuse to write an instance that does not validate
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    if out_path:
+        from pathlib import Path
+
+        Path(out_path).write_text(text, encoding="utf-8")
+        logging.getLogger(__name__).info("wrote %s", out_path)
+    else:
+        click.echo(text, nl=False)

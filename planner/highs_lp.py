@@ -9,7 +9,7 @@ standard form the same way and can seed HiGHS with an incumbent (the lazy MILP's
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import highspy
 import numpy as np
@@ -125,6 +125,13 @@ def solve_mip(form: StandardForm, time_limit_s: float, mip_gap: float,
     highs.setOptionValue("random_seed", MIP_RANDOM_SEED)  # fixed, as threads: same input,
     highs.setOptionValue("time_limit", float(max(time_limit_s, 0.1)))  # same search
     highs.setOptionValue("mip_rel_gap", float(mip_gap))
+    # Objectives of order 1e-4 (a small fleet's cost in million USD/day, issue 13) fall under
+    # HiGHS's absolute tolerances: it stops 1 % short of its bound. Solve with the largest
+    # cost coefficient scaled to 1, report in the objective's own units.
+    largest = float(np.abs(form.cost).max()) if form.cost.size else 0.0
+    scale = 1.0 / largest if 0.0 < largest < 1e-3 else 1.0
+    if scale != 1.0:
+        form = replace(form, cost=form.cost * scale)
     _load(highs, form)
     if start is not None:
         solution = highspy.HighsSolution()
@@ -139,8 +146,8 @@ def solve_mip(form: StandardForm, time_limit_s: float, mip_gap: float,
     text = highs.modelStatusToString(status).lower()
     has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
     values = np.array(highs.getSolution().col_value) if has_solution else None
-    objective = float(info.objective_function_value) if has_solution else np.nan
-    bound = float(info.mip_dual_bound)
+    objective = float(info.objective_function_value) / scale if has_solution else np.nan
+    bound = float(info.mip_dual_bound) / scale
     if status == highspy.HighsModelStatus.kOptimal:
         text = "optimal"
     elif "infeasible" in text and not has_solution:

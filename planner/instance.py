@@ -18,6 +18,8 @@ import yaml
 from planner.catalog.loaders import load_catalog
 from planner.perf.factors import load_calibration
 from planner.errors import InputError
+from planner.measurements import (check_measurement_ids, expand_measurement_file,
+                                  instance_catalog_context)
 from planner.schema.loading import read_yaml, validate_mapping
 from planner.schema.plan import DEMAND_RANGE, MIN_QUERIES_PER_DAY, PlanningInstance
 from planner.validation import load_yaml_text, warn_once
@@ -117,6 +119,7 @@ def load_planning_data(path: Path | str, scenario: str | None = None,
     """The instance's mapping after the scenario and ``--set`` overrides (not yet validated)."""
     file = str(path)
     data = copy.deepcopy(read_yaml(path))
+    data = expand_measurement_file(data, path)  # issue 13: measurements.file -> rows
     if scenario:
         scenarios = data.get("scenarios") or {}
         if scenario not in scenarios:
@@ -152,13 +155,24 @@ def instance_from_mapping(data: dict, file: str) -> tuple[PlanningInstance, str]
     """Validate a mapping (ids against the catalog too) and hash it."""
     instance = validate_mapping(data, PlanningInstance, file=file)
     check_ids(instance, file)
-    digest = hashlib.sha256(json.dumps(instance.model_dump(mode="json"),
-                                       sort_keys=True).encode()).hexdigest()[:16]
+    dump = instance.model_dump(mode="json")
+    for key in ("measurements", "custom_hardware", "custom_models", "provisioning"):
+        if not dump.get(key):  # issue 13: unused new fields leave the digest as it was
+            dump.pop(key, None)
+    digest = hashlib.sha256(json.dumps(dump, sort_keys=True).encode()).hexdigest()[:16]
     return instance, digest
 
 
 def check_ids(instance: PlanningInstance, file: str) -> None:
     """Every id must be a catalog id (or alias); errors name the path and the nearest ids."""
+    # issue 13: the instance's own hardware and models count as catalog ids; measurement rows
+    # are checked too (unknown ids, duplicate keys, grids).
+    with instance_catalog_context(instance, file):
+        _check_ids(instance, file)
+        check_measurement_ids(instance, file)
+
+
+def _check_ids(instance: PlanningInstance, file: str) -> None:
     catalog = load_catalog()
     largest = max(c.queries_per_day for c in instance.classes)
     scale = instance.adjustments.demand_scale

@@ -25,6 +25,7 @@ import pandas as pd
 from formulations.standard_form import standard_form
 from planner.candidates import build_coefficients, deployment_grid
 from planner.catalog.loaders import load_catalog
+from planner.measurements import instance_catalog_context
 from planner.coefficients import Coefficients
 from planner.errors import (InfeasibleError, InputError, PlannerError, SolverNumericError,
                             VerificationError)
@@ -185,8 +186,10 @@ class LeverEngine:
 
     def deployment_available(self, mask: int, dep: pd.DataFrame) -> np.ndarray:
         """Which deployments (rows of ``dep``) the subset's options allow."""
-        o = self.subset_instance(mask).options
-        catalog = load_catalog()
+        instance = self.subset_instance(mask)
+        o = instance.options
+        with instance_catalog_context(instance):  # issue 13: the instance's own ids
+            catalog = load_catalog()
         return (np.isin(dep["model"], [catalog.model_id(m) for m in o.models])
                 & np.isin(dep["precision"], [catalog.precision_id(p) for p in o.precisions])
                 & np.isin(dep["hardware"], [catalog.hardware_id(h) for h in o.hardware])
@@ -199,7 +202,8 @@ class LeverEngine:
     def column_upper(self, mask: int, v: _Variant) -> np.ndarray:
         """Upper bounds that switch off the columns the subset does not allow."""
         instance = self.subset_instance(mask)
-        catalog = load_catalog()
+        with instance_catalog_context(instance):  # issue 13: the instance's own ids
+            catalog = load_catalog()
         ok = self.deployment_available(mask, v.coefficients.deployments)
         c = v.coefficients
         pair_ok = ok[c.pair_dep].copy()

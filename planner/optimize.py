@@ -352,7 +352,7 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
         raise VerificationError(f"plan failed the independent re-check: {found}")
     t0 = time.perf_counter()
     assignment, deployments, classes, constraints = build_tables(
-        c, x, n, duals, rows, unit, report.class_best)
+        c, x, n, duals, rows, unit, report.class_best, OBJECTIVE_UNITS[instance.objective])
     timings["report"] = time.perf_counter() - t0
     power = hourly_site_power_kw(c, x, n)
     per_query, per_node = c.energy_weights()
@@ -379,6 +379,9 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
         "provenance": provenance(instance, digest, formulation),
         "warnings": warnings,
     }
+    if "coefficient_source" in deployments:  # issue 13: measured / modelled / extrapolated
+        summary["coefficient_sources"] = dict(zip(deployments["deployment"],
+                                                  deployments["coefficient_source"]))
     if result.status is Status.TIME_LIMIT:
         log.warning("time limit reached: returning the incumbent with MIP gap %.4g", result.mip_gap)
     return Plan(summary, assignment, deployments, classes, constraints,

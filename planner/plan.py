@@ -55,7 +55,8 @@ def deployment_labels(c: Coefficients) -> list[str]:
 
 
 def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, rows: dict,
-                 unit: float, slo: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
+                 unit: float, slo: pd.DataFrame, objective_unit: str = "GWh/day"
+                 ) -> tuple[pd.DataFrame, ...]:
     """Assignment, deployment, class and constraint tables of a plan (x in queries/day)."""
     labels = np.array(deployment_labels(c))
     dep = c.deployments
@@ -79,9 +80,12 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, row
         "replicas": n / dep["nodes_per_replica"].to_numpy(),
         "utilization_mean": util.mean(axis=1), "utilization_peak": util.max(axis=1),
         "peak_mw": dep_power_kw.max(axis=1) / 1e3, "gwh_per_day": dep_gwh})
-    for col in ("family", "model_kind", "calibrated", "uncertainty_pct"):  # coefficient provenance
+    for col in ("family", "model_kind", "calibrated", "uncertainty_pct",  # coefficient provenance
+                "coefficient_source", "provisioning_unit", "gpus_per_unit"):  # (+ issue 13)
         if col in dep:
             deployments[col] = dep[col].to_numpy()
+    if "gpus_per_unit" in dep:  # issue 13: n counts provisioned units; GPUs are physical
+        deployments["gpus"] = n * dep["gpus_per_unit"].to_numpy(float)
     for h in range(HOURS):
         deployments[f"util_h{h:02d}"] = util[:, h]
     deployments = deployments[used].reset_index(drop=True)
@@ -115,7 +119,7 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, row
             "ttft_margin_ms": (s["ttft_slo_ms"] - worst_ttft) if s["ttft_slo_ms"] else np.nan,
             "tpot_slo_ms": s["tpot_slo_ms"], "worst_tpot_ms": worst_tpot,
             "tpot_margin_ms": (s["tpot_slo_ms"] - worst_tpot) if s["tpot_slo_ms"] else np.nan})
-    constraints = constraint_table(c, x, n, duals, rows, unit)
+    constraints = constraint_table(c, x, n, duals, rows, unit, objective_unit)
     return assignment, deployments, pd.DataFrame(classes), constraints
 
 
@@ -131,9 +135,16 @@ UNITS = {"demand": "GWh/day per million queries/day",
          "inventory": "GWh/day saved per extra node"}
 
 
-def constraint_table(c: Coefficients, x, n, duals: dict, rows: dict, unit: float) -> pd.DataFrame:
+def shadow_units(objective_unit: str = "GWh/day") -> dict[str, str]:
+    """Shadow-price units in the objective's own units (million USD/day for cost, ...)."""
+    return {k: v.replace("GWh/day", objective_unit) for k, v in UNITS.items()}
+
+
+def constraint_table(c: Coefficients, x, n, duals: dict, rows: dict, unit: float,
+                     objective_unit: str = "GWh/day") -> pd.DataFrame:
     """One row per constraint group and key (per site for power, per class for demand ...)
     with whether it binds and its shadow price in named units (LP duals)."""
+    UNITS = shadow_units(objective_unit)  # noqa: N806 (issue 13: was always GWh/day)
     out = []
     power = hourly_site_power_kw(c, x, n)
     if "power_cap" in rows and len(rows["power_cap"]):

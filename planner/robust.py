@@ -117,7 +117,8 @@ def optimize_robust(instance: PlanningInstance, digest: str = "",
     # No shadow prices: the robust LP's duals are in CVaR units, not the nominal GWh/day the
     # constraints table names, so they are left out (NaN) rather than mislabelled.
     assignment, deployments, classes, constraints = build_tables(
-        c, x, n, {}, built.rows, built.unit, report.class_best)
+        c, x, n, {}, built.rows, built.unit, report.class_best,
+        OBJECTIVE_UNITS[instance.objective])
     power = hourly_site_power_kw(c, x, n)
     per_query, per_node = c.energy_weights()
     energy = float(per_query @ x + per_node @ n)

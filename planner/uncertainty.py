@@ -301,6 +301,9 @@ def source_of(c: Coefficients) -> np.ndarray:
     for i, (mod, hw, pr) in enumerate(zip(d["model"], d["hardware"], d["precision"])):
         if (mod, hw, pr) in combos:
             out[i] = "benchmarked"
+    if "coefficient_source" in d:  # issue 13: the instance's own measurements decide
+        own = d["coefficient_source"].to_numpy(object)
+        out = np.where(own == "modelled", out, own).astype(object)
     return out
 
 

@@ -7,6 +7,8 @@ is read once per process.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -80,8 +82,32 @@ def _resolve(name: str, known: pd.Index, aliases: dict[str, str], kind: str, fil
     raise InputError(message, file=file, field=field, value=name, has_value=True)
 
 
-@lru_cache(maxsize=1)
+# Issue 13: an instance's own hardware and models extend the catalog while its candidates are
+# built (planner.measurements.instance_catalog); outside that, the shipped catalog.
+_EXTENDED: ContextVar[Catalog | None] = ContextVar("planner_extended_catalog", default=None)
+
+
 def load_catalog() -> Catalog:
+    """The shipped catalog (cached), or the instance-extended one inside ``extended_catalog``."""
+    extended = _EXTENDED.get()
+    return extended if extended is not None else load_shipped_catalog()
+
+
+@contextmanager
+def extended_catalog(catalog: Catalog | None):
+    """Make ``load_catalog()`` return ``catalog`` inside the block (None: no change)."""
+    if catalog is None:
+        yield
+        return
+    token = _EXTENDED.set(catalog)
+    try:
+        yield
+    finally:
+        _EXTENDED.reset(token)
+
+
+@lru_cache(maxsize=1)
+def load_shipped_catalog() -> Catalog:
     """Read and check the shipped catalog (cached)."""
     long = pd.read_csv(data_path("hardware.csv"))
     wide = long.pivot(index="hardware", columns="field", values="value")

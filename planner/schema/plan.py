@@ -8,6 +8,7 @@ from pydantic import (Field, NonNegativeFloat, PositiveFloat, PositiveInt, field
                       model_validator)
 
 from planner.schema.common import Frozen, Id, repeated
+from planner.schema.custom import CustomHardware, CustomModel, Measurements, Provisioning
 from planner.schema.robustness import Robustness
 from planner.validation import StrictBool
 
@@ -319,6 +320,18 @@ class PlanningInstance(Frozen):
                                      description="Sensitivity multipliers")
     robustness: Robustness = Field(default_factory=Robustness,
                                    description="Coefficient uncertainty and the robust plan")
+    # --- issue 13: what the user brings (planner/schema/custom.py, planner/measurements.py) ---
+    measurements: Measurements | None = Field(
+        default=None, description="Measured profiles that replace the model's predictions")
+    custom_hardware: list[CustomHardware] = Field(
+        default_factory=list, description="Hardware / instance types not in the catalog")
+    custom_models: list[CustomModel] = Field(default_factory=list,
+                                             description="Models not in the catalog")
+    provisioning: dict[str, Provisioning] = Field(
+        default_factory=dict, description="Per hardware id: the unit bought or rented (gpu, "
+                                          "instance, node, rack); default node. Prices "
+                                          "(node_cost_usd_per_hour) and inventory count it")
+    # --- end issue 13 ---
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "PlanningInstance":
@@ -332,8 +345,9 @@ class PlanningInstance(Frozen):
         if self.objective == "cost":
             missing = [f"sites[{i}].electricity_usd_per_kwh" for i, s in enumerate(self.sites)
                        if s.electricity_usd_per_kwh is None]
+            priced = {h.id for h in self.custom_hardware if h.price_usd_per_hour is not None}
             missing += [f"options.node_cost_usd_per_hour[{hw}]" for hw in self.options.hardware
-                        if hw not in self.options.node_cost_usd_per_hour]
+                        if hw not in self.options.node_cost_usd_per_hour and hw not in priced]
             if missing:
                 raise ValueError(f"objective 'cost' needs {', '.join(missing)}")
         return self
