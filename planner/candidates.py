@@ -160,7 +160,7 @@ def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None
     # Gather the deployments' specs once; each class only tiles them over its length buckets.
     specs = gather_specs(grid.rename(columns={"max_concurrency": "concurrency"}).assign(
         isl=1.0, osl=1.0), calibration=calibration)
-    factors = factor_arrays(specs["family"], calibration, specs["kind"])
+    factors = factor_arrays(specs["family"], calibration, specs["kind"], specs["engine"])
     # Where each deployment's coefficients come from, carried into the plan's deployments table.
     grid["family"] = specs["family"]
     grid["calibrated"] = factors["calibrated"]

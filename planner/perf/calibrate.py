@@ -131,7 +131,8 @@ def fit_throughput(rows: pd.DataFrame, holdout: bool = True,
         log.info("family %s: MAPE %.1f %% on %d rows", family, factors.mape_pct, mask.sum())
     pooled, _ = _fit(specs, measured)
     held = pd.DataFrame({"family": families, "kind": specs["kind"], "model": specs["model"],
-                         "lofo_error_pct": np.nan, "lomo_error_pct": np.nan})
+                         "engine": specs["engine"], "lofo_error_pct": np.nan,
+                         "lomo_error_pct": np.nan})
     if holdout:
         for family in fitted:
             train = families != family
@@ -160,29 +161,46 @@ def _quantile_abs(errors: pd.Series) -> float:
     return float(np.quantile(errors, COVERAGE_QUANTILE)) if len(errors) else float("nan")
 
 
+def _uncertainty_keys(held: pd.DataFrame) -> list[tuple[str, pd.Series]]:
+    """(key, row mask) per model kind on the reference engine, and per kind x other engine
+    (``dense@vllm``): an engine's rows carry its own error, not the reference engine's."""
+    keys = []
+    for kind in sorted(pd.unique(held["kind"])):
+        for engine in sorted(pd.unique(held["engine"])):
+            mask = (held["kind"] == kind) & (held["engine"] == engine)
+            keys.append((kind if engine == REFERENCE_ENGINE else f"{kind}@{engine}", mask))
+    return keys
+
+
 def stated_uncertainty(fitted: dict[str, FamilyFactors], pooled: FamilyFactors,
                        held: pd.DataFrame) -> tuple[dict[str, FamilyFactors], FamilyFactors]:
-    """Uncertainty per family and model kind: the 80th percentile of held-out |error|
+    """Uncertainty per family, model kind and engine: the 80th percentile of held-out |error|
     (leave-one-model-out inside a calibrated family; leave-one-family-out for the default)."""
-    kinds = sorted(pd.unique(held["kind"]))
-    pooled_lomo = {k: _quantile_abs(held.loc[held["kind"] == k, "lomo_error_pct"]) for k in kinds}
+    keys = _uncertainty_keys(held)
+    pooled_lomo = {key: _quantile_abs(held.loc[mask, "lomo_error_pct"]) for key, mask in keys}
     out = {}
     for family, factors in fitted.items():
-        rows = held[held["family"] == family]
+        in_family = held["family"] == family
         by_kind = {}
-        for kind in kinds:
-            errors = rows.loc[rows["kind"] == kind, "lomo_error_pct"].dropna()
-            by_kind[kind] = (_quantile_abs(errors) if len(errors) >= MIN_ROWS_PER_KIND
-                             else pooled_lomo[kind])
-        overall = _quantile_abs(rows["lomo_error_pct"])
+        for key, mask in keys:
+            errors = held.loc[in_family & mask, "lomo_error_pct"].dropna()
+            value = (_quantile_abs(errors) if len(errors) >= MIN_ROWS_PER_KIND
+                     else pooled_lomo[key])
+            if np.isfinite(value):
+                by_kind[key] = value
+        reference = in_family & (held["engine"] == REFERENCE_ENGINE)
+        overall = _quantile_abs(held.loc[reference, "lomo_error_pct"])
         out[family] = replace(factors, uncertainty_by_kind=by_kind,
                               uncertainty_pct=overall if np.isfinite(overall)
                               else factors.mape_pct)
-    lofo = {k: _quantile_abs(held.loc[held["kind"] == k, "lofo_error_pct"]) for k in kinds}
+    lofo = {key: value for key, mask in keys
+            if np.isfinite(value := _quantile_abs(held.loc[mask, "lofo_error_pct"]))}
+    reference = held["engine"] == REFERENCE_ENGINE
     default = replace(pooled, uncertainty_by_kind=lofo,
-                      uncertainty_pct=_quantile_abs(held["lofo_error_pct"]),
-                      fitted_on=f"all {len(held)} TensorRT-LLM rows pooled; uncertainty = 80th "
-                                f"percentile of leave-one-family-out |error| per model kind")
+                      uncertainty_pct=_quantile_abs(held.loc[reference, "lofo_error_pct"]),
+                      fitted_on=f"all {len(held)} throughput rows pooled; uncertainty = 80th "
+                                f"percentile of leave-one-family-out |error| per model kind "
+                                f"and engine")
     return out, default
 
 

@@ -89,7 +89,11 @@ class FamilyFactors:
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, n) for n in FACTOR_NAMES], dtype=float)
 
-    def uncertainty_for(self, kind: str) -> float:
+    def uncertainty_for(self, kind: str, engine: str | None = None) -> float:
+        """Stated error of a prediction of this kind of model (on ``engine`` where its own
+        held-out error was measured; else the reference engine's)."""
+        if engine is not None and f"{kind}@{engine}" in self.uncertainty_by_kind:
+            return float(self.uncertainty_by_kind[f"{kind}@{engine}"])
         return float(self.uncertainty_by_kind.get(kind, self.uncertainty_pct))
 
 

@@ -230,7 +230,8 @@ def _rows(table: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
 
 
 def factor_arrays(families: np.ndarray, calibration: Calibration,
-                  kinds: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                  kinds: np.ndarray | None = None, engines: np.ndarray | None = None
+                  ) -> dict[str, np.ndarray]:
     """Per-row efficiency and power factors from the family of each row's hardware; the stated
     uncertainty per row from its family and model kind."""
     names = FACTOR_NAMES + POWER_NAMES
@@ -239,7 +240,10 @@ def factor_arrays(families: np.ndarray, calibration: Calibration,
     out["calibrated"] = np.zeros(len(families), dtype=bool)
     family_codes, family_names = pd.factorize(np.asarray(families, dtype=object))
     if kinds is not None:
-        kind_codes, kind_names = pd.factorize(np.asarray(kinds, dtype=object))
+        engines = (np.full(len(families), REFERENCE_ENGINE, dtype=object) if engines is None
+                   else np.asarray(engines, dtype=object))
+        kind_codes, kind_names = pd.factorize(pd.Series(np.asarray(kinds, dtype=object))
+                                              + "|" + pd.Series(engines))
     for code, family in enumerate(family_names):
         factors = calibration.for_family(family)
         table = np.array([getattr(factors, name) for name in names])
@@ -248,8 +252,10 @@ def factor_arrays(families: np.ndarray, calibration: Calibration,
             out[name][rows] = table[i]
         out["uncertainty_pct"][rows] = factors.uncertainty_pct
         if kinds is not None:
-            for k, kind in enumerate(kind_names):
-                out["uncertainty_pct"][rows & (kind_codes == k)] = factors.uncertainty_for(kind)
+            for k, pair in enumerate(kind_names):
+                kind, engine = pair.split("|", 1)
+                out["uncertainty_pct"][rows & (kind_codes == k)] = factors.uncertainty_for(
+                    kind, engine)
         out["calibrated"][rows] = calibration.is_calibrated(family)
     return out
 
@@ -529,7 +535,7 @@ def predict(cases: pd.DataFrame, calibration: Calibration | None = None,
     """The cases with every prediction appended (rows that cannot run: fits=False and a reason)."""
     calibration = calibration or load_calibration()
     specs = gather_specs(cases, catalog, file=file, calibration=calibration)
-    factors = factor_arrays(specs["family"], calibration, specs["kind"])
+    factors = factor_arrays(specs["family"], calibration, specs["kind"], specs["engine"])
     result = evaluate(specs, factors)
     columns = {f"{key}_id": specs[key] for key in ("model", "hardware", "precision")}
     columns.update(result)
