@@ -38,6 +38,13 @@ from planner.solve import SolveResult, Status
 log = logging.getLogger(__name__)
 
 RESTRICTED_SHARE = 0.3  # of the time left after the LP, for the restricted MILP
+# Polish: with a time limit of at least POLISH_MIN_LIMIT_S, branch and bound aims at
+# mip_gap / POLISH_FACTOR, and stops there, or once the requested gap is proven and
+# POLISH_SHARE of the limit is spent. Shorter limits aim at mip_gap itself, so that a solve that
+# proves its gap early ends on the gap (repeatable), not on the clock.
+POLISH_MIN_LIMIT_S = 10.0
+POLISH_FACTOR = 5.0
+POLISH_SHARE = 0.5
 FEAS_TOL = 1e-6
 
 
@@ -107,9 +114,10 @@ class _Watch:
     """MIP callback: records bound changes and interrupts at the deadline."""
 
     def __init__(self, t_start: float, deadline: float, lower: float, upper: float | None,
-                 history: list[GapPoint]):
+                 history: list[GapPoint], mip_gap: float = 0.0, polish_until: float = np.inf):
         self.t_start, self.deadline = t_start, deadline
         self.lower, self.upper, self.history = lower, upper, history
+        self.mip_gap, self.polish_until = mip_gap, polish_until
 
     def __call__(self, event) -> None:
         out = event.data_out
@@ -123,7 +131,8 @@ class _Watch:
         if lower > self.lower * (1 + 1e-9) + 1e-15 or upper != self.upper:
             self.lower, self.upper = lower, upper
             self.history.append(GapPoint(now - self.t_start, "branch_and_bound", upper, lower))
-        if now >= self.deadline:
+        proven = self.upper is not None and self.upper - self.lower <= self.mip_gap * self.upper
+        if now >= self.deadline or (proven and now >= self.polish_until):
             event.interrupt()
 
 
@@ -207,9 +216,12 @@ def solve_milp_direct(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
     # Whole MILP, seeded, unless the incumbent already proves the gap.
     t0 = time.perf_counter()
     left = deadline - time.perf_counter()
-    if not (upper < np.inf and upper - lower <= mip_gap * upper) and left > 0:
-        watch = _Watch(t_start, deadline, lower, None if best is None else upper, history)
-        values, objective, bound, text = _mip(form, left, mip_gap, best, threads, watch)
+    polish = time_limit_s >= POLISH_MIN_LIMIT_S
+    target = mip_gap / POLISH_FACTOR if polish else mip_gap
+    if not (upper < np.inf and upper - lower <= target * upper) and left > 0:
+        watch = _Watch(t_start, deadline, lower, None if best is None else upper, history,
+                       mip_gap, t_start + POLISH_SHARE * time_limit_s if polish else np.inf)
+        values, objective, bound, text = _mip(form, left, target, best, threads, watch)
         if np.isfinite(bound) and abs(bound) < 1e30:
             lower = max(lower, min(bound, objective if values is not None else np.inf))
         if values is not None and objective < upper:

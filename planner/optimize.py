@@ -24,6 +24,8 @@ from planner import __version__
 from planner.candidates import CandidateReport, build_coefficients
 from planner.coefficients import HOURS, Coefficients
 from planner.errors import PlannerError
+from planner.direct import lp_rows, solve_lp_direct
+from planner.milp_direct import solve_milp_direct
 from planner.milp_solver import solve_milp
 from planner.plan import Plan, build_tables, hourly_table
 from planner.schema.plan import PlanningInstance
@@ -50,6 +52,13 @@ class InfeasibleError(PlannerError):
 
 class NoSolutionError(PlannerError):
     exit_code = EXIT_NO_SOLUTION
+
+
+# Solve path (issue 18): at or above this many eligible pairs the LP goes to HiGHS directly over
+# the aggregated form (formulations.aggregated); below it through cvxpy as before, so small plans
+# (fleet-1b: 208 pairs) keep their numbers to the last digit. ``solve_path`` forces either.
+DIRECT_MIN_PAIRS = 20_000
+SOLVE_PATHS = ("auto", "cvxpy", "direct")
 
 
 def provenance(instance: PlanningInstance, digest: str, formulation: str) -> dict:
@@ -163,11 +172,25 @@ def _message(details: list[dict]) -> str:
     return "infeasible: " + "; ".join(parts)
 
 
+def use_direct(c: Coefficients, solve_path: str = "auto") -> bool:
+    if solve_path not in SOLVE_PATHS:
+        raise PlannerError(f"unknown solve path {solve_path!r}; known: {list(SOLVE_PATHS)}")
+    return solve_path == "direct" or (solve_path == "auto" and c.n_pairs >= DIRECT_MIN_PAIRS)
+
+
 def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "lp",
-             coefficients: tuple[Coefficients, CandidateReport] | None = None) -> Plan:
-    """Solve an instance and return a verified plan (raises InfeasibleError / NoSolutionError)."""
+             coefficients: tuple[Coefficients, CandidateReport] | None = None,
+             solve_path: str = "auto", milp_solver: str = "direct") -> Plan:
+    """Solve an instance and return a verified plan (raises InfeasibleError / NoSolutionError).
+
+    ``solve_path``: "auto" (direct HiGHS over the aggregated form from ``DIRECT_MIN_PAIRS``
+    pairs, cvxpy below), "cvxpy" or "direct". ``milp_solver``: "direct" (the aggregated MILP with
+    an incumbent before branch and bound, :mod:`planner.milp_direct`) or "lazy" (lazy hour rows,
+    :mod:`planner.milp_solver`)."""
     if formulation not in REGISTRY:
         raise PlannerError(f"unknown formulation {formulation!r}; known: {sorted(REGISTRY)}")
+    if milp_solver not in ("direct", "lazy"):
+        raise PlannerError(f"unknown MILP solver {milp_solver!r}; known: ['direct', 'lazy']")
     timings = {}
     t0 = time.perf_counter()
     c, report = coefficients or build_coefficients(instance)
@@ -176,14 +199,32 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     if details:
         raise InfeasibleError(_message(details), details)
     lp_bound = None
-    if formulation == "milp":
+    gap_history = None
+    direct = use_direct(c, solve_path)
+    if formulation == "milp" and milp_solver == "direct":
+        # Aggregated MILP: LP, rounded and restricted-MILP incumbents, then branch and bound
+        # seeded with the best; the gap is proven by HiGHS's bound or the LP's.
+        mres = solve_milp_direct(c, instance.solver.time_limit_s, instance.solver.mip_gap)
+        result, unit = mres.result, mres.unit
+        timings["solve"] = result.seconds
+        timings.update({f"milp_{k}": v for k, v in mres.stages.items()})
+        lp_bound = mres.lp.objective if mres.lp.status is Status.OPTIMAL else None
+        gap_history = [{"seconds": round(h.seconds, 4), "stage": h.stage, "upper": h.upper,
+                        "lower": h.lower, "gap": h.gap} for h in mres.history]
+    elif formulation == "milp":
         # Lazy hour rows + support repair: the gap is proven by the LP-of-rows bound and the
-        # repaired plan (planner.milp_solver); the whole MILP at once stalls at ~100 classes.
+        # repaired plan (planner.milp_solver).
         lazy = solve_milp(c, instance.solver.time_limit_s, instance.solver.mip_gap)
         result, unit = lazy.result, lazy.unit
         timings["solve"] = result.seconds
         timings["milp_rounds"] = len(lazy.rounds)
         lp_bound = lazy.lp.objective if lazy.lp.status is Status.OPTIMAL else None
+    elif direct:
+        result, form, phase = solve_lp_direct(c, instance.solver.time_limit_s)
+        timings["build"] = phase["build"] + phase["load"]
+        timings["solve"] = result.seconds
+        unit = form.unit
+        rows = lp_rows(c)
     else:
         t0 = time.perf_counter()
         built = REGISTRY[formulation](c)
@@ -204,14 +245,19 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     if formulation == "milp":
         n = np.rint(n)
         t0 = time.perf_counter()
-        fixed = build_lp(c, unit=unit)
-        rows = fixed.rows
-        fixed.problem = cp.Problem(fixed.problem.objective,
-                                   fixed.problem.constraints + [fixed.n == n])
-        fixed_result = solve(fixed, instance.solver.time_limit_s)
+        if direct:
+            fixed_result, _, _ = solve_lp_direct(c, instance.solver.time_limit_s, unit,
+                                                 fixed_nodes=n)
+            rows = lp_rows(c)
+        else:
+            fixed = build_lp(c, unit=unit)
+            rows = fixed.rows
+            fixed.problem = cp.Problem(fixed.problem.objective,
+                                       fixed.problem.constraints + [fixed.n == n])
+            fixed_result = solve(fixed, instance.solver.time_limit_s)
         duals = fixed_result.duals if fixed_result.status is Status.OPTIMAL else {}
         timings["duals"] = time.perf_counter() - t0
-    else:
+    elif not direct:
         rows = built.rows
     t0 = time.perf_counter()
     violations = verify_plan(c, x, n, integer=formulation == "milp")
@@ -239,6 +285,8 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
         "wh_per_query": energy * 1e9 / total_queries,
         "queries_per_day": total_queries,
         "mip_gap": result.mip_gap,
+        "mip_gap_history": gap_history,
+        "solve_path": "direct" if direct else "cvxpy",
         "lp_bound": lp_bound,
         "lp_bound_gwh_per_day": lp_bound if instance.objective == "energy" else None,
         "nodes": float(n.sum()),
@@ -248,7 +296,8 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
         "provenance": provenance(instance, digest, formulation),
     }
     if result.status is Status.TIME_LIMIT:
-        log.warning("time limit reached: returning the incumbent with MIP gap %.4g", result.mip_gap)
+        log.warning("time limit reached: returning the incumbent with MIP gap %s",
+                    "unknown" if result.mip_gap is None else f"{result.mip_gap:.4g}")
     return Plan(summary, assignment, deployments, classes, constraints,
                 hourly=hourly_table(c, power),
                 extra={"x": x, "n": n, "coefficients": c})
