@@ -228,8 +228,12 @@ def aggregated_form(c: Coefficients, unit: float | None = None, integer: bool = 
         from formulations.milp import milp_link_bounds
         big_m, min_nodes = milp_link_bounds(c)
         dd = np.arange(d)
-        add("link", np.concatenate([dd, dd]), np.concatenate([col_n + dd, col_y + dd]),
-            np.concatenate([np.ones(d), -big_m]), np.full(d, -np.inf), np.zeros(d))
+        if not pair_bounds:
+            # n_d <= M_d y_d. With the pair bounds it is redundant for the optimum (y_d = 0
+            # forces x = 0 at d, and then n_d = 0 only lowers the cost), and its big M (up to
+            # 1e5) is what scales the matrix badly, so it is left out.
+            add("link", np.concatenate([dd, dd]), np.concatenate([col_n + dd, col_y + dd]),
+                np.concatenate([np.ones(d), -big_m]), np.full(d, -np.inf), np.zeros(d))
         add("min_replicas", np.concatenate([dd, dd]), np.concatenate([col_n + dd, col_y + dd]),
             np.concatenate([np.ones(d), -min_nodes]), np.zeros(d), np.full(d, np.inf))
         if pair_bounds:

@@ -55,7 +55,8 @@ def lp_rows(c: Coefficients) -> dict[str, pd.DataFrame]:
 
 def solve_lp_direct(c: Coefficients, time_limit_s: float = 60.0, unit: float | None = None,
                     fixed_nodes: np.ndarray | None = None, threads: int = 1,
-                    form: AggregatedForm | None = None, presolve: str = "off"
+                    form: AggregatedForm | None = None, presolve: str = "off",
+                    keep_row_dual: bool = False
                     ) -> tuple[SolveResult, AggregatedForm, dict[str, float]]:
     """Solve the LP (``fixed_nodes``: with n fixed, for the duals of a MILP plan).
 
@@ -97,6 +98,10 @@ def solve_lp_direct(c: Coefficients, time_limit_s: float = 60.0, unit: float | N
     solution = highs.getSolution()
     values = np.asarray(solution.col_value)
     duals = full_duals(form, np.asarray(solution.row_dual))
+    # Reduced costs of the pairs (objective units per unit of x), for pricing and incumbents.
+    duals["reduced_cost_x"] = np.asarray(solution.col_dual)[:p]
+    if keep_row_dual:  # the aggregated form's own row duals (HiGHS signs), for pricing
+        duals["row_dual"] = np.asarray(solution.row_dual)
     objective = float(info.objective_function_value)
     result = SolveResult(Status.OPTIMAL, objective, values[:p].copy(), values[p:p + d].copy(),
                          None, 0.0, objective, seconds, duals)
