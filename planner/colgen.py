@@ -143,7 +143,7 @@ def solve_lp_colgen(c: Coefficients, time_limit_s: float = 60.0, unit: float | N
         negative = (rc < -tol) & ~in_master
         add = lowest_per_class(c, rc, add_per_class, negative)
         rounds.append({"pairs": int(master.n_pairs), "objective": res.objective,
-                       "added": int(add.sum()), "min_rc": float(rc.min()),
+                       "added": int(add.sum()), "nonzeros": int(form.a.nnz), "min_rc": float(rc.min()),
                        "highs_s": phase["highs"], "seconds": time.perf_counter() - t0})
         log.info("colgen round %d: %d pairs, objective %.9g, %d priced in", len(rounds),
                  master.n_pairs, res.objective, add.sum())

@@ -24,6 +24,7 @@ from planner import __version__
 from planner.candidates import CandidateReport, build_coefficients
 from planner.coefficients import HOURS, Coefficients
 from planner.errors import PlannerError
+from planner.colgen import solve_lp_colgen
 from planner.direct import lp_rows, solve_lp_direct
 from planner.milp_direct import solve_milp_direct
 from planner.milp_solver import solve_milp
@@ -54,11 +55,12 @@ class NoSolutionError(PlannerError):
     exit_code = EXIT_NO_SOLUTION
 
 
-# Solve path (issue 18): at or above this many eligible pairs the LP goes to HiGHS directly over
-# the aggregated form (formulations.aggregated); below it through cvxpy as before, so small plans
-# (fleet-1b: 208 pairs) keep their numbers to the last digit. ``solve_path`` forces either.
+# Solve path (issue 18): at or above this many eligible pairs the LP goes to HiGHS directly, by
+# column generation over the aggregated form (planner.colgen; exact by reduced cost); below it
+# through cvxpy as before, so small plans (fleet-1b: 208 pairs) keep their numbers to the last
+# digit. ``solve_path`` forces one: "cvxpy", "direct" (the whole aggregated LP) or "colgen".
 DIRECT_MIN_PAIRS = 20_000
-SOLVE_PATHS = ("auto", "cvxpy", "direct")
+SOLVE_PATHS = ("auto", "cvxpy", "direct", "colgen")
 
 
 def provenance(instance: PlanningInstance, digest: str, formulation: str) -> dict:
@@ -175,7 +177,8 @@ def _message(details: list[dict]) -> str:
 def use_direct(c: Coefficients, solve_path: str = "auto") -> bool:
     if solve_path not in SOLVE_PATHS:
         raise PlannerError(f"unknown solve path {solve_path!r}; known: {list(SOLVE_PATHS)}")
-    return solve_path == "direct" or (solve_path == "auto" and c.n_pairs >= DIRECT_MIN_PAIRS)
+    return solve_path in ("direct", "colgen") or (solve_path == "auto"
+                                                  and c.n_pairs >= DIRECT_MIN_PAIRS)
 
 
 def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "lp",
@@ -219,11 +222,19 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
         timings["solve"] = result.seconds
         timings["milp_rounds"] = len(lazy.rounds)
         lp_bound = lazy.lp.objective if lazy.lp.status is Status.OPTIMAL else None
-    elif direct:
+    elif direct and solve_path == "direct":
         result, form, phase = solve_lp_direct(c, instance.solver.time_limit_s)
+        result.duals.pop("reduced_cost_x", None)
         timings["build"] = phase["build"] + phase["load"]
         timings["solve"] = result.seconds
         unit = form.unit
+        rows = lp_rows(c)
+    elif direct:
+        cg = solve_lp_colgen(c, instance.solver.time_limit_s)
+        result, unit = cg.result, cg.unit
+        timings["solve"] = result.seconds
+        timings["colgen_rounds"] = len(cg.rounds)
+        timings["colgen_pairs"] = cg.pairs_in_master
         rows = lp_rows(c)
     else:
         t0 = time.perf_counter()
@@ -248,6 +259,7 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
         if direct:
             fixed_result, _, _ = solve_lp_direct(c, instance.solver.time_limit_s, unit,
                                                  fixed_nodes=n)
+            fixed_result.duals.pop("reduced_cost_x", None)
             rows = lp_rows(c)
         else:
             fixed = build_lp(c, unit=unit)
