@@ -48,6 +48,8 @@ class ColgenResult:
     unit: float
     rounds: list[dict] = field(default_factory=list)
     pairs_in_master: int = 0
+    reduced_costs: np.ndarray | None = None  # every pair, under the final full-LP dual
+    prices: np.ndarray | None = None  # demand duals pi_c (HiGHS sign), per unit of x
 
 
 def pair_subset(c: Coefficients, keep: np.ndarray) -> Coefficients:
@@ -139,7 +141,7 @@ def solve_lp_colgen(c: Coefficients, time_limit_s: float = 60.0, unit: float | N
                                "added": -1, "seconds": time.perf_counter() - t0})
                 continue
             return ColgenResult(res, unit, rounds, int(in_master.sum()))
-        rc, _ = full_reduced_costs(c, unit, form, res.duals.pop("row_dual"), master)
+        rc, pi = full_reduced_costs(c, unit, form, res.duals.pop("row_dual"), master)
         negative = (rc < -tol) & ~in_master
         add = lowest_per_class(c, rc, add_per_class, negative)
         rounds.append({"pairs": int(master.n_pairs), "objective": res.objective,
@@ -158,4 +160,4 @@ def solve_lp_colgen(c: Coefficients, time_limit_s: float = 60.0, unit: float | N
     duals = {k: v for k, v in res.duals.items() if k != "reduced_cost_x"}
     out = SolveResult(status, res.objective, x, res.n, None, 0.0, res.objective,
                       time.perf_counter() - t_start, duals)
-    return ColgenResult(out, unit, rounds, int(idx.size))
+    return ColgenResult(out, unit, rounds, int(idx.size), rc, pi)

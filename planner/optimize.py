@@ -27,6 +27,7 @@ from planner.errors import PlannerError
 from planner.colgen import solve_lp_colgen
 from planner.direct import lp_rows, solve_lp_direct
 from planner.milp_direct import solve_milp_direct
+from planner.milp_priced import solve_milp_priced
 from planner.milp_solver import solve_milp
 from planner.plan import Plan, build_tables, hourly_table
 from planner.schema.plan import PlanningInstance
@@ -61,6 +62,9 @@ class NoSolutionError(PlannerError):
 # digit. ``solve_path`` forces one: "cvxpy", "direct" (the whole aggregated LP) or "colgen".
 DIRECT_MIN_PAIRS = 20_000
 SOLVE_PATHS = ("auto", "cvxpy", "direct", "colgen")
+# MILP: below this many pairs the whole aggregated MILP goes to HiGHS (its root is quick there:
+# fleet-1b proves 0.02 % in ~1 s); from it on, the priced relaxed/restricted MILPs.
+PRICED_MIN_PAIRS = 5_000
 
 
 def provenance(instance: PlanningInstance, digest: str, formulation: str) -> dict:
@@ -183,17 +187,20 @@ def use_direct(c: Coefficients, solve_path: str = "auto") -> bool:
 
 def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "lp",
              coefficients: tuple[Coefficients, CandidateReport] | None = None,
-             solve_path: str = "auto", milp_solver: str = "direct") -> Plan:
+             solve_path: str = "auto", milp_solver: str = "auto") -> Plan:
     """Solve an instance and return a verified plan (raises InfeasibleError / NoSolutionError).
 
-    ``solve_path``: "auto" (direct HiGHS over the aggregated form from ``DIRECT_MIN_PAIRS``
-    pairs, cvxpy below), "cvxpy" or "direct". ``milp_solver``: "direct" (the aggregated MILP with
-    an incumbent before branch and bound, :mod:`planner.milp_direct`) or "lazy" (lazy hour rows,
-    :mod:`planner.milp_solver`)."""
+    ``solve_path``: "auto" (column generation over the aggregated form in HiGHS from
+    ``DIRECT_MIN_PAIRS`` pairs, cvxpy below), "cvxpy", "direct" (the whole aggregated LP) or
+    "colgen". ``milp_solver``: "priced" (relaxed and restricted MILPs over priced pairs with a
+    bound valid for the whole MILP, :mod:`planner.milp_priced`), "direct" (the whole aggregated
+    MILP after rounding and restricted incumbents, :mod:`planner.milp_direct`) or "lazy" (lazy
+    hour rows, :mod:`planner.milp_solver`)."""
     if formulation not in REGISTRY:
         raise PlannerError(f"unknown formulation {formulation!r}; known: {sorted(REGISTRY)}")
-    if milp_solver not in ("direct", "lazy"):
-        raise PlannerError(f"unknown MILP solver {milp_solver!r}; known: ['direct', 'lazy']")
+    if milp_solver not in ("auto", "priced", "direct", "lazy"):
+        raise PlannerError(f"unknown MILP solver {milp_solver!r}; known: "
+                           "['auto', 'priced', 'direct', 'lazy']")
     timings = {}
     t0 = time.perf_counter()
     c, report = coefficients or build_coefficients(instance)
@@ -204,10 +211,13 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     lp_bound = None
     gap_history = None
     direct = use_direct(c, solve_path)
-    if formulation == "milp" and milp_solver == "direct":
-        # Aggregated MILP: LP, rounded and restricted-MILP incumbents, then branch and bound
-        # seeded with the best; the gap is proven by HiGHS's bound or the LP's.
-        mres = solve_milp_direct(c, instance.solver.time_limit_s, instance.solver.mip_gap)
+    if milp_solver == "auto":
+        milp_solver = "direct" if c.n_pairs < PRICED_MIN_PAIRS else "priced"
+    if formulation == "milp" and milp_solver in ("priced", "direct"):
+        # Priced: relaxed MILPs over priced pairs bound the whole MILP, repairs give plans.
+        # Direct: rounded and restricted incumbents, then the whole aggregated MILP seeded.
+        solver = solve_milp_priced if milp_solver == "priced" else solve_milp_direct
+        mres = solver(c, instance.solver.time_limit_s, instance.solver.mip_gap)
         result, unit = mres.result, mres.unit
         timings["solve"] = result.seconds
         timings.update({f"milp_{k}": v for k, v in mres.stages.items()})
