@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--baseline-classes", type=int, nargs="*", default=[100, 300])
     parser.add_argument("--full-classes", type=int, nargs="*", default=[300])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--replay", help="print the table of a previous run's JSON lines")
     parser.add_argument("--worker", choices=["planner", "colgen", "direct", "cvxpy", "full"])
     args = parser.parse_args()
     if args.worker:
@@ -132,7 +133,10 @@ def main() -> None:
         return
     import numpy as np
     rows = []
-    for k in sorted(set(args.classes) | set(args.baseline_classes) | set(args.full_classes)):
+    if args.replay:
+        with open(args.replay) as f:
+            rows = [json.loads(line) for line in f if line.startswith("{")]
+    for k in [] if args.replay else sorted(set(args.classes) | set(args.baseline_classes) | set(args.full_classes)):
         for path, sizes in (("planner", args.classes), ("colgen", args.classes),
                             ("direct", args.classes),
                             ("cvxpy", args.baseline_classes),
@@ -165,7 +169,8 @@ def exponents(direct: list[dict], path: str) -> None:
         logp = np.log([r["pairs"] for r in direct])
         for label, key in (("wall end to end", None), ("HiGHS", "highs"),
                            ("candidates", "candidates")):
-            y = [r["wall_s"] if key is None else r["phases"][key] for r in direct]
+            y = [r["wall_s"] if key is None else r["phases"].get(key, r["phases"].get("solve"))
+                 for r in direct]
             slope = np.polyfit(logp, np.log(np.maximum(y, 1e-3)), 1)[0]
             print(f"scaling exponent, {path}, {label}: time ~ pairs^{slope:.2f}")
         mem = np.polyfit(logp, np.log([r["peak_rss_gb"] for r in direct]), 1)[0]
