@@ -56,9 +56,11 @@ def lp_rows(c: Coefficients) -> dict[str, pd.DataFrame]:
 def solve_lp_direct(c: Coefficients, time_limit_s: float = 60.0, unit: float | None = None,
                     fixed_nodes: np.ndarray | None = None, threads: int = 1,
                     form: AggregatedForm | None = None, presolve: str = "off",
-                    keep_row_dual: bool = False
+                    keep_row_dual: bool = False, nodes_lower: np.ndarray | None = None,
+                    x_lower: np.ndarray | None = None
                     ) -> tuple[SolveResult, AggregatedForm, dict[str, float]]:
-    """Solve the LP (``fixed_nodes``: with n fixed, for the duals of a MILP plan).
+    """Solve the LP (``fixed_nodes``: with n fixed, for the duals of a MILP plan;
+    ``nodes_lower``: with a floor on n, for rounding a partial integer plan).
 
     Presolve is off by default: on this LP it removes nothing and took ~80 % of HiGHS's time
     (performance notes); the simplex then starts at once. Returns (result, form, phase seconds).
@@ -76,6 +78,13 @@ def solve_lp_direct(c: Coefficients, time_limit_s: float = 60.0, unit: float | N
         idx = np.arange(p, p + d, dtype=np.int32)
         values = np.asarray(fixed_nodes, float)
         highs.changeColsBounds(d, idx, values, values)
+    elif nodes_lower is not None:  # n >= nodes_lower (a floor of nodes already bought)
+        idx = np.arange(p, p + d, dtype=np.int32)
+        highs.changeColsBounds(d, idx, np.asarray(nodes_lower, float), np.full(d, _inf(np.inf)))
+    if x_lower is not None:  # x >= x_lower (routing already fixed)
+        idx = np.flatnonzero(x_lower > 0).astype(np.int32)
+        highs.changeColsBounds(idx.size, idx, np.asarray(x_lower, float)[idx],
+                               np.full(idx.size, _inf(np.inf)))
     timings["load"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     highs.run()

@@ -32,7 +32,9 @@ import scipy.sparse as sp
 from formulations.aggregated import aggregated_form
 from formulations.lp import demand_unit
 from planner.coefficients import Coefficients
-from planner.colgen import full_reduced_costs, lowest_per_class, pair_subset, solve_lp_colgen
+from formulations.milp import milp_link_bounds
+from planner.colgen import lowest_per_class, pair_subset, solve_lp_colgen
+from planner.direct import solve_lp_direct
 from planner.milp_direct import (POLISH_FACTOR, POLISH_MIN_LIMIT_S, DirectMilpResult, GapPoint,
                                  _full_vector, _mip, _row_feasible, rounded_incumbent)
 from planner.solve import SolveResult, Status
@@ -40,8 +42,10 @@ from planner.solve import SolveResult, Status
 log = logging.getLogger(__name__)
 
 START_PER_CLASS = 4
-ADD_PER_CLASS = 4
+ADD_PER_CLASS = 8
 Z_TOL = 1e-9
+REPAIR_SHARE = 0.25  # of the time left, for one repair MILP
+REPAIR_MIN_NEW = 3  # repair again only when the relaxed plan opens this many new deployments
 
 
 def _with_slack(form, z_cost: np.ndarray, z_class: np.ndarray):
@@ -58,6 +62,60 @@ def _with_slack(form, z_cost: np.ndarray, z_class: np.ndarray):
                    col_upper=np.concatenate([form.col_upper, np.full(z_class.size, np.inf)]),
                    integrality=np.concatenate([form.integrality, np.zeros(z_class.size, int)]),
                    col_groups=groups)
+
+
+def floor_plan(c: Coefficients, form, unit: float, n_floor: np.ndarray, allowed: np.ndarray,
+               time_limit_s: float, x_floor: np.ndarray | None = None):
+    """A plan from integer nodes already chosen: the LP over every pair of the ``allowed``
+    deployments with n >= n_floor, its nodes rounded up (and to the minimum replicas where it
+    opens a deployment). None unless it is feasible for every row (rounding up can break a
+    power cap or an inventory)."""
+    sub, pair_idx = c.restricted(allowed)
+    res, _, _ = solve_lp_direct(sub, max(time_limit_s, 0.05), unit,
+                                nodes_lower=n_floor[allowed],
+                                x_lower=None if x_floor is None else x_floor[pair_idx])
+    if res.status is not Status.OPTIMAL:
+        log.debug("floor LP: %s", res.status)
+        return None
+    _, min_nodes = milp_link_bounds(sub)
+    floor = n_floor[allowed]
+    used = (res.n > 1e-9) | (floor > 0)
+    n_sub = np.where(used, np.maximum(np.ceil(res.n - 1e-7), np.maximum(min_nodes, floor)), 0.0)
+    if c.max_deployments is not None and used.sum() > c.max_deployments:
+        return None
+    x = np.zeros(c.n_pairs)
+    x[pair_idx] = res.x
+    n = np.zeros(c.n_deployments)
+    n[allowed] = n_sub
+    v = _full_vector(form, x, n)
+    log.debug("floor LP %.6g, rounded %.6g, feasible %s", res.objective, float(form.cost @ v),
+              _row_feasible(form, v))
+    return v if _row_feasible(form, v) else None
+
+
+def floor_milp(c: Coefficients, form, unit: float, n_floor: np.ndarray, x_floor: np.ndarray,
+               allowed: np.ndarray, time_limit_s: float, gap: float, threads: int):
+    """A plan from a relaxed plan: the MILP over the ``allowed`` deployments with its routing
+    (x >= x_floor) and its nodes (n >= n_floor) kept, so that only the demand it left to the
+    slack columns is placed, on the nodes' spare capacity or on more nodes. Small and mostly
+    fixed, so HiGHS solves it fast. None unless its plan is feasible for every row."""
+    sub, pair_idx = c.restricted(allowed)
+    f = aggregated_form(sub, unit, integer=True)
+    lower = f.col_lower.copy()
+    lower[f.col_groups["x"]] = x_floor[pair_idx]
+    lower[f.col_groups["n"]] = n_floor[allowed]
+    lower[f.col_groups["y"]] = (n_floor[allowed] > 0).astype(float)
+    values, _, _, _ = _mip(replace(f, col_lower=lower), max(time_limit_s, 0.05), gap, None,
+                           threads)
+    if values is None:
+        return None
+    x = np.zeros(c.n_pairs)
+    x[pair_idx] = values[f.col_groups["x"]]
+    n = np.zeros(c.n_deployments)
+    n[allowed] = np.rint(values[f.col_groups["n"]])
+    v = _full_vector(form, x, n)
+    log.debug("floor MILP %.6g, feasible %s", float(form.cost @ v), _row_feasible(form, v))
+    return v if _row_feasible(form, v) else None
 
 
 def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: float = 0.005,
@@ -89,6 +147,7 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
         history.append(GapPoint(time.perf_counter() - t_start, "rounding", upper, lower))
 
     in_k = (lp.x > 0) | lowest_per_class(c, rc, start_per_class)
+    repaired = np.zeros(d, dtype=bool)  # deployments already offered to a repair
     rounds = 0
     while time.perf_counter() < deadline:
         rounds += 1
@@ -141,6 +200,21 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
             n = np.zeros(d)
             n[dep_idx] = np.rint(v[sg["n"]])
             cands.append((x, n))
+        if values is not None and z_used.size:
+            # Round the relaxed plan: keep its nodes, serve its z demand with more.
+            t0 = time.perf_counter()
+            n_floor = np.zeros(d)
+            n_floor[dep_idx] = np.rint(values[sub_form.col_groups["n"]])
+            allowed = (n_floor > 0) | (lp.n > 1e-9)
+            allowed[c.pair_dep[in_k & np.isin(c.pair_class, z_used)]] = True
+            x_floor = np.zeros(p)
+            x_floor[idx_k] = values[sub_form.col_groups["x"]] * (1 - 1e-9)
+            v = floor_milp(c, form, unit, n_floor, x_floor, allowed,
+                           (deadline - time.perf_counter()) * REPAIR_SHARE, target, threads)
+            log.debug("floor plan: %s", None if v is None else float(form.cost @ v))
+            if v is not None:
+                cands.append((v[:p], v[p:p + d]))
+            stages["floor"] = stages.get("floor", 0.0) + time.perf_counter() - t0
         if z_used.size or values is None:
             # Repair: the MILP over every pair of the deployments the relaxed plan, the LP and
             # the best plan open (as in planner.milp_solver): a plan of the whole MILP.
@@ -151,13 +225,16 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
             if best is not None:
                 opened |= best[p:p + d] > 0
             left = deadline - time.perf_counter()
-            if left > 0:
+            fresh = int((opened & ~repaired).sum())
+            if left > 0 and (best is None or fresh >= REPAIR_MIN_NEW):
+                repaired |= opened
                 rsub, r_pairs = c.restricted(opened)
                 rform = aggregated_form(rsub, unit, integer=True)
                 rseed = None
                 if best is not None:
                     rseed = _full_vector(rform, best[:p][r_pairs], best[p:p + d][opened])
-                rv, _, _, _ = _mip(rform, max(left * 0.4, 0.05), target, rseed, threads)
+                rv, _, _, _ = _mip(rform, max(left * REPAIR_SHARE, 0.05), target, rseed,
+                                   threads)
                 if rv is not None:
                     x = np.zeros(p)
                     x[r_pairs] = rv[rform.col_groups["x"]]
