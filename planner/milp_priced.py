@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 START_PER_CLASS = 4
 ADD_PER_CLASS = 8
 Z_TOL = 1e-9
+RELAXED_GAP_SHARE = 0.25  # the relaxed MILP's own gap, as a share of the target: its dual
+# bound is the whole MILP's bound, so it is solved tighter than the plans
 REPAIR_SHARE = 0.25  # of the time left, for one repair MILP
 REPAIR_MIN_NEW = 3  # repair again only when the relaxed plan opens this many new deployments
 
@@ -176,8 +178,9 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
         # Relaxed MILP: the bound (and a plan when it uses no z).
         t0 = time.perf_counter()
         left = deadline - time.perf_counter()
-        values, objective, bound, text = _mip(relaxed_form, max(left * 0.5, 0.05), target,
-                                              seed(relaxed_form), threads)
+        values, objective, bound, text = _mip(relaxed_form, max(left * 0.5, 0.05),
+                                              target * RELAXED_GAP_SHARE, seed(relaxed_form),
+                                              threads)
         stages["relaxed"] += time.perf_counter() - t0
         if "infeasible" in text and values is None and best is None:
             return DirectMilpResult(SolveResult(Status.INFEASIBLE, np.nan, None, None, None, None,
