@@ -26,6 +26,10 @@ from planner.candidates import CandidateReport, build_coefficients
 from planner.coefficients import HOURS, Coefficients
 from planner.errors import (EXIT_INFEASIBLE, EXIT_NO_SOLUTION, InfeasibleError, InputError,
                             NoSolutionError, SolverNumericError, VerificationError)
+from planner.colgen import solve_lp_colgen
+from planner.direct import lp_rows, solve_lp_direct
+from planner.milp_direct import solve_milp_direct
+from planner.milp_priced import solve_milp_priced
 from planner.milp_solver import solve_milp
 from planner.plan import Plan, build_tables, hourly_table
 from planner.schema.plan import PlanningInstance
@@ -39,6 +43,17 @@ OBJECTIVE_UNITS = {"energy": "GWh/day", "carbon": "kt CO2/day", "cost": "million
 
 __all__ = ["EXIT_INFEASIBLE", "EXIT_NO_SOLUTION", "InfeasibleError", "NoSolutionError",
            "optimize"]
+
+
+# Solve path (issue 18): at or above this many eligible pairs the LP goes to HiGHS directly, by
+# column generation over the aggregated form (planner.colgen; exact by reduced cost); below it
+# through cvxpy as before, so small plans (fleet-1b: 208 pairs) keep their numbers to the last
+# digit. ``solve_path`` forces one: "cvxpy", "direct" (the whole aggregated LP) or "colgen".
+DIRECT_MIN_PAIRS = 20_000
+SOLVE_PATHS = ("auto", "cvxpy", "direct", "colgen")
+# MILP: below this many pairs the whole aggregated MILP goes to HiGHS (its root is quick there:
+# fleet-1b proves 0.02 % in ~1 s); from it on, the priced relaxed/restricted MILPs.
+PRICED_MIN_PAIRS = 5_000
 
 
 def provenance(instance: PlanningInstance, digest: str, formulation: str) -> dict:
@@ -274,15 +289,34 @@ def option_warnings(instance: PlanningInstance, formulation: str) -> list[str]:
     return warnings
 
 
+def use_direct(c: Coefficients, solve_path: str = "auto") -> bool:
+    if solve_path not in SOLVE_PATHS:
+        raise InputError(f"unknown solve path; known: {list(SOLVE_PATHS)}", field="solve_path",
+                         value=solve_path, has_value=True)
+    return solve_path in ("direct", "colgen") or (solve_path == "auto"
+                                                  and c.n_pairs >= DIRECT_MIN_PAIRS)
+
+
 def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "lp",
-             coefficients: tuple[Coefficients, CandidateReport] | None = None) -> Plan:
-    """Solve an instance and return a verified plan (raises InfeasibleError / NoSolutionError)."""
+             coefficients: tuple[Coefficients, CandidateReport] | None = None,
+             solve_path: str = "auto", milp_solver: str = "auto") -> Plan:
+    """Solve an instance and return a verified plan (raises InfeasibleError / NoSolutionError).
+
+    ``solve_path``: "auto" (column generation over the aggregated form in HiGHS from
+    ``DIRECT_MIN_PAIRS`` pairs, cvxpy below), "cvxpy", "direct" (the whole aggregated LP) or
+    "colgen". ``milp_solver``: "priced" (relaxed and restricted MILPs over priced pairs with a
+    bound valid for the whole MILP, :mod:`planner.milp_priced`), "direct" (the whole aggregated
+    MILP after rounding and restricted incumbents, :mod:`planner.milp_direct`) or "lazy" (lazy
+    hour rows, :mod:`planner.milp_solver`)."""
     if formulation not in REGISTRY:
         raise InputError(f"unknown formulation; known: {sorted(REGISTRY)}", field="formulation",
                          value=formulation, has_value=True)
     warnings = option_warnings(instance, formulation)
     for text in warnings:
         warn_once(log, text)
+    if milp_solver not in ("auto", "priced", "direct", "lazy"):
+        raise InputError("unknown MILP solver; known: ['auto', 'priced', 'direct', 'lazy']",
+                         field="milp_solver", value=milp_solver, has_value=True)
     timings = {}
     t0 = time.perf_counter()
     c, report = coefficients or build_coefficients(instance)
@@ -291,14 +325,43 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     if details:
         raise InfeasibleError(_message(details), details)
     lp_bound = None
-    if formulation == "milp":
+    gap_history = None
+    direct = use_direct(c, solve_path)
+    if milp_solver == "auto":
+        milp_solver = "direct" if c.n_pairs < PRICED_MIN_PAIRS else "priced"
+    if formulation == "milp" and milp_solver in ("priced", "direct"):
+        # Priced: relaxed MILPs over priced pairs bound the whole MILP, repairs give plans.
+        # Direct: rounded and restricted incumbents, then the whole aggregated MILP seeded.
+        solver = solve_milp_priced if milp_solver == "priced" else solve_milp_direct
+        mres = solver(c, instance.solver.time_limit_s, instance.solver.mip_gap)
+        result, unit = mres.result, mres.unit
+        timings["solve"] = result.seconds
+        timings.update({f"milp_{k}": v for k, v in mres.stages.items()})
+        lp_bound = mres.lp.objective if mres.lp.status is Status.OPTIMAL else None
+        gap_history = [{"seconds": round(h.seconds, 4), "stage": h.stage, "upper": h.upper,
+                        "lower": h.lower, "gap": h.gap} for h in mres.history]
+    elif formulation == "milp":
         # Lazy hour rows + support repair: the gap is proven by the LP-of-rows bound and the
-        # repaired plan (planner.milp_solver); the whole MILP at once stalls at ~100 classes.
+        # repaired plan (planner.milp_solver).
         lazy = solve_milp(c, instance.solver.time_limit_s, instance.solver.mip_gap)
         result, unit = lazy.result, lazy.unit
         timings["solve"] = result.seconds
         timings["milp_rounds"] = len(lazy.rounds)
         lp_bound = lazy.lp.objective if lazy.lp.status is Status.OPTIMAL else None
+    elif direct and solve_path == "direct":
+        result, form, phase = solve_lp_direct(c, instance.solver.time_limit_s)
+        result.duals.pop("reduced_cost_x", None)
+        timings["build"] = phase["build"] + phase["load"]
+        timings["solve"] = result.seconds
+        unit = form.unit
+        rows = lp_rows(c)
+    elif direct:
+        cg = solve_lp_colgen(c, instance.solver.time_limit_s)
+        result, unit = cg.result, cg.unit
+        timings["solve"] = result.seconds
+        timings["colgen_rounds"] = len(cg.rounds)
+        timings["colgen_pairs"] = cg.pairs_in_master
+        rows = lp_rows(c)
     else:
         t0 = time.perf_counter()
         built = REGISTRY[formulation](c)
@@ -328,14 +391,20 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     if formulation == "milp":
         n = np.rint(n)
         t0 = time.perf_counter()
-        fixed = build_lp(c, unit=unit)
-        rows = fixed.rows
-        fixed.problem = cp.Problem(fixed.problem.objective,
-                                   fixed.problem.constraints + [fixed.n == n])
-        fixed_result = solve(fixed, instance.solver.time_limit_s)
+        if direct:
+            fixed_result, _, _ = solve_lp_direct(c, instance.solver.time_limit_s, unit,
+                                                 fixed_nodes=n)
+            fixed_result.duals.pop("reduced_cost_x", None)
+            rows = lp_rows(c)
+        else:
+            fixed = build_lp(c, unit=unit)
+            rows = fixed.rows
+            fixed.problem = cp.Problem(fixed.problem.objective,
+                                       fixed.problem.constraints + [fixed.n == n])
+            fixed_result = solve(fixed, instance.solver.time_limit_s)
         duals = fixed_result.duals if fixed_result.status is Status.OPTIMAL else {}
         timings["duals"] = time.perf_counter() - t0
-    else:
+    elif not direct:
         rows = built.rows
     t0 = time.perf_counter()
     violations = verify_plan(c, x, n, integer=formulation == "milp")
@@ -370,6 +439,8 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
         "wh_per_query": energy * 1e9 / total_queries,
         "queries_per_day": total_queries,
         "mip_gap": result.mip_gap,
+        "mip_gap_history": gap_history,
+        "solve_path": "direct" if direct else "cvxpy",
         "lp_bound": lp_bound,
         "lp_bound_gwh_per_day": lp_bound if instance.objective == "energy" else None,
         "nodes": float(n.sum()),
@@ -383,7 +454,8 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
         summary["coefficient_sources"] = dict(zip(deployments["deployment"],
                                                   deployments["coefficient_source"]))
     if result.status is Status.TIME_LIMIT:
-        log.warning("time limit reached: returning the incumbent with MIP gap %.4g", result.mip_gap)
+        log.warning("time limit reached: returning the incumbent with MIP gap %s",
+                    "unknown" if result.mip_gap is None else f"{result.mip_gap:.4g}")
     return Plan(summary, assignment, deployments, classes, constraints,
                 hourly=hourly_table(c, power),
                 extra={"x": x, "n": n, "coefficients": c})

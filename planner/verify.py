@@ -2,6 +2,9 @@
 
 It recomputes loads from the coefficient arrays directly, so a modelling slip in a formulation
 (a wrong sign, a missing hour) shows up as a violation here instead of a silently wrong plan.
+Loads are accumulated per (deployment, class) with ``np.bincount`` and then spread over the
+hours with each class's own profile: vectorised over the plan's support (pairs with x > 0), no
+pairs x hours array, and independent of the formulations' profile groups and load variables.
 """
 
 from __future__ import annotations
@@ -14,37 +17,39 @@ from planner.coefficients import HOURS, Coefficients
 REL_TOL = 1e-5
 
 
+def _per_entity_class(entity: np.ndarray, n_entities: int, c: Coefficients,
+                      weights: np.ndarray) -> np.ndarray:
+    """entities x 24: sum over the plan's pairs of weight x the class's hourly share."""
+    x_support = np.flatnonzero(weights != 0)
+    n_classes = c.profile.shape[0]
+    key = entity[x_support].astype(np.int64) * n_classes + c.pair_class[x_support]
+    daily = np.bincount(key, weights=weights[x_support], minlength=n_entities * n_classes)
+    return daily.reshape(n_entities, n_classes) @ (c.profile / HOURS)
+
+
 def hourly_node_seconds(c: Coefficients, x: np.ndarray) -> np.ndarray:
     """D x 24 busy node-seconds (x in queries/day)."""
-    out = np.zeros((c.n_deployments, HOURS))
-    for p in range(c.n_pairs):  # plain loop on purpose: independent of the vectorized builders
-        out[c.pair_dep[p]] += x[p] * c.profile[c.pair_class[p]] / HOURS * c.node_seconds[p]
-    return out
+    return _per_entity_class(c.pair_dep, c.n_deployments, c,
+                             np.asarray(x, float) * c.node_seconds)
 
 
 def hourly_site_power_kw(c: Coefficients, x: np.ndarray, n: np.ndarray) -> np.ndarray:
     """S x 24 facility power (kW): idle of provisioned nodes plus load-dependent power, x PUE."""
-    power = np.zeros((len(c.site_ids), HOURS))
-    for d in range(c.n_deployments):
-        power[c.dep_site[d]] += n[d] * c.dep_idle_kw[d] * c.site_pue[c.dep_site[d]]
-    for p in range(c.n_pairs):
-        s = c.dep_site[c.pair_dep[p]]
-        power[s] += (x[p] * c.profile[c.pair_class[p]] / HOURS * c.dynamic_kwh[p]
-                     * c.site_pue[s])
-    return power
+    n_sites = len(c.site_ids)
+    pair_site = c.dep_site[c.pair_dep]
+    dynamic = _per_entity_class(pair_site, n_sites, c, np.asarray(x, float) * c.dynamic_kwh)
+    idle = np.bincount(c.dep_site, weights=np.asarray(n, float) * c.dep_idle_kw,
+                       minlength=n_sites)
+    return (dynamic + idle[:, None]) * c.site_pue[:, None]
 
 
 def daily_objective(c: Coefficients, x: np.ndarray, n: np.ndarray) -> float:
     """GWh/day (kt CO2/day, million USD/day) of a plan, recomputed."""
-    total = 0.0
-    for p in range(c.n_pairs):
-        s = c.dep_site[c.pair_dep[p]]
-        total += x[p] * c.dynamic_kwh[p] * c.site_pue[s] * c.site_overhead[s] * c.site_weight[s]
-    for d in range(c.n_deployments):
-        s = c.dep_site[d]
-        total += n[d] * c.dep_idle_kw[d] * HOURS * c.site_pue[s] * c.site_overhead[s] * c.site_weight[s]
-        if c.dep_fixed_per_day is not None:
-            total += n[d] * c.dep_fixed_per_day[d]
+    factor = c.site_pue * c.site_overhead * c.site_weight
+    total = float(np.sum(x * c.dynamic_kwh * factor[c.dep_site[c.pair_dep]]))
+    total += float(np.sum(n * c.dep_idle_kw * HOURS * factor[c.dep_site]))
+    if c.dep_fixed_per_day is not None:
+        total += float(np.sum(n * c.dep_fixed_per_day))
     return total / 1e6
 
 
@@ -56,10 +61,9 @@ def verify_plan(c: Coefficients, x: np.ndarray, n: np.ndarray, integer: bool = F
         problems.append({"constraint": "nonnegativity", "where": "x or n", "excess": float(
             min(x.min(), n.min()))})
     served = np.bincount(c.pair_class, weights=x, minlength=len(c.demand))
-    for i, (got, want) in enumerate(zip(served, c.demand)):
-        if abs(got - want) > REL_TOL * want:
-            problems.append({"constraint": "demand", "where": c.classes["id"][i],
-                             "excess": float(got - want)})
+    for i in np.flatnonzero(np.abs(served - c.demand) > REL_TOL * c.demand):
+        problems.append({"constraint": "demand", "where": c.classes["id"][i],
+                         "excess": float(served[i] - c.demand[i])})
     busy = hourly_node_seconds(c, x)
     limit = c.utilization_ceiling * 3600 * np.maximum(n, 0)[:, None]  # -1e-9 nodes is 0
     over = busy - limit

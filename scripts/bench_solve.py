@@ -19,6 +19,7 @@ import numpy as np
 from formulations import build_lp, build_milp
 from planner.candidates import build_coefficients
 from planner.coefficients import HOURS
+from planner.milp_priced import solve_milp_priced
 from planner.milp_solver import solve_milp
 from planner.schema.plan import PlanningInstance
 from planner.solve import solve
@@ -58,6 +59,13 @@ def synthetic_instance(n_classes: int, seed: int) -> PlanningInstance:
         "solver": {"time_limit_s": 60, "mip_gap": 0.005}})
 
 
+def fmt(v, spec=".4%"):
+    """A gap or bound that may be None (no plan within the limit) or NaN: 'n/a', not a crash."""
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "n/a"
+    return format(v, spec)
+
+
 def loop_capacity_rows(c, x, n, unit, deployments):
     """Naive baseline: one cvxpy row per (deployment, hour), built in Python."""
     rows = []
@@ -76,6 +84,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--milp-time-limit", type=float, default=60.0)
     parser.add_argument("--milp-classes", type=int, default=100)
+    parser.add_argument("--milp-solver", choices=["priced", "lazy", "both"], default="both",
+                        help="priced: planner.milp_priced (the default since issue 18); lazy: "
+                             "planner.milp_solver (before)")
     parser.add_argument("--baseline-classes", type=int, default=40,
                         help="Classes of the whole-MILP baseline. At 100 classes (906 deployments, "
                              "~2M nonzeros) HiGHS stays in its root node for minutes and does not "
@@ -115,18 +126,25 @@ def main() -> None:
           f"from {sample.size} deployments): {loop / vec:,.0f}x")
 
     pruned, _ = build_coefficients(synthetic_instance(args.milp_classes, args.seed))
-    for label, coef in (("all candidates", c), ("after dominance pruning", pruned)):
+    solvers = {"priced": solve_milp_priced, "lazy": solve_milp}
+    chosen = list(solvers) if args.milp_solver == "both" else [args.milp_solver]
+    for label, coef, name in [(lab, co, nm) for lab, co in (("all candidates", c),
+                                                            ("after dominance pruning", pruned))
+                              for nm in chosen]:
         t0 = time.perf_counter()
-        lazy = solve_milp(coef, args.milp_time_limit, 0.005)
+        lazy = solvers[name](coef, args.milp_time_limit, 0.005)
         t_milp = time.perf_counter() - t0
         m = lazy.result
         ok = m.mip_gap is not None and m.mip_gap <= 0.005 and t_milp < 60
         bad = verify_plan(coef, m.x * lazy.unit, m.n, integer=True) if m.x is not None else None
-        print(f"MILP, {args.milp_classes} classes, {label} ({coef.n_deployments} deployments, "
+        print(f"MILP ({name}), {args.milp_classes} classes, {label} ({coef.n_deployments} deployments, "
               f"{coef.n_pairs} pairs): {t_milp:.2f} s in {len(lazy.rounds)} rounds, status "
-              f"{m.status.value}, proven gap {m.mip_gap:.4%}, {m.objective:.6f} GWh/day, bound "
-              f"{m.dual_bound:.6f}, LP {lazy.lp.objective:.6f}, re-check violations "
+              f"{m.status.value}, proven gap {fmt(m.mip_gap)}, {fmt(m.objective, '.6f')} GWh/day, "
+              f"bound {fmt(m.dual_bound, '.6f')}, LP {fmt(lazy.lp.objective, '.6f')}, re-check violations "
               f"{'n/a' if bad is None else len(bad)}  {'OK' if ok else 'MISSED TARGET'}")
+        for h in getattr(lazy, "history", []):
+            print(f"  {h.seconds:.2f} s {h.stage}: plan {fmt(h.upper, '.6f')}, bound "
+                  f"{h.lower:.6f}, gap {fmt(h.gap)}")
         for i, r in enumerate(lazy.rounds, 1):
             print(f"  round {i}: {r.capacity_rows} of {HOURS * coef.n_deployments} capacity rows, "
                   f"{r.power_rows} power rows, bound {r.lower_bound:.6f}, repaired "
@@ -140,8 +158,9 @@ def main() -> None:
     lazy_small = solve_milp(small, args.milp_time_limit, 0.005).result
     t_lazy = time.perf_counter() - t0
     print(f"baseline, {args.baseline_classes} classes: whole MILP in HiGHS {t_whole:.2f} s (gap "
-          f"{whole.mip_gap:.4%}, {whole.objective:.6f}) vs lazy rows {t_lazy:.2f} s (gap "
-          f"{lazy_small.mip_gap:.4%}, {lazy_small.objective:.6f}): {t_whole / t_lazy:.1f}x")
+          f"{fmt(whole.mip_gap)}, {fmt(whole.objective, '.6f')}) vs lazy rows {t_lazy:.2f} s (gap "
+          f"{fmt(lazy_small.mip_gap)}, {fmt(lazy_small.objective, '.6f')}): "
+          f"{t_whole / t_lazy:.1f}x")
 
 
 if __name__ == "__main__":

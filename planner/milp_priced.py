@@ -1,0 +1,281 @@
+"""The MILP over a priced subset of pairs, with a valid bound for the whole MILP.
+
+HiGHS's root (presolve, cut rounds) on the whole aggregated MILP of 100 classes x ~900
+deployments takes tens of seconds a round and does not honour its time limit there. Its
+integer decisions are the nodes of a few dozen deployments; the pairs that matter are few. So:
+
+1. The LP by column generation (:mod:`planner.colgen`); its duals give every pair a reduced cost
+   ``rc_p`` under a dual of the full LP, with ``c_p >= pi_c + rc_p`` (the capacity and power
+   terms dropped from c_p are >= 0).
+2. K = the pairs of the LP's support, of the best plan so far, and the lowest-``rc`` pairs of each
+   class. The *relaxed* MILP is the MILP over K plus, per class, a column z_c in its demand row
+   only, costing ``pi_c + min_{p of c not in K} rc_p``: any plan of the whole MILP maps to it
+   (its pairs outside K become z at no more than their cost, and their capacity and power use is
+   dropped, which only loosens <= rows), so the relaxed MILP's dual bound is a lower bound on the
+   whole MILP. A relaxed plan with z = 0 is a plan of the whole MILP.
+3. The restricted MILP (K, no z) gives plans. Classes whose z is used get their next
+   lowest-``rc`` pairs; repeat until the gap is proven or the time is up.
+
+The relaxed and restricted MILPs are small (hundreds to a few thousand pairs), so HiGHS's root
+and its time limit behave; they run with one thread and a fixed seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from formulations.aggregated import aggregated_form
+from formulations.lp import demand_unit
+from planner.coefficients import Coefficients
+from formulations.milp import milp_link_bounds
+from planner.colgen import lowest_per_class, pair_subset, solve_lp_colgen
+from planner.direct import solve_lp_direct
+from planner.milp_direct import (POLISH_FACTOR, POLISH_MIN_LIMIT_S, DirectMilpResult, GapPoint,
+                                 _full_vector, _mip, _row_feasible, rounded_incumbent)
+from planner.solve import SolveResult, Status
+
+log = logging.getLogger(__name__)
+
+START_PER_CLASS = 4
+ADD_PER_CLASS = 8
+Z_TOL = 1e-9
+RELAXED_GAP_SHARE = 0.25  # the relaxed MILP's own gap, as a share of the target: its dual
+# bound is the whole MILP's bound, so it is solved tighter than the plans
+REPAIR_SHARE = 0.25  # of the time left, for one repair MILP
+REPAIR_MIN_NEW = 3  # repair again only when the relaxed plan opens this many new deployments
+
+
+def _with_slack(form, z_cost: np.ndarray, z_class: np.ndarray):
+    """The form with one continuous column per listed class in its demand row."""
+    rows = form.row_groups["demand"].start + z_class
+    z = sp.csc_matrix((np.ones(z_class.size), (rows, np.arange(z_class.size))),
+                      shape=(form.a.shape[0], z_class.size))
+    n_cols = form.a.shape[1]
+    groups = dict(form.col_groups)
+    groups["z"] = slice(n_cols, n_cols + z_class.size)
+    return replace(form, a=sp.hstack([form.a, z], format="csc"),
+                   cost=np.concatenate([form.cost, z_cost]),
+                   col_lower=np.concatenate([form.col_lower, np.zeros(z_class.size)]),
+                   col_upper=np.concatenate([form.col_upper, np.full(z_class.size, np.inf)]),
+                   integrality=np.concatenate([form.integrality, np.zeros(z_class.size, int)]),
+                   col_groups=groups)
+
+
+def floor_plan(c: Coefficients, form, unit: float, n_floor: np.ndarray, allowed: np.ndarray,
+               time_limit_s: float, x_floor: np.ndarray | None = None):
+    """A plan from integer nodes already chosen: the LP over every pair of the ``allowed``
+    deployments with n >= n_floor, its nodes rounded up (and to the minimum replicas where it
+    opens a deployment). None unless it is feasible for every row (rounding up can break a
+    power cap or an inventory)."""
+    sub, pair_idx = c.restricted(allowed)
+    res, _, _ = solve_lp_direct(sub, max(time_limit_s, 0.05), unit,
+                                nodes_lower=n_floor[allowed],
+                                x_lower=None if x_floor is None else x_floor[pair_idx])
+    if res.status is not Status.OPTIMAL:
+        log.debug("floor LP: %s", res.status)
+        return None
+    _, min_nodes = milp_link_bounds(sub)
+    floor = n_floor[allowed]
+    used = (res.n > 1e-9) | (floor > 0)
+    n_sub = np.where(used, np.maximum(np.ceil(res.n - 1e-7), np.maximum(min_nodes, floor)), 0.0)
+    if c.max_deployments is not None and used.sum() > c.max_deployments:
+        return None
+    x = np.zeros(c.n_pairs)
+    x[pair_idx] = res.x
+    n = np.zeros(c.n_deployments)
+    n[allowed] = n_sub
+    v = _full_vector(form, x, n)
+    log.debug("floor LP %.6g, rounded %.6g, feasible %s", res.objective, float(form.cost @ v),
+              _row_feasible(form, v))
+    return v if _row_feasible(form, v) else None
+
+
+def floor_milp(c: Coefficients, form, unit: float, n_floor: np.ndarray, x_floor: np.ndarray,
+               allowed: np.ndarray, time_limit_s: float, gap: float, threads: int):
+    """A plan from a relaxed plan: the MILP over the ``allowed`` deployments with its routing
+    (x >= x_floor) and its nodes (n >= n_floor) kept, so that only the demand it left to the
+    slack columns is placed, on the nodes' spare capacity or on more nodes. Small and mostly
+    fixed, so HiGHS solves it fast. None unless its plan is feasible for every row."""
+    sub, pair_idx = c.restricted(allowed)
+    f = aggregated_form(sub, unit, integer=True)
+    lower = f.col_lower.copy()
+    lower[f.col_groups["x"]] = x_floor[pair_idx]
+    lower[f.col_groups["n"]] = n_floor[allowed]
+    lower[f.col_groups["y"]] = (n_floor[allowed] > 0).astype(float)
+    values, _, _, _ = _mip(replace(f, col_lower=lower), max(time_limit_s, 0.05), gap, None,
+                           threads)
+    if values is None:
+        return None
+    x = np.zeros(c.n_pairs)
+    x[pair_idx] = values[f.col_groups["x"]]
+    n = np.zeros(c.n_deployments)
+    n[allowed] = np.rint(values[f.col_groups["n"]])
+    v = _full_vector(form, x, n)
+    log.debug("floor MILP %.6g, feasible %s", float(form.cost @ v), _row_feasible(form, v))
+    return v if _row_feasible(form, v) else None
+
+
+def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: float = 0.005,
+                      threads: int = 1, start_per_class: int = START_PER_CLASS,
+                      add_per_class: int = ADD_PER_CLASS) -> DirectMilpResult:
+    t_start = time.perf_counter()
+    deadline = t_start + time_limit_s
+    stages: dict[str, float] = {"lp": 0.0, "relaxed": 0.0, "restricted": 0.0}
+    history: list[GapPoint] = []
+    unit = demand_unit(c)
+    p, d = c.n_pairs, c.n_deployments
+    target = mip_gap / POLISH_FACTOR if time_limit_s >= POLISH_MIN_LIMIT_S else mip_gap
+
+    t0 = time.perf_counter()
+    cg = solve_lp_colgen(c, time_limit_s, unit)
+    lp = cg.result
+    stages["lp"] = time.perf_counter() - t0
+    if lp.status is not Status.OPTIMAL:
+        return DirectMilpResult(lp, unit, lp, history, stages)
+    lower = lp.objective
+    history.append(GapPoint(time.perf_counter() - t_start, "lp", None, lower))
+    rc, pi = cg.reduced_costs, cg.prices
+
+    form = aggregated_form(c, unit, integer=True)
+    best, upper = None, np.inf
+    rounded = rounded_incumbent(c, form, lp)
+    if rounded is not None:
+        best, upper = rounded, float(form.cost @ rounded)
+        history.append(GapPoint(time.perf_counter() - t_start, "rounding", upper, lower))
+
+    in_k = (lp.x > 0) | lowest_per_class(c, rc, start_per_class)
+    repaired = np.zeros(d, dtype=bool)  # deployments already offered to a repair
+    rounds = 0
+    while time.perf_counter() < deadline:
+        rounds += 1
+        if best is not None:
+            in_k |= best[:p] > 0
+        idx_k = np.flatnonzero(in_k)
+        sub_p = pair_subset(c, in_k)
+        dep_mask = np.zeros(d, dtype=bool)
+        dep_mask[sub_p.pair_dep] = True
+        sub, _ = sub_p.restricted(dep_mask)  # keeps every pair of sub_p, in order
+        dep_idx = np.flatnonzero(dep_mask)
+        sub_form = aggregated_form(sub, unit, integer=True)
+        # z: per class, the cheapest price of its pairs outside K.
+        outside = ~in_k
+        z_cost = np.full(len(c.demand), np.inf)
+        np.minimum.at(z_cost, c.pair_class[outside], rc[outside])
+        z_class = np.flatnonzero(np.isfinite(z_cost))
+        relaxed_form = _with_slack(sub_form, pi[z_class] + z_cost[z_class], z_class)
+
+        def seed(f):
+            if best is None:
+                return None
+            v = _full_vector(sub_form, best[:p][idx_k], best[p:p + d][dep_mask])
+            return np.concatenate([v, np.zeros(f.a.shape[1] - v.size)])
+
+        # Relaxed MILP: the bound (and a plan when it uses no z).
+        t0 = time.perf_counter()
+        left = deadline - time.perf_counter()
+        values, objective, bound, text = _mip(relaxed_form, max(left * 0.5, 0.05),
+                                              target * RELAXED_GAP_SHARE, seed(relaxed_form),
+                                              threads)
+        stages["relaxed"] += time.perf_counter() - t0
+        if "infeasible" in text and values is None and best is None:
+            return DirectMilpResult(SolveResult(Status.INFEASIBLE, np.nan, None, None, None, None,
+                                                None, time.perf_counter() - t_start),
+                                    unit, lp, history, stages)
+        if np.isfinite(bound) and abs(bound) < 1e30:
+            lower = max(lower, min(bound, upper))
+        z_used = np.zeros(0, dtype=int)
+        plans = []
+        if values is not None:
+            z = values[relaxed_form.col_groups["z"]]
+            z_used = z_class[z > Z_TOL * max(1.0, float(np.max(c.demand / unit)))]
+            if z_used.size == 0:
+                plans.append(values)
+        cands = []
+        for v in plans:  # relaxed plans with z = 0
+            sg = sub_form.col_groups
+            x = np.zeros(p)
+            x[idx_k] = v[sg["x"]]
+            n = np.zeros(d)
+            n[dep_idx] = np.rint(v[sg["n"]])
+            cands.append((x, n))
+        if values is not None and z_used.size:
+            # Round the relaxed plan: keep its nodes, serve its z demand with more.
+            t0 = time.perf_counter()
+            n_floor = np.zeros(d)
+            n_floor[dep_idx] = np.rint(values[sub_form.col_groups["n"]])
+            allowed = (n_floor > 0) | (lp.n > 1e-9)
+            allowed[c.pair_dep[in_k & np.isin(c.pair_class, z_used)]] = True
+            x_floor = np.zeros(p)
+            x_floor[idx_k] = values[sub_form.col_groups["x"]] * (1 - 1e-9)
+            v = floor_milp(c, form, unit, n_floor, x_floor, allowed,
+                           (deadline - time.perf_counter()) * REPAIR_SHARE, target, threads)
+            log.debug("floor plan: %s", None if v is None else float(form.cost @ v))
+            if v is not None:
+                cands.append((v[:p], v[p:p + d]))
+            stages["floor"] = stages.get("floor", 0.0) + time.perf_counter() - t0
+        if z_used.size or values is None:
+            # Repair: the MILP over every pair of the deployments the relaxed plan, the LP and
+            # the best plan open (as in planner.milp_solver): a plan of the whole MILP.
+            t0 = time.perf_counter()
+            opened = lp.n > 1e-9
+            if values is not None:
+                opened[dep_idx[np.rint(values[sub_form.col_groups["n"]]) > 0]] = True
+            if best is not None:
+                opened |= best[p:p + d] > 0
+            left = deadline - time.perf_counter()
+            fresh = int((opened & ~repaired).sum())
+            if left > 0 and (best is None or fresh >= REPAIR_MIN_NEW):
+                repaired |= opened
+                rsub, r_pairs = c.restricted(opened)
+                rform = aggregated_form(rsub, unit, integer=True)
+                rseed = None
+                if best is not None:
+                    rseed = _full_vector(rform, best[:p][r_pairs], best[p:p + d][opened])
+                rv, _, _, _ = _mip(rform, max(left * REPAIR_SHARE, 0.05), target, rseed,
+                                   threads)
+                if rv is not None:
+                    x = np.zeros(p)
+                    x[r_pairs] = rv[rform.col_groups["x"]]
+                    n = np.zeros(d)
+                    n[opened] = np.rint(rv[rform.col_groups["n"]])
+                    cands.append((x, n))
+            stages["restricted"] += time.perf_counter() - t0
+        for x, n in cands:
+            cand = _full_vector(form, x, n)
+            if _row_feasible(form, cand) and float(form.cost @ cand) < upper:
+                best, upper = cand, float(form.cost @ cand)
+        history.append(GapPoint(time.perf_counter() - t_start, f"priced round {rounds}",
+                                None if best is None else upper, lower))
+        log.info("priced MILP round %d: %d pairs, %d deployments, bound %.6g, plan %.6g, "
+                 "z used by %d classes", rounds, idx_k.size, dep_idx.size, lower, upper,
+                 z_used.size)
+        if best is not None and upper - lower <= target * upper:
+            break
+        if best is not None and upper - lower <= mip_gap * upper and \
+                time.perf_counter() - t_start >= 0.5 * time_limit_s:
+            break
+        add = lowest_per_class(c, rc, add_per_class, outside & np.isin(c.pair_class, z_used)) \
+            if z_used.size else np.zeros(p, dtype=bool)
+        if not add.any():
+            # Nothing to price in: the relaxed bound is as good as this K makes it; widen K
+            # for every class so that the next round can tighten it.
+            add = lowest_per_class(c, rc, add_per_class, outside)
+            if not add.any():
+                break
+        in_k |= add
+    stages["rounds"] = float(rounds)
+    seconds = time.perf_counter() - t_start
+    if best is None:
+        return DirectMilpResult(SolveResult(Status.NO_SOLUTION, np.nan, None, None, None, None,
+                                            lower, seconds), unit, lp, history, stages)
+    gap = max(upper - lower, 0.0) / max(abs(upper), 1e-300)
+    status = Status.OPTIMAL if gap <= mip_gap + 1e-12 else Status.TIME_LIMIT
+    cg_ = form.col_groups
+    result = SolveResult(status, upper, best[cg_["x"]], np.rint(best[cg_["n"]]),
+                         np.rint(best[cg_["y"]]), gap, lower, seconds)
+    return DirectMilpResult(result, unit, lp, history, stages)
