@@ -236,7 +236,15 @@ def solve_milp_direct(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
         history.append(GapPoint(time.perf_counter() - t_start, "branch_and_bound",
                                 None if best is None else upper, lower))
     stages["branch_and_bound"] = time.perf_counter() - t0
-    seconds = time.perf_counter() - t_start
+    return milp_result(form, best, upper, lower, mip_gap, time.perf_counter() - t_start,
+                       unit, lp, history, stages)
+
+
+def milp_result(form, best: np.ndarray | None, upper: float, lower: float, mip_gap: float,
+                seconds: float, unit: float, lp, history: list, stages: dict
+                ) -> DirectMilpResult:
+    """The MILP's result from its best plan (columns of ``form``) and its two bounds: optimal
+    when the proven gap meets ``mip_gap``, a time limit otherwise, no solution without a plan."""
     if best is None:
         return DirectMilpResult(SolveResult(Status.NO_SOLUTION, np.nan, None, None, None, None,
                                             lower, seconds), unit, lp, history, stages)

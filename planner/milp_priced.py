@@ -36,7 +36,8 @@ from formulations.milp import milp_link_bounds
 from planner.colgen import lowest_per_class, pair_subset, solve_lp_colgen
 from planner.direct import solve_lp_direct
 from planner.milp_direct import (POLISH_FACTOR, POLISH_MIN_LIMIT_S, DirectMilpResult, GapPoint,
-                                 _full_vector, _mip, _row_feasible, rounded_incumbent)
+                                 _full_vector, _mip, _row_feasible, milp_result,
+                                 rounded_incumbent)
 from planner.solve import SolveResult, Status
 
 log = logging.getLogger(__name__)
@@ -269,13 +270,5 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
                 break
         in_k |= add
     stages["rounds"] = float(rounds)
-    seconds = time.perf_counter() - t_start
-    if best is None:
-        return DirectMilpResult(SolveResult(Status.NO_SOLUTION, np.nan, None, None, None, None,
-                                            lower, seconds), unit, lp, history, stages)
-    gap = max(upper - lower, 0.0) / max(abs(upper), 1e-300)
-    status = Status.OPTIMAL if gap <= mip_gap + 1e-12 else Status.TIME_LIMIT
-    cg_ = form.col_groups
-    result = SolveResult(status, upper, best[cg_["x"]], np.rint(best[cg_["n"]]),
-                         np.rint(best[cg_["y"]]), gap, lower, seconds)
-    return DirectMilpResult(result, unit, lp, history, stages)
+    return milp_result(form, best, upper, lower, mip_gap, time.perf_counter() - t_start,
+                       unit, lp, history, stages)

@@ -173,7 +173,6 @@ def rounded_incumbent(c: Coefficients, lp: SolveResult, unit: float) -> np.ndarr
     """The LP relaxation's plan with every used deployment's nodes rounded up (to at least the
     minimum replicas), as ``[x, n, y]``; None when that breaks a row (inventory, power cap,
     the deployment limit)."""
-    p, d = c.n_pairs, c.n_deployments
     n = np.ceil(lp.n - 1e-9)
     used = n > 0
     _, min_nodes = milp_link_bounds(c)
