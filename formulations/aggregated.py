@@ -32,7 +32,7 @@ import scipy.sparse as sp
 
 from formulations.constraints import SECONDS_PER_HOUR, inventory_matrix, objective_weights
 from formulations.lp import demand_unit
-from planner.coefficients import HOURS, Coefficients
+from formulations.coefficients import HOURS, Coefficients
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from planner.coefficients import HOURS, Coefficients
+from formulations.coefficients import HOURS, Coefficients
 
 SECONDS_PER_HOUR = 3600.0
 

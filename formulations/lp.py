@@ -18,7 +18,7 @@ import pandas as pd
 
 from formulations.constraints import (define_capacity, define_demand, define_inventory,
                                       define_power_cap, objective_weights)
-from planner.coefficients import Coefficients
+from formulations.coefficients import Coefficients
 
 
 @dataclass

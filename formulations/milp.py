@@ -14,7 +14,7 @@ import pandas as pd
 
 from formulations.constraints import peak_nodes_bound
 from formulations.lp import Built, build_lp
-from planner.coefficients import Coefficients
+from formulations.coefficients import Coefficients
 
 
 def milp_link_bounds(c: Coefficients) -> tuple[np.ndarray, np.ndarray]:

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from formulations.constraints import (define_capacity, define_demand, define_inventory,
                                       define_power_cap, objective_weights, power_matrices)
 from formulations.lp import Built, demand_unit
-from planner.coefficients import HOURS, Coefficients
+from formulations.coefficients import HOURS, Coefficients
 
 MEAN_WEIGHT = 1e-3
 

@@ -18,7 +18,7 @@ from formulations.constraints import (SECONDS_PER_HOUR, capacity_matrix, invento
                                       objective_weights, power_matrices)
 from formulations.lp import demand_unit
 from formulations.milp import milp_link_bounds
-from planner.coefficients import HOURS, Coefficients
+from formulations.coefficients import HOURS, Coefficients
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.loaders import load_catalog
-from planner.coefficients import HOURS, Coefficients
+from formulations.coefficients import HOURS, Coefficients
 from planner.lengths import joint_buckets
 from planner.measurements import (MeasurementOverlay, gpus_per_unit, instance_catalog_context,
                                   provisioning_unit_names, unit_prices)

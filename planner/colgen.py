@@ -31,7 +31,7 @@ import numpy as np
 from formulations.aggregated import aggregated_form
 from formulations.constraints import SECONDS_PER_HOUR, objective_weights
 from formulations.lp import demand_unit
-from planner.coefficients import HOURS, Coefficients
+from formulations.coefficients import HOURS, Coefficients
 from planner.direct import solve_lp_direct
 from planner.solve import SolveResult, Status
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from formulations.aggregated import AggregatedForm, aggregated_form, full_duals
-from planner.coefficients import HOURS, Coefficients
+from formulations.coefficients import HOURS, Coefficients
 from planner.highs_lp import _inf, _load
 from planner.solve import SolveResult, Status
 

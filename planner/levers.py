@@ -26,7 +26,7 @@ from formulations.standard_form import standard_form
 from planner.candidates import build_coefficients, deployment_grid
 from planner.catalog.loaders import load_catalog
 from planner.measurements import instance_catalog_context
-from planner.coefficients import Coefficients
+from formulations.coefficients import Coefficients
 from planner.errors import (InfeasibleError, InputError, PlannerError, SolverNumericError,
                             VerificationError)
 from planner.highs_lp import ReusableLP

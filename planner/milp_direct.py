@@ -30,7 +30,7 @@ import numpy as np
 from formulations.aggregated import AggregatedForm, aggregated_form
 from formulations.lp import demand_unit
 from formulations.milp import milp_link_bounds
-from planner.coefficients import Coefficients
+from formulations.coefficients import Coefficients
 from planner.direct import configure, solve_lp_direct
 from planner.highs_lp import _load
 from planner.solve import SolveResult, Status

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from formulations.aggregated import aggregated_form
 from formulations.lp import demand_unit
-from planner.coefficients import Coefficients
+from formulations.coefficients import Coefficients
 from formulations.milp import milp_link_bounds
 from planner.colgen import lowest_per_class, pair_subset, solve_lp_colgen
 from planner.direct import solve_lp_direct

@@ -31,7 +31,7 @@ from formulations.constraints import SECONDS_PER_HOUR
 from formulations.lp import demand_unit
 from formulations.milp import milp_link_bounds
 from formulations.standard_form import milp_standard_form, standard_form
-from planner.coefficients import HOURS, Coefficients
+from formulations.coefficients import HOURS, Coefficients
 from planner.highs_lp import ReusableLP, solve_mip
 from planner.solve import SolveResult, Status
 from planner.verify import hourly_node_seconds, hourly_site_power_kw

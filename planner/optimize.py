@@ -23,7 +23,7 @@ from formulations.constraints import (define_capacity, define_demand, inventory_
 from formulations.lp import build_lp, demand_unit as solve_unit
 from planner import __version__
 from planner.candidates import CandidateReport, build_coefficients
-from planner.coefficients import HOURS, Coefficients
+from formulations.coefficients import HOURS, Coefficients
 from planner.errors import (EXIT_INFEASIBLE, EXIT_NO_SOLUTION, InfeasibleError, InputError,
                             NoSolutionError, SolverNumericError, VerificationError)
 from planner.colgen import solve_lp_colgen

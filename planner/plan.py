@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from planner.coefficients import HOURS, Coefficients
+from formulations.coefficients import HOURS, Coefficients
 from planner.perf.factors import REFERENCE_ENGINE
 from planner.verify import hourly_node_seconds, hourly_site_power_kw
 

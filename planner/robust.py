@@ -25,7 +25,7 @@ import numpy as np
 
 from formulations.robust import build_robust
 from planner.candidates import CandidateReport, build_coefficients
-from planner.coefficients import Coefficients
+from formulations.coefficients import Coefficients
 from planner.errors import PlannerError
 from planner.optimize import (OBJECTIVE_UNITS, InfeasibleError, NoSolutionError, _message,
                               elastic_diagnosis, explain_ineligible, optimize, provenance)

@@ -18,7 +18,7 @@ import numpy as np
 
 from formulations import build_lp, build_milp
 from planner.candidates import build_coefficients
-from planner.coefficients import HOURS
+from formulations.coefficients import HOURS
 from planner.milp_priced import solve_milp_priced
 from planner.milp_solver import solve_milp
 from planner.schema.plan import PlanningInstance

@@ -7,7 +7,7 @@ import pytest
 from formulations import build_lp, build_milp
 from planner import milp_solver
 from planner.candidates import build_coefficients
-from planner.coefficients import HOURS
+from formulations.coefficients import HOURS
 from planner.milp_solver import solve_milp
 from planner.solve import Status, solve
 from planner.verify import verify_plan

@@ -11,7 +11,7 @@ from formulations import build_lp
 from formulations.aggregated import aggregated_form, dropped_hours_implied, undominated_hours
 from formulations.standard_form import standard_form
 from planner.candidates import build_coefficients
-from planner.coefficients import HOURS
+from formulations.coefficients import HOURS
 from planner.colgen import solve_lp_colgen
 from planner.direct import solve_lp_direct
 from planner.milp_direct import solve_milp_direct

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from formulations.lp import build_lp
 from formulations.robust import build_robust
 from planner.cli import cli
-from planner.coefficients import HOURS, Coefficients
+from formulations.coefficients import HOURS, Coefficients
 from planner.errors import InputError
 from planner.instance import instance_from_mapping, load_planning_data, load_planning_instance
 from planner.optimize import InfeasibleError, optimize
