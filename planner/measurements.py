@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.interpolate import RegularGridInterpolator
 
 from planner.catalog.aliases import nearest
 from planner.catalog.loaders import (HARDWARE_NUMERIC, Catalog, extended_catalog,
@@ -198,6 +197,8 @@ class Profile:
             return np.full(len(next(iter(points.values()))), float(np.exp(log_grid.ravel()[0])))
         # Axes with one measured value are squeezed (the query is clamped onto them).
         index = tuple(slice(None) if self.axes[a].size > 1 else 0 for a in self.axes)
+        from scipy.interpolate import RegularGridInterpolator  # only with measurements
+
         interp = RegularGridInterpolator([np.log(self.axes[a]) for a in names], log_grid[index],
                                          method="linear", bounds_error=False, fill_value=None)
         q = np.column_stack([np.log(points[a]) for a in names])
