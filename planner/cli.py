@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 
@@ -41,6 +42,10 @@ class PlannerGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # the reader left (`planner solve ... | head`): not an error
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+            ctx.exit(141)
         except RecursionError:
             self._traceback(ctx)
             click.echo("error: input nested too deeply", err=True)
@@ -541,15 +546,6 @@ def uncertainty_command(instance: str, scenario: str | None, sets: tuple[str, ..
         click.echo(uncertainty_text(result))
 
 
-def main() -> None:
-    """Console-script entry point."""
-    cli(obj={})
-
-
-if __name__ == "__main__":
-    main()
-
-
 # --- issue 13: importers -----------------------------------------------------------------------
 @cli.group(name="import")
 def import_group() -> None:
@@ -581,3 +577,12 @@ def import_melange(config: str, out_path: str | None, name: str | None) -> None:
         logging.getLogger(__name__).info("wrote %s", out_path)
     else:
         click.echo(text, nl=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()
