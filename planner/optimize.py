@@ -297,6 +297,20 @@ def use_direct(c: Coefficients, solve_path: str = "auto") -> bool:
                                                   and c.n_pairs >= DIRECT_MIN_PAIRS)
 
 
+def eligible_coefficients(instance: PlanningInstance,
+                          coefficients: tuple[Coefficients, CandidateReport] | None,
+                          timings: dict) -> tuple[Coefficients, CandidateReport]:
+    """The instance's coefficients (built unless given, timed) after the eligibility check: a
+    class no candidate can serve is infeasible before any solve."""
+    t0 = time.perf_counter()
+    c, report = coefficients or build_coefficients(instance)
+    timings["candidates"] = time.perf_counter() - t0
+    details = explain_ineligible(report)
+    if details:
+        raise InfeasibleError(_message(details), details)
+    return c, report
+
+
 def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "lp",
              coefficients: tuple[Coefficients, CandidateReport] | None = None,
              solve_path: str = "auto", milp_solver: str = "auto") -> Plan:
@@ -318,12 +332,7 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
         raise InputError("unknown MILP solver; known: ['auto', 'priced', 'direct', 'lazy']",
                          field="milp_solver", value=milp_solver, has_value=True)
     timings = {}
-    t0 = time.perf_counter()
-    c, report = coefficients or build_coefficients(instance)
-    timings["candidates"] = time.perf_counter() - t0
-    details = explain_ineligible(report)
-    if details:
-        raise InfeasibleError(_message(details), details)
+    c, report = eligible_coefficients(instance, coefficients, timings)
     lp_bound = None
     gap_history = None
     direct = use_direct(c, solve_path)

@@ -28,7 +28,7 @@ from planner.candidates import CandidateReport, build_coefficients
 from formulations.coefficients import Coefficients
 from planner.errors import PlannerError
 from planner.optimize import (OBJECTIVE_UNITS, InfeasibleError, NoSolutionError, _message,
-                              elastic_diagnosis, explain_ineligible, optimize, provenance)
+                              elastic_diagnosis, eligible_coefficients, optimize, provenance)
 from planner.plan import Plan, build_tables
 from planner.schema.plan import PlanningInstance
 from planner.solve import Status, solve
@@ -71,12 +71,7 @@ def optimize_robust(instance: PlanningInstance, digest: str = "",
     """The robust plan of an instance (LP), verified against the nominal constraints too."""
     r = instance.robustness
     timings = {}
-    t0 = time.perf_counter()
-    c, report = coefficients or build_coefficients(instance)
-    timings["candidates"] = time.perf_counter() - t0
-    details = explain_ineligible(report)
-    if details:
-        raise InfeasibleError(_message(details), details)
+    c, report = eligible_coefficients(instance, coefficients, timings)
     model = error_model(c, r.correlated_share, r.uncertainty_scale)
     scenarios = sample_multipliers(model, r.scenarios, r.seed, stream="robust")
     q = quantile_multiplier(model, r.confidence)

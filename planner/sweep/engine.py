@@ -90,17 +90,9 @@ def run_sweep(instance_path: str, spec_path: str, out_dir: str | Path, jobs: int
             raise InputError("--resume with a different instance or spec than the one that "
                              "started this sweep", file=str(out_dir))
     write_json_atomic(manifest_path, manifest)
-    finished = {p.id for p in points if _is_done(point_dir / f"{p.id}.json")}
-    todo = [p for p in points if p.id not in finished]
+    todo, persist = resumable(points, point_dir, progress, total)
     log.info("sweep %s: %d points, %d already done, %d to solve", spec.name, len(points),
-             len(finished), len(todo))
-    if total:
-        total(len(todo))
-
-    def persist(record: dict) -> None:
-        write_json_atomic(point_dir / f"{record['point']['id']}.json", record)
-        if progress:
-            progress(1)
+             len(points) - len(todo), len(todo))
 
     engine = run_points(todo, base, str(instance_path), spec.formulation, jobs, scheduler,
                         persist)
@@ -110,7 +102,7 @@ def run_sweep(instance_path: str, spec_path: str, out_dir: str | Path, jobs: int
     failed = table[table["status"] == "failed"]
     summary = {
         "name": spec.name, "points": len(points), "solved_now": len(todo),
-        "skipped_done": len(finished), "engine": engine,
+        "skipped_done": len(points) - len(todo), "engine": engine,
         "status_counts": table["status"].value_counts().to_dict(),
         "failed": failed[["point_id", "error"]].to_dict(orient="records"),
         "seconds": round(time.perf_counter() - t0, 3),
@@ -140,6 +132,22 @@ def tornado_context(spec: SweepSpec, base: dict) -> dict:
     return {"base_values": values,
             "zip_blocks": [f"grid{g}" for g, grid in enumerate(spec.grids)
                            if grid.mode == "zip"]}
+
+
+def resumable(points: list[Point], point_dir: Path, progress: Callable | None,
+              total: Callable | None) -> tuple[list[Point], Callable[[dict], None]]:
+    """The points not finished in ``point_dir``, and the callback that writes each finished
+    point there atomically (so a crash loses no finished point) and reports progress."""
+    todo = [p for p in points if not _is_done(point_dir / f"{p.id}.json")]
+    if total:
+        total(len(todo))
+
+    def persist(record: dict) -> None:
+        write_json_atomic(point_dir / f"{record['point']['id']}.json", record)
+        if progress:
+            progress(1)
+
+    return todo, persist
 
 
 def _is_done(path: Path) -> bool:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from planner.errors import InputError
 from planner.report.io import write_atomic, write_json_atomic
-from planner.sweep.engine import _hash, _is_done, run_points
+from planner.sweep.engine import _hash, resumable, run_points
 from planner.sweep.points import Point
 
 log = logging.getLogger(__name__)
@@ -123,15 +123,7 @@ def run_redraws(base: dict, file: str, out_dir: str | Path, draws: int, jobs: in
             raise InputError("--resume with a different instance than the one that started "
                              "these draws", file=str(out_dir))
     write_json_atomic(manifest_path, manifest)
-    finished = {p.id for p in points if _is_done(point_dir / f"{p.id}.json")}
-    todo = [p for p in points if p.id not in finished]
-    if total:
-        total(len(todo))
-
-    def persist(record: dict) -> None:
-        write_json_atomic(point_dir / f"{record['point']['id']}.json", record)
-        if progress:
-            progress(1)
+    todo, persist = resumable(points, point_dir, progress, total)
 
     engine = run_points(todo, base, file, "lp", jobs, scheduler, persist, worker=solve_redraw)
     rows = []
@@ -143,7 +135,7 @@ def run_redraws(base: dict, file: str, out_dir: str | Path, draws: int, jobs: in
     table = pd.DataFrame(rows)
     write_atomic(out_dir / "redraws.csv", lambda tmp: table.to_csv(tmp, index=False))
     ok = table[table["status"].isin(["optimal", "time_limit"])] if "status" in table else table
-    summary = {"draws": draws, "solved_now": len(todo), "skipped_done": len(finished),
+    summary = {"draws": draws, "solved_now": len(todo), "skipped_done": len(points) - len(todo),
                "engine": engine, "status_counts": table["status"].value_counts().to_dict(),
                "seconds": round(time.perf_counter() - t0, 3)}
     if len(ok):
