@@ -1,12 +1,15 @@
-"""Optimization formulations, one module each, looked up by name in ``REGISTRY``.
+"""The bottom layer: the coefficient data contract and the one formulation builder.
 
-Formulations are pure functions of coefficient arrays: they build cvxpy problems and never read
-files or call a solver.
+``build(c, Options(...))`` gives the labelled sparse form of the LP, the MILP
+(``integer=True``), the aggregated LP/MILP (``aggregated=True``), the elastic LP of the
+infeasibility diagnosis (``elastic=True``) and the robust CVaR LP (``robust=Robust(...)``).
+Nothing here reads files, calls a solver or imports from ``planner``.
 """
 
-from formulations.lp import Built, build_lp
-from formulations.milp import build_milp
+from formulations.coefficients import HOURS, Coefficients
+from formulations.form import CONSTRAINTS, Block, Form, Options, Robust, build
 
-REGISTRY = {"lp": build_lp, "milp": build_milp}
+FORMULATIONS = {"lp": Options(), "milp": Options(integer=True)}
 
-__all__ = ["REGISTRY", "Built", "build_lp", "build_milp"]
+__all__ = ["CONSTRAINTS", "FORMULATIONS", "HOURS", "Block", "Coefficients", "Form", "Options",
+           "Robust", "build"]

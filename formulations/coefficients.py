@@ -57,6 +57,7 @@ class Coefficients:
     max_deployments: int | None = None
     site_ids: tuple = field(default_factory=tuple)
     dep_fixed_per_day: np.ndarray | None = None  # D, objective per node-day beyond energy (cost)
+    min_site_share: np.ndarray | None = None  # C x S, least share of a class served at a site
 
     @property
     def n_pairs(self) -> int:
@@ -79,9 +80,49 @@ class Coefficients:
             per_node = per_node + self.dep_fixed_per_day / 1e6
         return per_query, per_node
 
+    def daily_objective(self, x: np.ndarray, n: np.ndarray) -> float:
+        """GWh/day (kt CO2/day, million USD/day) of a plan (x in queries/day), without the
+        tie-breaking energy term the solved objective carries."""
+        factor = self.site_pue * self.site_overhead * self.site_weight
+        total = float(np.sum(x * self.dynamic_kwh * factor[self.dep_site[self.pair_dep]]))
+        total += float(np.sum(n * self.dep_idle_kw * HOURS * factor[self.dep_site]))
+        if self.dep_fixed_per_day is not None:
+            total += float(np.sum(n * self.dep_fixed_per_day))
+        return total / 1e6
+
     def hourly_load(self) -> np.ndarray:
         """P x 24: share of a pair's daily queries arriving in each hour."""
         return self.profile[self.pair_class] / HOURS
+
+    def distinct(self) -> tuple["Coefficients", np.ndarray]:
+        """The problem without exact duplicate deployments: where two deployments at one site
+        on one hardware have the same idle power, node size and, for every class, the same
+        node-seconds, energy and latency (two releases of one architecture, say), only the one
+        of higher quality is kept (the first among equals). The two are interchangeable in
+        every plan, so the optimum is unchanged; the choice among them is no longer left to
+        the solver's pivoting. Returns (problem, kept deployment mask)."""
+        d = self.deployments
+        pairs = np.lexsort((self.pair_class, self.pair_dep))
+        bounds = np.searchsorted(self.pair_dep[pairs], np.arange(self.n_deployments + 1))
+        numbers = np.column_stack([self.pair_class, self.node_seconds, self.dynamic_kwh,
+                                   self.pairs["ttft_ms"].to_numpy(float),
+                                   self.pairs["tpot_ms"].to_numpy(float)])[pairs]
+        fixed = (self.dep_fixed_per_day if self.dep_fixed_per_day is not None
+                 else np.zeros(self.n_deployments))
+        quality = d["quality"].to_numpy(float) if "quality" in d else np.zeros(len(d))
+        best: dict[tuple, int] = {}
+        for i in range(self.n_deployments):
+            key = (int(self.dep_site[i]), str(self.dep_hardware[i]), float(self.dep_idle_kw[i]),
+                   float(self.dep_nodes_per_replica[i]), float(fixed[i]),
+                   numbers[bounds[i]:bounds[i + 1]].tobytes())
+            j = best.get(key)
+            if j is None or quality[i] > quality[j]:
+                best[key] = i
+        keep = np.zeros(self.n_deployments, dtype=bool)
+        keep[list(best.values())] = True
+        if keep.all():
+            return self, keep
+        return self.restricted(keep)[0], keep
 
     def restricted(self, keep: np.ndarray) -> tuple["Coefficients", np.ndarray]:
         """The same problem over the deployments where ``keep`` is True (and their pairs only),

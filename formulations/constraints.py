@@ -1,12 +1,8 @@
-"""Constraint builders shared by the formulations: verbs over coefficient arrays, no I/O.
-
-Each returns (constraint, rows) where ``rows`` is a DataFrame naming every row of the constraint
-(class, site, hour, ...) so that duals and slacks can be reported in named units.
-"""
+"""The arithmetic the formulation builder (:mod:`formulations.form`) assembles its blocks from:
+sparse matrices and bounds over coefficient arrays, no solver, no I/O."""
 
 from __future__ import annotations
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -14,14 +10,6 @@ import scipy.sparse as sp
 from formulations.coefficients import HOURS, Coefficients
 
 SECONDS_PER_HOUR = 3600.0
-
-
-def define_demand(c: Coefficients, x: cp.Variable, unit: float):
-    """Every class's queries/day are served: sum over its pairs of x equals its demand."""
-    a = sp.csr_matrix((np.ones(c.n_pairs), (c.pair_class, np.arange(c.n_pairs))),
-                      shape=(len(c.demand), c.n_pairs))
-    rows = pd.DataFrame({"constraint": "demand", "class": c.classes["id"].to_numpy()})
-    return a @ x == c.demand / unit, rows
 
 
 def capacity_matrix(c: Coefficients, unit: float) -> sp.csr_matrix:
@@ -33,17 +21,6 @@ def capacity_matrix(c: Coefficients, unit: float) -> sp.csr_matrix:
     cols = np.repeat(np.arange(c.n_pairs)[:, None], HOURS, axis=1)
     return sp.csr_matrix((values.ravel(), (rows.ravel(), cols.ravel())),
                          shape=(HOURS * c.n_deployments, c.n_pairs))
-
-
-def define_capacity(c: Coefficients, x: cp.Variable, n, unit: float):
-    """In every hour a deployment's busy node-seconds stay under the utilization ceiling."""
-    a = capacity_matrix(c, unit)
-    repeat = sp.kron(np.ones((HOURS, 1)), sp.identity(c.n_deployments), format="csr")
-    rhs = c.utilization_ceiling * SECONDS_PER_HOUR * (repeat @ n)
-    rows = pd.DataFrame({"constraint": "capacity",
-                         "hour": np.repeat(np.arange(HOURS), c.n_deployments),
-                         "deployment": np.tile(np.arange(c.n_deployments), HOURS)})
-    return a @ x <= rhs, rows
 
 
 def power_matrices(c: Coefficients, unit: float, sites: np.ndarray):
@@ -69,22 +46,6 @@ def power_matrices(c: Coefficients, unit: float, sites: np.ndarray):
     return ax, an
 
 
-def define_power_cap(c: Coefficients, x: cp.Variable, n, unit: float, slack=None):
-    """Facility power of each capped site stays under its cap in every hour (PUE included)."""
-    sites = np.flatnonzero(np.isfinite(c.site_cap_kw))
-    if sites.size == 0:
-        return None, pd.DataFrame()
-    ax, an = power_matrices(c, unit, sites)
-    cap = np.repeat(c.site_cap_kw[sites], HOURS)
-    lhs = ax @ x + an @ n
-    if slack is not None:
-        lhs = lhs - slack
-    rows = pd.DataFrame({"constraint": "power_cap",
-                         "site": np.repeat(np.array(c.site_ids)[sites], HOURS),
-                         "hour": np.tile(np.arange(HOURS), sites.size), "cap_kw": cap})
-    return lhs <= cap, rows
-
-
 def inventory_matrix(c: Coefficients) -> tuple[sp.csr_matrix, pd.DataFrame]:
     if c.inventory.empty:
         return sp.csr_matrix((0, c.n_deployments)), pd.DataFrame()
@@ -103,15 +64,6 @@ def inventory_matrix(c: Coefficients) -> tuple[sp.csr_matrix, pd.DataFrame]:
     return a, names
 
 
-def define_inventory(c: Coefficients, n, slack=None):
-    """Nodes of each hardware at each site stay within what is installed there."""
-    a, rows = inventory_matrix(c)
-    if a.shape[0] == 0:
-        return None, rows
-    lhs = a @ n if slack is None else a @ n - slack
-    return lhs <= c.inventory["nodes"].to_numpy(float), rows
-
-
 def objective_weights(c: Coefficients, unit: float) -> tuple[np.ndarray, np.ndarray]:
     """Objective per unit of x and per node (GWh/day, kt CO2/day or million USD/day)."""
     per_query, per_node = c.energy_weights(objective=True)
@@ -125,3 +77,48 @@ def peak_nodes_bound(c: Coefficients) -> np.ndarray:
                                                              * SECONDS_PER_HOUR)
     bound = np.bincount(c.pair_dep, weights=need, minlength=c.n_deployments)
     return np.ceil(bound) + np.ceil(c.min_replicas * c.dep_nodes_per_replica) + 1
+
+
+def demand_unit(c: Coefficients) -> float:
+    """Scale x so that the largest class is about 1,000 units (keeps HiGHS well conditioned)."""
+    return float(max(c.demand.max() / 1e3, 1.0))
+
+
+def milp_link_bounds(c: Coefficients) -> tuple[np.ndarray, np.ndarray]:
+    """Per deployment: M (most nodes it could ever need, capped by inventory) and the minimum
+    nodes when deployed (r replicas)."""
+    big_m = peak_nodes_bound(c)
+    inventory_cap = np.full(c.n_deployments, np.inf)
+    for r in c.inventory.itertuples():
+        mask = (c.dep_site == r.site_idx) & (c.dep_hardware == r.hardware)
+        inventory_cap[mask] = r.nodes
+    big_m = np.minimum(big_m, np.where(np.isfinite(inventory_cap), inventory_cap, big_m))
+    return big_m, np.ceil(c.min_replicas * c.dep_nodes_per_replica - 1e-9)
+
+
+def profile_groups(profile: np.ndarray, decimals: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """Group classes whose 24-hour profiles are equal (to ``decimals``): (class -> group,
+    G x 24 profiles)."""
+    rounded = np.round(np.asarray(profile, float), decimals)
+    unique, inverse = np.unique(rounded, axis=0, return_inverse=True)
+    inverse = np.asarray(inverse).ravel()
+    # Representative profile of each group: the first class's own (unrounded) values.
+    first = np.full(unique.shape[0], -1)
+    for i in range(inverse.size - 1, -1, -1):
+        first[inverse[i]] = i
+    return inverse, np.asarray(profile, float)[first]
+
+
+def undominated_hours(shares: np.ndarray) -> np.ndarray:
+    """Hours whose row is not implied by another's, for rows sum_g shares[g, h] v_g (v >= 0):
+    h is dropped when some h' has shares[:, h] <= shares[:, h'] in every group (strictly
+    somewhere, or an equal column earlier). Returns a boolean mask over hours."""
+    s = np.asarray(shares, float)
+    if s.shape[0] == 0:
+        return np.zeros(HOURS, dtype=bool)
+    le = np.all(s[:, :, None] <= s[:, None, :], axis=0)  # le[h, h']: column h <= column h'
+    eq = le & le.T
+    order = np.arange(HOURS)
+    dominated = (le & ~eq) | (eq & (order[None, :] < order[:, None]))
+    np.fill_diagonal(dominated, False)
+    return ~dominated.any(axis=1)

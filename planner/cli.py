@@ -273,7 +273,7 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
     """Choose models, precisions, batching and hardware for every query class, minimizing
     fleet GWh/day under SLOs, quality floors, inventory and power caps."""
     from planner.instance import load_planning_instance
-    from planner.optimize import InfeasibleError, optimize
+    from planner.pipeline import InfeasibleError, optimize
     from planner.report.plan import plan_text, write_infeasible, write_plan
 
     from planner.validation import check_writable_dir

@@ -22,19 +22,21 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from formulations.standard_form import standard_form
+from formulations.form import build
 from planner.candidates import build_coefficients, deployment_grid
 from planner.catalog.loaders import load_catalog
 from planner.measurements import instance_catalog_context
 from formulations.coefficients import Coefficients
 from planner.errors import (InfeasibleError, InputError, PlannerError, SolverNumericError,
                             VerificationError)
-from planner.highs_lp import ReusableLP
+from planner.pipeline import optimize
+from planner.solve.highs import HighsModel
+from planner.solve.result import Status
 from planner.instance import apply_overrides, instance_from_mapping, split_path
 from planner.plan import deployment_labels
 from planner.schema.plan import LeverSpec, PlanningInstance
 from planner.shapley import exact_shapley, sampled_shapley, subsets_needed
-from planner.verify import verify_plan
+from planner.solve.verify import verify_plan
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ class SubsetResult:
 @dataclass
 class _Variant:
     coefficients: Coefficients
-    lp: ReusableLP
+    lp: HighsModel
     labels: np.ndarray
     model_ids: np.ndarray
 
@@ -176,7 +178,7 @@ class LeverEngine:
             masks = [m for m in range(1 << self.n) if m & self.param_bits == key]
             availability = np.stack([self.deployment_available(m, grid) for m in masks], axis=1)
             c, _ = build_coefficients(union_instance, availability=availability)
-            self.variants[key] = _Variant(c, ReusableLP(standard_form(c)),
+            self.variants[key] = _Variant(c, HighsModel(build(c)),
                                           np.array(deployment_labels(c)),
                                           c.deployments["model"].to_numpy())
             self.build_seconds += time.perf_counter() - t0
@@ -222,9 +224,9 @@ class LeverEngine:
         v.lp.set_column_upper(self.column_upper(mask, v))
         result = v.lp.solve()
         if not result.optimal:
-            text = (f"lever subset [{self.names(mask) or 'baseline'}] is {result.status}: "
+            text = (f"lever subset [{self.names(mask) or 'baseline'}] is {result.status.value}: "
                     f"{self.diagnose(mask)}")
-            if result.status == "infeasible":
+            if result.status is Status.INFEASIBLE:
                 raise InfeasibleError(text)
             raise SolverNumericError(text)
         c = v.coefficients
@@ -248,8 +250,6 @@ class LeverEngine:
 
     def diagnose(self, mask: int) -> str:
         """Why a subset has no plan: the full solve pipeline's infeasibility explanation."""
-        from planner.optimize import optimize
-
         try:
             optimize(self.subset_instance(mask))
         except PlannerError as exc:
@@ -320,7 +320,7 @@ def category_table(engine: "LeverEngine", categories: list) -> pd.DataFrame:
 def reconcile(base: dict, steps: list, baseline_gwh: float, file: str) -> pd.DataFrame:
     """Apply the reconciliation steps to the baseline one after another and solve each: how
     far the planner's baseline moves toward the paper's own assumptions, step by step."""
-    from planner.optimize import optimize  # the full pipeline: each step is a different problem
+    from planner.pipeline import optimize  # the full pipeline: each step is a different problem
 
     rows, data, previous = [], base, baseline_gwh
     for step in steps:

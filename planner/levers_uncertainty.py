@@ -17,9 +17,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from formulations.standard_form import standard_form
+from formulations.form import build
 from planner.errors import InputError
-from planner.highs_lp import ReusableLP
+from planner.solve.highs import HighsModel
 from planner.instance import instance_from_mapping
 from planner.levers import LeverEngine
 from planner.uncertainty import check_samples, error_model, perturbed, sample_multipliers
@@ -57,7 +57,7 @@ def lever_uncertainty(data: dict, file: str, draws: int,
         draws_m = sample_multipliers(model, draws, r.seed)
         uppers = {j: engine.column_upper(masks[j], v) for j in columns}
         for k in range(draws):
-            lp = ReusableLP(standard_form(perturbed(c, draws_m[k])))
+            lp = HighsModel(build(perturbed(c, draws_m[k])))
             for j in columns:
                 lp.set_column_upper(uppers[j])
                 result = lp.solve()

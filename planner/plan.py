@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from formulations.coefficients import HOURS, Coefficients
+from formulations.loads import busy_node_seconds, site_power_kw
 from planner.perf.factors import REFERENCE_ENGINE
-from planner.verify import hourly_node_seconds, hourly_site_power_kw
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Plan:
 
 def hourly_table(c: Coefficients, power_kw: np.ndarray) -> pd.DataFrame:
     """One row per site and hour: facility power (IT x PUE) and the site's cap (NaN when none),
-    from the S x 24 array of ``hourly_site_power_kw``."""
+    from the S x 24 array of ``formulations.loads.site_power_kw``."""
     sites, hours = power_kw.shape
     cap = np.where(np.isfinite(c.site_cap_kw), c.site_cap_kw / 1e3, np.nan)
     return pd.DataFrame({"site": np.repeat(np.asarray(c.site_ids, dtype=object), hours),
@@ -54,14 +54,15 @@ def deployment_labels(c: Coefficients) -> list[str]:
                                                     split, engine, d["site_idx"])]
 
 
-def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, rows: dict,
-                 unit: float, slo: pd.DataFrame, objective_unit: str = "GWh/day"
-                 ) -> tuple[pd.DataFrame, ...]:
-    """Assignment, deployment, class and constraint tables of a plan (x in queries/day)."""
+def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, form,
+                 slo: pd.DataFrame, objective_unit: str = "GWh/day",
+                 values: np.ndarray | None = None) -> tuple[pd.DataFrame, ...]:
+    """Assignment, deployment, class and constraint tables of a plan (x in queries/day);
+    ``duals`` are labelled by the row blocks of ``form`` (None: no shadow prices)."""
     labels = np.array(deployment_labels(c))
     dep = c.deployments
     site_factor = c.site_pue * c.site_overhead
-    busy = hourly_node_seconds(c, x)  # D x 24
+    busy = busy_node_seconds(c, x)  # D x 24
     util = np.divide(busy, n[:, None] * 3600, out=np.zeros_like(busy), where=n[:, None] > 1e-9)
     dyn_kwh = np.bincount(c.pair_dep, weights=x * c.dynamic_kwh, minlength=c.n_deployments)
     idle_kwh = n * c.dep_idle_kw * HOURS
@@ -119,7 +120,7 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, row
             "ttft_margin_ms": (s["ttft_slo_ms"] - worst_ttft) if s["ttft_slo_ms"] else np.nan,
             "tpot_slo_ms": s["tpot_slo_ms"], "worst_tpot_ms": worst_tpot,
             "tpot_margin_ms": (s["tpot_slo_ms"] - worst_tpot) if s["tpot_slo_ms"] else np.nan})
-    constraints = constraint_table(c, x, n, duals, rows, unit, objective_unit)
+    constraints = constraint_table(c, x, n, duals, form, objective_unit, values)
     return assignment, deployments, pd.DataFrame(classes), constraints
 
 
@@ -140,45 +141,86 @@ def shadow_units(objective_unit: str = "GWh/day") -> dict[str, str]:
     return {k: v.replace("GWh/day", objective_unit) for k, v in UNITS.items()}
 
 
-def constraint_table(c: Coefficients, x, n, duals: dict, rows: dict, unit: float,
-                     objective_unit: str = "GWh/day") -> pd.DataFrame:
-    """One row per constraint group and key (per site for power, per class for demand ...)
-    with whether it binds and its shadow price in named units (LP duals)."""
+def constraint_table(c: Coefficients, x, n, duals: dict, form,
+                     objective_unit: str = "GWh/day", values: np.ndarray | None = None
+                     ) -> pd.DataFrame:
+    """One row per constraint group and key (per site for power, per class for demand, per
+    class and site for a minimum share ...) with whether it binds and its shadow price in named
+    units (LP duals, read by the coordinates of the form's row blocks). Every other row block
+    the builder marks as user-facing is reported row by row from ``values`` (the form's
+    columns), so a new constraint type shows up here without code of its own."""
     UNITS = shadow_units(objective_unit)  # noqa: N806 (issue 13: was always GWh/day)
+    unit = form.unit if form is not None else 1.0
+    rows = {name: block.coords for name, block in form.rows.items()} if form is not None else {}
     out = []
-    power = hourly_site_power_kw(c, x, n)
-    if "power_cap" in rows and len(rows["power_cap"]):
-        r = rows["power_cap"]
-        dual = duals.get("power_cap", np.full(len(r), np.nan))
-        for site, group in r.groupby("site", sort=False):
-            s = c.site_ids.index(site)
-            idx = group.index.to_numpy()
-            peak = power[s].max()
-            out.append({"constraint": "power_cap", "key": site, "limit": c.site_cap_kw[s] / 1e3,
-                        "value": peak / 1e3, "unit": "MW",
-                        "binding": bool(peak >= c.site_cap_kw[s] * (1 - 1e-4)),
-                        "shadow_price": float(np.nansum(dual[idx]) * 1e3),
-                        "shadow_unit": UNITS["power_cap"]})
-    if "inventory" in rows and len(rows["inventory"]):
-        dual = duals.get("inventory", np.full(len(rows["inventory"]), np.nan))
-        for i, r in enumerate(rows["inventory"].itertuples()):
-            used = n[(np.array(c.site_ids)[c.dep_site] == r.site) & (c.dep_hardware == r.hardware)].sum()
-            out.append({"constraint": "inventory", "key": f"{r.site}:{r.hardware}",
-                        "limit": r.nodes, "value": used, "unit": "nodes",
-                        "binding": bool(used >= r.nodes * (1 - 1e-4)),
-                        "shadow_price": float(dual[i]), "shadow_unit": UNITS["inventory"]})
+    power = site_power_kw(c, x, n)
+    site_index = {s: i for i, s in enumerate(c.site_ids)}
+    capped = np.flatnonzero(np.isfinite(c.site_cap_kw))
+    power_dual = _dual_by(rows.get("power_cap"), duals.get("power_cap"), "site")
+    for s in capped:
+        site = c.site_ids[s]
+        peak = power[s].max()
+        out.append({"constraint": "power_cap", "key": site, "limit": c.site_cap_kw[s] / 1e3,
+                    "value": peak / 1e3, "unit": "MW",
+                    "binding": bool(peak >= c.site_cap_kw[s] * (1 - 1e-4)),
+                    "shadow_price": power_dual.get(site, np.nan) * 1e3,
+                    "shadow_unit": UNITS["power_cap"]})
+    inv_dual = duals.get("inventory", np.full(len(c.inventory), np.nan))
+    site_ids = np.array(c.site_ids)
+    for i, r in enumerate(c.inventory.itertuples()):
+        site = site_ids[int(r.site_idx)]
+        used = n[(c.dep_site == r.site_idx) & (c.dep_hardware == r.hardware)].sum()
+        out.append({"constraint": "inventory", "key": f"{site}:{r.hardware}",
+                    "limit": r.nodes, "value": used, "unit": "nodes",
+                    "binding": bool(used >= r.nodes * (1 - 1e-4)),
+                    "shadow_price": float(inv_dual[i]) if len(inv_dual) else np.nan,
+                    "shadow_unit": UNITS["inventory"]})
     dual = duals.get("demand", np.full(len(c.demand), np.nan))
     for i, cid in enumerate(c.classes["id"]):
         out.append({"constraint": "demand", "key": cid, "limit": c.demand[i],
                     "value": float(x[c.pair_class == i].sum()), "unit": "queries/day",
                     "binding": True, "shadow_price": float(abs(dual[i]) / unit * 1e6),
                     "shadow_unit": UNITS["demand"]})
-    if "capacity" in duals:
-        cap_dual = duals["capacity"].reshape(HOURS, c.n_deployments)
-        binding = (cap_dual > 1e-12).any(axis=0)
+    if "capacity" in duals and len(duals["capacity"]):
+        per_hour = duals["capacity"] * 3600.0  # rows in node-seconds; prices per node-hour
+        deps = rows["capacity"]["deployment"].to_numpy()
+        binding = np.unique(deps[per_hour > 1e-12 / 3600])
         out.append({"constraint": "capacity", "key": "all deployments",
-                    "limit": c.utilization_ceiling, "value": float(binding.sum()),
-                    "unit": "deployments with a binding hour", "binding": bool(binding.any()),
-                    "shadow_price": float(cap_dual.max() * 3600),
+                    "limit": c.utilization_ceiling, "value": float(binding.size),
+                    "unit": "deployments with a binding hour", "binding": bool(binding.size),
+                    "shadow_price": float(max(per_hour.max(), 0.0)),
                     "shadow_unit": UNITS["capacity"]})
+    if form is not None and values is not None:
+        out += reported_rows(form, values, duals, objective_unit)
     return pd.DataFrame(out)
+
+
+def reported_rows(form, values: np.ndarray, duals: dict, objective_unit: str) -> list[dict]:
+    """Each row of every block with a ``report_unit``: its bound, its value, whether it binds
+    and its shadow price per million of the row's unit."""
+    out = []
+    for name, block in form.rows.items():
+        if block.report_unit is None:
+            continue
+        idx = block.index
+        activity = form.a[idx] @ values
+        lower, upper = form.row_lower[idx], form.row_upper[idx]
+        bound = np.where(np.isfinite(lower), lower, upper)
+        dual = duals.get(name, np.full(block.size, np.nan))
+        keys = block.coords.drop(columns="constraint").astype(str).agg("@".join, axis=1)
+        scale = block.report_scale
+        for i in range(block.size):
+            out.append({"constraint": name, "key": keys.iloc[i], "limit": bound[i] * scale,
+                        "value": activity[i] * scale, "unit": block.report_unit,
+                        "binding": bool(abs(activity[i] - bound[i])
+                                        <= 1e-6 * max(abs(bound[i]), 1.0)),
+                        "shadow_price": float(abs(dual[i]) / scale * 1e6),
+                        "shadow_unit": f"{objective_unit} per million {block.report_unit}"})
+    return out
+
+
+def _dual_by(coords: pd.DataFrame | None, dual: np.ndarray | None, key: str) -> dict:
+    """Duals summed per value of a coordinate (a site's cap over its hours)."""
+    if coords is None or dual is None or not len(dual):
+        return {}
+    return pd.Series(np.asarray(dual, float)).groupby(coords[key].to_numpy()).sum().to_dict()

@@ -23,18 +23,19 @@ import time
 
 import numpy as np
 
-from formulations.robust import build_robust
-from planner.candidates import CandidateReport, build_coefficients
 from formulations.coefficients import Coefficients
+from formulations.form import Options, Robust, build
+from planner.candidates import CandidateReport, build_coefficients
 from planner.errors import PlannerError
-from planner.optimize import (OBJECTIVE_UNITS, InfeasibleError, NoSolutionError, _message,
-                              elastic_diagnosis, eligible_coefficients, optimize, provenance)
-from planner.plan import Plan, build_tables
+from planner.pipeline import (InfeasibleError, NoSolutionError, assemble_plan,
+                              eligible_coefficients, optimize)
+from planner.plan import Plan
 from planner.schema.plan import PlanningInstance
-from planner.solve import Status, solve
+from planner.solve.diagnosis import elastic_diagnosis, message
+from planner.solve.highs import solve_highs
+from planner.solve.result import Status
 from planner.uncertainty import (error_model, perturbed, quantile_multiplier,
                                  sample_multipliers)
-from planner.verify import hourly_site_power_kw, verify_plan
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +81,17 @@ def optimize_robust(instance: PlanningInstance, digest: str = "",
     t_solve = 0.0
     for _ in range(MAX_ROUNDS):
         t0 = time.perf_counter()
-        built = build_robust(c, scenarios, r.risk_level, q, r.confidence, hours)
+        form = build(c, Options(robust=Robust(scenarios, r.risk_level, q, r.confidence,
+                                              hours)))
         timings["build"] = timings.get("build", 0.0) + time.perf_counter() - t0
-        result = solve(built, instance.solver.time_limit_s)
+        result = solve_highs(form, instance.solver.time_limit_s)
         t_solve += result.seconds
         if result.status is Status.INFEASIBLE:
             raise _robust_infeasible(instance, digest, c, q, r.confidence)
         if result.x is None:
             raise NoSolutionError(f"robust plan: no solution (solver status "
                                   f"{result.status.value} after {result.seconds:.1f} s)")
-        x, n = result.x * built.unit, result.n
+        x, n = result.x * form.unit, result.n
         added = 0
         for s in list(hours):
             power = site_hour_power(c, x, n, scenarios, s)  # K x 24
@@ -104,33 +106,14 @@ def optimize_robust(instance: PlanningInstance, digest: str = "",
     else:
         raise PlannerError(f"robust plan: cap rows still violated after {MAX_ROUNDS} rounds")
     timings["solve"] = t_solve
-    violations = verify_plan(c, x, n)
-    if not violations.empty:
-        raise PlannerError("robust plan failed the independent re-check: "
-                           + "; ".join(f"{v.constraint} at {v.where} by {v.excess:.4g}"
-                                       for v in violations.head(5).itertuples()))
     # No shadow prices: the robust LP's duals are in CVaR units, not the nominal GWh/day the
     # constraints table names, so they are left out (NaN) rather than mislabelled.
-    assignment, deployments, classes, constraints = build_tables(
-        c, x, n, {}, built.rows, built.unit, report.class_best,
-        OBJECTIVE_UNITS[instance.objective])
-    power = hourly_site_power_kw(c, x, n)
-    per_query, per_node = c.energy_weights()
-    energy = float(per_query @ x + per_node @ n)
-    total_queries = float(c.demand.sum())
     objective = float(np.asarray(c.energy_weights(objective=True)[0]) @ x
                       + c.energy_weights(objective=True)[1] @ n)
     summary = {
-        "status": result.status.value, "objective": instance.objective,
-        "objective_unit": OBJECTIVE_UNITS[instance.objective],
+        "status": result.status.value,
         # The nominal value of the robust plan (its objective at the point coefficients).
-        "objective_value": objective,
-        "objective_gwh_per_day": energy,
-        "peak_power_mw": float(power.sum(axis=0).max() / 1e3),
-        "wh_per_query": energy * 1e9 / total_queries, "queries_per_day": total_queries,
-        "mip_gap": 0.0, "lp_bound": None, "lp_bound_gwh_per_day": None,
-        "nodes": float(n.sum()), "deployments_used": int(len(deployments)),
-        "candidates": report.as_dict(),
+        "objective_value": objective, "mip_gap": 0.0,
         "robust": {
             "formulation": f"scenario LP: min CVaR_{r.risk_level:g} of the objective over "
                            f"{r.scenarios} sampled scenarios (Rockafellar-Uryasev); capacity at "
@@ -139,12 +122,13 @@ def optimize_robust(instance: PlanningInstance, digest: str = "",
             "risk_level": r.risk_level, "confidence": r.confidence, "scenarios": r.scenarios,
             "seed": r.seed, "stream": "robust",
             f"in_sample_cvar{round(r.risk_level * 100)}": float(result.objective),
-            "rounds": rounds},
-        "timings_s": {k: round(v, 4) for k, v in timings.items()},
-        "provenance": provenance(instance, digest, "robust"),
-    }
-    return Plan(summary, assignment, deployments, classes, constraints,
-                extra={"x": x, "n": n, "coefficients": c})
+            "rounds": rounds}}
+    plan = assemble_plan(instance, digest, "robust", c, report, x, n, {}, None, summary,
+                         timings)
+    for key in ("mip_gap_history", "solve_path", "warnings", "hourly"):
+        plan.summary.pop(key, None)
+    plan.hourly = None
+    return plan
 
 
 def _robust_infeasible(instance: PlanningInstance, digest: str, c: Coefficients,
@@ -158,10 +142,10 @@ def _robust_infeasible(instance: PlanningInstance, digest: str, c: Coefficients,
     details = elastic_diagnosis(perturbed(c, q)) or [{
         "site": "?", "constraint": "robust rows", "limit": np.nan, "closest": np.nan,
         "unit": ""}]
-    message = _message(details).replace(
+    text = message(details).replace(
         "infeasible:", f"infeasible at robustness.confidence {confidence:g} (the nominal plan "
                        f"exists; lower the confidence or relax):", 1)
-    return InfeasibleError(message, details)
+    return InfeasibleError(text, details)
 
 
 def robust_comparison(instance: PlanningInstance, digest: str = "",

@@ -16,7 +16,7 @@ import numpy as np
 
 from planner.instance import load_planning_data
 from planner.levers import LeverEngine, attribute_levers
-from planner.optimize import optimize
+from planner.pipeline import optimize
 from planner.schema.plan import LeverSpec
 
 

@@ -7,7 +7,7 @@
    does (default: off, ~2,000 deployments).
 2. The previous solver (lazy hour rows, ``planner.milp_solver``) on the first ``--baseline-seeds``
    seeds, same limit, in the same run.
-3. fleet-1b with a 1 s limit, ``--repeats`` times through ``planner.optimize``: the same plan
+3. fleet-1b with a 1 s limit, ``--repeats`` times through ``planner.pipeline``: the same plan
    (nodes and assignment, bit for bit) every time?
 
     python scripts/bench_milp.py [--seeds 0 1 ... 9] [--classes 100] [--time-limit 60]
@@ -27,7 +27,7 @@ from planner.candidates import build_coefficients
 from planner.instance import load_planning_instance
 from planner.milp_priced import solve_milp_priced
 from planner.milp_solver import solve_milp
-from planner.optimize import optimize
+from planner.pipeline import optimize
 from planner.verify import verify_plan
 
 

@@ -2,7 +2,7 @@
 current ones in the same run, each solve in its own process so peak memory is its own.
 
 Paths:
-  planner candidates -> planner.optimize.optimize (auto path: colgen from 20k pairs), plan
+  planner candidates -> planner.pipeline.optimize (auto path: colgen from 20k pairs), plan
           tables and the independent re-check included: the product end to end
   colgen  candidates -> column generation over the aggregated form (planner.colgen) -> verify
   direct  candidates -> formulations.aggregated -> HiGHS (planner.direct) -> vectorised verify
@@ -44,7 +44,7 @@ def worker(classes: int, seed: int, path: str) -> dict:
     phases["candidates"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if path == "planner":
-        from planner.optimize import optimize
+        from planner.pipeline import optimize
         plan = optimize(instance, coefficients=(c, report))  # the product's own pipeline
         for k, v in plan.summary["timings_s"].items():
             if k != "candidates":

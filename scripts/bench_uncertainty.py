@@ -15,7 +15,7 @@ import time
 
 from planner.candidates import build_coefficients
 from planner.instance import load_planning_instance
-from planner.optimize import optimize
+from planner.pipeline import optimize
 from planner.uncertainty import (error_model, evaluate_fixed_plan, perturbed,
                                  sample_multipliers)
 from planner.verify import daily_objective, hourly_site_power_kw

@@ -41,7 +41,7 @@ from scipy.sparse import lil_matrix
 
 from planner.importers.melange import melange_instance
 from planner.instance import instance_from_mapping
-from planner.optimize import optimize
+from planner.pipeline import optimize
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "tests" / "data" / "melange_example.json"

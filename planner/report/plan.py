@@ -28,7 +28,7 @@ def write_infeasible(exc, instance, digest: str, formulation: str,
     which constraint, the closest achievable value) and provenance; no tables are written."""
     import math
 
-    from planner.optimize import provenance
+    from planner.pipeline import provenance
 
     def clean(value):
         if isinstance(value, float) and not math.isfinite(value):

@@ -36,7 +36,7 @@ def _state(base: dict, file: str) -> dict:
     """Per worker process: the instance, its candidates, the point plan (cached by the input)."""
     from planner.candidates import build_coefficients
     from planner.instance import instance_from_mapping
-    from planner.optimize import optimize
+    from planner.pipeline import optimize
     from planner.uncertainty import error_model
 
     key = _hash(base)
@@ -55,7 +55,7 @@ def _state(base: dict, file: str) -> dict:
 def solve_redraw(base: dict, point: dict, file: str, formulation: str) -> dict:
     """One re-optimised draw; never raises for a bad draw (the status says what happened)."""
     from planner.errors import PlannerError
-    from planner.optimize import optimize
+    from planner.pipeline import optimize
     from planner.uncertainty import evaluate_fixed_plan, perturbed, sample_multipliers
 
     t0 = time.perf_counter()

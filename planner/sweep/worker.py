@@ -56,7 +56,7 @@ def solve_point(base: dict, point: dict, file: str, formulation: str) -> dict:
     from planner.candidates import assemble, candidate_key, candidate_pairs
     from planner.errors import PlannerError
     from planner.instance import instance_from_mapping
-    from planner.optimize import optimize
+    from planner.pipeline import optimize
     from planner.sweep.points import Point, point_data
 
     t0 = time.perf_counter()

@@ -33,7 +33,7 @@ LEVERS = [("levers/levers-small", "small/levers-small.yaml"),
 
 def plan_numbers(file: str, scenario: str | None, formulation: str) -> dict:
     from planner.instance import load_planning_instance
-    from planner.optimize import optimize
+    from planner.pipeline import optimize
 
     instance, digest = load_planning_instance(INSTANCES / file, scenario)
     plan = optimize(instance, digest, formulation=formulation)

@@ -24,7 +24,7 @@ import yaml
 
 from planner.errors import InfeasibleError, InputError, NoSolutionError
 from planner.instance import instance_from_mapping, load_planning_data
-from planner.optimize import optimize
+from planner.pipeline import optimize
 from planner.schema.loading import load_yaml_model, read_yaml
 from tests.hardening import fuzz
 

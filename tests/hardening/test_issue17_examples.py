@@ -27,7 +27,7 @@ from planner.cli import cli
 from planner.errors import (EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InfeasibleError,
                             InputError, SolverNumericError)
 from planner.instance import load_planning_data, load_planning_instance, parse_set
-from planner.optimize import optimize
+from planner.pipeline import optimize
 from planner.schema.loading import load_yaml_model, read_yaml
 from tests.conftest import INSTANCES
 
@@ -207,12 +207,12 @@ def test_sweep_spec_with_an_empty_path(tmp_path):
 def test_unwritable_out_is_refused_before_the_solve(tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    import planner.optimize
+    import planner.pipeline
 
     def no_solve(*args, **kwargs):
         raise AssertionError("the solve ran before --out was checked")
 
-    monkeypatch.setattr(planner.optimize, "optimize", no_solve)
+    monkeypatch.setattr(planner.pipeline, "optimize", no_solve)
     result = run("solve", ONE, "--out", blocker / "sub")
     assert result.exit_code == EXIT_INPUT and "--out" in result.stderr, result.output
     result = run("solve", ONE, "--out", blocker)
@@ -311,11 +311,11 @@ def test_tiny_power_cap_is_infeasible_not_bad_input():
 
 
 def test_solver_numeric_error_is_internal_not_time_limit(monkeypatch):
-    import planner.optimize
-    from planner.solve import SolveResult, Status
+    import planner.pipeline
+    from planner.solve import Result, Status
 
-    monkeypatch.setattr(planner.optimize, "solve", lambda *a, **k: SolveResult(
-        Status.ERROR, np.nan, None, None, None, None, None, 0.01))
+    monkeypatch.setattr(planner.pipeline, "solve_lp_direct", lambda *a, **k: (
+        Result(Status.ERROR, seconds=0.01), None, {"load": 0.0}))
     instance, digest = load_planning_instance(ONE)
     with pytest.raises(SolverNumericError, match="please report"):
         optimize(instance, digest)
@@ -324,9 +324,9 @@ def test_solver_numeric_error_is_internal_not_time_limit(monkeypatch):
 
 
 def test_verifier_failure_is_internal_not_bad_input(monkeypatch):
-    import planner.optimize
+    import planner.pipeline
 
-    monkeypatch.setattr(planner.optimize, "verify_plan", lambda *a, **k: pd.DataFrame(
+    monkeypatch.setattr(planner.pipeline, "verify_plan", lambda *a, **k: pd.DataFrame(
         [{"constraint": "demand", "where": "chat", "excess": 1.0}]))
     result = run("solve", ONE)
     assert result.exit_code == EXIT_INTERNAL, result.output
@@ -334,12 +334,12 @@ def test_verifier_failure_is_internal_not_bad_input(monkeypatch):
 
 
 def test_unexpected_exception_is_internal_with_a_hint(monkeypatch):
-    import planner.optimize
+    import planner.pipeline
 
     def boom(*args, **kwargs):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(planner.optimize, "optimize", boom)
+    monkeypatch.setattr(planner.pipeline, "optimize", boom)
     result = run("solve", ONE)
     assert result.exit_code == EXIT_INTERNAL and "please report" in result.stderr
     assert "Traceback" not in result.stderr
@@ -545,9 +545,9 @@ def test_time_limited_milp_is_deterministic():
 
 def test_rounded_lp_incumbent_is_feasible():
     from planner.candidates import build_coefficients
-    from planner.milp_solver import relax_lp, rounded_incumbent
-    from planner.verify import verify_plan
-    from formulations.lp import demand_unit
+    from formulations.constraints import demand_unit
+    from planner.solve.lazy_milp import relax_lp, rounded_incumbent
+    from planner.solve.verify import verify_plan
 
     instance, _ = load_planning_instance(MILP_SMALL)
     c, _ = build_coefficients(instance)

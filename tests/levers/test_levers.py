@@ -15,7 +15,7 @@ from planner.cli import cli
 from planner.errors import InputError
 from planner.instance import instance_from_mapping, load_planning_data
 from planner.levers import LeverEngine, attribute_levers
-from planner.optimize import optimize
+from planner.pipeline import optimize
 from planner.shapley import exact_shapley, sampled_shapley
 from tests.conftest import INSTANCES
 

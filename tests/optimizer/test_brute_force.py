@@ -6,13 +6,13 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
-from formulations import build_lp
+from tests.formulations.oracle import build_oracle
 from formulations.constraints import peak_nodes_bound
-from planner.optimize import optimize
+from planner.pipeline import optimize
 
 
 def lp_with_fixed_nodes(c, nodes):
-    built = build_lp(c)
+    built = build_oracle(c)
     problem = cp.Problem(built.problem.objective, built.problem.constraints + [built.n == nodes])
     problem.solve(solver=cp.HIGHS)
     return problem.value if problem.status == cp.OPTIMAL else np.inf

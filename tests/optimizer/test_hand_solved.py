@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from planner.catalog.loaders import load_catalog
-from planner.optimize import optimize
+from planner.pipeline import optimize
 from planner.perf.factors import load_calibration
 from planner.perf.model import node_idle_kw, predict
 from tests.optimizer.conftest import load

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from planner.cli import cli
-from planner.optimize import InfeasibleError, optimize
+from planner.pipeline import InfeasibleError, optimize
 from tests.conftest import INSTANCES
 from tests.optimizer.conftest import load
 

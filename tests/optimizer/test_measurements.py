@@ -18,7 +18,7 @@ from planner.cli import cli
 from planner.errors import InputError
 from planner.importers.melange import melange_instance, read_config
 from planner.instance import instance_from_mapping, load_planning_instance
-from planner.optimize import optimize
+from planner.pipeline import optimize
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MELANGE = DATA / "melange_example.json"

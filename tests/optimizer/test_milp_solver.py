@@ -4,13 +4,13 @@ from the shipped seed and from a deliberately poor one (so that rows must be add
 import numpy as np
 import pytest
 
-from formulations import build_lp, build_milp
-from planner import milp_solver
+from formulations import Options, build
+from planner.solve import lazy_milp as milp_solver
 from planner.candidates import build_coefficients
 from formulations.coefficients import HOURS
-from planner.milp_solver import solve_milp
+from planner.solve.lazy_milp import solve_milp
 from planner.solve import Status, solve
-from planner.verify import verify_plan
+from planner.solve.verify import verify_plan
 from tests.optimizer.conftest import load
 
 GAP = 0.005
@@ -20,7 +20,7 @@ GAP = 0.005
 def fleet():
     instance, _ = load("fleet-1b.yaml")
     c, _ = build_coefficients(instance)
-    plain = solve(build_milp(c), 120, 1e-6)
+    plain = solve(build(c, Options(integer=True)), 120, 1e-6)
     assert plain.status is Status.OPTIMAL
     return c, plain.objective
 
@@ -64,7 +64,7 @@ def test_rows_are_added_until_the_plan_is_feasible(fleet, monkeypatch):
 
 def test_restricted_coefficients_solve_as_zeroed_columns(fleet):
     c, _ = fleet
-    full = solve(build_lp(c))
+    full = solve(build(c))
     keep = np.zeros(c.n_deployments, dtype=bool)
     keep[np.argsort(full.n)[-max(3, c.n_deployments // 3):]] = True  # the LP's support and more
     keep |= full.n > 1e-9
@@ -72,7 +72,7 @@ def test_restricted_coefficients_solve_as_zeroed_columns(fleet):
     assert sub.n_deployments == keep.sum()
     assert np.array_equal(sub.pair_class, c.pair_class[pair_idx])
     assert np.all(keep[c.pair_dep[pair_idx]])
-    restricted = solve(build_lp(sub))
+    restricted = solve(build(sub))
     assert restricted.objective == pytest.approx(full.objective, rel=1e-6)
     same, _ = c.restricted(np.ones(c.n_deployments, dtype=bool))
     assert np.array_equal(same.node_seconds, c.node_seconds)

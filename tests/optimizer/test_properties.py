@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from formulations import build_lp
+from formulations import Options, build
 from planner.candidates import build_coefficients
 from planner.solve import Status, solve
 from tests.optimizer.conftest import load
@@ -18,7 +18,7 @@ SETTINGS = settings(max_examples=8, deadline=None,
 
 
 def objective(c, unit=None):
-    result = solve(build_lp(c, unit=unit))
+    result = solve(build(c, Options(unit=unit)))
     return result
 
 
@@ -50,9 +50,9 @@ def coef(base):
 @given(st.floats(0.05, 1.0), st.floats(0.05, 1.0))
 def test_tighter_power_cap_never_decreases_the_optimum(coef, f1, f2):
     free = objective(coef)
-    from planner.verify import hourly_site_power_kw
+    from formulations.loads import site_power_kw
 
-    peak_kw = hourly_site_power_kw(coef, free.x * build_lp(coef).unit, free.n).max()
+    peak_kw = site_power_kw(coef, free.x * build(coef).unit, free.n).max()
     loose, tight = sorted([f1, f2], reverse=True)
     results = [objective(replace(coef, site_cap_kw=np.array([peak_kw * (0.6 + 0.5 * f)])))
                for f in (loose, tight)]
@@ -76,4 +76,4 @@ def test_unit_rescaling_does_not_change_the_plan(coef, unit):
     a = objective(coef)
     b = objective(coef, unit=unit)
     assert b.objective == pytest.approx(a.objective, rel=1e-6)
-    assert b.x * unit == pytest.approx(a.x * build_lp(coef).unit, rel=1e-5, abs=1e-3)
+    assert b.x * unit == pytest.approx(a.x * build(coef).unit, rel=1e-5, abs=1e-3)

@@ -7,17 +7,20 @@ import json
 import numpy as np
 import pytest
 
-from formulations import build_lp
-from formulations.aggregated import aggregated_form, dropped_hours_implied, undominated_hours
-from formulations.standard_form import standard_form
-from planner.candidates import build_coefficients
+from formulations import Options, build
 from formulations.coefficients import HOURS
-from planner.colgen import solve_lp_colgen
-from planner.direct import solve_lp_direct
-from planner.milp_direct import solve_milp_direct
-from planner.optimize import optimize
+from formulations.constraints import undominated_hours
+from formulations.form import dropped_hours_implied
+from formulations.loads import busy_node_seconds, site_power_kw
+from planner.candidates import build_coefficients
+from planner.pipeline import optimize
 from planner.solve import Status, solve
-from planner.verify import daily_objective, hourly_node_seconds, hourly_site_power_kw, verify_plan
+from planner.solve import verify
+from planner.solve.colgen import solve_lp_colgen
+from planner.solve.lp import solve_lp_direct
+from planner.solve.milp_direct import solve_milp_direct
+from planner.solve.verify import verify_plan
+from tests.formulations.oracle import build_oracle
 from tests.optimizer.conftest import load
 
 REL = 1e-6
@@ -42,7 +45,7 @@ def cases():
 
 @pytest.fixture(scope="module")
 def cvxpy_objectives(cases):
-    return {k: solve(build_lp(c), 60).objective for k, c in cases.items()}
+    return {k: build_oracle(c).solve() for k, c in cases.items()}
 
 
 @pytest.mark.parametrize("name", ["fleet", "fleet-tight-cap", "fleet-unpruned", "milp-small"])
@@ -52,7 +55,7 @@ def test_aggregated_and_colgen_equal_the_lp(cases, cvxpy_objectives, name):
     assert direct.status is Status.OPTIMAL
     assert rel(direct.objective, cvxpy_objectives[name]) < REL
     assert dropped_hours_implied(form)
-    assert form.a.nnz < standard_form(c).a.nnz
+    assert form.a.nnz < build(c).a.nnz
     cg = solve_lp_colgen(c, initial_per_class=1, add_per_class=2)
     assert cg.result.status is Status.OPTIMAL
     assert rel(cg.result.objective, cvxpy_objectives[name]) < REL
@@ -70,13 +73,17 @@ def test_hours_dropped_only_when_implied():
     assert flat.sum() == 1 and flat[0]  # equal hours: the first is kept
 
 
-def test_direct_paths_give_the_cvxpy_plan_and_duals(cases):
+def test_backends_and_paths_give_the_same_plan_and_duals(cases):
+    """The same form through cvxpy (any solver it supports; HiGHS here), through highspy
+    directly, and by column generation: one optimum, one binding cap's shadow price."""
     instance, digest = load("fleet-1b.yaml", scenario="tight-cap")
-    plans = {p: optimize(instance, digest, solve_path=p) for p in ("cvxpy", "direct", "colgen")}
+    plans = {"cvxpy": optimize(instance, digest, solver="cvxpy"),
+             "direct": optimize(instance, digest, solve_path="direct"),
+             "colgen": optimize(instance, digest, solve_path="colgen")}
     ref = plans["cvxpy"]
     for path in ("direct", "colgen"):
         plan = plans[path]
-        assert plan.summary["solve_path"] == "direct"
+        assert plan.summary["solve_path"] == path
         assert rel(plan.summary["objective_value"], ref.summary["objective_value"]) < REL
         a, b = ref.constraints.set_index(["constraint", "key"]), \
             plan.constraints.set_index(["constraint", "key"])
@@ -84,7 +91,7 @@ def test_direct_paths_give_the_cvxpy_plan_and_duals(cases):
         if cap is not None:  # the binding cap's shadow price, from the same LP
             assert b.loc[cap, "shadow_price"] == pytest.approx(a.loc[cap, "shadow_price"],
                                                               rel=1e-4, abs=1e-9)
-    assert ref.summary["solve_path"] == "cvxpy"
+    assert ref.summary["solve_path"] == "direct"
 
 
 def test_vectorised_verifier_matches_a_loop(cases):
@@ -105,9 +112,12 @@ def test_vectorised_verifier_matches_a_loop(cases):
         power[s] += n[d] * c.dep_idle_kw[d] * c.site_pue[s]
         total += n[d] * c.dep_idle_kw[d] * HOURS * c.site_pue[s] * c.site_overhead[s] \
             * c.site_weight[s]
-    np.testing.assert_allclose(hourly_node_seconds(c, x), busy, rtol=1e-12)
-    np.testing.assert_allclose(hourly_site_power_kw(c, x, n), power, rtol=1e-12)
-    assert daily_objective(c, x, n) == pytest.approx(total / 1e6, rel=1e-12)
+    # The verifier's own arithmetic and the plan tables' (formulations.loads), each its own way.
+    np.testing.assert_allclose(verify._busy(c, x), busy, rtol=1e-12)
+    np.testing.assert_allclose(verify._power(c, x, n), power, rtol=1e-12)
+    np.testing.assert_allclose(busy_node_seconds(c, x), busy, rtol=1e-12)
+    np.testing.assert_allclose(site_power_kw(c, x, n), power, rtol=1e-12)
+    assert c.daily_objective(x, n) == pytest.approx(total / 1e6, rel=1e-12)
 
 
 def test_direct_milp_is_deterministic_under_a_time_limit(cases):
@@ -128,9 +138,8 @@ def test_direct_milp_is_deterministic_under_a_time_limit(cases):
 
 
 def test_direct_milp_matches_the_plain_milp_optimum(cases):
-    from formulations import build_milp
     c = cases["milp-small"]
-    plain = solve(build_milp(c), 60, 1e-9)
+    plain = solve(build(c, Options(integer=True)), 60, 1e-9)
     got = solve_milp_direct(c, 30, 1e-6).result
     assert got.status is Status.OPTIMAL
     assert got.objective == pytest.approx(plain.objective, rel=1e-6)
@@ -146,10 +155,9 @@ def test_milp_summary_reports_the_gap_history():
 
 
 def test_priced_milp_bound_is_valid_and_gap_proven(cases):
-    from formulations import build_milp
-    from planner.milp_priced import solve_milp_priced
+    from planner.solve.milp_priced import solve_milp_priced
     c = cases["milp-small"]
-    plain = solve(build_milp(c), 60, 1e-9)
+    plain = solve(build(c, Options(integer=True)), 60, 1e-9)
     got = solve_milp_priced(c, 30, 1e-6)
     assert got.result.status is Status.OPTIMAL
     assert got.result.objective == pytest.approx(plain.objective, rel=1e-6)

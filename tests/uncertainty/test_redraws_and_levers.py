@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from planner.cli import cli
 from planner.instance import load_planning_data, load_planning_instance
-from planner.optimize import optimize
+from planner.pipeline import optimize
 from planner.sweep.redraw import run_redraws
 from planner.uncertainty import error_model, evaluate_fixed_plan, sample_multipliers
 from tests.conftest import INSTANCES

@@ -10,13 +10,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from formulations.lp import build_lp
-from formulations.robust import build_robust
+from formulations.form import Options, Robust, build
 from planner.cli import cli
 from formulations.coefficients import HOURS, Coefficients
 from planner.errors import InputError
 from planner.instance import instance_from_mapping, load_planning_data, load_planning_instance
-from planner.optimize import InfeasibleError, optimize
+from planner.pipeline import InfeasibleError, optimize
 from planner.robust import optimize_robust, sample_cvar
 from planner.solve import solve
 from planner.uncertainty import (check_level, check_samples, error_model, evaluate_fixed_plan,
@@ -57,7 +56,7 @@ def test_tiny_robust_picks_the_certain_deployment_nominal_is_indifferent():
     # 1e6 / (0.8 x 86400) nodes x 2 kW x 24 h x 1.2), so both pure plans are optimal.
     nodes = 1e6 / (0.8 * 86400)
     expected = (1e6 * 0.001 * 1.2 + nodes * 2.0 * 24 * 1.2) / 1e6
-    result = solve(build_lp(c))
+    result = solve(build(c))
     assert result.objective == pytest.approx(expected, rel=1e-6)
     per_query, per_node = c.energy_weights()
     for d in (0, 1):
@@ -69,7 +68,8 @@ def test_tiny_robust_picks_the_certain_deployment_nominal_is_indifferent():
     # Robust: all of the demand on the 5 % deployment.
     model = error_model(c)
     scenarios = sample_multipliers(model, 200, 0, stream="robust")
-    built = build_robust(c, scenarios, 0.9, quantile_multiplier(model, 0.95), 0.95)
+    built = build(c, Options(robust=Robust(scenarios, 0.9, quantile_multiplier(model, 0.95),
+                                           0.95)))
     robust = solve(built)
     x = robust.x * built.unit
     assert x[0] == pytest.approx(1e6, rel=1e-6) and x[1] == pytest.approx(0, abs=1e-3)
@@ -233,7 +233,8 @@ def test_robust_cap_rows_hold_cvar_of_power_under_the_cap():
                     dynamic_kwh=np.array([0.001, 0.0004]))
         model = error_model(c)
         scenarios = sample_multipliers(model, 200, 0, stream="robust")
-        built = build_robust(c, scenarios, 0.9, quantile_multiplier(model, 0.5), 0.95)
+        built = build(c, Options(robust=Robust(scenarios, 0.9, quantile_multiplier(model, 0.5),
+                                               0.95)))
         result = solve(built)
         x, n = result.x * built.unit, result.n
         return x, sample_cvar(site_hour_power(c, x, n, scenarios, 0), 0.95).max()

@@ -24,16 +24,14 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import highspy
 import numpy as np
 
-from formulations.aggregated import AggregatedForm, aggregated_form
-from formulations.lp import demand_unit
-from formulations.milp import milp_link_bounds
 from formulations.coefficients import Coefficients
-from planner.direct import configure, solve_lp_direct
-from planner.highs_lp import _load
-from planner.solve import SolveResult, Status
+from formulations.constraints import demand_unit, milp_link_bounds
+from formulations.form import Form, Options, build
+from planner.solve.highs import solve_highs
+from planner.solve.lp import solve_lp_direct
+from planner.solve.result import Result, Status
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +62,9 @@ class GapPoint:
 
 @dataclass
 class DirectMilpResult:
-    result: SolveResult  # x in units of ``unit``, n, y over the full problem
+    result: Result  # x in units of ``unit``, n, y over the full problem
     unit: float
-    lp: SolveResult
+    lp: Result
     history: list[GapPoint] = field(default_factory=list)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
@@ -75,7 +73,7 @@ class DirectMilpResult:
         return []
 
 
-def _row_feasible(form: AggregatedForm, v: np.ndarray) -> bool:
+def _row_feasible(form: Form, v: np.ndarray) -> bool:
     act = form.a @ v
     scale = np.maximum(1.0, np.abs(np.where(np.isfinite(form.row_upper), form.row_upper, 0.0)))
     lo = np.where(np.isfinite(form.row_lower), form.row_lower, -np.inf)
@@ -83,7 +81,7 @@ def _row_feasible(form: AggregatedForm, v: np.ndarray) -> bool:
                 and np.all(act >= lo - FEAS_TOL * np.maximum(1.0, np.abs(lo))))
 
 
-def _full_vector(form: AggregatedForm, x: np.ndarray, n: np.ndarray) -> np.ndarray:
+def _full_vector(form: Form, x: np.ndarray, n: np.ndarray) -> np.ndarray:
     """[x, n, L, E, y] with L, E computed from x and y = (n > 0)."""
     cg = form.col_groups
     v = np.zeros(form.a.shape[1])
@@ -98,7 +96,7 @@ def _full_vector(form: AggregatedForm, x: np.ndarray, n: np.ndarray) -> np.ndarr
     return v
 
 
-def rounded_incumbent(c: Coefficients, form: AggregatedForm, lp: SolveResult
+def rounded_incumbent(c: Coefficients, form: Form, lp: Result
                       ) -> np.ndarray | None:
     """The LP rounded up on its support; None unless it is feasible for every row."""
     support = lp.n > 1e-9
@@ -119,12 +117,12 @@ class _Watch:
         self.lower, self.upper, self.history = lower, upper, history
         self.mip_gap, self.polish_until = mip_gap, polish_until
 
-    def __call__(self, event) -> None:
+    def __call__(self, event, scale: float = 1.0) -> None:
         out = event.data_out
         now = time.perf_counter()
-        lower = max(self.lower, float(out.mip_dual_bound)) if np.isfinite(
+        lower = max(self.lower, float(out.mip_dual_bound) / scale) if np.isfinite(
             out.mip_dual_bound) else self.lower
-        upper = float(out.mip_primal_bound) if np.isfinite(out.mip_primal_bound) and abs(
+        upper = float(out.mip_primal_bound) / scale if np.isfinite(out.mip_primal_bound) and abs(
             out.mip_primal_bound) < 1e30 else self.upper
         if upper is not None and self.upper is not None:
             upper = min(upper, self.upper)
@@ -136,27 +134,13 @@ class _Watch:
             event.interrupt()
 
 
-def _mip(form: AggregatedForm, time_limit_s: float, mip_gap: float, start: np.ndarray | None,
+def _mip(form: Form, time_limit_s: float, mip_gap: float, start: np.ndarray | None,
          threads: int, watch: _Watch | None = None):
-    highs = highspy.Highs()
-    configure(highs, time_limit_s, threads)
-    highs.setOptionValue("mip_rel_gap", float(mip_gap))
-    _load(highs, form)
-    if start is not None:
-        sol = highspy.HighsSolution()
-        sol.col_value = np.asarray(start, float).tolist()
-        sol.value_valid = True
-        highs.setSolution(sol)
-    if watch is not None:
-        highs.cbMipInterrupt.subscribe(watch)
-        highs.cbMipImprovingSolution.subscribe(watch)
-    highs.run()
-    info = highs.getInfo()
-    has = info.primal_solution_status == 2
-    values = np.asarray(highs.getSolution().col_value) if has else None
-    objective = float(info.objective_function_value) if has else np.inf
-    text = highs.modelStatusToString(highs.getModelStatus()).lower()
-    return values, objective, float(info.mip_dual_bound), text
+    result = solve_highs(form, time_limit_s, mip_gap, start=start, threads=threads,
+                         presolve="choose", watch=watch)
+    objective = result.objective if result.values is not None else np.inf
+    bound = result.dual_bound if result.dual_bound is not None else -np.inf
+    return result.values, objective, bound, result.status
 
 
 def solve_milp_direct(c: Coefficients, time_limit_s: float = 60.0, mip_gap: float = 0.005,
@@ -178,7 +162,7 @@ def solve_milp_direct(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
     history.append(GapPoint(time.perf_counter() - t_start, "lp", None, lower))
 
     t0 = time.perf_counter()
-    form = aggregated_form(c, unit, integer=True)
+    form = build(c, Options(aggregated=True, integer=True, unit=unit))
     stages["build"] = time.perf_counter() - t0
     best, upper = None, np.inf
     t0 = time.perf_counter()
@@ -194,7 +178,7 @@ def solve_milp_direct(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
     left = deadline - time.perf_counter()
     if support.any() and left > 0:
         sub, pair_idx = c.restricted(support)
-        sub_form = aggregated_form(sub, unit, integer=True)
+        sub_form = build(sub, Options(aggregated=True, integer=True, unit=unit))
         sub_start = None
         if best is not None:
             sub_start = _full_vector(sub_form, best[:p][pair_idx], best[p:p + d][support])
@@ -229,9 +213,9 @@ def solve_milp_direct(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
             candidate = _full_vector(form, values[:p], n)
             if _row_feasible(form, candidate):
                 best, upper = candidate, float(form.cost @ candidate)
-        if "infeasible" in text and best is None:
-            return DirectMilpResult(SolveResult(Status.INFEASIBLE, np.nan, None, None, None, None,
-                                                None, time.perf_counter() - t_start),
+        if text is Status.INFEASIBLE and best is None:
+            return DirectMilpResult(Result(Status.INFEASIBLE,
+                                           seconds=time.perf_counter() - t_start),
                                     unit, lp, history, stages)
         history.append(GapPoint(time.perf_counter() - t_start, "branch_and_bound",
                                 None if best is None else upper, lower))
@@ -246,13 +230,13 @@ def milp_result(form, best: np.ndarray | None, upper: float, lower: float, mip_g
     """The MILP's result from its best plan (columns of ``form``) and its two bounds: optimal
     when the proven gap meets ``mip_gap``, a time limit otherwise, no solution without a plan."""
     if best is None:
-        return DirectMilpResult(SolveResult(Status.NO_SOLUTION, np.nan, None, None, None, None,
-                                            lower, seconds), unit, lp, history, stages)
+        return DirectMilpResult(Result(Status.NO_SOLUTION, dual_bound=lower, seconds=seconds),
+                                unit, lp, history, stages)
     gap = max(upper - lower, 0.0) / max(abs(upper), 1e-300)
     status = Status.OPTIMAL if gap <= mip_gap + 1e-12 else Status.TIME_LIMIT
     cg = form.col_groups
-    result = SolveResult(status, upper, best[cg["x"]], np.rint(best[cg["n"]]),
-                         np.rint(best[cg["y"]]), gap, lower, seconds)
+    result = Result(status, upper, best[cg["x"]], np.rint(best[cg["n"]]),
+                    np.rint(best[cg["y"]]), mip_gap=gap, dual_bound=lower, seconds=seconds)
     log.info("MILP: %.6g, bound %.6g, gap %.4g %% in %.2f s (%s)", upper, lower, 100 * gap,
              seconds, {k: round(v, 2) for k, v in stages.items()})
     return DirectMilpResult(result, unit, lp, history, stages)

@@ -13,7 +13,7 @@ any optimum only a few hours bind per deployment (its peak). So:
    plan violated and go to 2 (never losing the best repaired plan) until the time limit.
 
 The reported gap is proven by the two bounds, not taken from any one solve. The MILPs go to HiGHS
-as sparse arrays (:func:`formulations.standard_form.milp_standard_form`) so that the best plan so
+as sparse arrays (:func:`formulations.form.build`, hourly rows, ``integer=True``) so that the best plan so
 far seeds each solve as its incumbent; a test checks them against the cvxpy MILP. HiGHS does not
 interrupt its MIP presolve/root for the time limit: a 3 s limit on a 100-class MILP(R) was
 measured to take 17 s, so limits far below the root's own time are overrun.
@@ -27,14 +27,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from formulations.constraints import SECONDS_PER_HOUR
-from formulations.lp import demand_unit
-from formulations.milp import milp_link_bounds
-from formulations.standard_form import milp_standard_form, standard_form
 from formulations.coefficients import HOURS, Coefficients
-from planner.highs_lp import ReusableLP, solve_mip
-from planner.solve import SolveResult, Status
-from planner.verify import hourly_node_seconds, hourly_site_power_kw
+from formulations.constraints import SECONDS_PER_HOUR, demand_unit, milp_link_bounds
+from formulations.form import Form, Options, build
+from formulations.loads import busy_node_seconds, site_power_kw
+from planner.solve.highs import HighsModel, solve_highs
+from planner.solve.result import Result, Status
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +53,20 @@ class LazyRound:
 
 @dataclass
 class LazyMilpResult:
-    result: SolveResult  # x in units of ``unit``, n, y over the full problem
+    result: Result  # x in units of ``unit``, n, y over the full problem
     unit: float
-    lp: SolveResult  # the LP relaxation with every row (bound and first rows)
+    lp: Result  # the LP relaxation with every row (bound and first rows)
     rounds: list[LazyRound] = field(default_factory=list)
 
 
-def seed_rows(c: Coefficients, lp: SolveResult, unit: float) -> tuple[np.ndarray, np.ndarray]:
+def milp_form(c: Coefficients, unit: float, capacity_rows: np.ndarray | None = None,
+              power_rows: np.ndarray | None = None) -> Form:
+    """The hourly MILP ``[x, n, y]`` with only these capacity and power rows (all: None)."""
+    return build(c, Options(integer=True, unit=unit, capacity_rows=capacity_rows,
+                            power_rows=power_rows))
+
+
+def seed_rows(c: Coefficients, lp: Result, unit: float) -> tuple[np.ndarray, np.ndarray]:
     """Hour rows to start from: each deployment's peak hour of all the demand it could serve,
     plus every capacity row binding in the LP; power-cap hours within 2 % of the cap."""
     d = c.n_deployments
@@ -70,11 +75,11 @@ def seed_rows(c: Coefficients, lp: SolveResult, unit: float) -> tuple[np.ndarray
     np.add.at(potential, c.pair_dep, weight[:, None] * c.hourly_load())
     keep = np.zeros((d, HOURS), dtype=bool)
     keep[np.arange(d), potential.argmax(axis=1)] = True
-    busy = hourly_node_seconds(c, lp.x * unit)
+    busy = busy_node_seconds(c, lp.x * unit)
     limit = c.utilization_ceiling * SECONDS_PER_HOUR * lp.n[:, None]
     keep |= (limit > 0) & (busy >= limit * (1 - 1e-6))
     capped = np.flatnonzero(np.isfinite(c.site_cap_kw))
-    power = hourly_site_power_kw(c, lp.x * unit, lp.n)[capped]
+    power = site_power_kw(c, lp.x * unit, lp.n)[capped]
     cap_keep = power >= 0.98 * c.site_cap_kw[capped][:, None]
     return keep, cap_keep
 
@@ -82,23 +87,20 @@ def seed_rows(c: Coefficients, lp: SolveResult, unit: float) -> tuple[np.ndarray
 def violated_rows(c: Coefficients, x: np.ndarray, n: np.ndarray, unit: float
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Capacity (D x 24) and capped-site power (S_capped x 24) rows the plan breaks."""
-    busy = hourly_node_seconds(c, x * unit)
+    busy = busy_node_seconds(c, x * unit)
     limit = c.utilization_ceiling * SECONDS_PER_HOUR * n[:, None]
     capacity = busy > limit * (1 + TOL) + TOL
     capped = np.flatnonzero(np.isfinite(c.site_cap_kw))
-    power = hourly_site_power_kw(c, x * unit, n)[capped]
+    power = site_power_kw(c, x * unit, n)[capped]
     return capacity, power > c.site_cap_kw[capped][:, None] * (1 + TOL)
 
 
-def relax_lp(c: Coefficients, unit: float, time_limit_s: float) -> SolveResult:
+def relax_lp(c: Coefficients, unit: float, time_limit_s: float) -> Result:
     """The LP relaxation with every row, in HiGHS directly."""
-    lp = ReusableLP(standard_form(c, unit)).solve(time_limit_s)
-    if not lp.optimal:
-        status = Status.INFEASIBLE if lp.status == "infeasible" else Status.ERROR
-        return SolveResult(status, np.nan, None, None, None, None, None, lp.seconds)
-    p, d = c.n_pairs, c.n_deployments
-    return SolveResult(Status.OPTIMAL, lp.objective, lp.values[:p], lp.values[p:p + d], None,
-                       0.0, lp.objective, lp.seconds)
+    lp = HighsModel(build(c, Options(unit=unit))).solve(time_limit_s)
+    if lp.status not in (Status.OPTIMAL, Status.INFEASIBLE):
+        lp.status = Status.ERROR
+    return lp
 
 
 def solve_milp(c: Coefficients, time_limit_s: float = 60.0, mip_gap: float = 0.005
@@ -117,22 +119,22 @@ def solve_milp(c: Coefficients, time_limit_s: float = 60.0, mip_gap: float = 0.0
     # rounded up, when that is feasible: a time limit then returns at worst that plan, whatever
     # HiGHS managed in the time (the same input gives the same floor).
     best = rounded_incumbent(c, lp, unit)
-    upper = float(best @ milp_standard_form(c, unit, np.zeros(0, int), np.zeros(0, int)).cost) \
-        if best is not None else np.inf
+    upper = float(best @ milp_form(c, unit).cost) if best is not None else np.inf
     lower = lp.objective
     while True:
         t0 = time.perf_counter()
         left = time_limit_s - (t0 - start)
-        form = milp_standard_form(c, unit, np.flatnonzero(capacity_keep.T.ravel()),
-                                  np.flatnonzero(power_keep.ravel()))
-        relaxed = solve_mip(form, left * (1 - REPAIR_SHARE), mip_gap / 2, start=best)
-        if relaxed.status == "infeasible":
-            return LazyMilpResult(SolveResult(Status.INFEASIBLE, np.nan, None, None, None, None,
-                                              None, time.perf_counter() - start), unit, lp, rounds)
-        if np.isfinite(relaxed.dual_bound):
+        form = milp_form(c, unit, np.flatnonzero(capacity_keep.T.ravel()),
+                         np.flatnonzero(power_keep.ravel()))
+        relaxed = solve_highs(form, max(left * (1 - REPAIR_SHARE), 0.1), mip_gap / 2, start=best)
+        if relaxed.status is Status.INFEASIBLE:
+            return LazyMilpResult(Result(Status.INFEASIBLE, seconds=time.perf_counter() - start),
+                                  unit, lp, rounds)
+        if relaxed.dual_bound is not None and np.isfinite(relaxed.dual_bound):
             lower = max(lower, min(relaxed.dual_bound, upper))
         repaired = None
         opened = np.zeros(d, dtype=bool)
+        relaxed_objective = relaxed.objective if relaxed.values is not None else np.nan
         if relaxed.values is not None and relaxed.objective < upper * (1 - TOL):
             # The LP's deployments too: a little more freedom for the repair, at little cost.
             opened = (np.rint(relaxed.values[p:p + d]) > 0) | (lp.n > 1e-9)
@@ -143,11 +145,11 @@ def solve_milp(c: Coefficients, time_limit_s: float = 60.0, mip_gap: float = 0.0
                 if repaired < upper:
                     best, upper = plan, repaired
         rounds.append(LazyRound(int(capacity_keep.sum()), int(power_keep.sum()), lower,
-                                relaxed.objective, repaired, int(opened.sum()),
+                                relaxed_objective, repaired, int(opened.sum()),
                                 time.perf_counter() - t0))
         log.info("lazy MILP round %d: %d capacity + %d power rows, bound %.6g, relaxed %.6g, "
                  "repaired %s", len(rounds), capacity_keep.sum(), power_keep.sum(), lower,
-                 relaxed.objective, repaired)
+                 relaxed_objective, repaired)
         if upper < np.inf and (upper - lower) <= mip_gap * upper:
             break
         if relaxed.values is None or time.perf_counter() - start >= time_limit_s:
@@ -160,16 +162,16 @@ def solve_milp(c: Coefficients, time_limit_s: float = 60.0, mip_gap: float = 0.0
         power_keep |= more_power
     seconds = time.perf_counter() - start
     if best is None:
-        return LazyMilpResult(SolveResult(Status.NO_SOLUTION, np.nan, None, None, None, None,
-                                          lower, seconds), unit, lp, rounds)
+        return LazyMilpResult(Result(Status.NO_SOLUTION, dual_bound=lower, seconds=seconds),
+                              unit, lp, rounds)
     gap = max(upper - lower, 0.0) / max(abs(upper), 1e-300)
     status = Status.OPTIMAL if gap <= mip_gap + 1e-12 else Status.TIME_LIMIT
-    result = SolveResult(status, upper, best[:p], np.rint(best[p:p + d]),
-                         np.rint(best[p + d:]), gap, lower, seconds)
+    result = Result(status, upper, best[:p], np.rint(best[p:p + d]), np.rint(best[p + d:]),
+                    mip_gap=gap, dual_bound=lower, seconds=seconds)
     return LazyMilpResult(result, unit, lp, rounds)
 
 
-def rounded_incumbent(c: Coefficients, lp: SolveResult, unit: float) -> np.ndarray | None:
+def rounded_incumbent(c: Coefficients, lp: Result, unit: float) -> np.ndarray | None:
     """The LP relaxation's plan with every used deployment's nodes rounded up (to at least the
     minimum replicas), as ``[x, n, y]``; None when that breaks a row (inventory, power cap,
     the deployment limit)."""
@@ -178,7 +180,7 @@ def rounded_incumbent(c: Coefficients, lp: SolveResult, unit: float) -> np.ndarr
     _, min_nodes = milp_link_bounds(c)
     n = np.where(used, np.maximum(n, min_nodes), 0.0)
     plan = np.concatenate([lp.x, n, used.astype(float)])
-    form = milp_standard_form(c, unit)
+    form = milp_form(c, unit)
     lhs = form.a @ plan
     slack = TOL * np.maximum(1.0, np.abs(lhs))
     if np.all(lhs >= form.row_lower - slack) and np.all(lhs <= form.row_upper + slack):
@@ -191,7 +193,7 @@ def repair(c: Coefficients, opened: np.ndarray, unit: float, time_limit_s: float
     """The full MILP (every hour row) over the opened deployments only, as a full-length
     ``[x, n, y]`` vector; None when it finds no plan in time."""
     sub, pair_idx = c.restricted(opened)
-    result = solve_mip(milp_standard_form(sub, unit), time_limit_s, mip_gap)
+    result = solve_highs(milp_form(sub, unit), max(time_limit_s, 0.1), mip_gap)
     if result.values is None:
         return None
     p, d, sp_, sd = c.n_pairs, c.n_deployments, sub.n_pairs, sub.n_deployments

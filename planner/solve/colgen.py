@@ -3,7 +3,7 @@ with its duals, exact at termination by reduced cost.
 
 Most pairs never enter an optimal basis (the 100-class LP uses about a hundred of 75,000), yet
 the full LP pays for all of them in every simplex iteration. The restricted master is the
-aggregated LP (:mod:`formulations.aggregated`) over a subset K of the pairs (every deployment
+aggregated LP (:func:`formulations.form.build` with ``aggregated=True``) over a subset K of the pairs (every deployment
 keeps its node column, so nothing is re-indexed). From its optimal duals a dual solution of the
 *full* LP is built: demand prices pi_c, capacity duals lambda_dh of the kept hour rows (0 on the
 dropped, implied hours and on deployments with no pair in K), power-cap duals nu_sh. Its reduced
@@ -27,13 +27,13 @@ import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import pandas as pd
 
-from formulations.aggregated import aggregated_form
-from formulations.constraints import SECONDS_PER_HOUR, objective_weights
-from formulations.lp import demand_unit
 from formulations.coefficients import HOURS, Coefficients
-from planner.direct import solve_lp_direct
-from planner.solve import SolveResult, Status
+from formulations.constraints import SECONDS_PER_HOUR, demand_unit, objective_weights
+from formulations.form import Options, build
+from planner.solve.lp import solve_lp_direct
+from planner.solve.result import Result, Status
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,13 @@ RC_TOL = 1e-9  # relative to the largest per-unit pair cost
 
 @dataclass
 class ColgenResult:
-    result: SolveResult  # over the full pair set (x zero outside K), duals on the LP's rows
+    result: Result  # over the full pair set (x zero outside K), duals on the LP's rows
     unit: float
     rounds: list[dict] = field(default_factory=list)
     pairs_in_master: int = 0
     reduced_costs: np.ndarray | None = None  # every pair, under the final full-LP dual
     prices: np.ndarray | None = None  # demand duals pi_c (HiGHS sign), per unit of x
+    form: object = None  # the last master's form: it labels the result's duals
 
 
 def pair_subset(c: Coefficients, keep: np.ndarray) -> Coefficients:
@@ -95,9 +96,9 @@ def full_reduced_costs(c: Coefficients, unit: float, form, row_dual: np.ndarray,
     lam[keys[:, 0], keys[:, 1]] = np.minimum(row_dual[form.row_groups["capacity"]], 0.0)
     share = c.profile / HOURS  # C x 24
     rc = per_query - pi[c.pair_class]
-    # Capacity: s_p u / 3600 x_p node-hours in row (d, h) with weight f_c(h).
+    # Capacity: s_p u x_p node-seconds in row (d, h) with weight f_c(h).
     cap_dc = lam @ share.T  # D x C, sum_h lambda_dh f_c(h)
-    rc = rc - c.node_seconds * unit / SECONDS_PER_HOUR * cap_dc[c.pair_dep, c.pair_class]
+    rc = rc - c.node_seconds * unit * cap_dc[c.pair_dep, c.pair_class]
     if "power_cap" in form.row_groups:
         capped = form.capped_sites
         nu = np.zeros((capped.size, HOURS))
@@ -110,6 +111,13 @@ def full_reduced_costs(c: Coefficients, unit: float, form, row_dual: np.ndarray,
         pow_sc = nu @ share.T  # S_capped x C
         rc[sel] -= (c.dynamic_kwh[sel] * c.site_pue[pair_site[sel]] * unit
                     * pow_sc[site_row[pair_site[sel]], c.pair_class[sel]])
+    if "min_site_share" in form.rows:  # x_p >= share rows: mu_{c,s} >= 0 (HiGHS signs)
+        coords = form.rows["min_site_share"].coords
+        mu = np.zeros((len(c.demand), len(c.site_ids)))
+        cls = pd.Index(c.classes["id"]).get_indexer(coords["class"])
+        site = pd.Index(list(c.site_ids)).get_indexer(coords["site"])
+        mu[cls, site] = row_dual[form.row_groups["min_site_share"]]
+        rc = rc - mu[c.pair_class, c.dep_site[c.pair_dep]]
     return rc, pi
 
 
@@ -127,10 +135,9 @@ def solve_lp_colgen(c: Coefficients, time_limit_s: float = 60.0, unit: float | N
     while True:
         t0 = time.perf_counter()
         master = pair_subset(c, in_master)
-        form = aggregated_form(master, unit)
+        form = build(master, Options(aggregated=True, unit=unit))
         left = time_limit_s - (time.perf_counter() - t_start)
-        res, _, phase = solve_lp_direct(master, max(left, 0.01), unit, form=form,
-                                        keep_row_dual=True)
+        res, _, phase = solve_lp_direct(master, max(left, 0.01), unit, form=form)
         if res.status is not Status.OPTIMAL:
             # A master can be infeasible where the full LP is not (a capped site short of the
             # cheap pairs): take every pair of the classes that lack options, else give up.
@@ -141,7 +148,7 @@ def solve_lp_colgen(c: Coefficients, time_limit_s: float = 60.0, unit: float | N
                                "added": -1, "seconds": time.perf_counter() - t0})
                 continue
             return ColgenResult(res, unit, rounds, int(in_master.sum()))
-        rc, pi = full_reduced_costs(c, unit, form, res.duals.pop("row_dual"), master)
+        rc, pi = full_reduced_costs(c, unit, form, res.row_dual, master)
         negative = (rc < -tol) & ~in_master
         add = lowest_per_class(c, rc, add_per_class, negative)
         rounds.append({"pairs": int(master.n_pairs), "objective": res.objective,
@@ -157,7 +164,7 @@ def solve_lp_colgen(c: Coefficients, time_limit_s: float = 60.0, unit: float | N
     x = np.zeros(c.n_pairs)
     x[idx] = res.x
     status = Status.OPTIMAL if not add.any() else Status.TIME_LIMIT
-    duals = {k: v for k, v in res.duals.items() if k != "reduced_cost_x"}
-    out = SolveResult(status, res.objective, x, res.n, None, 0.0, res.objective,
-                      time.perf_counter() - t_start, duals)
-    return ColgenResult(out, unit, rounds, int(idx.size), rc, pi)
+    out = Result(status, res.objective, x, res.n, mip_gap=0.0, dual_bound=res.objective,
+                 seconds=time.perf_counter() - t_start, duals=res.duals,
+                 values=res.values)  # values and duals: the last master's (``form``)
+    return ColgenResult(out, unit, rounds, int(idx.size), rc, pi, form)

@@ -29,16 +29,17 @@ from dataclasses import replace
 import numpy as np
 import scipy.sparse as sp
 
-from formulations.aggregated import aggregated_form
-from formulations.lp import demand_unit
+import pandas as pd
+
 from formulations.coefficients import Coefficients
-from formulations.milp import milp_link_bounds
-from planner.colgen import lowest_per_class, pair_subset, solve_lp_colgen
-from planner.direct import solve_lp_direct
-from planner.milp_direct import (POLISH_FACTOR, POLISH_MIN_LIMIT_S, DirectMilpResult, GapPoint,
-                                 _full_vector, _mip, _row_feasible, milp_result,
-                                 rounded_incumbent)
-from planner.solve import SolveResult, Status
+from formulations.constraints import demand_unit, milp_link_bounds
+from formulations.form import Block, Options, build
+from planner.solve.colgen import lowest_per_class, pair_subset, solve_lp_colgen
+from planner.solve.lp import solve_lp_direct
+from planner.solve.milp_direct import (POLISH_FACTOR, POLISH_MIN_LIMIT_S, DirectMilpResult,
+                                       GapPoint, _full_vector, _mip, _row_feasible, milp_result,
+                                       rounded_incumbent)
+from planner.solve.result import Result, Status
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +58,14 @@ def _with_slack(form, z_cost: np.ndarray, z_class: np.ndarray):
     z = sp.csc_matrix((np.ones(z_class.size), (rows, np.arange(z_class.size))),
                       shape=(form.a.shape[0], z_class.size))
     n_cols = form.a.shape[1]
-    groups = dict(form.col_groups)
-    groups["z"] = slice(n_cols, n_cols + z_class.size)
+    cols = dict(form.cols)
+    cols["z"] = Block("z", slice(n_cols, n_cols + z_class.size), pd.DataFrame({"class": z_class}))
     return replace(form, a=sp.hstack([form.a, z], format="csc"),
                    cost=np.concatenate([form.cost, z_cost]),
                    col_lower=np.concatenate([form.col_lower, np.zeros(z_class.size)]),
                    col_upper=np.concatenate([form.col_upper, np.full(z_class.size, np.inf)]),
                    integrality=np.concatenate([form.integrality, np.zeros(z_class.size, int)]),
-                   col_groups=groups)
+                   cols=cols)
 
 
 def floor_plan(c: Coefficients, form, unit: float, n_floor: np.ndarray, allowed: np.ndarray,
@@ -103,7 +104,7 @@ def floor_milp(c: Coefficients, form, unit: float, n_floor: np.ndarray, x_floor:
     slack columns is placed, on the nodes' spare capacity or on more nodes. Small and mostly
     fixed, so HiGHS solves it fast. None unless its plan is feasible for every row."""
     sub, pair_idx = c.restricted(allowed)
-    f = aggregated_form(sub, unit, integer=True)
+    f = build(sub, Options(aggregated=True, integer=True, unit=unit))
     lower = f.col_lower.copy()
     lower[f.col_groups["x"]] = x_floor[pair_idx]
     lower[f.col_groups["n"]] = n_floor[allowed]
@@ -142,7 +143,7 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
     history.append(GapPoint(time.perf_counter() - t_start, "lp", None, lower))
     rc, pi = cg.reduced_costs, cg.prices
 
-    form = aggregated_form(c, unit, integer=True)
+    form = build(c, Options(aggregated=True, integer=True, unit=unit))
     best, upper = None, np.inf
     rounded = rounded_incumbent(c, form, lp)
     if rounded is not None:
@@ -162,7 +163,7 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
         dep_mask[sub_p.pair_dep] = True
         sub, _ = sub_p.restricted(dep_mask)  # keeps every pair of sub_p, in order
         dep_idx = np.flatnonzero(dep_mask)
-        sub_form = aggregated_form(sub, unit, integer=True)
+        sub_form = build(sub, Options(aggregated=True, integer=True, unit=unit))
         # z: per class, the cheapest price of its pairs outside K.
         outside = ~in_k
         z_cost = np.full(len(c.demand), np.inf)
@@ -183,9 +184,9 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
                                               target * RELAXED_GAP_SHARE, seed(relaxed_form),
                                               threads)
         stages["relaxed"] += time.perf_counter() - t0
-        if "infeasible" in text and values is None and best is None:
-            return DirectMilpResult(SolveResult(Status.INFEASIBLE, np.nan, None, None, None, None,
-                                                None, time.perf_counter() - t_start),
+        if text is Status.INFEASIBLE and values is None and best is None:
+            return DirectMilpResult(Result(Status.INFEASIBLE,
+                                           seconds=time.perf_counter() - t_start),
                                     unit, lp, history, stages)
         if np.isfinite(bound) and abs(bound) < 1e30:
             lower = max(lower, min(bound, upper))
@@ -233,7 +234,7 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
             if left > 0 and (best is None or fresh >= REPAIR_MIN_NEW):
                 repaired |= opened
                 rsub, r_pairs = c.restricted(opened)
-                rform = aggregated_form(rsub, unit, integer=True)
+                rform = build(rsub, Options(aggregated=True, integer=True, unit=unit))
                 rseed = None
                 if best is not None:
                     rseed = _full_vector(rform, best[:p][r_pairs], best[p:p + d][opened])

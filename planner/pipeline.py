@@ -1,0 +1,315 @@
+"""The one pipeline: instance -> candidates -> coefficients -> formulation -> solve -> verify ->
+plan. ``planner solve``, lever attribution, sweeps and the robust/uncertainty work all call it.
+
+Infeasible plans are explained (:mod:`planner.solve.diagnosis`): a class no candidate can
+serve, or the power cap / inventory / minimum site share that the demand cannot fit under, or
+an integer rule of the MILP.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.metadata import version
+
+import numpy as np
+
+from formulations import FORMULATIONS
+from formulations.coefficients import Coefficients
+from formulations.form import Form, Options, build
+from formulations.loads import site_power_kw
+from planner import __version__
+from planner.candidates import CandidateReport, build_coefficients
+from planner.errors import (EXIT_INFEASIBLE, EXIT_NO_SOLUTION, InfeasibleError, InputError,
+                            NoSolutionError, SolverNumericError, VerificationError)
+from planner.plan import Plan, build_tables, hourly_table
+from planner.schema.plan import PlanningInstance
+from planner.solve import solve as solve_form
+from planner.solve.colgen import solve_lp_colgen
+from planner.solve.diagnosis import (elastic_diagnosis, explain_ineligible, message,
+                                     milp_diagnosis)
+from planner.solve.lp import solve_lp_direct
+from planner.solve.result import Result, Status
+from planner.solve.verify import verify_plan
+from planner.validation import warn_once
+
+log = logging.getLogger(__name__)
+
+OBJECTIVE_UNITS = {"energy": "GWh/day", "carbon": "kt CO2/day", "cost": "million USD/day"}
+
+__all__ = ["EXIT_INFEASIBLE", "EXIT_NO_SOLUTION", "InfeasibleError", "NoSolutionError",
+           "optimize"]
+
+
+# Solve path of the LP: below this many eligible pairs the whole aggregated LP in one solve
+# ("direct"); from it on, column generation over the same form (planner.solve.colgen; exact by
+# reduced cost). ``solve_path`` forces one.
+DIRECT_MIN_PAIRS = 20_000
+SOLVE_PATHS = ("auto", "direct", "colgen")
+MILP_SOLVERS = ("auto", "priced", "direct", "lazy")
+# MILP: below this many pairs the whole aggregated MILP goes to HiGHS (its root is quick there:
+# fleet-1b proves 0.02 % in ~1 s); from it on, the priced relaxed/restricted MILPs.
+PRICED_MIN_PAIRS = 5_000
+
+
+def provenance(instance: PlanningInstance, digest: str, formulation: str) -> dict:
+    return {"instance": instance.name, "instance_hash": digest, "seed": instance.seed,
+            "formulation": formulation,
+            "versions": {"planner": __version__, "highspy": version("highspy"),
+                         "numpy": np.__version__},
+            "options": instance.options.model_dump(mode="json"),
+            "solver": instance.solver.model_dump(mode="json"),
+            "catalog": catalog_version()}
+
+
+@lru_cache(maxsize=1)
+def catalog_version() -> dict:
+    """Digest of the shipped catalog data files (CSV, calibration.json) and the calibration's
+    own date and row count, so a plan names the catalog and calibration it was solved with."""
+    import hashlib
+    import json
+
+    from planner.catalog import data_path
+
+    root = data_path("")
+    digest = hashlib.sha256()
+    for path in sorted(root.glob("*.csv")) + [root / "calibration.json"]:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    calib = root / "calibration.json"
+    meta = json.loads(calib.read_text()).get("provenance", {}) if calib.is_file() else {}
+    return {"digest": digest.hexdigest()[:16], "calibration_date": meta.get("date"),
+            "calibration_rows": meta.get("rows")}
+
+
+def option_warnings(instance: PlanningInstance, formulation: str) -> list[str]:
+    """What a formulation ignores of the instance, said rather than silently dropped."""
+    warnings = []
+    if formulation != "milp":
+        o = instance.options
+        if o.min_replicas != 1:
+            warnings.append(f"options.min_replicas={o.min_replicas} is a MILP rule; the "
+                            f"{formulation} formulation ignores it (use --formulation milp)")
+        if o.max_deployments is not None:
+            warnings.append(f"options.max_deployments={o.max_deployments} is a MILP rule; the "
+                            f"{formulation} formulation ignores it (use --formulation milp)")
+    return warnings
+
+
+
+
+def eligible_coefficients(instance: PlanningInstance,
+                          coefficients: tuple[Coefficients, CandidateReport] | None,
+                          timings: dict) -> tuple[Coefficients, CandidateReport]:
+    """The instance's coefficients (built unless given, timed) after the eligibility check: a
+    class no candidate can serve is infeasible before any solve."""
+    t0 = time.perf_counter()
+    c, report = coefficients or build_coefficients(instance)
+    timings["candidates"] = time.perf_counter() - t0
+    details = explain_ineligible(report)
+    if details:
+        raise InfeasibleError(message(details), details)
+    return c.distinct()[0], report
+
+
+@dataclass
+class Solved:
+    """What a solve path hands back: the result (x in demand units), the form whose row
+    blocks label its duals, and the path's own bound, history and timings."""
+
+    result: Result
+    unit: float
+    form: Form | None
+    path: str
+    lp_bound: float | None = None
+    gap_history: list | None = None
+    timings: dict = field(default_factory=dict)
+
+
+def solve_coefficients(c: Coefficients, formulation: str, time_limit_s: float, mip_gap: float,
+                       solve_path: str = "auto", milp_solver: str = "auto",
+                       solver: str = "highs") -> Solved:
+    """Solve the formulation over the coefficients by the path its size calls for."""
+    if solve_path not in SOLVE_PATHS:
+        raise InputError(f"unknown solve path; known: {list(SOLVE_PATHS)}", field="solve_path",
+                         value=solve_path, has_value=True)
+    if milp_solver not in MILP_SOLVERS:
+        raise InputError(f"unknown MILP solver; known: {list(MILP_SOLVERS)}",
+                         field="milp_solver", value=milp_solver, has_value=True)
+    if solver != "highs" and formulation == "milp" and milp_solver not in ("auto", "direct"):
+        raise InputError("a MILP through cvxpy is solved whole (--milp-solver direct)",
+                         field="solver", value=solver, has_value=True)
+    if formulation == "milp":
+        return _solve_milp(c, time_limit_s, mip_gap, milp_solver, solver)
+    if solver != "highs" or solve_path == "direct" or (
+            solve_path == "auto" and c.n_pairs < DIRECT_MIN_PAIRS):
+        t0 = time.perf_counter()
+        form = build(c, Options(aggregated=True))
+        build_s = time.perf_counter() - t0
+        if solver == "highs":
+            result, _, phase = solve_lp_direct(c, time_limit_s, form=form)
+            build_s += phase["load"]
+        else:
+            result = solve_form(form, time_limit_s, solver=solver)
+        return Solved(result, form.unit, form, "direct",
+                      timings={"build": build_s, "solve": result.seconds})
+    cg = solve_lp_colgen(c, time_limit_s)
+    return Solved(cg.result, cg.unit, cg.form, "colgen",
+                  timings={"solve": cg.result.seconds, "colgen_rounds": len(cg.rounds),
+                           "colgen_pairs": cg.pairs_in_master})
+
+
+def _solve_milp(c: Coefficients, time_limit_s: float, mip_gap: float, milp_solver: str,
+                solver: str) -> Solved:
+    from planner.solve.lazy_milp import solve_milp
+    from planner.solve.milp_direct import solve_milp_direct
+    from planner.solve.milp_priced import solve_milp_priced
+
+    if solver != "highs":
+        form = build(c, Options(aggregated=True, integer=True))
+        result = solve_form(form, time_limit_s, mip_gap, solver=solver)
+        return Solved(result, form.unit, None, "direct", timings={"solve": result.seconds})
+    if milp_solver == "auto":
+        milp_solver = "direct" if c.n_pairs < PRICED_MIN_PAIRS else "priced"
+    if milp_solver == "lazy":
+        # Lazy hour rows + support repair: the gap is proven by the LP-of-rows bound and the
+        # repaired plan.
+        lazy = solve_milp(c, time_limit_s, mip_gap)
+        return Solved(lazy.result, lazy.unit, None, "lazy",
+                      lp_bound=lazy.lp.objective if lazy.lp.optimal else None,
+                      timings={"solve": lazy.result.seconds, "milp_rounds": len(lazy.rounds)})
+    # Priced: relaxed MILPs over priced pairs bound the whole MILP, repairs give plans.
+    # Direct: rounded and restricted incumbents, then the whole aggregated MILP seeded.
+    run = solve_milp_priced if milp_solver == "priced" else solve_milp_direct
+    mres = run(c, time_limit_s, mip_gap)
+    timings = {"solve": mres.result.seconds}
+    timings.update({f"milp_{k}": v for k, v in mres.stages.items()})
+    history = [{"seconds": round(h.seconds, 4), "stage": h.stage, "upper": h.upper,
+                "lower": h.lower, "gap": h.gap} for h in mres.history]
+    return Solved(mres.result, mres.unit, None, milp_solver,
+                  lp_bound=mres.lp.objective if mres.lp.optimal else None, gap_history=history,
+                  timings=timings)
+
+
+def diagnose(c: Coefficients, formulation: str, solved: Solved, time_limit_s: float,
+             mip_gap: float) -> InfeasibleError:
+    """The infeasibility explained: the elastic LP, then the MILP's integer rules."""
+    details = elastic_diagnosis(c)
+    if not details and formulation == "milp" and solved.lp_bound is not None:
+        details = milp_diagnosis(c, time_limit_s, mip_gap)
+    details = details or [{"site": "all", "constraint": "unknown", "limit": np.nan,
+                           "closest": np.nan, "unit": "",
+                           "note": "the solver proved infeasibility but no single rule "
+                                   "explains it"}]
+    return InfeasibleError(message(details), details)
+
+
+def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "lp",
+             coefficients: tuple[Coefficients, CandidateReport] | None = None,
+             solve_path: str = "auto", milp_solver: str = "auto",
+             solver: str = "highs") -> Plan:
+    """Solve an instance and return a verified plan (raises InfeasibleError / NoSolutionError).
+
+    ``solve_path`` (LP): "auto", "direct" (the whole aggregated LP) or "colgen" (column
+    generation over it). ``milp_solver``: "priced" (relaxed and restricted MILPs over priced
+    pairs with a bound valid for the whole MILP), "direct" (the whole aggregated MILP after
+    rounding and restricted incumbents) or "lazy" (lazy hour rows). ``solver``: "highs"
+    (highspy directly) or "cvxpy[:NAME]" (the same matrices through cvxpy)."""
+    if formulation not in FORMULATIONS:
+        raise InputError(f"unknown formulation; known: {sorted(FORMULATIONS)}",
+                         field="formulation", value=formulation, has_value=True)
+    warnings = option_warnings(instance, formulation)
+    for text in warnings:
+        warn_once(log, text)
+    timings = {}
+    c, report = eligible_coefficients(instance, coefficients, timings)
+    limit, gap = instance.solver.time_limit_s, instance.solver.mip_gap
+    solved = solve_coefficients(c, formulation, limit, gap, solve_path, milp_solver, solver)
+    timings.update(solved.timings)
+    result = solved.result
+    if result.status is Status.INFEASIBLE:
+        raise diagnose(c, formulation, solved, limit, gap)
+    if result.x is None:
+        if result.status is Status.NO_SOLUTION:
+            raise NoSolutionError(f"no solution within the time limit: no feasible plan found "
+                                  f"after {result.seconds:.1f} s (time limit {limit} s)")
+        raise SolverNumericError(f"the solver ended with status {result.status.value} after "
+                                 f"{result.seconds:.1f} s without a plan")
+    x, n = result.x * solved.unit, result.n
+    duals, form, values = result.duals, solved.form, result.values
+    if formulation == "milp":
+        # Shadow prices of a MILP plan: the LP's duals with its whole nodes fixed.
+        n = np.rint(n)
+        t0 = time.perf_counter()
+        fixed, form, _ = solve_lp_direct(c, limit, solved.unit, fixed_nodes=n)
+        duals, values = (fixed.duals, fixed.values) if fixed.optimal else ({}, None)
+        timings["duals"] = time.perf_counter() - t0
+    if result.status is Status.TIME_LIMIT:
+        log.warning("time limit reached: returning the incumbent with MIP gap %s",
+                    "unknown" if result.mip_gap is None else f"{result.mip_gap:.4g}")
+    summary = {"status": result.status.value,
+               "objective_value": (float(result.objective) if instance.objective == "energy"
+                                   else None),
+               "mip_gap": result.mip_gap, "mip_gap_history": solved.gap_history,
+               "solve_path": solved.path, "lp_bound": solved.lp_bound,
+               "lp_bound_gwh_per_day": (solved.lp_bound if instance.objective == "energy"
+                                        else None)}
+    return assemble_plan(instance, digest, formulation, c, report, x, n, duals, form, summary,
+                         timings, warnings, integer=formulation == "milp", values=values)
+
+
+def assemble_plan(instance: PlanningInstance, digest: str, formulation: str, c: Coefficients,
+                  report: CandidateReport, x: np.ndarray, n: np.ndarray, duals: dict,
+                  form: Form | None, summary: dict, timings: dict, warnings: list[str] = (),
+                  integer: bool = False, values: np.ndarray | None = None) -> Plan:
+    """Verify a plan independently and lay it out as tables and a summary (x in queries/day)."""
+    t0 = time.perf_counter()
+    violations = verify_plan(c, x, n, integer=integer)
+    timings["verify"] = time.perf_counter() - t0
+    if not violations.empty:
+        found = "; ".join(f"{r.constraint} at {r.where} by {r.excess:.4g}"
+                          for r in violations.head(5).itertuples())
+        # A plan the solver calls optimal that breaks a row beyond tolerance: the instance is
+        # infeasible within the solver's tolerances (a cap of a few watts, say), or a bug.
+        details = elastic_diagnosis(c)
+        if details:
+            raise InfeasibleError(message(details) + f" (the solver's plan broke: {found})",
+                                  details)
+        raise VerificationError(f"plan failed the independent re-check: {found}")
+    t0 = time.perf_counter()
+    assignment, deployments, classes, constraints = build_tables(
+        c, x, n, duals, form, report.class_best, OBJECTIVE_UNITS[instance.objective], values)
+    timings["report"] = time.perf_counter() - t0
+    power = site_power_kw(c, x, n)
+    per_query, per_node = c.energy_weights()
+    energy = float(per_query @ x + per_node @ n)
+    total_queries = float(c.demand.sum())
+    objective_value = summary.pop("objective_value", None)
+    out = {
+        "status": summary.pop("status"),
+        "objective": instance.objective,
+        "objective_unit": OBJECTIVE_UNITS[instance.objective],
+        "objective_value": (objective_value if objective_value is not None
+                            else c.daily_objective(x, n)),
+        # The fleet's energy whatever is minimised (the objective itself when it is energy).
+        "objective_gwh_per_day": energy,
+        "peak_power_mw": float(power.sum(axis=0).max() / 1e3),
+        "wh_per_query": energy * 1e9 / total_queries,
+        "queries_per_day": total_queries,
+        "mip_gap": None, "mip_gap_history": None, "solve_path": None, "lp_bound": None,
+        "lp_bound_gwh_per_day": None,
+        "nodes": float(n.sum()),
+        "deployments_used": int(len(deployments)),
+        "candidates": report.as_dict(),
+    }
+    out.update(summary)
+    out["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
+    out["provenance"] = provenance(instance, digest, formulation)
+    out["warnings"] = list(warnings)
+    if "coefficient_source" in deployments:  # issue 13: measured / modelled / extrapolated
+        out["coefficient_sources"] = dict(zip(deployments["deployment"],
+                                              deployments["coefficient_source"]))
+    return Plan(out, assignment, deployments, classes, constraints,
+                hourly=hourly_table(c, power), extra={"x": x, "n": n, "coefficients": c})

@@ -1,0 +1,28 @@
+"""Solving a form: backends behind one adaptor and one status model, the LP and MILP solve
+paths built on them (column generation, priced and lazy MILPs), the infeasibility diagnosis and
+the independent verifier."""
+
+from __future__ import annotations
+
+from planner.solve.result import Result, Status
+
+BACKENDS = ("highs", "cvxpy")
+
+
+def solve(form, time_limit_s: float = 60.0, mip_gap: float | None = None,
+          solver: str = "highs", **kwargs) -> Result:
+    """Solve a form with a backend: "highs" (highspy directly) or "cvxpy[:SOLVER]" (the same
+    matrices through cvxpy and any solver it supports; default HIGHS)."""
+    name, _, sub = solver.partition(":")
+    if name == "highs":
+        from planner.solve.highs import solve_highs
+
+        return solve_highs(form, time_limit_s, mip_gap, **kwargs)
+    if name == "cvxpy":
+        from planner.solve.cvxpy_backend import solve_cvxpy
+
+        return solve_cvxpy(form, sub or "HIGHS", time_limit_s, mip_gap)
+    raise ValueError(f"unknown solver {solver!r}; known: highs, cvxpy[:NAME]")
+
+
+__all__ = ["BACKENDS", "Result", "Status", "solve"]

@@ -1,0 +1,181 @@
+"""The HiGHS backend (highspy directly, the default): load a form once, change bounds, costs
+or right-hand sides in place and re-solve from the previous basis, seed a MILP with an
+incumbent, watch its bounds through callbacks. Every termination maps onto one
+:class:`~planner.solve.result.Status`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import highspy
+import numpy as np
+
+from formulations.form import Form
+from planner.solve.result import Result, Status
+
+SEED = 0  # HiGHS random_seed, fixed with the thread count: the same input gives the same plan
+
+
+def _inf(values) -> np.ndarray:
+    """HiGHS takes +-inf as its own infinity (1e30 and above)."""
+    return np.clip(np.asarray(values, dtype=float), -highspy.kHighsInf, highspy.kHighsInf)
+
+
+class HighsModel:
+    """One HiGHS instance holding one form.
+
+    ``presolve``: HiGHS's option ("choose", "on", "off"); off suits the planning LP, where
+    presolve removes nothing and took ~80 % of the time (performance notes). A MILP whose
+    largest cost is below 1e-3 (a small fleet's cost in million USD/day) is solved with its
+    costs scaled to 1, since HiGHS's absolute tolerances would stop it short; objectives and
+    bounds are reported in the form's own units."""
+
+    def __init__(self, form: Form, threads: int = 1, presolve: str = "choose"):
+        self.form = form
+        self.is_mip = form.integrality is not None
+        largest = float(np.abs(form.cost).max()) if form.cost.size else 0.0
+        self.scale = 1.0 / largest if self.is_mip and 0.0 < largest < 1e-3 else 1.0
+        self.presolve = presolve
+        self.highs = highspy.Highs()
+        self.highs.setOptionValue("output_flag", False)
+        self.highs.setOptionValue("threads", int(threads))
+        self.highs.setOptionValue("random_seed", SEED)
+        self.highs.setOptionValue("presolve", presolve)
+        self._lower = np.array(form.col_lower, dtype=float)
+        self._upper = np.array(form.col_upper, dtype=float)
+        self._cost = np.array(form.cost, dtype=float)
+        self._load()
+
+    def _load(self) -> None:
+        form = self.form
+        lp = highspy.HighsLp()
+        a = form.a.tocsc()
+        lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
+        lp.col_cost_ = form.cost * self.scale
+        lp.col_lower_, lp.col_upper_ = _inf(form.col_lower), _inf(form.col_upper)
+        lp.row_lower_, lp.row_upper_ = _inf(form.row_lower), _inf(form.row_upper)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = a.indices.astype(np.int32)
+        lp.a_matrix_.value_ = a.data.astype(float)
+        if self.is_mip:
+            lp.integrality_ = [highspy.HighsVarType.kInteger if i else
+                               highspy.HighsVarType.kContinuous for i in form.integrality]
+        self.highs.passModel(lp)
+
+    # --- changes in place (the basis is kept) -----------------------------------------------
+
+    def set_col_bounds(self, cols: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        cols = np.asarray(cols, dtype=np.int32)
+        if cols.size:
+            self.highs.changeColsBounds(cols.size, cols, _inf(lower), _inf(upper))
+            self._lower[cols], self._upper[cols] = lower, upper
+
+    def set_column_upper(self, upper: np.ndarray) -> None:
+        """Change only the column upper bounds that differ (0 switches a column off)."""
+        changed = np.flatnonzero(upper != self._upper)
+        self.set_col_bounds(changed, self._lower[changed], np.asarray(upper, float)[changed])
+
+    def set_cost(self, cost: np.ndarray) -> None:
+        changed = np.flatnonzero(cost != self._cost)
+        if changed.size:
+            self.highs.changeColsCost(changed.size, changed.astype(np.int32),
+                                      cost[changed] * self.scale)
+            self._cost = np.array(cost, dtype=float)
+
+    def set_row_bounds(self, rows: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        rows = np.asarray(rows, dtype=np.int32)
+        self.highs.changeRowsBounds(rows.size, rows, _inf(lower), _inf(upper))
+
+    def set_start(self, values: np.ndarray) -> None:
+        """A feasible point (every column) that seeds a MILP's incumbent."""
+        solution = highspy.HighsSolution()
+        solution.col_value = np.asarray(values, dtype=float).tolist()
+        solution.value_valid = True
+        self.highs.setSolution(solution)
+
+    def watch(self, callback: Callable) -> None:
+        """``callback(event, scale)`` on MILP progress (bound changes; ``event.interrupt()``
+        stops); the event's bounds are in solved units: divide them by ``scale``."""
+        def relay(event, *_):
+            callback(event, self.scale)
+
+        self.highs.cbMipInterrupt.subscribe(relay)
+        self.highs.cbMipImprovingSolution.subscribe(relay)
+
+    # --- solving ----------------------------------------------------------------------------
+
+    def solve(self, time_limit_s: float = 60.0, mip_gap: float | None = None,
+              retry: bool = True) -> Result:
+        """Solve from the current basis. An LP that ends anything but optimal is retried once
+        cold (presolve on when it was off): a warm start can end in 'unknown' on a badly
+        scaled basis, and a numerically hard start is rescaled by presolve."""
+        result = self._run(time_limit_s, mip_gap)
+        if retry and not self.is_mip and not result.optimal:
+            self.highs.clearSolver()
+            if self.presolve == "off":
+                self.highs.setOptionValue("presolve", "on")
+            again = self._run(time_limit_s, mip_gap)
+            again.seconds += result.seconds
+            again.iterations += result.iterations
+            result = again
+        return result
+
+    def _run(self, time_limit_s: float, mip_gap: float | None) -> Result:
+        h = self.highs
+        h.setOptionValue("time_limit", float(max(time_limit_s, 0.01)))
+        if mip_gap is not None:
+            h.setOptionValue("mip_rel_gap", float(mip_gap))
+        t0 = time.perf_counter()
+        h.run()
+        seconds = time.perf_counter() - t0
+        return self._result(seconds)
+
+    def _result(self, seconds: float) -> Result:
+        h = self.highs
+        model_status = h.getModelStatus()
+        info = h.getInfo()
+        iterations = int(info.simplex_iteration_count)
+        text = h.modelStatusToString(model_status).lower()
+        if self.is_mip:
+            has = info.primal_solution_status == 2  # kSolutionStatusFeasible
+            bound = float(info.mip_dual_bound) / self.scale
+            if model_status == highspy.HighsModelStatus.kOptimal:
+                status = Status.OPTIMAL
+            elif "infeasible" in text and not has:
+                status = Status.INFEASIBLE
+            elif has:
+                status = Status.TIME_LIMIT
+            else:
+                status = Status.NO_SOLUTION if ("time" in text or "interrupt" in text) \
+                    else Status.ERROR
+            if not has:
+                return Result(status, dual_bound=bound, seconds=seconds, iterations=iterations)
+            return Result.from_values(
+                self.form, status, float(info.objective_function_value) / self.scale,
+                np.array(h.getSolution().col_value), mip_gap=float(info.mip_gap),
+                dual_bound=bound, seconds=seconds, iterations=iterations)
+        if model_status != highspy.HighsModelStatus.kOptimal:
+            status = (Status.INFEASIBLE if "infeasible" in text else
+                      Status.NO_SOLUTION if "time" in text else Status.ERROR)
+            return Result(status, seconds=seconds, iterations=iterations)
+        solution = h.getSolution()
+        objective = float(info.objective_function_value)
+        return Result.from_values(self.form, Status.OPTIMAL, objective,
+                                  np.array(solution.col_value), np.array(solution.row_dual),
+                                  np.array(solution.col_dual), mip_gap=0.0,
+                                  dual_bound=objective, seconds=seconds, iterations=iterations)
+
+
+def solve_highs(form: Form, time_limit_s: float = 60.0, mip_gap: float | None = None,
+                start: np.ndarray | None = None, threads: int = 1, presolve: str = "choose",
+                watch: Callable | None = None) -> Result:
+    """One solve of a form in a fresh HiGHS instance."""
+    model = HighsModel(form, threads, presolve)
+    if start is not None:
+        model.set_start(start)
+    if watch is not None:
+        model.watch(watch)
+    return model.solve(time_limit_s, mip_gap)

@@ -1,0 +1,63 @@
+"""One status model and one result for every backend and every solve path.
+
+Each backend maps its solver's termination onto :class:`Status` (as linopy maps each solver's
+into one TerminationCondition), and returns a :class:`Result`: the status, the objective, every
+column's value, the duals labelled by the form's row blocks, the bound and gap of a MILP.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class Status(str, enum.Enum):
+    OPTIMAL = "optimal"  # optimal (a MILP: within its gap)
+    TIME_LIMIT = "time_limit"  # an incumbent, with its gap
+    INFEASIBLE = "infeasible"
+    NO_SOLUTION = "no_solution"  # limit reached without an incumbent
+    ERROR = "error"  # the solver failed (numerics, a crash): no plan
+
+
+@dataclass
+class Result:
+    """A solve's outcome. ``x``, ``n``, ``y`` are the form's x (demand units), n and y columns;
+    ``duals`` maps each row block to its duals in the sign convention of a minimisation's
+    Lagrangian (>= 0 on a binding <= row), per the block's coordinates."""
+
+    status: Status
+    objective: float = np.nan
+    x: np.ndarray | None = None
+    n: np.ndarray | None = None
+    y: np.ndarray | None = None
+    mip_gap: float | None = None
+    dual_bound: float | None = None
+    seconds: float = 0.0
+    duals: dict[str, np.ndarray] = field(default_factory=dict)
+    values: np.ndarray | None = None  # every column of the form
+    reduced_costs: np.ndarray | None = None  # every column (solver's sign)
+    row_dual: np.ndarray | None = None  # every row (solver's sign)
+    iterations: int = 0
+
+    @property
+    def optimal(self) -> bool:
+        return self.status is Status.OPTIMAL
+
+    @classmethod
+    def from_values(cls, form, status: Status, objective: float, values: np.ndarray,
+                    row_dual: np.ndarray | None = None, col_dual: np.ndarray | None = None,
+                    **kwargs) -> "Result":
+        """The result of a solve of ``form`` with these column values and row duals."""
+        values = np.asarray(values, float)
+        pick = {name: values[block.index].copy() for name, block in form.cols.items()
+                if name in ("x", "n", "y")}
+        duals = {}
+        if row_dual is not None:
+            row_dual = np.asarray(row_dual, float)
+            duals = {name: -row_dual[block.index] for name, block in form.rows.items()}
+        return cls(status, float(objective), pick.get("x"), pick.get("n"), pick.get("y"),
+                   duals=duals, values=values, row_dual=row_dual,
+                   reduced_costs=None if col_dual is None else np.asarray(col_dual, float),
+                   **kwargs)
