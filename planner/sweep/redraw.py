@@ -22,9 +22,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from planner.config import digest
 from planner.errors import InputError
 from planner.report.io import write_atomic, write_json_atomic
-from planner.sweep.engine import _hash, resumable, run_points
+from planner.sweep.engine import resumable, run_points
 from planner.sweep.points import Point
 
 log = logging.getLogger(__name__)
@@ -39,14 +40,14 @@ def _state(base: dict, file: str) -> dict:
     from planner.optimize import optimize
     from planner.uncertainty import error_model
 
-    key = _hash(base)
+    key = digest(base)
     if key not in _STATE:
         _STATE.clear()
-        instance, digest = instance_from_mapping(base, file)
+        instance, instance_hash = instance_from_mapping(base, file)
         c, report = build_coefficients(instance)
-        plan = optimize(instance, digest, "lp", (c, report))
+        plan = optimize(instance, instance_hash, "lp", (c, report))
         r = instance.robustness
-        _STATE[key] = {"instance": instance, "digest": digest, "c": c, "report": report,
+        _STATE[key] = {"instance": instance, "digest": instance_hash, "c": c, "report": report,
                        "x": plan.extra["x"], "n": plan.extra["n"],
                        "model": error_model(c, r.correlated_share, r.uncertainty_scale)}
     return _STATE[key]
@@ -110,7 +111,7 @@ def run_redraws(base: dict, file: str, out_dir: str | Path, draws: int, jobs: in
     out_dir = Path(out_dir)
     points = [Point(f"redraw-{k:05d}", "redraw", None, columns={"draw": k})
               for k in range(draws)]
-    manifest = {"instance": file, "instance_hash": _hash(base), "kind": "redraws",
+    manifest = {"instance": file, "instance_hash": digest(base), "kind": "redraws",
                 "draws": draws}
     manifest_path = out_dir / "redraws_manifest.json"
     point_dir = out_dir / "redraw_points"  # beside, never mixed with, a sweep's points/

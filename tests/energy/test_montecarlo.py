@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.energy.montecarlo import (bootstrap_means, energy_per_query_wh, stream, summarize,
+from planner.config.distributions import lognormal_params, sample_lognormal, stream
+from planner.energy.montecarlo import (bootstrap_means, energy_per_query_wh, summarize,
                                        trim)
-from planner.energy.sampling import lognormal_params, sample_lognormal, sample_output_tokens
+from planner.energy.sampling import sample_output_tokens
 from planner.energy.throughput_fit import fit_throughput
 
 
