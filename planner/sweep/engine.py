@@ -49,6 +49,19 @@ class SweepResult:
     out_dir: Path
 
 
+def claim_manifest(path: Path, manifest: dict, keys: tuple[str, ...], resume: bool,
+                   occupied: str, differs: str) -> None:
+    """Write ``manifest`` to ``path`` unless another run's results are there: those may only be
+    continued (``resume``), and only with the same input digests (``keys``)."""
+    if path.exists():
+        old = json.loads(path.read_text())
+        if not resume:
+            raise InputError(occupied, file=str(path.parent))
+        if [old.get(k) for k in keys] != [manifest[k] for k in keys]:
+            raise InputError(differs, file=str(path.parent))
+    write_json_atomic(path, manifest)
+
+
 def run_sweep(instance_path: str, spec_path: str, out_dir: str | Path, jobs: int = 1,
               scheduler: str | None = None, resume: bool = False,
               progress: Callable[[int], None] | None = None,
@@ -76,16 +89,10 @@ def run_sweep(instance_path: str, spec_path: str, out_dir: str | Path, jobs: int
                     mode="json")), "points": len(points)}
     point_dir = out_dir / "points"
     manifest_path = out_dir / "manifest.json"
-    if manifest_path.exists():
-        old = json.loads(manifest_path.read_text())
-        if not resume:
-            raise InputError("holds results of a sweep; pass --resume to continue it or choose "
-                             "another --out", file=str(out_dir))
-        if (old.get("instance_hash"), old.get("spec_hash")) != (manifest["instance_hash"],
-                                                                 manifest["spec_hash"]):
-            raise InputError("--resume with a different instance or spec than the one that "
-                             "started this sweep", file=str(out_dir))
-    write_json_atomic(manifest_path, manifest)
+    claim_manifest(manifest_path, manifest, ("instance_hash", "spec_hash"), resume,
+                   "holds results of a sweep; pass --resume to continue it or choose another "
+                   "--out", "--resume with a different instance or spec than the one that "
+                   "started this sweep")
     todo, persist = resumable(points, point_dir, progress, total)
     log.info("sweep %s: %d points, %d already done, %d to solve", spec.name, len(points),
              len(points) - len(todo), len(todo))

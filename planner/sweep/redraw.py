@@ -23,9 +23,8 @@ import numpy as np
 import pandas as pd
 
 from planner.config import digest
-from planner.errors import InputError
 from planner.report.io import write_atomic, write_json_atomic
-from planner.sweep.engine import resumable, run_points
+from planner.sweep.engine import claim_manifest, resumable, run_points
 from planner.sweep.points import Point
 
 log = logging.getLogger(__name__)
@@ -115,15 +114,10 @@ def run_redraws(base: dict, file: str, out_dir: str | Path, draws: int, jobs: in
                 "draws": draws}
     manifest_path = out_dir / "redraws_manifest.json"
     point_dir = out_dir / "redraw_points"  # beside, never mixed with, a sweep's points/
-    if manifest_path.exists():
-        old = json.loads(manifest_path.read_text())
-        if not resume:
-            raise InputError("holds re-optimised draws; pass --resume to continue them or "
-                             "choose another --out", file=str(out_dir))
-        if old.get("instance_hash") != manifest["instance_hash"]:
-            raise InputError("--resume with a different instance than the one that started "
-                             "these draws", file=str(out_dir))
-    write_json_atomic(manifest_path, manifest)
+    claim_manifest(manifest_path, manifest, ("instance_hash",), resume,
+                   "holds re-optimised draws; pass --resume to continue them or choose "
+                   "another --out", "--resume with a different instance than the one that "
+                   "started these draws")
     todo, persist = resumable(points, point_dir, progress, total)
 
     engine = run_points(todo, base, file, "lp", jobs, scheduler, persist, worker=solve_redraw)
