@@ -29,10 +29,11 @@ from planner.measurements import instance_catalog_context
 from formulations.coefficients import Coefficients
 from planner.errors import (InfeasibleError, InputError, PlannerError, SolverNumericError,
                             VerificationError)
+from planner.config import apply_overrides, set_values, split_path, union_overrides
+from planner.instance import instance_from_mapping
 from planner.pipeline import optimize
 from planner.solve.highs import HighsModel
 from planner.solve.result import Status
-from planner.instance import apply_overrides, instance_from_mapping, split_path
 from planner.plan import deployment_labels
 from planner.schema.plan import LeverSpec, PlanningInstance
 from planner.shapley import exact_shapley, sampled_shapley, subsets_needed
@@ -88,7 +89,8 @@ class LeverEngine:
 
     def __post_init__(self) -> None:
         data = {k: v for k, v in self.data.items() if k not in ("levers", "scenarios")}
-        self.base = apply_overrides(data, self.spec.baseline, f"{self.file} (levers.baseline)")
+        self.base = apply_overrides(data, self.spec.baseline, f"{self.file} (levers.baseline)",
+                                    "levers baseline")
         self.groups = self.spec.groups
         self.mask_sets = [{k: v for k, v in g.set.items() if is_mask_path(k)} for g in self.groups]
         self.param_sets = [{k: v for k, v in g.set.items() if not is_mask_path(k)}
@@ -125,14 +127,14 @@ class LeverEngine:
         overrides, and for option paths the union of what the chosen groups allow (so levers
         that touch the same list combine instead of overwriting each other)."""
         data = self.base
-        merged: dict[str, object] = {}
-        for i, group in enumerate(self.groups):
-            if mask >> i & 1:
-                data = apply_overrides(data, self.param_sets[i],
-                                       f"{self.file} (levers.{group.name})")
-                for path, value in self.mask_sets[i].items():
-                    merged[path] = _union(merged.get(path, []), value)
-        data = apply_overrides(data, merged, f"{self.file} (levers)")
+        chosen = [i for i in range(self.n) if mask >> i & 1]
+        for i in chosen:
+            name = self.groups[i].name
+            data = apply_overrides(data, self.param_sets[i], f"{self.file} (levers.{name})",
+                                   f"lever {name}")
+        merged = union_overrides(self.mask_sets[i] for i in chosen)
+        data = apply_overrides(data, merged, f"{self.file} (levers)",
+                               f"levers {self.names(mask)} (options combined)")
         return instance_from_mapping(data, self.file)[0]
 
     def _check_expansions(self) -> None:
@@ -159,20 +161,17 @@ class LeverEngine:
             data = copy.deepcopy(self.base)
             for i, overrides in enumerate(self.param_sets):
                 if key >> i & 1:
-                    data = apply_overrides(data, overrides,
-                                           f"{self.file} (levers.{self.groups[i].name})")
+                    name = self.groups[i].name
+                    data = apply_overrides(data, overrides, f"{self.file} (levers.{name})",
+                                           f"lever {name}")
             # The union of every lever's options; class model restrictions are lifted (masks).
-            instance = instance_from_mapping(data, self.file)[0]
-            union = instance.options.model_dump()
-            for overrides in self.mask_sets:
-                for path, value in overrides.items():
-                    parts = split_path(path)
-                    if parts[0] == "options":
-                        union[parts[1]] = list(dict.fromkeys(list(union[parts[1]])
-                                                             + list(value or [])))
-            data["options"] = union
-            for cls in data["classes"]:
-                cls["models"] = None
+            options = instance_from_mapping(data, self.file)[0].options.model_dump()
+            option_sets = [{split_path(p)[1]: v for p, v in overrides.items()
+                            if split_path(p)[0] == "options"} for overrides in self.mask_sets]
+            options.update(union_overrides(
+                [{k: options[k] for s in option_sets for k in s}, *option_sets]))
+            set_values(data, {"options": options, "classes[*].models": None},
+                       f"{self.file} (levers)", "levers (union of every lever's options)")
             union_instance = instance_from_mapping(data, self.file)[0]
             grid = deployment_grid(union_instance)
             masks = [m for m in range(1 << self.n) if m & self.param_bits == key]
@@ -260,13 +259,6 @@ class LeverEngine:
         return "+".join(g.name for i, g in enumerate(self.groups) if mask >> i & 1)
 
 
-def _union(a, b):
-    """Union of two allowed-option lists; None means 'no restriction' and absorbs anything."""
-    if a is None or b is None:
-        return None
-    return list(dict.fromkeys(list(a) + list(b)))
-
-
 def class_energy(c: Coefficients, x: np.ndarray, nodes: np.ndarray) -> np.ndarray:
     """GWh/day per class: its load-dependent energy plus the idle energy of the nodes it uses,
     split by node-seconds."""
@@ -324,7 +316,8 @@ def reconcile(base: dict, steps: list, baseline_gwh: float, file: str) -> pd.Dat
 
     rows, data, previous = [], base, baseline_gwh
     for step in steps:
-        data = apply_overrides(data, step.set, f"{file} (levers.reconcile {step.name})")
+        data = apply_overrides(data, step.set, f"{file} (levers.reconcile {step.name})",
+                               f"levers reconcile step {step.name}")
         instance, digest = instance_from_mapping(data, f"{file} (levers.reconcile {step.name})")
         gwh = optimize(instance, digest, "lp").summary["objective_gwh_per_day"]
         rows.append({"step": step.name, "gwh_per_day": gwh, "step_factor": previous / gwh,

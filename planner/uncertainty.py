@@ -32,7 +32,6 @@ the energy once the nodes a draw needs to restore the utilisation ceiling are ad
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -43,6 +42,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from formulations.coefficients import HOURS, Coefficients
+from planner.config import stable_int
 from planner.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -94,10 +94,6 @@ class ErrorModel:
             "groups": list(self.group_names)}
 
 
-def _stable_int(text: str) -> int:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-
-
 def pair_keys(c: Coefficients) -> list[str]:
     d = c.deployments
     cols = [k for k in PAIR_KEY_COLUMNS if k in d]
@@ -133,7 +129,7 @@ def error_model(c: Coefficients, correlated_share: float = 0.5,
 
 
 def _normals(seed: int, stream: str, key: str, n: int) -> np.ndarray:
-    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, _stable_int(stream), _stable_int(key)])
+    ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, stable_int(stream), stable_int(key)])
     return np.random.default_rng(ss).standard_normal(n)
 
 

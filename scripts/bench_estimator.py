@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from planner.energy.estimator import load_estimate_instance, run_estimate
-from planner.energy.montecarlo import simulate_model, stream
-from planner.energy.sampling import lognormal_params
+from planner.config.distributions import lognormal_params, stream
+from planner.energy.montecarlo import simulate_model
 
 INSTANCE = Path(__file__).resolve().parents[1] / "instances" / "paper-v2.yaml"
 

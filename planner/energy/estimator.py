@@ -16,8 +16,8 @@ import pandas as pd
 
 from planner.catalog.aliases import nearest
 from planner.catalog.paper_db import load_paper_table, resolve_table_path
-from planner.energy.montecarlo import (bootstrap_means, simulate_model, stream, summarize, trim)
-from planner.energy.sampling import sample_lognormal
+from planner.config.distributions import sample_lognormal, stream
+from planner.energy.montecarlo import bootstrap_means, simulate_model, summarize, trim
 from planner.energy.throughput_fit import ThroughputFit, fit_models
 from planner.errors import InputError
 from planner.schema.estimate import EstimateInstance

@@ -6,20 +6,14 @@ E_query[Wh] = PUE * P_max[kW] * PU * L_eff / (3600 * TPS(L_in, L_out)) * 1000
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 
-from planner.energy.sampling import sample_lognormal, sample_output_tokens
+from planner.config.distributions import sample_lognormal
+from planner.energy.sampling import sample_output_tokens
 from planner.energy.throughput_fit import ThroughputFit
 
 SECONDS_PER_HOUR = 3600.0
 WATTS_PER_KW = 1000.0
-
-
-def stream(seed: int, key: str) -> np.random.Generator:
-    """An independent random stream named by ``key``: adding a model never changes another's draws."""
-    return np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(key.encode())]))
 
 
 def energy_per_query_wh(node_power_max_kw, power_utilization, pue, output_tokens, tokens_per_s,

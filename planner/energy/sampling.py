@@ -1,25 +1,9 @@
-"""Random draws with the paper's parameterisations, vectorized."""
+"""Random draws with the paper's parameterisations, vectorized (the P5/P95 lognormal is
+:mod:`planner.config.distributions`, shared with the sweep)."""
 
 from __future__ import annotations
 
 import numpy as np
-
-Z95 = 1.6448536269514722  # standard normal quantile at 0.95
-
-
-def lognormal_params(p5: float, p95: float) -> tuple[float, float]:
-    """(mu, sigma) of a lognormal whose 5th and 95th percentiles are ``p5`` and ``p95``."""
-    if not 0 < p5 < p95:
-        raise ValueError(f"need 0 < p5 < p95, got p5={p5}, p95={p95}")
-    sigma = (np.log(p95) - np.log(p5)) / (2 * Z95)
-    mu = np.log(p5) + Z95 * sigma
-    return float(mu), float(sigma)
-
-
-def sample_lognormal(rng: np.random.Generator, p5: float, p95: float, size: int) -> np.ndarray:
-    """Lognormal draws given by P5/P95."""
-    mu, sigma = lognormal_params(p5, p95)
-    return rng.lognormal(mu, sigma, size)
 
 
 def sample_output_tokens(rng: np.random.Generator, median: float, size: int) -> np.ndarray:

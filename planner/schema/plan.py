@@ -224,7 +224,7 @@ class LeverGroup(Frozen):
 def _check_paths(overrides: dict[str, Any]) -> dict[str, Any]:
     """Every key of a {path: value} mapping is a well-formed instance path."""
     from planner.errors import InputError
-    from planner.instance import split_path
+    from planner.config.paths import split_path
 
     for path in overrides:
         try:

@@ -7,7 +7,6 @@ Every finished point is its own JSON file under ``OUT/points/`` written atomical
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import logging
@@ -21,6 +20,7 @@ from typing import Callable
 
 import pandas as pd
 
+from planner.config import digest
 from planner.errors import InputError, PlannerError
 from planner.instance import load_planning_data
 from planner.report.io import write_atomic, write_json_atomic
@@ -49,8 +49,17 @@ class SweepResult:
     out_dir: Path
 
 
-def _hash(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def claim_manifest(path: Path, manifest: dict, keys: tuple[str, ...], resume: bool,
+                   occupied: str, differs: str) -> None:
+    """Write ``manifest`` to ``path`` unless another run's results are there: those may only be
+    continued (``resume``), and only with the same input digests (``keys``)."""
+    if path.exists():
+        old = json.loads(path.read_text())
+        if not resume:
+            raise InputError(occupied, file=str(path.parent))
+        if [old.get(k) for k in keys] != [manifest[k] for k in keys]:
+            raise InputError(differs, file=str(path.parent))
+    write_json_atomic(path, manifest)
 
 
 def run_sweep(instance_path: str, spec_path: str, out_dir: str | Path, jobs: int = 1,
@@ -75,21 +84,15 @@ def run_sweep(instance_path: str, spec_path: str, out_dir: str | Path, jobs: int
     base = load_planning_data(instance_path)
     check_writable_dir(out_dir)
     points = expand(spec, base, str(spec_path), instance_file=str(instance_path))
-    manifest = {"instance": str(instance_path), "instance_hash": _hash(base),
-                "spec": spec.model_dump(mode="json"), "spec_hash": _hash(spec.model_dump(
+    manifest = {"instance": str(instance_path), "instance_hash": digest(base),
+                "spec": spec.model_dump(mode="json"), "spec_hash": digest(spec.model_dump(
                     mode="json")), "points": len(points)}
     point_dir = out_dir / "points"
     manifest_path = out_dir / "manifest.json"
-    if manifest_path.exists():
-        old = json.loads(manifest_path.read_text())
-        if not resume:
-            raise InputError("holds results of a sweep; pass --resume to continue it or choose "
-                             "another --out", file=str(out_dir))
-        if (old.get("instance_hash"), old.get("spec_hash")) != (manifest["instance_hash"],
-                                                                 manifest["spec_hash"]):
-            raise InputError("--resume with a different instance or spec than the one that "
-                             "started this sweep", file=str(out_dir))
-    write_json_atomic(manifest_path, manifest)
+    claim_manifest(manifest_path, manifest, ("instance_hash", "spec_hash"), resume,
+                   "holds results of a sweep; pass --resume to continue it or choose another "
+                   "--out", "--resume with a different instance or spec than the one that "
+                   "started this sweep")
     todo, persist = resumable(points, point_dir, progress, total)
     log.info("sweep %s: %d points, %d already done, %d to solve", spec.name, len(points),
              len(points) - len(todo), len(todo))
@@ -117,7 +120,8 @@ def run_sweep(instance_path: str, spec_path: str, out_dir: str | Path, jobs: int
 def tornado_context(spec: SweepSpec, base: dict) -> dict:
     """What the tornado needs to vary one input at a time around the base point: each swept
     path's value in the base instance (after the base scenario) and which blocks are zips."""
-    from planner.sweep.points import get_path, point_data
+    from planner.config import get_path
+    from planner.sweep.points import point_data
 
     try:
         data = point_data(base, Point("base", "base", spec.base_scenario), "base")

@@ -4,19 +4,16 @@ so that a bad path or value is reported before any solve, with the spec file, pa
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from planner.energy.montecarlo import stream
+from planner.config import apply_scenario, digest, multiply_values, set_values
+from planner.config.distributions import sample_lognormal, stream
 from planner.errors import InputError, echo
-from planner.instance import instance_from_mapping, set_path, split_path
+from planner.instance import instance_from_mapping
 from planner.sweep.spec import SweepSpec, UncertainInput
-
-Z95 = 1.6448536269514722  # standard normal 95th percentile
 
 
 @dataclass(frozen=True)
@@ -36,57 +33,15 @@ class Point:
 
 
 def point_data(base: dict, point: Point, where: str) -> dict:
-    """The instance mapping of a point (scenario first, then overrides, then multipliers)."""
+    """The instance mapping of a point (scenario first, then overrides, then multipliers);
+    each change is logged as coming from the point."""
     data = copy.deepcopy(base)
+    source = f"sweep point {point.id}"
     if point.scenario:
-        scenarios = data.get("scenarios") or {}
-        if point.scenario not in scenarios:
-            raise InputError(f"unknown scenario; known: {sorted(scenarios)}", file=where,
-                             field="scenarios", value=point.scenario, has_value=True)
-        for key, value in scenarios[point.scenario].items():
-            set_path(data, key, value, f"{where} (scenario {point.scenario})")
-    for key, value in point.overrides.items():
-        set_path(data, key, value, where)
-    for key, factor in point.multiply.items():
-        for path in concrete_paths(data, key):
-            current = get_path(data, path)
-            if current is None and path.startswith("adjustments."):
-                current = 1.0  # an absent multiplier is 1
-            if not isinstance(current, (int, float)) or isinstance(current, bool):
-                raise InputError("multiply needs a number at this path", file=where, field=path,
-                                 value=current, has_value=True)
-            set_path(data, path, current * factor, where)
+        apply_scenario(data, point.scenario, where, f"{source} (scenario {point.scenario})")
+    set_values(data, point.overrides, where, source)
+    multiply_values(data, point.multiply, where, source)
     return data
-
-
-def get_path(data, path: str):
-    target = data
-    for part in split_path(path):
-        if isinstance(target, list) and isinstance(part, str):
-            target = next((item for item in target if isinstance(item, dict)
-                           and item.get("id") == part), None)
-        elif isinstance(target, list):
-            target = target[part] if part < len(target) else None
-        elif isinstance(target, dict):
-            target = target.get(part)
-        else:
-            return None
-        if target is None:
-            return None
-    return target
-
-
-def concrete_paths(data, path: str) -> list[str]:
-    """'sites[*].pue' -> ['sites[0].pue', 'sites[1].pue'] for the instance at hand."""
-    if "[*]" not in path:
-        return [path]
-    head, tail = path.split("[*]", 1)
-    items = get_path(data, head) or []
-    return [p for i in range(len(items)) for p in concrete_paths(data, f"{head}[{i}]{tail}")]
-
-
-def _digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 def expand(spec: SweepSpec, base: dict, spec_file: str,
@@ -102,7 +57,7 @@ def expand(spec: SweepSpec, base: dict, spec_file: str,
                   else zip(*grid.parameters.values()))
         for k, values in enumerate(combos):
             overrides = dict(zip(paths, values))
-            points.append(Point(f"grid{g}-{k:05d}-{_digest(overrides)}", "grid", scenario,
+            points.append(Point(f"grid{g}-{k:05d}-{digest(overrides, 8)}", "grid", scenario,
                                 overrides, {}, dict(overrides)))
     for name in spec.scenarios:
         points.append(Point(f"scenario-{name}", "scenario", name))
@@ -115,7 +70,7 @@ def expand(spec: SweepSpec, base: dict, spec_file: str,
             multiply = {u.path: float(draws[u.path][k]) for u in mc.inputs if u.multiply
                         or u.distribution == "calibration_residuals"}
             columns = {**overrides, **{f"{p} (x)": v for p, v in multiply.items()}}
-            points.append(Point(f"mc-{k:05d}-{_digest([overrides, multiply])}", "monte_carlo",
+            points.append(Point(f"mc-{k:05d}-{digest([overrides, multiply], 8)}", "monte_carlo",
                                 scenario, overrides, multiply, columns))
     validate_points(points, base, spec_file, instance_file)
     return points
@@ -142,10 +97,8 @@ def validate_points(points: list[Point], base: dict, spec_file: str,
 
 def draw(u: UncertainInput, n: int, seed: int) -> np.ndarray:
     rng = stream(seed, u.path)
-    if u.distribution == "lognormal":
-        mu = (np.log(u.p5) + np.log(u.p95)) / 2
-        sigma = (np.log(u.p95) - np.log(u.p5)) / (2 * Z95)
-        return rng.lognormal(mu, sigma, n)
+    if u.distribution == "lognormal":  # mu from the midpoint: the shipped point ids hash it
+        return sample_lognormal(rng, u.p5, u.p95, n, mu_from="midpoint")
     if u.distribution == "uniform":
         pad = (u.p95 - u.p5) * 0.05 / 0.9
         return rng.uniform(u.p5 - pad, u.p95 + pad, n)

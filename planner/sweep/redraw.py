@@ -22,9 +22,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from planner.errors import InputError
+from planner.config import digest
 from planner.report.io import write_atomic, write_json_atomic
-from planner.sweep.engine import _hash, resumable, run_points
+from planner.sweep.engine import claim_manifest, resumable, run_points
 from planner.sweep.points import Point
 
 log = logging.getLogger(__name__)
@@ -39,14 +39,14 @@ def _state(base: dict, file: str) -> dict:
     from planner.pipeline import optimize
     from planner.uncertainty import error_model
 
-    key = _hash(base)
+    key = digest(base)
     if key not in _STATE:
         _STATE.clear()
-        instance, digest = instance_from_mapping(base, file)
+        instance, instance_hash = instance_from_mapping(base, file)
         c, report = build_coefficients(instance)
-        plan = optimize(instance, digest, "lp", (c, report))
+        plan = optimize(instance, instance_hash, "lp", (c, report))
         r = instance.robustness
-        _STATE[key] = {"instance": instance, "digest": digest, "c": c, "report": report,
+        _STATE[key] = {"instance": instance, "digest": instance_hash, "c": c, "report": report,
                        "x": plan.extra["x"], "n": plan.extra["n"],
                        "model": error_model(c, r.correlated_share, r.uncertainty_scale)}
     return _STATE[key]
@@ -110,19 +110,14 @@ def run_redraws(base: dict, file: str, out_dir: str | Path, draws: int, jobs: in
     out_dir = Path(out_dir)
     points = [Point(f"redraw-{k:05d}", "redraw", None, columns={"draw": k})
               for k in range(draws)]
-    manifest = {"instance": file, "instance_hash": _hash(base), "kind": "redraws",
+    manifest = {"instance": file, "instance_hash": digest(base), "kind": "redraws",
                 "draws": draws}
     manifest_path = out_dir / "redraws_manifest.json"
     point_dir = out_dir / "redraw_points"  # beside, never mixed with, a sweep's points/
-    if manifest_path.exists():
-        old = json.loads(manifest_path.read_text())
-        if not resume:
-            raise InputError("holds re-optimised draws; pass --resume to continue them or "
-                             "choose another --out", file=str(out_dir))
-        if old.get("instance_hash") != manifest["instance_hash"]:
-            raise InputError("--resume with a different instance than the one that started "
-                             "these draws", file=str(out_dir))
-    write_json_atomic(manifest_path, manifest)
+    claim_manifest(manifest_path, manifest, ("instance_hash",), resume,
+                   "holds re-optimised draws; pass --resume to continue them or choose "
+                   "another --out", "--resume with a different instance than the one that "
+                   "started these draws")
     todo, persist = resumable(points, point_dir, progress, total)
 
     engine = run_points(todo, base, file, "lp", jobs, scheduler, persist, worker=solve_redraw)

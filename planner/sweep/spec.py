@@ -13,7 +13,7 @@ from planner.validation import StrictBool
 
 def _check_path(path: str) -> str:
     from planner.errors import InputError
-    from planner.instance import split_path
+    from planner.config.paths import split_path
 
     try:
         split_path(path)

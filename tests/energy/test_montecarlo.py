@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.energy.montecarlo import (bootstrap_means, energy_per_query_wh, stream, summarize,
+from planner.config.distributions import stream
+from planner.energy.montecarlo import (bootstrap_means, energy_per_query_wh, summarize,
                                        trim)
-from planner.energy.sampling import lognormal_params, sample_lognormal, sample_output_tokens
+from planner.energy.sampling import sample_output_tokens
 from planner.energy.throughput_fit import fit_throughput
 
 
@@ -25,22 +26,6 @@ def test_input_token_weight_adds_prefill_tokens():
     weighted = energy_per_query_wh(10.0, 1.0, 1.0, 300, 1000.0, input_tokens=600,
                                    input_token_weight=1 / 30)
     assert weighted / base == pytest.approx(320 / 300)
-
-
-@given(st.floats(0.01, 10), st.floats(1.01, 20))
-def test_lognormal_params_reproduce_percentiles(p5, ratio):
-    p95 = p5 * ratio
-    mu, sigma = lognormal_params(p5, p95)
-    assert np.exp(mu - 1.6448536269514722 * sigma) == pytest.approx(p5)
-    assert np.exp(mu + 1.6448536269514722 * sigma) == pytest.approx(p95)
-    assert np.exp(mu) == pytest.approx((p5 * p95) ** 0.5)
-
-
-def test_lognormal_samples_hit_their_percentiles():
-    draws = sample_lognormal(stream(1, "x"), 0.4, 0.9, 200_000)
-    p5, p95 = np.percentile(draws, [5, 95])
-    assert p5 == pytest.approx(0.4, rel=0.01)
-    assert p95 == pytest.approx(0.9, rel=0.01)
 
 
 def test_output_tokens_exponential_with_median():
@@ -65,11 +50,6 @@ def test_bootstrap_means_center_on_the_mean_with_clt_spread():
     means = bootstrap_means(stream(3, "b"), x, 400, max_draws_per_chunk=100_000)
     assert means.mean() == pytest.approx(x.mean(), rel=0.005)
     assert means.std() == pytest.approx(x.std() / np.sqrt(x.size), rel=0.15)
-
-
-def test_streams_are_named_and_reproducible():
-    assert np.array_equal(stream(42, "a").random(5), stream(42, "a").random(5))
-    assert not np.array_equal(stream(42, "a").random(5), stream(42, "b").random(5))
 
 
 def test_regression_recovers_exact_power_law_and_caps():

@@ -26,7 +26,8 @@ from click.testing import CliRunner
 from planner.cli import cli
 from planner.errors import (EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InfeasibleError,
                             InputError, SolverNumericError)
-from planner.instance import load_planning_data, load_planning_instance, parse_set
+from planner.config import parse_set
+from planner.instance import load_planning_data, load_planning_instance
 from planner.pipeline import optimize
 from planner.schema.loading import load_yaml_model, read_yaml
 from tests.conftest import INSTANCES

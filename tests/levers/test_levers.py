@@ -181,7 +181,7 @@ def test_category_is_the_union_subset_of_its_groups():
 
 def test_fleet_1b_reconciliation_steps_are_solved_cumulatively():
     """Each step is the previous one plus its overrides, solved; factors multiply."""
-    from planner.instance import apply_overrides
+    from planner.config import apply_overrides
 
     r = attribution(FLEET)
     bridge = r.reconciliation
