@@ -411,7 +411,7 @@ def define_min_site_share(b: _Builder) -> None:
     b.add_rows("min_site_share", pair_row[p], b.col0("x") + p, np.ones(p.size),
                share[cls, site] * c.demand[cls] / b.unit, np.full(cls.size, np.inf),
                pd.DataFrame({"class": c.classes["id"].to_numpy()[cls],
-                             "site": np.array(c.site_ids)[site], "share": share[cls, site]}),
+                             "site": np.array(c.site_ids)[site]}),
                elastic_price=1.0 / max(c.demand.max() / b.unit, 1.0), elastic_sign=1,
                report_unit="queries/day", report_scale=b.unit)
 

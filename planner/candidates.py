@@ -386,4 +386,16 @@ def _assemble(instance: PlanningInstance, deployments: pd.DataFrame,
         utilization_ceiling=instance.options.utilization_ceiling,
         min_replicas=instance.options.min_replicas,
         max_deployments=instance.options.max_deployments,
-        site_ids=tuple(s.id for s in sites))
+        site_ids=tuple(s.id for s in sites), min_site_share=site_shares(instance))
+
+
+def site_shares(instance: PlanningInstance) -> np.ndarray | None:
+    """C x S least shares of each class served at each site (None when no class sets one)."""
+    if not any(cls.min_site_share for cls in instance.classes):
+        return None
+    site_index = {s.id: i for i, s in enumerate(instance.sites)}
+    share = np.zeros((len(instance.classes), len(instance.sites)))
+    for i, cls in enumerate(instance.classes):
+        for site, value in (cls.min_site_share or {}).items():
+            share[i, site_index[site]] = value
+    return share

@@ -54,6 +54,9 @@ def instance_from_mapping(data: dict, file: str) -> tuple[PlanningInstance, str]
     for key in ("measurements", "custom_hardware", "custom_models", "provisioning"):
         if not dump.get(key):  # issue 13: unused new fields leave the digest as it was
             dump.pop(key, None)
+    for cls in dump["classes"]:  # likewise a class without a minimum site share
+        if cls.get("min_site_share") is None:
+            cls.pop("min_site_share", None)
     return instance, digest(dump)
 
 
@@ -83,6 +86,13 @@ def _check_ids(instance: PlanningInstance, file: str) -> None:
                 f"the solver's resolution (it would be served 0); plan it separately or drop it",
                 file=file, field=f"classes[{i}].queries_per_day", value=cls.queries_per_day,
                 has_value=True)
+    site_ids = [s.id for s in instance.sites]
+    for i, cls in enumerate(instance.classes):
+        for site in cls.min_site_share or {}:
+            if site not in site_ids:
+                raise InputError(f"unknown site; known: {site_ids}", file=file,
+                                 field=f"classes[{i}].min_site_share", value=site,
+                                 has_value=True)
     for i, model in enumerate(instance.options.models):
         catalog.model_id(model, file=file, field=f"options.models[{i}]")
     for i, precision in enumerate(instance.options.precisions):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri  # the normal quantile (scipy.stats.norm.ppf), light to import
 
 from planner.schema.plan import TokenDistribution
 
@@ -21,7 +21,7 @@ def buckets(dist: TokenDistribution) -> tuple[np.ndarray, np.ndarray]:
         if dist.shape == "exponential":
             tokens = -np.log1p(-p) * dist.median / np.log(2.0)
         else:
-            tokens = dist.median * np.exp(dist.sigma * norm.ppf(p))
+            tokens = dist.median * np.exp(dist.sigma * ndtri(p))
         weights = np.full(k, 1.0 / k)
     if dist.max_tokens is not None:
         tokens = np.minimum(tokens, dist.max_tokens)

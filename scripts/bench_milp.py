@@ -1,11 +1,11 @@
 """Benchmark (issue 18): the MILP proves its gap every time.
 
 1. 100 classes of the synthetic generator of ``bench_solve.py``, one instance per seed, the
-   default MILP solver (``planner.milp_priced``) with a 60 s limit and a 0.5 % gap: per seed the
+   default MILP solver (``planner.solve.milp_priced``) with a 60 s limit and a 0.5 % gap: per seed the
    deployments, pairs, wall, status, proven gap, plan, bound and the gap history; then how many
    seeds prove <= 0.5 % in under 60 s. ``--prune`` applies dominance pruning as ``planner solve``
    does (default: off, ~2,000 deployments).
-2. The previous solver (lazy hour rows, ``planner.milp_solver``) on the first ``--baseline-seeds``
+2. The previous solver (lazy hour rows, ``planner.solve.lazy_milp``) on the first ``--baseline-seeds``
    seeds, same limit, in the same run.
 3. fleet-1b with a 1 s limit, ``--repeats`` times through ``planner.pipeline``: the same plan
    (nodes and assignment, bit for bit) every time?
@@ -25,10 +25,10 @@ from bench_solve import synthetic_instance
 
 from planner.candidates import build_coefficients
 from planner.instance import load_planning_instance
-from planner.milp_priced import solve_milp_priced
-from planner.milp_solver import solve_milp
+from planner.solve.milp_priced import solve_milp_priced
+from planner.solve.lazy_milp import solve_milp
 from planner.pipeline import optimize
-from planner.verify import verify_plan
+from planner.solve.verify import verify_plan
 
 
 def fmt(v, spec=".4%"):

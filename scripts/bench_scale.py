@@ -4,10 +4,10 @@ current ones in the same run, each solve in its own process so peak memory is it
 Paths:
   planner candidates -> planner.pipeline.optimize (auto path: colgen from 20k pairs), plan
           tables and the independent re-check included: the product end to end
-  colgen  candidates -> column generation over the aggregated form (planner.colgen) -> verify
-  direct  candidates -> formulations.aggregated -> HiGHS (planner.direct) -> vectorised verify
+  colgen  candidates -> column generation over the aggregated form (planner.solve.colgen) -> verify
+  direct  candidates -> formulations.form (aggregated) -> HiGHS (planner.solve.lp) -> verify
   cvxpy   candidates -> formulations.lp (cvxpy) -> HiGHS -> verify (the default before issue 18)
-  full    candidates -> formulations.standard_form (every pair in 24 hour rows) -> highspy
+  full    candidates -> formulations.form (hourly: every pair in 24 hour rows) -> highspy
 
 Prints classes, pairs, nonzeros (total and per pair), wall end to end (process start to plan
 verified, imports included), peak RSS, phase times and the objective with its relative
@@ -36,7 +36,7 @@ def worker(classes: int, seed: int, path: str) -> dict:
     from bench_solve import synthetic_instance
 
     from planner.candidates import build_coefficients
-    from planner.verify import verify_plan
+    from planner.solve.verify import verify_plan
     phases = {"imports": time.perf_counter() - T_START}
     t0 = time.perf_counter()
     instance = synthetic_instance(classes, seed)
@@ -55,7 +55,7 @@ def worker(classes: int, seed: int, path: str) -> dict:
                 "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
                 "phases": {k: round(v, 2) for k, v in phases.items()}}
     if path == "colgen":
-        from planner.colgen import solve_lp_colgen
+        from planner.solve.colgen import solve_lp_colgen
         cg = solve_lp_colgen(c, 600)
         phases["colgen"] = cg.result.seconds
         phases["rounds"] = len(cg.rounds)
@@ -64,21 +64,21 @@ def worker(classes: int, seed: int, path: str) -> dict:
         unit, objective, x, n = cg.unit, cg.result.objective, cg.result.x, cg.result.n
         iterations = cg.pairs_in_master
     elif path == "direct":
-        from formulations.aggregated import aggregated_form
-        from planner.direct import solve_lp_direct
-        form = aggregated_form(c)
+        from formulations.form import Options, build
+        from planner.solve.lp import solve_lp_direct
+        form = build(c, Options(aggregated=True))
         phases["build"] = time.perf_counter() - t0
         result, _, t = solve_lp_direct(c, 600, form=form)
         phases["load"], phases["highs"] = t["load"], t["highs"]
         nnz, unit, objective, x, n = form.a.nnz, form.unit, result.objective, result.x, result.n
         iterations = t["iterations"]
     elif path == "full":
-        from formulations.standard_form import standard_form
-        from planner.highs_lp import ReusableLP
-        form = standard_form(c)
+        from formulations.form import build
+        from planner.solve.highs import HighsModel
+        form = build(c)
         phases["build"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        lp = ReusableLP(form)
+        lp = HighsModel(form)
         phases["load"] = time.perf_counter() - t0
         res = lp.solve(600)
         phases["highs"] = res.seconds
@@ -86,19 +86,14 @@ def worker(classes: int, seed: int, path: str) -> dict:
         x, n = res.values[:c.n_pairs], res.values[c.n_pairs:]
         iterations = res.iterations
     else:
-        import cvxpy as cp
-
-        from formulations.lp import build_lp
+        from formulations.form import Options, build
         from planner.solve import solve
-        built = build_lp(c)
+        form = build(c, Options(aggregated=True))
         phases["build"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        data = built.problem.get_problem_data(cp.HIGHS)[0]  # the compile, timed alone
-        phases["compile"] = time.perf_counter() - t0
-        nnz = int(data["A"].nnz) if "A" in data else -1
-        result = solve(built, 600)
+        nnz = form.a.nnz
+        result = solve(form, 600, solver="cvxpy")  # the same form through cvxpy's compile
         phases["highs+compile"] = result.seconds
-        unit, objective, x, n = built.unit, result.objective, result.x, result.n
+        unit, objective, x, n = form.unit, result.objective, result.x, result.n
         iterations = -1
     t0 = time.perf_counter()
     violations = len(verify_plan(c, x * unit, n))

@@ -15,15 +15,16 @@ import time
 
 import cvxpy as cp
 import numpy as np
+import scipy.sparse as sp
 
-from formulations import build_lp, build_milp
+from formulations import Options, build
 from planner.candidates import build_coefficients
 from formulations.coefficients import HOURS
-from planner.milp_priced import solve_milp_priced
-from planner.milp_solver import solve_milp
+from planner.solve.milp_priced import solve_milp_priced
+from planner.solve.lazy_milp import solve_milp
 from planner.schema.plan import PlanningInstance
 from planner.solve import solve
-from planner.verify import verify_plan
+from planner.solve.verify import verify_plan
 
 
 def synthetic_instance(n_classes: int, seed: int) -> PlanningInstance:
@@ -85,8 +86,8 @@ def main() -> None:
     parser.add_argument("--milp-time-limit", type=float, default=60.0)
     parser.add_argument("--milp-classes", type=int, default=100)
     parser.add_argument("--milp-solver", choices=["priced", "lazy", "both"], default="both",
-                        help="priced: planner.milp_priced (the default since issue 18); lazy: "
-                             "planner.milp_solver (before)")
+                        help="priced: planner.solve.milp_priced (the default since issue 18); lazy: "
+                             "planner.solve.lazy_milp (before)")
     parser.add_argument("--baseline-classes", type=int, default=40,
                         help="Classes of the whole-MILP baseline. At 100 classes (906 deployments, "
                              "~2M nonzeros) HiGHS stays in its root node for minutes and does not "
@@ -98,7 +99,7 @@ def main() -> None:
     c, report = build_coefficients(instance, prune_dominated=False)
     t_cand = time.perf_counter() - t0
     t0 = time.perf_counter()
-    built = build_lp(c)
+    built = build(c)
     t_build = time.perf_counter() - t0
     lp = solve(built, 60)
     t0 = time.perf_counter()
@@ -119,8 +120,9 @@ def main() -> None:
     loop_capacity_rows(c, x, n, built.unit, sample)
     loop = (time.perf_counter() - t0) * c.n_deployments / sample.size
     t0 = time.perf_counter()
-    from formulations.constraints import define_capacity
-    define_capacity(c, x, n, built.unit)
+    from formulations.constraints import capacity_matrix
+    repeat = sp.kron(np.ones((HOURS, 1)), sp.identity(c.n_deployments), format="csr")
+    _ = capacity_matrix(c, built.unit) @ x <= c.utilization_ceiling * 3600 * (repeat @ n)
     vec = time.perf_counter() - t0
     print(f"capacity rows: vectorized {vec:.3f} s vs per-row loop {loop:.1f} s (extrapolated "
           f"from {sample.size} deployments): {loop / vec:,.0f}x")
@@ -152,7 +154,7 @@ def main() -> None:
 
     small, _ = build_coefficients(synthetic_instance(args.baseline_classes, args.seed))
     t0 = time.perf_counter()
-    whole = solve(build_milp(small), args.milp_time_limit, 0.005)
+    whole = solve(build(small, Options(integer=True)), args.milp_time_limit, 0.005)
     t_whole = time.perf_counter() - t0
     t0 = time.perf_counter()
     lazy_small = solve_milp(small, args.milp_time_limit, 0.005).result

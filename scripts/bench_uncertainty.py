@@ -18,7 +18,7 @@ from planner.instance import load_planning_instance
 from planner.pipeline import optimize
 from planner.uncertainty import (error_model, evaluate_fixed_plan, perturbed,
                                  sample_multipliers)
-from planner.verify import daily_objective, hourly_site_power_kw
+from formulations.loads import site_power_kw
 
 
 def main() -> None:
@@ -44,8 +44,8 @@ def main() -> None:
     t0 = time.perf_counter()
     for row in m[:k]:
         ck = perturbed(c, row)
-        daily_objective(ck, x, n)
-        hourly_site_power_kw(ck, x, n)
+        ck.daily_objective(x, n)
+        site_power_kw(ck, x, n)
     loop_s = (time.perf_counter() - t0) / k * args.draws
     t0 = time.perf_counter()
     optimize(instance, digest, "lp", (perturbed(c, m[0]), report))

@@ -115,6 +115,18 @@ class QueryClass(Frozen):
                     "such classes are credited the score of a model whose score needs "
                     "reasoning (catalog score_needs_reasoning: DeepSeek-R1, gpt-oss at high "
                     "effort); elsewhere those tokens would be missing from the energy")
+    min_site_share: dict[Id, Annotated[float, Field(gt=0, le=1)]] | None = Field(
+        default=None,
+        description="Least share of this class's queries served at each listed site (data "
+                    "residency, resilience): {site id: share in (0, 1]}, shares summing to at "
+                    "most 1")
+
+    @field_validator("min_site_share")
+    @classmethod
+    def _shares(cls, shares: dict[str, float] | None) -> dict[str, float] | None:
+        if shares and sum(shares.values()) > 1 + 1e-9:
+            raise ValueError(f"min_site_share sums to {sum(shares.values()):.4g}; at most 1")
+        return shares
 
     @field_validator("diurnal")
     @classmethod

@@ -173,9 +173,9 @@ def _elastic_finding(c: Coefficients, constraint: str, key, slack: float, unit: 
                 "limit": key["nodes"], "closest": key["nodes"] + slack, "unit": "nodes"}
     if constraint == "min_site_share":
         i = list(c.classes["id"]).index(key["class"])
+        share = float(c.min_site_share[i, list(c.site_ids).index(key["site"])])
         return {"class": key["class"], "constraint": f"min_site_share[{key['site']}]",
-                "limit": key["share"],
-                "closest": key["share"] - slack * unit / c.demand[i], "unit": "share"}
+                "limit": share, "closest": share - slack * unit / c.demand[i], "unit": "share"}
     return {"site": "all", "constraint": constraint, "limit": np.nan, "closest": np.nan,
             "unit": "", "note": f"needs {slack:.4g} of slack"}
 
