@@ -99,6 +99,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         raise InputError(f"parallelism must be one of {list(PARALLELISM)}", file=file,
                          field=f"row {i + 1}.parallelism", value=parallelism[i], has_value=True)
     kernel_factor = np.ones(len(cases))
+    moe_kernel_factor = np.ones(len(cases))
     step_overhead = np.zeros(len(cases))
     sequence_overhead = np.zeros(len(cases))
     window_kv = np.zeros(len(cases), dtype=bool)
@@ -119,6 +120,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
             raise InputError(exc.reason, file=file, field=f"row {i + 1}.engine", value=name,
                              has_value=True) from None
         kernel_factor[rows] = engine.kernel_time_factor
+        moe_kernel_factor[rows] = engine.moe_kernel_factor
         step_overhead[rows] = engine.step_overhead_s
         window_kv[rows] = engine.sliding_window_kv
         sequence_overhead[rows] = engine.sequence_overhead_s
@@ -153,7 +155,8 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         "model": np.asarray(model_ids), "hardware": np.asarray(hw_ids),
         "precision": np.asarray(prec_ids), "family": families,
         "kind": model_kind(catalog.models).to_numpy()[catalog.models.index.get_indexer(model_ids)],
-        "engine": engines, "kernel_factor": kernel_factor, "step_overhead_s": step_overhead,
+        "engine": engines, "kernel_factor": kernel_factor,
+        "moe_kernel_factor": moe_kernel_factor, "step_overhead_s": step_overhead,
         "sequence_overhead_s": sequence_overhead,
         "dep": dep, "weight_only": weight_only,
         "num_gpus": numbers["num_gpus"], "isl": numbers["isl"], "osl": numbers["osl"],
@@ -295,8 +298,9 @@ def memory_fit(s: dict, f: dict) -> dict[str, np.ndarray]:
 
 
 def moe_efficiency(s: dict, f: dict) -> np.ndarray:
-    """Efficiency multiplier of a model's layers: ``eta_moe`` for mixture-of-experts, else 1."""
-    return np.where(s["is_moe"], f["eta_moe"], 1.0)
+    """Efficiency multiplier of a model's expert layers: ``eta_moe`` for mixture-of-experts
+    (over the engine's MoE kernel time factor), else 1."""
+    return np.where(s["is_moe"], f["eta_moe"] / s["moe_kernel_factor"], 1.0)
 
 
 def speculation_at_batch(s: dict, batch: np.ndarray) -> dict:
@@ -441,8 +445,11 @@ def evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
 
 def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
     fit = memory_fit(s, f)
+    # The engine's batch limit sets the batch of the offline (max-throughput) regime; a given
+    # concurrency is bounded by memory only.
     cap = np.minimum(fit["max_batch_memory"], f["max_batch"])
-    batch = np.where(np.isfinite(s["concurrency"]), np.minimum(s["concurrency"], cap), cap)
+    batch = np.where(np.isfinite(s["concurrency"]),
+                     np.minimum(s["concurrency"], fit["max_batch_memory"]), cap)
     batch = np.maximum(batch, 1.0)
     s = speculation_at_batch(s, batch)
     step = decode_step_s(s, f, batch)
