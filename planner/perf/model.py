@@ -20,7 +20,8 @@ Decode step at batch B (average context isl + osl/2), per GPU:
     t_compute = (2 x active params x T + attention FLOPs) / (peak x eta_decode); a touched
                 expert's GEMM costs at least ``moe_tile_tokens`` rows (a grouped GEMM at a few
                 tokens per expert is paid by the tile, not by the token)
-    t_comm    = TP: 2 all-reduces per layer; DEP: dispatch + combine all-to-all per MoE layer
+    t_comm    = TP: 2 all-reduces per layer; DEP: dispatch + combine all-to-all per MoE layer;
+                each pays a latency per step of a log2(n)-step exchange plus its bytes
     overheads = ``layer_overhead_s`` per layer (kernel launches) + the engine's per-step time
 4-bit weights on a GPU without FP4 tensor cores (Hopper, Ampere) run as W4A16: weights read at
 4.5 bits, math at BF16 (MXFP4 / Marlin-style kernels).
@@ -350,6 +351,14 @@ def _math_efficiency(s: dict, f: dict) -> np.ndarray:
     return np.where(s["weight_only"], f["eta_weight_only"], 1.0)
 
 
+def collective_latency_s(f: dict, n: np.ndarray) -> np.ndarray:
+    """Latency of one all-reduce (or all-to-all) over ``n`` GPUs: ``allreduce_latency_s`` per
+    step of a log2(n)-step exchange (recursive doubling / tree; 0 on one GPU). A latency
+    independent of n over-predicted TP8 against TP1-TP4 on every family (+20 to +40 % on
+    B200 and L40S); one step per ring hop (n - 1) over-corrected TP8 on Hopper."""
+    return f["allreduce_latency_s"] * np.log2(np.maximum(n, 1))
+
+
 def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
     """Time of one decode step at ``batch`` sequences, and its memory/compute/comm parts.
 
@@ -381,10 +390,11 @@ def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
     t_memory = t_memory * draft * kernel
     t_compute = t_compute * draft * kernel
     ring = 2 * (n - 1) / n
-    allreduce = 2 * s["layers"] * (f["allreduce_latency_s"] + ring * tokens * s["hidden"]
+    hop = collective_latency_s(f, n)
+    allreduce = 2 * s["layers"] * (hop + ring * tokens * s["hidden"]
                                    * ACTIVATION_BYTES / s["link_bw_uni"])
     # DEP: each GPU's tokens go to the GPUs holding their experts and come back (k copies).
-    all_to_all = 2 * s["moe_layers"] * (f["allreduce_latency_s"] + (n - 1) / n * tokens / n
+    all_to_all = 2 * s["moe_layers"] * (hop + (n - 1) / n * tokens / n
                                         * s["experts_active"] * s["hidden"] * ACTIVATION_BYTES
                                         / s["link_bw_uni"])
     t_comm = np.where(n > 1, np.where(s["dep"], all_to_all, allreduce), 0.0) * kernel
@@ -422,7 +432,7 @@ def prefill_s(s: dict, f: dict) -> np.ndarray:
     touched = _touched_experts(s, s["isl"])
     weight_bytes = (s["shared_params"] + s["expert_params"] * touched) * s["bytes_per_weight"]
     t_memory = weight_bytes / n / (s["hbm_bw"] * f["eta_bw"]) * s["kernel_factor"]
-    latency = np.where(n > 1, 2 * s["layers"] * f["allreduce_latency_s"], 0.0)
+    latency = np.where(n > 1, 2 * s["layers"] * collective_latency_s(f, n), 0.0)
     return (np.maximum(prefill_compute_s(s, f), t_memory) + prefill_comm_s(s, f) + latency
             + f["layer_overhead_s"] * s["layers"] + s["step_overhead_s"])
 
