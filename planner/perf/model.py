@@ -23,6 +23,10 @@ Decode step at batch B (average context isl + osl/2), per GPU:
     t_comm    = TP: 2 all-reduces per layer; DEP: dispatch + combine all-to-all per MoE layer;
                 each pays a latency per step of a log2(n)-step exchange plus its bytes
     overheads = ``layer_overhead_s`` per layer (kernel launches) + the engine's per-step time
+                + the engine's per-sequence time x B (CPU work per running request)
+The engine also scales kernel time, and expert (MoE) kernel time on its own (fused-MoE kernels).
+The family's ``max_batch`` (the engine's scheduling limit in the max-throughput tables) bounds
+the offline regime only; a given concurrency is bounded by the KV memory.
 4-bit weights on a GPU without FP4 tensor cores (Hopper, Ampere) run as W4A16: weights read at
 4.5 bits, math at BF16 (MXFP4 / Marlin-style kernels).
 Prefill of one request: max(compute at eta_prefill, one read of the weights) + communication.
