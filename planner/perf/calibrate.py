@@ -5,8 +5,10 @@ Four stages, each physical and none per model or per row:
 1. Throughput factors per hardware family on every TensorRT-LLM max-throughput row (the public
    Hopper/Ampere/Ada table and the Blackwell/MoE table): soft-L1 least squares on
    log(predicted / measured) output tokens/s; the engine's batch limit on a grid.
-2. One engine factor pair for vLLM (kernel time multiplier, per-step time) on ML.ENERGY v3
-   throughput, the families' factors held fixed.
+2. The vLLM engine's factors (kernel time multiplier, MoE kernel time multiplier, per-step and
+   per-sequence time), pooled and per hardware family, on ML.ENERGY v3 throughput, the
+   families' factors held fixed. The families' batch limit (``max_batch``) caps only the
+   offline regime: a measured running batch (ML.ENERGY's average batch) is bounded by memory.
 3. GPU power per family (static, memory-traffic and tensor-core shares of TDP) on ML.ENERGY v3
    GPU power at every batch.
 4. The host's non-GPU power (one fraction of the node's non-GPU rating) on MLPerf Power wall
@@ -34,7 +36,8 @@ from planner.catalog import data_path
 from planner.catalog.loaders import load_catalog
 from planner.perf.datasets import known, mlenergy_rows, mlperf_power_rows, trtllm_rows
 from planner.perf.factors import (FACTOR_BOUNDS, FACTOR_NAMES, POWER_NAMES, PRIOR,
-                                  REFERENCE_ENGINE, Calibration, EngineFactors, FamilyFactors)
+                                  REFERENCE_ENGINE, Calibration, EngineFactors, FamilyFactors,
+                                  ENGINE_BOUNDS)
 from planner.perf.model import evaluate, factor_arrays, gather_specs
 
 log = logging.getLogger(__name__)
@@ -220,7 +223,9 @@ def fit_engines(calibration: Calibration, rows: pd.DataFrame, engine: str
 
 
 def fit_engine(calibration: Calibration, rows: pd.DataFrame, engine: str) -> EngineFactors:
-    """One (kernel time factor, per-step time, per-sequence time) for ``engine`` on rows."""
+    """``engine``'s factors on rows: kernel time factor, MoE kernel time factor (its fused-MoE /
+    grouped-GEMM kernels), per-step time and per-sequence time (CPU work per running request
+    per step: what makes vLLM's throughput saturate at large batch)."""
     probe = replace(calibration, engines={k: v for k, v in calibration.engines.items()
                                           if not k.startswith(engine)}
                     | {engine: EngineFactors(sliding_window_kv=True)})
@@ -230,14 +235,19 @@ def fit_engine(calibration: Calibration, rows: pd.DataFrame, engine: str) -> Eng
 
     def residuals(theta):
         s = {**specs, "kernel_factor": np.full(len(rows), np.exp(theta[0])),
-             "step_overhead_s": np.full(len(rows), np.exp(theta[1]))}
+             "step_overhead_s": np.full(len(rows), np.exp(theta[1])),
+             "moe_kernel_factor": np.full(len(rows), np.exp(theta[2])),
+             "sequence_overhead_s": np.full(len(rows), np.exp(theta[3]))}
         return np.log(evaluate(s, factors)["out_tok_s_total"]) - log_measured
 
-    sol = least_squares(residuals, np.log([1.2, 1e-3]), bounds=(np.log([0.5, 1e-6]),
-                                                                 np.log([3.0, 0.05])),
+    lo, hi = ENGINE_BOUNDS["moe_kernel_factor"]
+    sol = least_squares(residuals, np.log([1.2, 1e-3, 1.0, 1e-5]),
+                        bounds=(np.log([0.5, 1e-6, lo, 1e-8]), np.log([3.0, 0.05, hi, 1e-3])),
                         loss="soft_l1", f_scale=0.1)
     return EngineFactors(kernel_time_factor=float(np.exp(sol.x[0])), sliding_window_kv=True,
                          step_overhead_s=float(np.exp(sol.x[1])),
+                         moe_kernel_factor=float(np.exp(sol.x[2])),
+                         sequence_overhead_s=float(np.exp(sol.x[3])),
                          fitted_on=f"{len(rows)} ML.ENERGY v3 rows (vLLM 0.11.1), "
                                    f"families' factors fixed",
                          mape_pct=float(np.mean(np.abs(np.expm1(sol.fun))) * 100),

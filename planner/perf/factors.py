@@ -108,6 +108,9 @@ class EngineFactors:
     # CPU time per running sequence per step (scheduling, sampling and output processing that
     # the engine does per request between kernels).
     sequence_overhead_s: float = 0.0
+    # Multiplier of the time of the routed-expert GEMMs and their weight reads (the engine's
+    # grouped-GEMM / fused-MoE kernels against TensorRT-LLM's on the same GPU).
+    moe_kernel_factor: float = 1.0
     # Whether the engine's KV cache holds only the window of sliding-window layers (vLLM's
     # hybrid KV cache manager) or reserves the whole sequence in every layer (TensorRT-LLM's
     # trtllm-bench tables: assumed from their measured batch at long contexts).
@@ -119,6 +122,7 @@ class EngineFactors:
 
 REFERENCE_ENGINE = "trtllm"
 ENGINE_BOUNDS = {"kernel_time_factor": (0.5, 3.0), "step_overhead_s": (0.0, 0.05),
+                 "moe_kernel_factor": (0.25, 5.0),
                  "sequence_overhead_s": (0.0, 1e-3)}
 
 

@@ -20,8 +20,13 @@ Decode step at batch B (average context isl + osl/2), per GPU:
     t_compute = (2 x active params x T + attention FLOPs) / (peak x eta_decode); a touched
                 expert's GEMM costs at least ``moe_tile_tokens`` rows (a grouped GEMM at a few
                 tokens per expert is paid by the tile, not by the token)
-    t_comm    = TP: 2 all-reduces per layer; DEP: dispatch + combine all-to-all per MoE layer
+    t_comm    = TP: 2 all-reduces per layer; DEP: dispatch + combine all-to-all per MoE layer;
+                each pays a latency per step of a log2(n)-step exchange plus its bytes
     overheads = ``layer_overhead_s`` per layer (kernel launches) + the engine's per-step time
+                + the engine's per-sequence time x B (CPU work per running request)
+The engine also scales kernel time, and expert (MoE) kernel time on its own (fused-MoE kernels).
+The family's ``max_batch`` (the engine's scheduling limit in the max-throughput tables) bounds
+the offline regime only; a given concurrency is bounded by the KV memory.
 4-bit weights on a GPU without FP4 tensor cores (Hopper, Ampere) run as W4A16: weights read at
 4.5 bits, math at BF16 (MXFP4 / Marlin-style kernels).
 Prefill of one request: max(compute at eta_prefill, one read of the weights) + communication.
@@ -99,6 +104,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         raise InputError(f"parallelism must be one of {list(PARALLELISM)}", file=file,
                          field=f"row {i + 1}.parallelism", value=parallelism[i], has_value=True)
     kernel_factor = np.ones(len(cases))
+    moe_kernel_factor = np.ones(len(cases))
     step_overhead = np.zeros(len(cases))
     sequence_overhead = np.zeros(len(cases))
     window_kv = np.zeros(len(cases), dtype=bool)
@@ -119,6 +125,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
             raise InputError(exc.reason, file=file, field=f"row {i + 1}.engine", value=name,
                              has_value=True) from None
         kernel_factor[rows] = engine.kernel_time_factor
+        moe_kernel_factor[rows] = engine.moe_kernel_factor
         step_overhead[rows] = engine.step_overhead_s
         window_kv[rows] = engine.sliding_window_kv
         sequence_overhead[rows] = engine.sequence_overhead_s
@@ -153,7 +160,8 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         "model": np.asarray(model_ids), "hardware": np.asarray(hw_ids),
         "precision": np.asarray(prec_ids), "family": families,
         "kind": model_kind(catalog.models).to_numpy()[catalog.models.index.get_indexer(model_ids)],
-        "engine": engines, "kernel_factor": kernel_factor, "step_overhead_s": step_overhead,
+        "engine": engines, "kernel_factor": kernel_factor,
+        "moe_kernel_factor": moe_kernel_factor, "step_overhead_s": step_overhead,
         "sequence_overhead_s": sequence_overhead,
         "dep": dep, "weight_only": weight_only,
         "num_gpus": numbers["num_gpus"], "isl": numbers["isl"], "osl": numbers["osl"],
@@ -295,8 +303,9 @@ def memory_fit(s: dict, f: dict) -> dict[str, np.ndarray]:
 
 
 def moe_efficiency(s: dict, f: dict) -> np.ndarray:
-    """Efficiency multiplier of a model's layers: ``eta_moe`` for mixture-of-experts, else 1."""
-    return np.where(s["is_moe"], f["eta_moe"], 1.0)
+    """Efficiency multiplier of a model's expert layers: ``eta_moe`` for mixture-of-experts
+    (over the engine's MoE kernel time factor), else 1."""
+    return np.where(s["is_moe"], f["eta_moe"] / s["moe_kernel_factor"], 1.0)
 
 
 def speculation_at_batch(s: dict, batch: np.ndarray) -> dict:
@@ -346,6 +355,14 @@ def _math_efficiency(s: dict, f: dict) -> np.ndarray:
     return np.where(s["weight_only"], f["eta_weight_only"], 1.0)
 
 
+def collective_latency_s(f: dict, n: np.ndarray) -> np.ndarray:
+    """Latency of one all-reduce (or all-to-all) over ``n`` GPUs: ``allreduce_latency_s`` per
+    step of a log2(n)-step exchange (recursive doubling / tree; 0 on one GPU). A latency
+    independent of n over-predicted TP8 against TP1-TP4 on every family (+20 to +40 % on
+    B200 and L40S); one step per ring hop (n - 1) over-corrected TP8 on Hopper."""
+    return f["allreduce_latency_s"] * np.log2(np.maximum(n, 1))
+
+
 def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
     """Time of one decode step at ``batch`` sequences, and its memory/compute/comm parts.
 
@@ -377,10 +394,11 @@ def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
     t_memory = t_memory * draft * kernel
     t_compute = t_compute * draft * kernel
     ring = 2 * (n - 1) / n
-    allreduce = 2 * s["layers"] * (f["allreduce_latency_s"] + ring * tokens * s["hidden"]
+    hop = collective_latency_s(f, n)
+    allreduce = 2 * s["layers"] * (hop + ring * tokens * s["hidden"]
                                    * ACTIVATION_BYTES / s["link_bw_uni"])
     # DEP: each GPU's tokens go to the GPUs holding their experts and come back (k copies).
-    all_to_all = 2 * s["moe_layers"] * (f["allreduce_latency_s"] + (n - 1) / n * tokens / n
+    all_to_all = 2 * s["moe_layers"] * (hop + (n - 1) / n * tokens / n
                                         * s["experts_active"] * s["hidden"] * ACTIVATION_BYTES
                                         / s["link_bw_uni"])
     t_comm = np.where(n > 1, np.where(s["dep"], all_to_all, allreduce), 0.0) * kernel
@@ -418,7 +436,7 @@ def prefill_s(s: dict, f: dict) -> np.ndarray:
     touched = _touched_experts(s, s["isl"])
     weight_bytes = (s["shared_params"] + s["expert_params"] * touched) * s["bytes_per_weight"]
     t_memory = weight_bytes / n / (s["hbm_bw"] * f["eta_bw"]) * s["kernel_factor"]
-    latency = np.where(n > 1, 2 * s["layers"] * f["allreduce_latency_s"], 0.0)
+    latency = np.where(n > 1, 2 * s["layers"] * collective_latency_s(f, n), 0.0)
     return (np.maximum(prefill_compute_s(s, f), t_memory) + prefill_comm_s(s, f) + latency
             + f["layer_overhead_s"] * s["layers"] + s["step_overhead_s"])
 
@@ -441,8 +459,11 @@ def evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
 
 def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
     fit = memory_fit(s, f)
+    # The engine's batch limit sets the batch of the offline (max-throughput) regime; a given
+    # concurrency is bounded by memory only.
     cap = np.minimum(fit["max_batch_memory"], f["max_batch"])
-    batch = np.where(np.isfinite(s["concurrency"]), np.minimum(s["concurrency"], cap), cap)
+    batch = np.where(np.isfinite(s["concurrency"]),
+                     np.minimum(s["concurrency"], fit["max_batch_memory"]), cap)
     batch = np.maximum(batch, 1.0)
     s = speculation_at_batch(s, batch)
     step = decode_step_s(s, f, batch)

@@ -122,11 +122,15 @@ def test_validate_reports_every_dataset_and_writes_its_files(tmp_path):
     assert overall.loc[("throughput", "trtllm"), "rows"] == 1029
     assert overall.loc[("gpu_power", "mlenergy"), "rows"] == 252
     # Measured levels of the shipped calibration (regression guards; issue 12's targets are
-    # 12 % / 15 % / 25 %: the first and last are not met yet).
-    assert overall.loc[("throughput", "trtllm"), "mape_pct"] <= 15.0
+    # 12 % / 15 % / 25 % and no group above 20 %: the TensorRT-LLM overall (13.3 %) is not met).
+    assert overall.loc[("throughput", "trtllm"), "mape_pct"] <= 14.0
     assert abs(overall.loc[("throughput", "trtllm"), "median_signed_pct"]) <= 5.0
-    assert overall.loc[("gpu_power", "mlenergy"), "mape_pct"] <= 15.0
-    assert overall.loc[("j_per_token", "mlenergy"), "mape_pct"] <= 30.0
+    assert overall.loc[("throughput", "mlenergy"), "mape_pct"] <= 20.0
+    assert overall.loc[("gpu_power", "mlenergy"), "mape_pct"] <= 12.0
+    assert overall.loc[("j_per_token", "mlenergy"), "mape_pct"] <= 25.0
+    groups = summary[(summary["metric"] == "throughput") & (summary["dataset"] == "trtllm")
+                     & (summary["grouping"] != "all")]
+    assert groups["mape_pct"].max() <= 20.5, groups  # MoE small-active: 19.96 %
     coverage = pd.read_csv(tmp_path / "coverage.csv")
     trt = coverage[coverage["dataset"] == "trtllm"]
     assert trt["coverage"].between(0.7, 0.95).all(), trt
