@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 HOURS = 24
+DUST = 1e-9  # of a class's demand: flows below it are the solver's tolerance, not a plan
 TIE_BREAK = 1e-6  # energy's weight in a carbon/cost objective, relative to the mean weight
 
 
@@ -89,6 +90,14 @@ class Coefficients:
         if self.dep_fixed_per_day is not None:
             total += float(np.sum(n * self.dep_fixed_per_day))
         return total / 1e6
+
+    def without_dust(self, x: np.ndarray) -> np.ndarray:
+        """x (queries/day) with solver dust removed: a pair carrying less than DUST of its
+        class's demand (a few queries a day at the solver's tolerance) is set to 0. Such a
+        flow on a deployment of ~1e-8 nodes breaks the re-check by more than its own size
+        while meaning nothing."""
+        x = np.asarray(x, float)
+        return np.where(x < DUST * self.demand[self.pair_class], 0.0, x)
 
     def hourly_load(self) -> np.ndarray:
         """P x 24: share of a pair's daily queries arriving in each hour."""

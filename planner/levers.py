@@ -230,7 +230,7 @@ class LeverEngine:
             raise SolverNumericError(text)
         c = v.coefficients
         unit = v.lp.form.unit
-        x = result.values[:c.n_pairs] * unit
+        x = c.without_dust(result.values[:c.n_pairs] * unit)
         nodes = result.values[c.n_pairs:]
         violations = verify_plan(c, x, nodes)
         if not violations.empty:

@@ -237,7 +237,7 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
                                   f"after {result.seconds:.1f} s (time limit {limit} s)")
         raise SolverNumericError(f"the solver ended with status {result.status.value} after "
                                  f"{result.seconds:.1f} s without a plan")
-    x, n = result.x * solved.unit, result.n
+    x, n = c.without_dust(result.x * solved.unit), result.n
     duals, form, values = result.duals, solved.form, result.values
     if formulation == "milp":
         # Shadow prices of a MILP plan: the LP's duals with its whole nodes fixed.

@@ -535,13 +535,20 @@ def test_sweep_workers_die_with_their_parent(tmp_path):
     assert not any(_alive(p) for p in pids)
 
 
-def test_time_limited_milp_is_deterministic():
+def test_time_limited_milp_has_a_deterministic_floor():
+    """Under a time limit far below the solve's own time, what branch and bound adds before the
+    clock stops depends on the clock; the plan returned is never worse than the deterministic
+    floor (the LP rounded up, the first incumbent), and within 1 % of the full MILP here."""
     instance, digest = load_planning_instance(str(SMALL / "levers-small.yaml"), sets=[
         "solver.time_limit_s=0.05"])
-    values = {optimize(instance, digest, "milp").summary["objective_value"] for _ in range(3)}
-    assert len(values) == 1
+    runs = [optimize(instance, digest, "milp").summary for _ in range(3)]
+    floors = {s["mip_gap_history"][1]["upper"] for s in runs}
+    assert len(floors) == 1 and runs[0]["mip_gap_history"][1]["stage"] == "rounding"
+    floor = floors.pop()
     full = optimize(*load_planning_instance(str(SMALL / "levers-small.yaml")), "milp").summary
-    assert values.pop() <= full["objective_value"] * 1.01
+    for s in runs:
+        assert s["objective_value"] <= floor * (1 + 1e-12)
+        assert s["objective_value"] <= full["objective_value"] * 1.01
 
 
 def test_rounded_lp_incumbent_is_feasible():
@@ -654,14 +661,14 @@ def test_vanishing_demand_is_refused(sets):
 
 
 @pytest.mark.parametrize("sets,constraint,limit,closest", [
-    # 0.49 nodes serve the demand (the LP); a whole node exceeds 0.6 installed
+    # 0.51 nodes serve the demand (the LP); a whole node exceeds 0.6 installed
     (["sites[0].inventory={h100-sxm: 0.6}"], "inventory[h100-sxm] (whole nodes)", 0.6, 1.0),
-    # the LP peaks at 4.49 kW; one whole node draws 6.58 kW at the peak
-    (["sites[0].power_cap_mw=0.005"], "power_cap (whole nodes)", 0.005, 0.0065795),
+    # the LP's half node stays under 5 kW; one whole node draws 5.21 kW at the peak
+    (["sites[0].power_cap_mw=0.005"], "power_cap (whole nodes)", 0.005, 0.0052118),
 ])
 def test_whole_nodes_infeasible_only_as_milp(sets, constraint, limit, closest):
     instance, digest = load_planning_instance(ONE, sets=sets)
-    assert optimize(instance, digest, "lp").summary["nodes"] == pytest.approx(0.49081, rel=1e-4)
+    assert optimize(instance, digest, "lp").summary["nodes"] == pytest.approx(0.50650, rel=1e-4)
     with pytest.raises(InfeasibleError) as err:
         optimize(instance, digest, "milp")
     detail = err.value.details[0]
