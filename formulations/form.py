@@ -18,7 +18,7 @@ Two shapes of the capacity and power-cap rows:
   nonzeros per pair). The lazy MILP keeps only some of these rows (``capacity_rows``,
   ``power_rows``).
 * aggregated (``aggregated=True``): load variables per (deployment, profile group) and energy
-  variables per (capped site, group) carry the daily node-seconds and kWh; hours that cannot bind
+  variables per (capped site, group) carry the daily node-hours and kWh; hours that cannot bind
   are dropped with a proof (:func:`undominated_hours`). 2-3 nonzeros per pair, the same optimum.
   See :mod:`formulations.aggregated` for the algebra.
 
@@ -250,7 +250,8 @@ def _aggregated_columns(b: _Builder) -> None:
         site_row[pair_site[pair_capped]].astype(np.int64) * g_count + pair_group[pair_capped],
         return_inverse=True)
     energy_keys = np.stack([energy_codes // g_count, energy_codes % g_count], axis=1)
-    b.meta.update(class_group=class_group, group_profile=group_profile, load_keys=load_keys,
+    b.meta.update(load_seconds=load_seconds(c, b.unit), class_group=class_group,
+                  group_profile=group_profile, load_keys=load_keys,
                   energy_keys=energy_keys, capped_sites=capped, site_row=site_row,
                   pair_load=np.asarray(pair_load).ravel(), pair_capped=pair_capped,
                   pair_energy=np.asarray(pair_energy).ravel(),
@@ -271,16 +272,25 @@ def define_demand(b: _Builder) -> None:
                q, q, pd.DataFrame({"class": c.classes["id"].to_numpy()}))
 
 
+def load_seconds(c: Coefficients, unit: float) -> float:
+    """Seconds in one unit of the aggregated form's load variables: node-hours (3600), unless a
+    unit of x keeps no node busy for an hour (a fleet of a few queries a day), where node-hours
+    would put the loads under HiGHS's absolute tolerances: node-seconds (1) then. Node-hours
+    keep the load rows' coefficients near 1-100 on real fleets; node-seconds there (~1e5)
+    scale the MILP badly enough for HiGHS to stop at a wrong 'optimum'."""
+    largest = float(np.max(c.node_seconds)) * unit if c.n_pairs else 0.0
+    return SECONDS_PER_HOUR if largest >= SECONDS_PER_HOUR else 1.0
+
+
 def define_load(b: _Builder) -> None:
-    """Aggregated form: L_{d,g} = daily busy node-seconds of group g's pairs at deployment d
-    (node-seconds, not hours: the rows then scale as the hourly form's, which keeps HiGHS's
-    absolute tolerances small beside a tiny fleet's loads)."""
+    """Aggregated form: L_{d,g} = daily busy node-time of group g's pairs at deployment d, in
+    units of :func:`load_seconds`."""
     c, m = b.c, b.meta
     k = len(m["load_keys"])
     p = np.arange(c.n_pairs)
     b.add_rows("load", np.concatenate([m["pair_load"], np.arange(k)]),
                np.concatenate([b.col0("x") + p, b.col0("load") + np.arange(k)]),
-               np.concatenate([c.node_seconds * b.unit, -np.ones(k)]),
+               np.concatenate([c.node_seconds * b.unit / m["load_seconds"], -np.ones(k)]),
                np.zeros(k), np.zeros(k), b.cols["load"].coords)
 
 
@@ -318,7 +328,8 @@ def _aggregated_capacity(b: _Builder) -> None:
     b.add_rows("capacity", np.concatenate([row_of[load_keys[lk, 0], hours], np.arange(n_rows)]),
                np.concatenate([b.col0("load") + lk, b.col0("n") + keys[:, 0]]),
                np.concatenate([shares[load_keys[lk, 1], hours],
-                               np.full(n_rows, -c.utilization_ceiling * SECONDS_PER_HOUR)]),
+                               np.full(n_rows, -c.utilization_ceiling * SECONDS_PER_HOUR
+                                       / m["load_seconds"])]),
                np.full(n_rows, -np.inf), np.zeros(n_rows),
                pd.DataFrame({"deployment": keys[:, 0], "hour": keys[:, 1]}))
 

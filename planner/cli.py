@@ -97,9 +97,9 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
 def estimate(instance: str, fmt: str, show_fit: bool, plot_path: str | None, samples: int | None,
              seed: int | None, input_sensitivity: bool, input_tokens: float | None) -> None:
     """Per-query and fleet energy by the method of Oviedo et al. (arXiv:2509.20241)."""
-    from planner.energy.estimator import load_estimate_instance, run_estimate
+    from planner.paper.estimator import load_estimate_instance, run_estimate
     from planner.report.estimate import estimate_text, fit_text, plot_estimate
-    from planner.validation import check_writable_file
+    from planner.config.validation import check_writable_file
 
     if plot_path:
         check_writable_file(plot_path, "--plot")
@@ -120,7 +120,7 @@ def estimate(instance: str, fmt: str, show_fit: bool, plot_path: str | None, sam
     if fmt == "json":
         summary = result.summary()
         if show_fit:
-            from planner.energy.throughput_fit import fit_table
+            from planner.paper.throughput_fit import fit_table
             summary["throughput_fit"] = fit_table(result.fits).to_dict(orient="records")
         click.echo(json.dumps(summary, indent=2))
     else:
@@ -150,7 +150,7 @@ def calibrate(out_path: str | None, rows_csv: str | None, fmt: str, no_holdout: 
                                         online_check, speculative_check, ttft_check)
     from planner.report.calibration import calibration_text, write_error_rows
     from planner.report.io import write_json_atomic
-    from planner.validation import check_writable_file
+    from planner.config.validation import check_writable_file
 
     for path, option in ((out_path, "--out"), (rows_csv, "--rows-csv")):
         if path:
@@ -234,7 +234,7 @@ def throughput(cases_path: str, fmt: str, calibration_path: str | None) -> None:
     regime unless a concurrency is given)."""
     from planner.perf.factors import load_calibration
     from planner.perf.model import predict
-    from planner.validation import read_cases_csv
+    from planner.config.validation import read_cases_csv
 
     cases = read_cases_csv(cases_path)
     result = predict(cases, calibration=load_calibration(calibration_path), file=cases_path)
@@ -272,11 +272,11 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
                   robust: bool = False, uncertainty_draws: int | None = None) -> None:
     """Choose models, precisions, batching and hardware for every query class, minimizing
     fleet GWh/day under SLOs, quality floors, inventory and power caps."""
-    from planner.instance import load_planning_instance
+    from planner.config.instance import load_planning_instance
     from planner.pipeline import InfeasibleError, optimize
     from planner.report.plan import plan_text, write_infeasible, write_plan
 
-    from planner.validation import check_writable_dir
+    from planner.config.validation import check_writable_dir
 
     if time_limit is not None:
         sets = (*sets, f"solver.time_limit_s={time_limit}")
@@ -286,12 +286,12 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
     if out_dir:
         check_writable_dir(out_dir)  # before the solve, not after it
     if uncertainty_draws is not None:
-        from planner.uncertainty import check_samples
+        from planner.results.uncertainty import check_samples
 
         check_samples(uncertainty_draws, "--uncertainty", instance)
     try:
         if spec.robustness.robust:  # issue 14: minimise CVaR of energy over sampled coefficients
-            from planner.robust import optimize_robust
+            from planner.solve.robust import optimize_robust
 
             if formulation != "lp":
                 raise InputError("--robust solves the LP (continuous nodes); drop --formulation")
@@ -303,7 +303,7 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
             write_infeasible(exc, spec, digest, formulation, out_dir)
         raise
     if uncertainty_draws is not None:  # issue 14: the fixed plan's Monte Carlo
-        from planner.uncertainty import plan_uncertainty
+        from planner.results.uncertainty import plan_uncertainty
 
         r, e = spec.robustness, plan.extra
         usum, utable, umc = plan_uncertainty(e["coefficients"], e["x"], e["n"],
@@ -381,22 +381,22 @@ def levers_command(ctx: click.Context, instance: str, scenario: str | None,
                    uncertainty_draws: int | None = None) -> None:
     """Attribute the reduction from the paper's baseline to each lever group: every subset
     solved, each lever alone and left out, exact Shapley shares, per-class breakdown."""
-    from planner.instance import load_planning_data
+    from planner.config.instance import load_planning_data
     from planner.levers import attribute_levers
     from planner.report.levers import levers_text, write_levers
-    from planner.validation import check_writable_dir
+    from planner.config.validation import check_writable_dir
 
     data = load_planning_data(instance, scenario=scenario, sets=sets)
     if out_dir:
         check_writable_dir(out_dir)
     if uncertainty_draws is not None:
-        from planner.uncertainty import check_samples
+        from planner.results.uncertainty import check_samples
 
         check_samples(uncertainty_draws, "--uncertainty", instance)
     with Progress("lever subsets") as bar:
         result = attribute_levers(data, instance, progress=bar.update, total=bar.set_total)
     if uncertainty_draws is not None:  # issue 14: lever reductions with intervals
-        from planner.levers_uncertainty import lever_uncertainty
+        from planner.levers.uncertainty import lever_uncertainty
 
         with Progress("lever draws") as bar:
             table, usum = lever_uncertainty(data, instance, uncertainty_draws,
@@ -513,9 +513,9 @@ def uncertainty_command(instance: str, scenario: str | None, sets: tuple[str, ..
     """How uncertain the plan is when the coefficients are wrong (issue 14): the fixed plan's
     GWh/day, peak MW and capacity/cap checks over correlated coefficient draws, optionally the
     robust plan beside it and the re-optimised draws with the point plan's regret."""
-    from planner.instance import instance_from_mapping, load_planning_data
+    from planner.config.instance import instance_from_mapping, load_planning_data
     from planner.report.uncertainty import result_json, uncertainty_text, write_uncertainty
-    from planner.robust import uncertainty_analysis
+    from planner.solve.robust import uncertainty_analysis
 
     extra = [f"robustness.{k}={v}" for k, v in (("samples", samples), ("seed", seed),
                                                   ("risk_level", risk_level)) if v is not None]
@@ -565,7 +565,7 @@ def import_melange(config: str, out_path: str | None, name: str | None) -> None:
     import yaml
 
     from planner.importers.melange import melange_instance, read_config
-    from planner.instance import instance_from_mapping
+    from planner.config.instance import instance_from_mapping
 
     data = melange_instance(read_config(config), config, name)
     instance_from_mapping(data, config)  # refuse to write an instance that does not validate

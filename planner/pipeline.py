@@ -21,11 +21,11 @@ from formulations.coefficients import Coefficients
 from formulations.form import Form, Options, build
 from formulations.loads import site_power_kw
 from planner import __version__
-from planner.candidates import CandidateReport, build_coefficients
+from planner.problem.candidates import CandidateReport, build_coefficients
 from planner.errors import (EXIT_INFEASIBLE, EXIT_NO_SOLUTION, InfeasibleError, InputError,
                             NoSolutionError, SolverNumericError, VerificationError)
-from planner.plan import Plan, build_tables, hourly_table
-from planner.schema.plan import PlanningInstance
+from planner.results.plan import Plan, build_tables, hourly_table
+from planner.config.schema.plan import PlanningInstance
 from planner.solve import solve as solve_form
 from planner.solve.colgen import solve_lp_colgen
 from planner.solve.diagnosis import (elastic_diagnosis, explain_ineligible, message,
@@ -33,7 +33,7 @@ from planner.solve.diagnosis import (elastic_diagnosis, explain_ineligible, mess
 from planner.solve.lp import solve_lp_direct
 from planner.solve.result import Result, Status
 from planner.solve.verify import verify_plan
-from planner.validation import warn_once
+from planner.config.validation import warn_once
 
 log = logging.getLogger(__name__)
 

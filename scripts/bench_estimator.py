@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.energy.estimator import load_estimate_instance, run_estimate
+from planner.paper.estimator import load_estimate_instance, run_estimate
 from planner.config.distributions import lognormal_params, stream
-from planner.energy.montecarlo import simulate_model
+from planner.paper.montecarlo import simulate_model
 
 INSTANCE = Path(__file__).resolve().parents[1] / "instances" / "paper-v2.yaml"
 

@@ -14,10 +14,10 @@ import time
 
 import numpy as np
 
-from planner.instance import load_planning_data
+from planner.config.instance import load_planning_data
 from planner.levers import LeverEngine, attribute_levers
 from planner.pipeline import optimize
-from planner.schema.plan import LeverSpec
+from planner.config.schema.plan import LeverSpec
 
 
 def main() -> None:

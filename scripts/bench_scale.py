@@ -35,7 +35,7 @@ def worker(classes: int, seed: int, path: str) -> dict:
 
     from bench_solve import synthetic_instance
 
-    from planner.candidates import build_coefficients
+    from planner.problem.candidates import build_coefficients
     from planner.solve.verify import verify_plan
     phases = {"imports": time.perf_counter() - T_START}
     t0 = time.perf_counter()

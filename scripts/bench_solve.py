@@ -18,11 +18,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from formulations import Options, build
-from planner.candidates import build_coefficients
+from planner.problem.candidates import build_coefficients
 from formulations.coefficients import HOURS
 from planner.solve.milp_priced import solve_milp_priced
 from planner.solve.lazy_milp import solve_milp
-from planner.schema.plan import PlanningInstance
+from planner.config.schema.plan import PlanningInstance
 from planner.solve import solve
 from planner.solve.verify import verify_plan
 

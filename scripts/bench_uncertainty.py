@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from planner.candidates import build_coefficients
-from planner.instance import load_planning_instance
+from planner.problem.candidates import build_coefficients
+from planner.config.instance import load_planning_instance
 from planner.pipeline import optimize
-from planner.uncertainty import (error_model, evaluate_fixed_plan, perturbed,
+from planner.results.uncertainty import (error_model, evaluate_fixed_plan, perturbed,
                                  sample_multipliers)
 from formulations.loads import site_power_kw
 

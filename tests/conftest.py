@@ -13,7 +13,7 @@ INSTANCES = ROOT / "instances"
 
 @lru_cache(maxsize=None)
 def estimate_of(name: str):
-    from planner.energy.estimator import load_estimate_instance, run_estimate
+    from planner.paper.estimator import load_estimate_instance, run_estimate
 
     instance, table = load_estimate_instance(INSTANCES / name)
     return run_estimate(instance, table)

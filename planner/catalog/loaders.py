@@ -83,7 +83,7 @@ def _resolve(name: str, known: pd.Index, aliases: dict[str, str], kind: str, fil
 
 
 # Issue 13: an instance's own hardware and models extend the catalog while its candidates are
-# built (planner.measurements.instance_catalog); outside that, the shipped catalog.
+# built (planner.problem.measurements.instance_catalog); outside that, the shipped catalog.
 _EXTENDED: ContextVar[Catalog | None] = ContextVar("planner_extended_catalog", default=None)
 
 

@@ -1,6 +1,6 @@
 """Uncertain inputs given by their 5th and 95th percentiles, and named random streams.
 
-Shared by the paper replica (:mod:`planner.energy`) and the sweep's Monte Carlo
+Shared by the paper replica (:mod:`planner.paper`) and the sweep's Monte Carlo
 (:mod:`planner.sweep.points`); it lives here, below both, so neither imports the other.
 """
 

@@ -97,7 +97,7 @@ def parse_set(expression: str, where: str | None = None) -> tuple[str, object]:
     ``where`` names the instance the override is for (``FILE (--set)``) in errors."""
     import yaml
 
-    from planner.validation import load_yaml_text  # the strict loader ('on' stays a string)
+    from planner.config.validation import load_yaml_text  # the strict loader ('on' stays a string)
 
     if "=" not in expression:
         raise InputError("--set needs PATH=VALUE", file=where, field="--set", value=expression,

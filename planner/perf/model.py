@@ -50,7 +50,7 @@ from planner.catalog.loaders import Catalog, kv_bytes_per_token_full, load_catal
 from planner.errors import InputError
 from planner.perf.factors import (FACTOR_NAMES, POWER_NAMES, REFERENCE_ENGINE, Calibration,
                                   load_calibration)
-from planner.validation import check_text_column, parse_bool_column, parse_number_column
+from planner.config.validation import check_text_column, parse_bool_column, parse_number_column
 
 GIB = 2.0**30
 RUNTIME_RESERVE_FRACTION = 0.08  # HBM kept for activations, workspace and CUDA context [assumed]
@@ -79,7 +79,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
     model_ids = _resolve_column(cases["model"], catalog.model_id, "model", file)
     hw_ids = _resolve_column(cases["hardware"], catalog.hardware_id, "hardware", file)
     prec_ids = _resolve_column(cases["precision"], catalog.precision_id, "precision", file)
-    # Strict parsing (planner.validation): whole GPUs, at least one token, booleans spelled
+    # Strict parsing (planner.config.validation): whole GPUs, at least one token, booleans spelled
     # true/false/yes/no/1/0; a blank concurrency means the offline max-throughput regime.
     numbers = {
         "num_gpus": parse_number_column(cases["num_gpus"], "num_gpus", file, minimum=1,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner.energy.estimator import EstimateResult
-from planner.energy.throughput_fit import fit_table
+from planner.paper.estimator import EstimateResult
+from planner.paper.throughput_fit import fit_table
 from planner.report.io import write_atomic
 
 

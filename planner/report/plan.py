@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-from planner.plan import Plan
+from planner.results.plan import Plan
 from planner.report.io import write_atomic, write_json_atomic
 
 

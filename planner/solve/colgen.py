@@ -96,9 +96,9 @@ def full_reduced_costs(c: Coefficients, unit: float, form, row_dual: np.ndarray,
     lam[keys[:, 0], keys[:, 1]] = np.minimum(row_dual[form.row_groups["capacity"]], 0.0)
     share = c.profile / HOURS  # C x 24
     rc = per_query - pi[c.pair_class]
-    # Capacity: s_p u x_p node-seconds in row (d, h) with weight f_c(h).
+    # Capacity: s_p u x_p node-seconds (in load units) in row (d, h) with weight f_c(h).
     cap_dc = lam @ share.T  # D x C, sum_h lambda_dh f_c(h)
-    rc = rc - c.node_seconds * unit * cap_dc[c.pair_dep, c.pair_class]
+    rc = rc - c.node_seconds * unit / form.meta["load_seconds"] * cap_dc[c.pair_dep, c.pair_class]
     if "power_cap" in form.row_groups:
         capped = form.capped_sites
         nu = np.zeros((capped.size, HOURS))

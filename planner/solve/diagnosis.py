@@ -13,7 +13,7 @@ from formulations.coefficients import Coefficients
 from formulations.constraints import demand_unit
 from formulations.form import Options, build
 from formulations.loads import site_power_kw
-from planner.candidates import CandidateReport
+from planner.problem.candidates import CandidateReport
 from planner.solve.highs import solve_highs
 from planner.solve.result import Status
 

@@ -4,15 +4,19 @@ HiGHS's root (presolve, cut rounds) on the whole aggregated MILP of 100 classes 
 deployments takes tens of seconds a round and does not honour its time limit there. Its
 integer decisions are the nodes of a few dozen deployments; the pairs that matter are few. So:
 
-1. The LP by column generation (:mod:`planner.colgen`); its duals give every pair a reduced cost
-   ``rc_p`` under a dual of the full LP, with ``c_p >= pi_c + rc_p`` (the capacity and power
-   terms dropped from c_p are >= 0).
+1. The LP by column generation (:mod:`planner.solve.colgen`); its duals give every pair a
+   reduced cost ``rc_p`` under a dual of the full LP, used to choose which pairs to try.
 2. K = the pairs of the LP's support, of the best plan so far, and the lowest-``rc`` pairs of each
    class. The *relaxed* MILP is the MILP over K plus, per class, a column z_c in its demand row
-   only, costing ``pi_c + min_{p of c not in K} rc_p``: any plan of the whole MILP maps to it
-   (its pairs outside K become z at no more than their cost, and their capacity and power use is
-   dropped, which only loosens <= rows), so the relaxed MILP's dual bound is a lower bound on the
-   whole MILP. A relaxed plan with z = 0 is a plan of the whole MILP.
+   only, costing ``min_{p of c not in K} c_p`` (the pair's own per-query objective, without
+   nodes): any plan of the whole MILP maps to it (its pairs outside K become z at no more than
+   their cost; their capacity and power use is dropped, which only loosens <= rows; nodes of
+   deployments without a pair in K are dropped, which only lowers the cost), so the relaxed
+   MILP's dual bound is a lower bound on the whole MILP. A relaxed plan with z = 0 is a plan of
+   the whole MILP.
+   (Until this session z cost ``pi_c + min rc_p``. That is not a lower bound: with the capacity
+   and power duals <= 0, ``c_p = pi_c + rc_p + sum a_ip y_i <= pi_c + rc_p``; on the recalibrated
+   fleet-1b it "proved" 0.155943 GWh/day optimal where a plan of 0.155547 exists.)
 3. The restricted MILP (K, no z) gives plans. Classes whose z is used get their next
    lowest-``rc`` pairs; repeat until the gap is proven or the time is up.
 
@@ -32,7 +36,7 @@ import scipy.sparse as sp
 import pandas as pd
 
 from formulations.coefficients import Coefficients
-from formulations.constraints import demand_unit, milp_link_bounds
+from formulations.constraints import demand_unit, milp_link_bounds, objective_weights
 from formulations.form import Block, Options, build
 from planner.solve.colgen import lowest_per_class, pair_subset, solve_lp_colgen
 from planner.solve.lp import solve_lp_direct
@@ -141,7 +145,8 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
         return DirectMilpResult(lp, unit, lp, history, stages)
     lower = lp.objective
     history.append(GapPoint(time.perf_counter() - t_start, "lp", None, lower))
-    rc, pi = cg.reduced_costs, cg.prices
+    rc = cg.reduced_costs
+    per_query, _ = objective_weights(c, unit)
 
     form = build(c, Options(aggregated=True, integer=True, unit=unit))
     best, upper = None, np.inf
@@ -167,9 +172,9 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
         # z: per class, the cheapest price of its pairs outside K.
         outside = ~in_k
         z_cost = np.full(len(c.demand), np.inf)
-        np.minimum.at(z_cost, c.pair_class[outside], rc[outside])
+        np.minimum.at(z_cost, c.pair_class[outside], per_query[outside])
         z_class = np.flatnonzero(np.isfinite(z_cost))
-        relaxed_form = _with_slack(sub_form, pi[z_class] + z_cost[z_class], z_class)
+        relaxed_form = _with_slack(sub_form, z_cost[z_class], z_class)
 
         def seed(f):
             if best is None:

@@ -22,9 +22,9 @@ import pandas as pd
 
 from planner.config import digest
 from planner.errors import InputError, PlannerError
-from planner.instance import load_planning_data
+from planner.config.instance import load_planning_data
 from planner.report.io import write_atomic, write_json_atomic
-from planner.schema.loading import load_yaml_model
+from planner.config.schema.loading import load_yaml_model
 from planner.sweep.points import Point, expand
 from planner.sweep.spec import SweepSpec
 from planner.sweep.worker import limit_threads, solve_point
@@ -70,7 +70,7 @@ def run_sweep(instance_path: str, spec_path: str, out_dir: str | Path, jobs: int
     """Solve every point of the spec; refuses more than ``max_points`` points (counted from
     the spec before any grid is expanded), a malformed scheduler address or an unwritable
     ``out_dir`` before any work is done."""
-    from planner.validation import check_writable_dir
+    from planner.config.validation import check_writable_dir
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)

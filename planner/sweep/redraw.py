@@ -1,6 +1,6 @@
 """Re-optimised uncertainty draws on the sweep engine (issue 14).
 
-Draw k is the k-th row of the fixed plan's Monte Carlo (:mod:`planner.uncertainty`, stream
+Draw k is the k-th row of the fixed plan's Monte Carlo (:mod:`planner.results.uncertainty`, stream
 ``evaluate``, the instance's ``robustness`` seed): the same coefficient errors. Each draw is
 one sweep point: the LP re-solved with the drawn coefficients, and the point plan (solved once
 per worker at the nominal coefficients) evaluated in the same draw. Regret = the point plan's
@@ -34,10 +34,10 @@ _STATE: dict = {}
 
 def _state(base: dict, file: str) -> dict:
     """Per worker process: the instance, its candidates, the point plan (cached by the input)."""
-    from planner.candidates import build_coefficients
-    from planner.instance import instance_from_mapping
+    from planner.problem.candidates import build_coefficients
+    from planner.config.instance import instance_from_mapping
     from planner.pipeline import optimize
-    from planner.uncertainty import error_model
+    from planner.results.uncertainty import error_model
 
     key = digest(base)
     if key not in _STATE:
@@ -56,7 +56,7 @@ def solve_redraw(base: dict, point: dict, file: str, formulation: str) -> dict:
     """One re-optimised draw; never raises for a bad draw (the status says what happened)."""
     from planner.errors import PlannerError
     from planner.pipeline import optimize
-    from planner.uncertainty import evaluate_fixed_plan, perturbed, sample_multipliers
+    from planner.results.uncertainty import evaluate_fixed_plan, perturbed, sample_multipliers
 
     t0 = time.perf_counter()
     record = {"point": point}
@@ -92,7 +92,7 @@ def solve_redraw(base: dict, point: dict, file: str, formulation: str) -> dict:
 
 
 def _used_labels(s: dict) -> list[str]:
-    from planner.plan import deployment_labels
+    from planner.results.plan import deployment_labels
 
     labels = np.array(deployment_labels(s["c"]))
     return list(labels[s["n"] > 1e-6])
@@ -103,7 +103,7 @@ def run_redraws(base: dict, file: str, out_dir: str | Path, draws: int, jobs: in
                 progress: Callable[[int], None] | None = None,
                 total: Callable[[int], None] | None = None) -> tuple[pd.DataFrame, dict]:
     """Solve ``draws`` re-optimised draws into ``out_dir``; the table and its summary."""
-    from planner.uncertainty import check_samples, quantiles
+    from planner.results.uncertainty import check_samples, quantiles
 
     check_samples(draws, "--redraws")
     t0 = time.perf_counter()

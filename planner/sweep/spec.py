@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from planner.schema.common import Frozen
-from planner.validation import StrictBool
+from planner.config.schema.common import Frozen
+from planner.config.validation import StrictBool
 
 
 def _check_path(path: str) -> str:

@@ -1,6 +1,6 @@
 """Solve one sweep point (runs in a worker process: local pool or Dask).
 
-Candidates are cached per process by :func:`planner.candidates.candidate_key`: points that change
+Candidates are cached per process by :func:`planner.problem.candidates.candidate_key`: points that change
 only PUE, caps, inventory or demand reuse the evaluated candidates and only re-assemble and
 re-solve the LP.
 """
@@ -53,9 +53,9 @@ def die_with_parent(parent_pid: int) -> None:
 
 def solve_point(base: dict, point: dict, file: str, formulation: str) -> dict:
     """The point's headline numbers, or its error; never raises for a bad point."""
-    from planner.candidates import assemble, candidate_key, candidate_pairs
+    from planner.problem.candidates import assemble, candidate_key, candidate_pairs
     from planner.errors import PlannerError
-    from planner.instance import instance_from_mapping
+    from planner.config.instance import instance_from_mapping
     from planner.pipeline import optimize
     from planner.sweep.points import Point, point_data
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from planner.config import digest, stable_int
 from planner.config.distributions import Z95, lognormal_params, sample_lognormal, stream
-from planner.schema.loading import load_yaml_model
+from planner.config.schema.loading import load_yaml_model
 from planner.sweep.points import draw, expand
 from planner.sweep.spec import SweepSpec, UncertainInput
 
@@ -27,14 +27,16 @@ def test_stable_int_is_the_old_stream_seed():
 
 
 def test_shipped_sweep_ids_and_manifest_hashes_are_unchanged():
-    from planner.instance import load_planning_data
+    from planner.config.instance import load_planning_data
 
     base = load_planning_data("instances/fleet-1b.yaml")
     spec = load_yaml_model("instances/sweeps/fleet-1b-sensitivity.yaml", SweepSpec)
     points = expand(spec, base, "spec.yaml")
     ids = [p.id for p in points]
     assert ids[:2] == ["base", "grid0-00000-6cf29ee0"]
-    assert ids[-1] == "mc-00059-b7a5cf47"
+    # (the last Monte Carlo draw resamples the calibration residuals: it moves with a
+    # recalibration, which the issue-12 refit of this session did: b7a5cf47 -> 971bd90b)
+    assert ids[-1] == "mc-00059-971bd90b"
     assert digest(base) == "f0bf5ad1ae7f5c99"
     assert digest(spec.model_dump(mode="json")) == "df21aec784433ca3"
 

@@ -23,9 +23,9 @@ import pytest
 import yaml
 
 from planner.errors import InfeasibleError, InputError, NoSolutionError
-from planner.instance import instance_from_mapping, load_planning_data
+from planner.config.instance import instance_from_mapping, load_planning_data
 from planner.pipeline import optimize
-from planner.schema.loading import load_yaml_model, read_yaml
+from planner.config.schema.loading import load_yaml_model, read_yaml
 from tests.hardening import fuzz
 
 SEED = int(__import__("os").environ.get("FUZZ_SEED", "17"))
@@ -93,7 +93,7 @@ def run_sweep_spec(spec_path, instance_path, base, rng):
 
 def run_csv(path):
     from planner.perf.model import predict
-    from planner.validation import read_cases_csv
+    from planner.config.validation import read_cases_csv
 
     out = predict(read_cases_csv(path), file=str(path))
     fits = out["fits"].to_numpy(bool)
@@ -107,7 +107,7 @@ def run_csv(path):
 
 
 def run_estimate(path, rng, budget):
-    from planner.energy.estimator import load_estimate_instance, run_estimate as estimate
+    from planner.paper.estimator import load_estimate_instance, run_estimate as estimate
 
     instance, table = load_estimate_instance(path)
     if budget["estimate_runs"] <= 0:

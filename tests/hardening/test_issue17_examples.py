@@ -27,9 +27,9 @@ from planner.cli import cli
 from planner.errors import (EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InfeasibleError,
                             InputError, SolverNumericError)
 from planner.config import parse_set
-from planner.instance import load_planning_data, load_planning_instance
+from planner.config.instance import load_planning_data, load_planning_instance
 from planner.pipeline import optimize
-from planner.schema.loading import load_yaml_model, read_yaml
+from planner.config.schema.loading import load_yaml_model, read_yaml
 from tests.conftest import INSTANCES
 
 SMALL = INSTANCES / "small"
@@ -552,7 +552,7 @@ def test_time_limited_milp_has_a_deterministic_floor():
 
 
 def test_rounded_lp_incumbent_is_feasible():
-    from planner.candidates import build_coefficients
+    from planner.problem.candidates import build_coefficients
     from formulations.constraints import demand_unit
     from planner.solve.lazy_milp import relax_lp, rounded_incumbent
     from planner.solve.verify import verify_plan

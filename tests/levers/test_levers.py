@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from planner.cli import cli
 from planner.errors import InputError
-from planner.instance import instance_from_mapping, load_planning_data
+from planner.config.instance import instance_from_mapping, load_planning_data
 from planner.levers import LeverEngine, attribute_levers
 from planner.pipeline import optimize
-from planner.shapley import exact_shapley, sampled_shapley
+from planner.levers.shapley import exact_shapley, sampled_shapley
 from tests.conftest import INSTANCES
 
 SMALL = INSTANCES / "small" / "levers-small.yaml"

@@ -14,11 +14,11 @@ from formulations.form import Options, Robust, build
 from planner.cli import cli
 from formulations.coefficients import HOURS, Coefficients
 from planner.errors import InputError
-from planner.instance import instance_from_mapping, load_planning_data, load_planning_instance
+from planner.config.instance import instance_from_mapping, load_planning_data, load_planning_instance
 from planner.pipeline import InfeasibleError, optimize
-from planner.robust import optimize_robust, sample_cvar
+from planner.solve.robust import optimize_robust, sample_cvar
 from planner.solve import solve
-from planner.uncertainty import (check_level, check_samples, error_model, evaluate_fixed_plan,
+from planner.results.uncertainty import (check_level, check_samples, error_model, evaluate_fixed_plan,
                                  plan_uncertainty, quantile_multiplier, sample_multipliers)
 from tests.conftest import INSTANCES
 
@@ -223,7 +223,7 @@ def test_solve_uncertainty_summary_fields_and_benchmarked_source(tmp_path):
 def test_robust_cap_rows_hold_cvar_of_power_under_the_cap():
     from dataclasses import replace
 
-    from planner.robust import site_hour_power
+    from planner.solve.robust import site_hour_power
 
     # Deployment b is 2.5x cheaper per query but 40 % uncertain: without a cap the CVaR plan
     # puts everything on it (power CVaR_0.95 about 94 kW); a 90 kW cap held in CVaR forces a

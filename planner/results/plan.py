@@ -1,0 +1,228 @@
+"""Result objects of a solve: tidy tables (assignment, deployments, classes, constraints) and the
+JSON summary with provenance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from formulations.coefficients import HOURS, Coefficients
+from formulations.loads import busy_node_seconds, site_power_kw
+from planner.perf.factors import REFERENCE_ENGINE
+
+
+@dataclass
+class Plan:
+    summary: dict
+    assignment: pd.DataFrame
+    deployments: pd.DataFrame
+    classes: pd.DataFrame
+    constraints: pd.DataFrame
+    extra: dict = field(default_factory=dict)
+    hourly: pd.DataFrame | None = None
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        tables = {"assignment": self.assignment, "deployments": self.deployments,
+                  "classes": self.classes, "constraints": self.constraints}
+        if self.hourly is not None:
+            tables["hourly"] = self.hourly
+        return tables
+
+
+def hourly_table(c: Coefficients, power_kw: np.ndarray) -> pd.DataFrame:
+    """One row per site and hour: facility power (IT x PUE) and the site's cap (NaN when none),
+    from the S x 24 array of ``formulations.loads.site_power_kw``."""
+    sites, hours = power_kw.shape
+    cap = np.where(np.isfinite(c.site_cap_kw), c.site_cap_kw / 1e3, np.nan)
+    return pd.DataFrame({"site": np.repeat(np.asarray(c.site_ids, dtype=object), hours),
+                         "hour": np.tile(np.arange(hours), sites),
+                         "facility_power_mw": power_kw.ravel() / 1e3,
+                         "power_cap_mw": np.repeat(cap, hours)})
+
+
+def deployment_labels(c: Coefficients) -> list[str]:
+    d = c.deployments
+    spec = d["speculative"] if "speculative" in d else np.zeros(len(d), dtype=bool)
+    split = d["disaggregated"] if "disaggregated" in d else np.zeros(len(d), dtype=bool)
+    engine = d["engine"] if "engine" in d else np.full(len(d), REFERENCE_ENGINE)
+    return [f"{m}/{p}/{h}x{g}/b{b}{'+sd' if sd else ''}{'+pd' if pd_ else ''}"
+            f"{'' if e == REFERENCE_ENGINE else '+' + e}@{c.site_ids[s]}"
+            for m, p, h, g, b, sd, pd_, e, s in zip(d["model"], d["precision"], d["hardware"],
+                                                    d["num_gpus"], d["max_concurrency"], spec,
+                                                    split, engine, d["site_idx"])]
+
+
+def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, form,
+                 slo: pd.DataFrame, objective_unit: str = "GWh/day",
+                 values: np.ndarray | None = None) -> tuple[pd.DataFrame, ...]:
+    """Assignment, deployment, class and constraint tables of a plan (x in queries/day);
+    ``duals`` are labelled by the row blocks of ``form`` (None: no shadow prices)."""
+    labels = np.array(deployment_labels(c))
+    dep = c.deployments
+    site_factor = c.site_pue * c.site_overhead
+    busy = busy_node_seconds(c, x)  # D x 24
+    util = np.divide(busy, n[:, None] * 3600, out=np.zeros_like(busy), where=n[:, None] > 1e-9)
+    dyn_kwh = np.bincount(c.pair_dep, weights=x * c.dynamic_kwh, minlength=c.n_deployments)
+    idle_kwh = n * c.dep_idle_kw * HOURS
+    dep_gwh = (dyn_kwh + idle_kwh) * site_factor[c.dep_site] / 1e6
+    dep_power_kw = (n[:, None] * c.dep_idle_kw[:, None]
+                    + _hourly_dynamic_kw(c, x)) * c.site_pue[c.dep_site][:, None]
+    used = (n > 1e-6) | (np.bincount(c.pair_dep, weights=x, minlength=c.n_deployments) > 0)
+    deployments = pd.DataFrame({
+        "deployment": labels, "model": dep["model"], "precision": dep["precision"],
+        "hardware": dep["hardware"], "gpus_per_replica": dep["num_gpus"],
+        "max_concurrency": dep["max_concurrency"],
+        "speculative": dep["speculative"] if "speculative" in dep else False,
+        "disaggregated": dep["disaggregated"] if "disaggregated" in dep else False,
+        "engine": dep["engine"] if "engine" in dep else REFERENCE_ENGINE,
+        "site": [c.site_ids[s] for s in dep["site_idx"]], "nodes": n,
+        "replicas": n / dep["nodes_per_replica"].to_numpy(),
+        "utilization_mean": util.mean(axis=1), "utilization_peak": util.max(axis=1),
+        "peak_mw": dep_power_kw.max(axis=1) / 1e3, "gwh_per_day": dep_gwh})
+    for col in ("family", "model_kind", "calibrated", "uncertainty_pct",  # coefficient provenance
+                "coefficient_source", "provisioning_unit", "gpus_per_unit"):  # (+ issue 13)
+        if col in dep:
+            deployments[col] = dep[col].to_numpy()
+    if "gpus_per_unit" in dep:  # issue 13: n counts provisioned units; GPUs are physical
+        deployments["gpus"] = n * dep["gpus_per_unit"].to_numpy(float)
+    for h in range(HOURS):
+        deployments[f"util_h{h:02d}"] = util[:, h]
+    deployments = deployments[used].reset_index(drop=True)
+
+    # Per query: its own load-dependent energy plus its share of the deployment's idle energy
+    # (by node-seconds), facility side.
+    ns_total = np.bincount(c.pair_dep, weights=x * c.node_seconds, minlength=c.n_deployments)
+    idle_per_ns = np.divide(idle_kwh, ns_total, out=np.zeros_like(idle_kwh), where=ns_total > 0)
+    wh = (c.dynamic_kwh + idle_per_ns[c.pair_dep] * c.node_seconds) * site_factor[
+        c.dep_site[c.pair_dep]] * 1e3
+    served = x > 1e-9 * c.demand.max()
+    pairs = c.pairs
+    class_ids = c.classes["id"].to_numpy()
+    assignment = pd.DataFrame({
+        "class": class_ids[c.pair_class], "deployment": labels[c.pair_dep],
+        "queries_per_day": x, "share": x / c.demand[c.pair_class], "wh_per_query": wh,
+        "ttft_ms": pairs["ttft_ms"].to_numpy(), "tpot_ms": pairs["tpot_ms"].to_numpy()})
+    assignment = assignment[served].sort_values(["class", "queries_per_day"],
+                                                ascending=[True, False]).reset_index(drop=True)
+    classes = []
+    for i, cid in enumerate(class_ids):
+        a = assignment[assignment["class"] == cid]
+        q = a["queries_per_day"].to_numpy()
+        s = slo.iloc[i]
+        worst_ttft, worst_tpot = a["ttft_ms"].max(), a["tpot_ms"].max()
+        classes.append({
+            "class": cid, "queries_per_day": c.demand[i],
+            "wh_per_query": float((a["wh_per_query"] * q).sum() / q.sum()) if q.sum() else np.nan,
+            "deployments_used": len(a), "ttft_slo_ms": s["ttft_slo_ms"],
+            "worst_ttft_ms": worst_ttft,
+            "ttft_margin_ms": (s["ttft_slo_ms"] - worst_ttft) if s["ttft_slo_ms"] else np.nan,
+            "tpot_slo_ms": s["tpot_slo_ms"], "worst_tpot_ms": worst_tpot,
+            "tpot_margin_ms": (s["tpot_slo_ms"] - worst_tpot) if s["tpot_slo_ms"] else np.nan})
+    constraints = constraint_table(c, x, n, duals, form, objective_unit, values)
+    return assignment, deployments, pd.DataFrame(classes), constraints
+
+
+def _hourly_dynamic_kw(c: Coefficients, x: np.ndarray) -> np.ndarray:
+    out = np.zeros((c.n_deployments, HOURS))
+    np.add.at(out, c.pair_dep, (x * c.dynamic_kwh)[:, None] * c.profile[c.pair_class] / HOURS)
+    return out
+
+
+UNITS = {"demand": "GWh/day per million queries/day",
+         "capacity": "GWh/day per node-hour of capacity",
+         "power_cap": "GWh/day saved per MW of extra cap",
+         "inventory": "GWh/day saved per extra node"}
+
+
+def shadow_units(objective_unit: str = "GWh/day") -> dict[str, str]:
+    """Shadow-price units in the objective's own units (million USD/day for cost, ...)."""
+    return {k: v.replace("GWh/day", objective_unit) for k, v in UNITS.items()}
+
+
+def constraint_table(c: Coefficients, x, n, duals: dict, form,
+                     objective_unit: str = "GWh/day", values: np.ndarray | None = None
+                     ) -> pd.DataFrame:
+    """One row per constraint group and key (per site for power, per class for demand, per
+    class and site for a minimum share ...) with whether it binds and its shadow price in named
+    units (LP duals, read by the coordinates of the form's row blocks). Every other row block
+    the builder marks as user-facing is reported row by row from ``values`` (the form's
+    columns), so a new constraint type shows up here without code of its own."""
+    UNITS = shadow_units(objective_unit)  # noqa: N806 (issue 13: was always GWh/day)
+    unit = form.unit if form is not None else 1.0
+    rows = {name: block.coords for name, block in form.rows.items()} if form is not None else {}
+    out = []
+    power = site_power_kw(c, x, n)
+    site_index = {s: i for i, s in enumerate(c.site_ids)}
+    capped = np.flatnonzero(np.isfinite(c.site_cap_kw))
+    power_dual = _dual_by(rows.get("power_cap"), duals.get("power_cap"), "site")
+    for s in capped:
+        site = c.site_ids[s]
+        peak = power[s].max()
+        out.append({"constraint": "power_cap", "key": site, "limit": c.site_cap_kw[s] / 1e3,
+                    "value": peak / 1e3, "unit": "MW",
+                    "binding": bool(peak >= c.site_cap_kw[s] * (1 - 1e-4)),
+                    "shadow_price": power_dual.get(site, np.nan) * 1e3,
+                    "shadow_unit": UNITS["power_cap"]})
+    inv_dual = duals.get("inventory", np.full(len(c.inventory), np.nan))
+    site_ids = np.array(c.site_ids)
+    for i, r in enumerate(c.inventory.itertuples()):
+        site = site_ids[int(r.site_idx)]
+        used = n[(c.dep_site == r.site_idx) & (c.dep_hardware == r.hardware)].sum()
+        out.append({"constraint": "inventory", "key": f"{site}:{r.hardware}",
+                    "limit": r.nodes, "value": used, "unit": "nodes",
+                    "binding": bool(used >= r.nodes * (1 - 1e-4)),
+                    "shadow_price": float(inv_dual[i]) if len(inv_dual) else np.nan,
+                    "shadow_unit": UNITS["inventory"]})
+    dual = duals.get("demand", np.full(len(c.demand), np.nan))
+    for i, cid in enumerate(c.classes["id"]):
+        out.append({"constraint": "demand", "key": cid, "limit": c.demand[i],
+                    "value": float(x[c.pair_class == i].sum()), "unit": "queries/day",
+                    "binding": True, "shadow_price": float(abs(dual[i]) / unit * 1e6),
+                    "shadow_unit": UNITS["demand"]})
+    if "capacity" in duals and len(duals["capacity"]):
+        # Prices per node-hour: hourly rows are in node-seconds, aggregated rows in load units.
+        seconds = form.meta.get("load_seconds", 1.0) if form.options.aggregated else 1.0
+        per_hour = duals["capacity"] * 3600.0 / seconds
+        deps = rows["capacity"]["deployment"].to_numpy()
+        binding = np.unique(deps[per_hour > 1e-12 / 3600])
+        out.append({"constraint": "capacity", "key": "all deployments",
+                    "limit": c.utilization_ceiling, "value": float(binding.size),
+                    "unit": "deployments with a binding hour", "binding": bool(binding.size),
+                    "shadow_price": float(max(per_hour.max(), 0.0)),
+                    "shadow_unit": UNITS["capacity"]})
+    if form is not None and values is not None:
+        out += reported_rows(form, values, duals, objective_unit)
+    return pd.DataFrame(out)
+
+
+def reported_rows(form, values: np.ndarray, duals: dict, objective_unit: str) -> list[dict]:
+    """Each row of every block with a ``report_unit``: its bound, its value, whether it binds
+    and its shadow price per million of the row's unit."""
+    out = []
+    for name, block in form.rows.items():
+        if block.report_unit is None:
+            continue
+        idx = block.index
+        activity = form.a[idx] @ values
+        lower, upper = form.row_lower[idx], form.row_upper[idx]
+        bound = np.where(np.isfinite(lower), lower, upper)
+        dual = duals.get(name, np.full(block.size, np.nan))
+        keys = block.coords.drop(columns="constraint").astype(str).agg("@".join, axis=1)
+        scale = block.report_scale
+        for i in range(block.size):
+            out.append({"constraint": name, "key": keys.iloc[i], "limit": bound[i] * scale,
+                        "value": activity[i] * scale, "unit": block.report_unit,
+                        "binding": bool(abs(activity[i] - bound[i])
+                                        <= 1e-6 * max(abs(bound[i]), 1.0)),
+                        "shadow_price": float(abs(dual[i]) / scale * 1e6),
+                        "shadow_unit": f"{objective_unit} per million {block.report_unit}"})
+    return out
+
+
+def _dual_by(coords: pd.DataFrame | None, dual: np.ndarray | None, key: str) -> dict:
+    """Duals summed per value of a coordinate (a site's cap over its hours)."""
+    if coords is None or dual is None or not len(dual):
+        return {}
+    return pd.Series(np.asarray(dual, float)).groupby(coords[key].to_numpy()).sum().to_dict()

@@ -1,5 +1,0 @@
-"""Pydantic models of every input file, and the loader that turns their errors into one line."""
-
-from planner.schema.loading import load_yaml_model
-
-__all__ = ["load_yaml_model"]

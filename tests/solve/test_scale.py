@@ -1,0 +1,171 @@
+"""Issue 18: the aggregated form, column generation, the direct MILP and the vectorised verifier
+against the existing paths (objectives equal to 1e-6 relative), determinism of the MILP under a
+time limit, and gap reporting."""
+
+import json
+
+import numpy as np
+import pytest
+
+from formulations import Options, build
+from formulations.coefficients import HOURS
+from formulations.constraints import undominated_hours
+from formulations.form import dropped_hours_implied
+from formulations.loads import busy_node_seconds, site_power_kw
+from planner.problem.candidates import build_coefficients
+from planner.pipeline import optimize
+from planner.solve import Status, solve
+from planner.solve import verify
+from planner.solve.colgen import solve_lp_colgen
+from planner.solve.lp import solve_lp_direct
+from planner.solve.milp_direct import solve_milp_direct
+from planner.solve.verify import verify_plan
+from tests.formulations.oracle import build_oracle
+from tests.solve.conftest import load
+
+REL = 1e-6
+
+
+def rel(a, b):
+    return abs(a - b) / max(abs(b), 1e-300)
+
+
+@pytest.fixture(scope="module")
+def cases():
+    """Small and medium problems: fleet-1b pruned (162 deployments), its capped scenario, and
+    fleet-1b without dominance pruning (~1,600 deployments), plus the small MILP instance."""
+    out = {}
+    fleet, _ = load("fleet-1b.yaml")
+    out["fleet"] = build_coefficients(fleet)[0]
+    out["fleet-tight-cap"] = build_coefficients(load("fleet-1b.yaml", scenario="tight-cap")[0])[0]
+    out["fleet-unpruned"] = build_coefficients(fleet, prune_dominated=False)[0]
+    out["milp-small"] = build_coefficients(load("small/milp-small.yaml")[0])[0]
+    return out
+
+
+@pytest.fixture(scope="module")
+def cvxpy_objectives(cases):
+    return {k: build_oracle(c).solve() for k, c in cases.items()}
+
+
+@pytest.mark.parametrize("name", ["fleet", "fleet-tight-cap", "fleet-unpruned", "milp-small"])
+def test_aggregated_and_colgen_equal_the_lp(cases, cvxpy_objectives, name):
+    c = cases[name]
+    direct, form, _ = solve_lp_direct(c)
+    assert direct.status is Status.OPTIMAL
+    assert rel(direct.objective, cvxpy_objectives[name]) < REL
+    assert dropped_hours_implied(form)
+    assert form.a.nnz < build(c).a.nnz
+    cg = solve_lp_colgen(c, initial_per_class=1, add_per_class=2)
+    assert cg.result.status is Status.OPTIMAL
+    assert rel(cg.result.objective, cvxpy_objectives[name]) < REL
+    for result, unit in ((direct, form.unit), (cg.result, cg.unit)):
+        assert verify_plan(c, result.x * unit, result.n).empty
+
+
+def test_hours_dropped_only_when_implied():
+    base = np.arange(HOURS, dtype=float)
+    one = undominated_hours(base[None, :])
+    assert one.sum() == 1 and one[-1]  # one profile: only its peak hour can bind
+    two = undominated_hours(np.stack([base, base[::-1]]))
+    assert two[0] and two[-1] and two.sum() == HOURS  # opposite profiles: none implied
+    flat = undominated_hours(np.ones((3, HOURS)))
+    assert flat.sum() == 1 and flat[0]  # equal hours: the first is kept
+
+
+def test_backends_and_paths_give_the_same_plan_and_duals(cases):
+    """The same form through cvxpy (any solver it supports; HiGHS here), through highspy
+    directly, and by column generation: one optimum, one binding cap's shadow price."""
+    instance, digest = load("fleet-1b.yaml", scenario="tight-cap")
+    plans = {"cvxpy": optimize(instance, digest, solver="cvxpy"),
+             "direct": optimize(instance, digest, solve_path="direct"),
+             "colgen": optimize(instance, digest, solve_path="colgen")}
+    ref = plans["cvxpy"]
+    for path in ("direct", "colgen"):
+        plan = plans[path]
+        assert plan.summary["solve_path"] == path
+        assert rel(plan.summary["objective_value"], ref.summary["objective_value"]) < REL
+        a, b = ref.constraints.set_index(["constraint", "key"]), \
+            plan.constraints.set_index(["constraint", "key"])
+        cap = ("power_cap", "us-east") if ("power_cap", "us-east") in a.index else None
+        if cap is not None:  # the binding cap's shadow price, from the same LP
+            assert b.loc[cap, "shadow_price"] == pytest.approx(a.loc[cap, "shadow_price"],
+                                                              rel=1e-4, abs=1e-9)
+    assert ref.summary["solve_path"] == "direct"
+
+
+def test_vectorised_verifier_matches_a_loop(cases):
+    c = cases["fleet-tight-cap"]
+    rng = np.random.default_rng(0)
+    x = rng.random(c.n_pairs) * 1e5
+    n = rng.random(c.n_deployments) * 3
+    busy = np.zeros((c.n_deployments, HOURS))
+    power = np.zeros((len(c.site_ids), HOURS))
+    total = 0.0
+    for p in range(c.n_pairs):
+        d, s = c.pair_dep[p], c.dep_site[c.pair_dep[p]]
+        busy[d] += x[p] * c.profile[c.pair_class[p]] / HOURS * c.node_seconds[p]
+        power[s] += x[p] * c.profile[c.pair_class[p]] / HOURS * c.dynamic_kwh[p] * c.site_pue[s]
+        total += x[p] * c.dynamic_kwh[p] * c.site_pue[s] * c.site_overhead[s] * c.site_weight[s]
+    for d in range(c.n_deployments):
+        s = c.dep_site[d]
+        power[s] += n[d] * c.dep_idle_kw[d] * c.site_pue[s]
+        total += n[d] * c.dep_idle_kw[d] * HOURS * c.site_pue[s] * c.site_overhead[s] \
+            * c.site_weight[s]
+    # The verifier's own arithmetic and the plan tables' (formulations.loads), each its own way.
+    np.testing.assert_allclose(verify._busy(c, x), busy, rtol=1e-12)
+    np.testing.assert_allclose(verify._power(c, x, n), power, rtol=1e-12)
+    np.testing.assert_allclose(busy_node_seconds(c, x), busy, rtol=1e-12)
+    np.testing.assert_allclose(site_power_kw(c, x, n), power, rtol=1e-12)
+    assert c.daily_objective(x, n) == pytest.approx(total / 1e6, rel=1e-12)
+
+
+def test_direct_milp_is_deterministic_under_a_time_limit(cases):
+    c = cases["fleet"]
+    runs = [solve_milp_direct(c, 1.0, 0.005) for _ in range(3)]
+    first = runs[0].result
+    assert first.x is not None and first.mip_gap is not None
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r.result.n, first.n)
+        np.testing.assert_array_equal(r.result.x, first.x)
+    assert verify_plan(c, first.x * runs[0].unit, first.n, integer=True).empty
+    hist = runs[0].history
+    assert hist[0].stage == "lp" and hist[0].gap is None  # no plan yet: a None gap, no crash
+    lowers = [h.lower for h in hist]
+    assert lowers == sorted(lowers)
+    assert first.dual_bound <= first.objective + 1e-12
+    assert first.dual_bound >= runs[0].lp.objective - 1e-12
+
+
+def test_direct_milp_matches_the_plain_milp_optimum(cases):
+    c = cases["milp-small"]
+    plain = solve(build(c, Options(integer=True)), 60, 1e-9)
+    got = solve_milp_direct(c, 30, 1e-6).result
+    assert got.status is Status.OPTIMAL
+    assert got.objective == pytest.approx(plain.objective, rel=1e-6)
+
+
+def test_milp_summary_reports_the_gap_history():
+    instance, digest = load("fleet-1b.yaml")
+    plan = optimize(instance, digest, "milp")
+    s = plan.summary
+    assert s["mip_gap"] is not None and s["mip_gap"] <= instance.solver.mip_gap + 1e-12
+    assert s["mip_gap_history"] and s["mip_gap_history"][0]["gap"] is None
+    json.dumps(s, default=str)
+
+
+def test_priced_milp_bound_is_valid_and_gap_proven(cases):
+    from planner.solve.milp_priced import solve_milp_priced
+    c = cases["milp-small"]
+    plain = solve(build(c, Options(integer=True)), 60, 1e-9)
+    got = solve_milp_priced(c, 30, 1e-6)
+    assert got.result.status is Status.OPTIMAL
+    assert got.result.objective == pytest.approx(plain.objective, rel=1e-6)
+    c = cases["fleet"]
+    exact = solve_milp_direct(c, 60, 0.0).result
+    priced = solve_milp_priced(c, 30, 0.005)
+    r = priced.result
+    assert r.dual_bound <= exact.objective * (1 + 1e-9)  # a valid bound on the whole MILP
+    assert r.objective >= exact.objective * (1 - 1e-9)
+    assert r.mip_gap <= 0.005 + 1e-12
+    assert verify_plan(c, r.x * priced.unit, r.n, integer=True).empty
