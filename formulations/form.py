@@ -427,26 +427,23 @@ def define_min_site_share(b: _Builder) -> None:
                report_unit="queries/day", report_scale=b.unit)
 
 
+def _nodes_vs_deployed(b: _Builder, name: str, per_y: np.ndarray, sense: int) -> None:
+    """One row per deployment: n_d - per_y_d y_d <= 0 (sense -1) or >= 0 (sense +1)."""
+    d = np.arange(b.c.n_deployments)
+    zero, inf = np.zeros(d.size), np.full(d.size, np.inf)
+    b.add_rows(name, np.concatenate([d, d]), np.concatenate([b.col0("n") + d, b.col0("y") + d]),
+               np.concatenate([np.ones(d.size), -per_y]), -inf if sense < 0 else zero,
+               zero if sense < 0 else inf, pd.DataFrame({"deployment": d}))
+
+
 def define_link(b: _Builder) -> None:
     """MILP: n_d <= M_d y_d (a deployment has nodes only when deployed)."""
-    c = b.c
-    big_m, _ = milp_link_bounds(c)
-    d = np.arange(c.n_deployments)
-    b.add_rows("link", np.concatenate([d, d]),
-               np.concatenate([b.col0("n") + d, b.col0("y") + d]),
-               np.concatenate([np.ones(d.size), -big_m]), np.full(d.size, -np.inf),
-               np.zeros(d.size), pd.DataFrame({"deployment": d}))
+    _nodes_vs_deployed(b, "link", milp_link_bounds(b.c)[0], -1)
 
 
 def define_min_replicas(b: _Builder) -> None:
     """MILP: n_d >= r x nodes per replica x y_d (at least r replicas when deployed)."""
-    c = b.c
-    _, min_nodes = milp_link_bounds(c)
-    d = np.arange(c.n_deployments)
-    b.add_rows("min_replicas", np.concatenate([d, d]),
-               np.concatenate([b.col0("n") + d, b.col0("y") + d]),
-               np.concatenate([np.ones(d.size), -min_nodes]), np.zeros(d.size),
-               np.full(d.size, np.inf), pd.DataFrame({"deployment": d}))
+    _nodes_vs_deployed(b, "min_replicas", milp_link_bounds(b.c)[1], +1)
 
 
 def define_pair_bound(b: _Builder) -> None:

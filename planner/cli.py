@@ -267,9 +267,13 @@ def throughput(cases_path: str, fmt: str, calibration_path: str | None) -> None:
 @click.option("--uncertainty", "uncertainty_draws", type=int, default=None, metavar="N",
               help="Add the plan's uncertainty over N coefficient draws to the summary (and "
                    "uncertainty_deployments.csv, energy_distribution.png to --out).")
+@click.option("--solver", default="highs", show_default=True, metavar="highs|cvxpy[:NAME]",
+              help="Backend: HiGHS directly, or the same matrices through cvxpy with any solver "
+                   "it supports (cvxpy:HIGHS, cvxpy:SCIPY, cvxpy:CLARABEL, ...).")
 def solve_command(instance: str, formulation: str, scenario: str | None, sets: tuple[str, ...],
                   out_dir: str | None, fmt: str, time_limit: float | None,
-                  robust: bool = False, uncertainty_draws: int | None = None) -> None:
+                  robust: bool = False, uncertainty_draws: int | None = None,
+                  solver: str = "highs") -> None:
     """Choose models, precisions, batching and hardware for every query class, minimizing
     fleet GWh/day under SLOs, quality floors, inventory and power caps."""
     from planner.config.instance import load_planning_instance
@@ -297,7 +301,7 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
                 raise InputError("--robust solves the LP (continuous nodes); drop --formulation")
             plan = optimize_robust(spec, digest)
         else:
-            plan = optimize(spec, digest, formulation)
+            plan = optimize(spec, digest, formulation, solver=solver)
     except InfeasibleError as exc:
         if out_dir:  # the diagnosis goes to summary.json too, for `planner report`
             write_infeasible(exc, spec, digest, formulation, out_dir)

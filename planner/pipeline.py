@@ -138,6 +138,10 @@ def solve_coefficients(c: Coefficients, formulation: str, time_limit_s: float, m
     if milp_solver not in MILP_SOLVERS:
         raise InputError(f"unknown MILP solver; known: {list(MILP_SOLVERS)}",
                          field="milp_solver", value=milp_solver, has_value=True)
+    name, _, sub = solver.partition(":")
+    if name not in ("highs", "cvxpy") or (name == "highs" and sub):
+        raise InputError("unknown solver; known: highs, cvxpy[:NAME] (a solver cvxpy supports)",
+                         field="--solver", value=solver, has_value=True)
     if solver != "highs" and formulation == "milp" and milp_solver not in ("auto", "direct"):
         raise InputError("a MILP through cvxpy is solved whole (--milp-solver direct)",
                          field="solver", value=solver, has_value=True)

@@ -142,16 +142,22 @@ def check_text_column(values: pd.Series, column: str, file: str | None) -> None:
                          value="", has_value=True)
 
 
-def read_cases_csv(path: str | Path) -> pd.DataFrame:
-    """A CSV of cases: every row as many fields as the header (a ragged row is an error, not
-    a shifted index), cells stripped of surrounding blanks."""
-    import csv
-
+def existing_file(path: str | Path) -> Path:
+    """The path of a file that exists (a missing path or a folder is an InputError)."""
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", file=str(path))
     if not path.is_file():
         raise InputError("not a file", file=str(path))
+    return path
+
+
+def read_cases_csv(path: str | Path) -> pd.DataFrame:
+    """A CSV of cases: every row as many fields as the header (a ragged row is an error, not
+    a shifted index), cells stripped of surrounding blanks."""
+    import csv
+
+    path = existing_file(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
         rows = list(csv.reader(io.StringIO(text)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -62,8 +63,18 @@ def solve_cvxpy(form: Form, solver: str = "HIGHS", time_limit_s: float = 60.0,
         opts["time_limit"] = float(time_limit_s)
         if integer and mip_gap is not None:
             opts["mip_rel_gap"] = float(mip_gap)
+    if solver.upper() not in cp.installed_solvers():
+        from planner.errors import InputError
+
+        raise InputError(f"cvxpy has no solver {solver!r} installed here; installed: "
+                         f"{cp.installed_solvers()}", field="--solver", value=solver,
+                         has_value=True)
     try:
-        problem.solve(solver=solver.upper(), verbose=verbose, **opts)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            problem.solve(solver=solver.upper(), verbose=verbose, **opts)
+        for w in caught:  # "solution may be inaccurate": logged, and the status says so
+            log.warning("%s (through cvxpy): %s", solver, w.message)
     except cp.SolverError as exc:
         log.error("%s (through cvxpy) failed: %s", solver, exc)
         return Result(Status.ERROR, seconds=time.perf_counter() - t0)

@@ -169,3 +169,21 @@ def test_priced_milp_bound_is_valid_and_gap_proven(cases):
     assert r.objective >= exact.objective * (1 - 1e-9)
     assert r.mip_gap <= 0.005 + 1e-12
     assert verify_plan(c, r.x * priced.unit, r.n, integer=True).empty
+
+
+def test_solver_option_through_the_cli():
+    """--solver cvxpy:NAME hands the same form to another solver; unknown names are bad input."""
+    from click.testing import CliRunner
+
+    from planner.cli import cli
+
+    path = "instances/small/two-hardware.yaml"
+    runner = CliRunner()
+    ref = json.loads(runner.invoke(cli, ["solve", path, "--format", "json"]).stdout)
+    via = runner.invoke(cli, ["solve", path, "--format", "json", "--solver", "cvxpy:HIGHS"])
+    assert via.exit_code == 0, via.output
+    assert json.loads(via.stdout)["objective_value"] == pytest.approx(ref["objective_value"],
+                                                                     rel=1e-7)
+    for bad in ("gurobi", "cvxpy:NOPE"):
+        result = runner.invoke(cli, ["solve", path, "--solver", bad])
+        assert result.exit_code == 2 and "--solver" in result.stderr

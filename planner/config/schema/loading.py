@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from planner.errors import InputError
-from planner.config.validation import load_yaml_text
+from planner.config.validation import existing_file, load_yaml_text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -42,11 +42,7 @@ def first_validation_error(exc: ValidationError, file: str | None) -> InputError
 
 def read_yaml(path: Path | str) -> dict:
     """Parse a YAML mapping; a missing file, a syntax error or a non-mapping top level is an error."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", file=str(path))
-    if not path.is_file():
-        raise InputError("not a file", file=str(path))
+    path = existing_file(path)
     try:
         data = load_yaml_text(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
