@@ -351,7 +351,10 @@ def _assemble(instance: PlanningInstance, deployments: pd.DataFrame,
     scale = instance.adjustments.demand_scale
     classes = pd.DataFrame({"id": [c.id for c in instance.classes],
                             "queries_per_day": [c.queries_per_day * scale
-                                                for c in instance.classes]})
+                                                for c in instance.classes],
+                            # the SLOs travel with the classes to the plan's class table
+                            "ttft_slo_ms": [c.slo.ttft_ms for c in instance.classes],
+                            "tpot_slo_ms": [c.slo.tpot_ms for c in instance.classes]})
     profile = np.ones((len(instance.classes), HOURS))
     for i, cls in enumerate(instance.classes):
         if cls.diurnal:

@@ -55,7 +55,7 @@ def deployment_labels(c: Coefficients) -> list[str]:
 
 
 def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, form,
-                 slo: pd.DataFrame, objective_unit: str = "GWh/day",
+                 objective_unit: str = "GWh/day",
                  values: np.ndarray | None = None) -> tuple[pd.DataFrame, ...]:
     """Assignment, deployment, class and constraint tables of a plan (x in queries/day);
     ``duals`` are labelled by the row blocks of ``form`` (None: no shadow prices)."""
@@ -110,7 +110,7 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, for
     for i, cid in enumerate(class_ids):
         a = assignment[assignment["class"] == cid]
         q = a["queries_per_day"].to_numpy()
-        s = slo.iloc[i]
+        s = c.classes.iloc[i]
         worst_ttft, worst_tpot = a["ttft_ms"].max(), a["tpot_ms"].max()
         classes.append({
             "class": cid, "queries_per_day": c.demand[i],
