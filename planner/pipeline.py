@@ -25,6 +25,7 @@ from planner.problem.candidates import CandidateReport, build_coefficients
 from planner.errors import (EXIT_INFEASIBLE, EXIT_NO_SOLUTION, InfeasibleError, InputError,
                             NoSolutionError, SolverNumericError, VerificationError)
 from planner.results.plan import Plan, build_tables, hourly_table
+from planner.results.summary import PlanSummary
 from planner.config.schema.plan import PlanningInstance
 from planner.solve import solve as solve_form
 from planner.solve.colgen import solve_lp_colgen
@@ -291,7 +292,7 @@ def assemble_plan(instance: PlanningInstance, digest: str, formulation: str, c: 
     energy = float(per_query @ x + per_node @ n)
     total_queries = float(c.demand.sum())
     objective_value = summary.pop("objective_value", None)
-    out = {
+    out: PlanSummary = {
         "status": summary.pop("status"),
         "objective": instance.objective,
         "objective_unit": OBJECTIVE_UNITS[instance.objective],

@@ -11,11 +11,12 @@ import pandas as pd
 from formulations.coefficients import HOURS, Coefficients
 from formulations.loads import busy_node_seconds, site_power_kw
 from planner.perf.factors import REFERENCE_ENGINE
+from planner.results.summary import PlanSummary
 
 
 @dataclass
 class Plan:
-    summary: dict
+    summary: PlanSummary
     assignment: pd.DataFrame
     deployments: pd.DataFrame
     classes: pd.DataFrame
