@@ -11,15 +11,18 @@ Memory: weights per GPU; the rest of HBM (less a runtime reserve) holds the KV c
 scheduler reserves a whole sequence (isl + osl) per request, as TensorRT-LLM's no-eviction
 policy does. That bounds the in-flight batch B.
 
-Decode step at batch B (average context isl + osl/2), per GPU:
-    t_step = (max(t_memory, t_compute) + t_comm) x engine kernel factor + fixed overheads
+Decode step at batch B (average context isl + osl/2), per GPU, a roofline per kernel class
+(the GEMMs overlap their weight reads with their math; attention and the non-GEMM kernels run
+after them, not under them):
+    t_step = (max(t_memory, t_compute) + t_serial + t_comm) x engine kernel factor + overheads
     t_memory  = weights read (an MoE layer reads only the experts its tokens route to:
-                1 - (1 - k/E)^T of them) + KV read + non-GEMM traffic per token (norms,
-                activations, RoPE, residuals, and per routed expert: routing, permutation and
-                combine; the logits over the vocabulary and sampling), over HBM bandwidth x eta_bw
-    t_compute = (2 x active params x T + attention FLOPs) / (peak x eta_decode); a touched
-                expert's GEMM costs at least ``moe_tile_tokens`` rows (a grouped GEMM at a few
-                tokens per expert is paid by the tile, not by the token)
+                1 - (1 - k/E)^T of them), over HBM bandwidth x eta_bw
+    t_compute = 2 x active params x T / (peak x eta_decode); a touched expert's GEMM costs at
+                least ``moe_tile_tokens`` rows (a grouped GEMM at a few tokens per expert is
+                paid by the tile, not by the token)
+    t_serial  = max(KV read, attention FLOPs) at eta_attention + non-GEMM traffic per token
+                (norms, activations, RoPE, residuals, and per routed expert: routing,
+                permutation and combine; the logits over the vocabulary and sampling)
     t_comm    = TP: 2 all-reduces per layer; DEP: dispatch + combine all-to-all per MoE layer;
                 each pays a latency per step of a log2(n)-step exchange plus its bytes
     overheads = ``layer_overhead_s`` per layer (kernel launches) + the engine's per-step time
@@ -384,15 +387,18 @@ def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
     kv_bytes = batch * kv_sequence_bytes(s, context) / n
     other_bytes = _token_bytes(s, f, tokens) / n
     bandwidth = s["hbm_bw"] * f["eta_bw"]
-    t_memory = ((shared_bytes + expert_bytes / moe + kv_bytes / f["eta_attention"] + other_bytes)
-                / bandwidth)
     attention_flops = 4 * tokens * context * s["attention_layers"] * s["attn_width"]
     dense_flops, expert_flops = _gemm_flops(s, f, tokens)
     peak = s["peak_flops"] * f["eta_decode"] * _math_efficiency(s, f)
-    t_compute = (dense_flops + expert_flops / moe + attention_flops / f["eta_attention"]) / n / peak
-    draft = 1 + s["draft_cost"] * s["draft_tokens"]
-    t_memory = t_memory * draft * kernel
-    t_compute = t_compute * draft * kernel
+    draft = (1 + s["draft_cost"] * s["draft_tokens"]) * kernel
+    # A roofline per kernel class: a GEMM overlaps its weight reads with its math; attention
+    # (KV reads or its FLOPs) and the non-GEMM kernels run after it, not under it.
+    t_memory = (shared_bytes + expert_bytes / moe) / bandwidth * draft
+    t_compute = (dense_flops + expert_flops / moe) / n / peak * draft
+    t_attention_memory = kv_bytes / f["eta_attention"] / bandwidth * draft
+    t_attention_compute = attention_flops / f["eta_attention"] / n / peak * draft
+    t_other = other_bytes / bandwidth * draft
+    t_serial = np.maximum(t_attention_memory, t_attention_compute) + t_other
     ring = 2 * (n - 1) / n
     hop = collective_latency_s(f, n)
     allreduce = 2 * s["layers"] * (hop + ring * tokens * s["hidden"]
@@ -404,9 +410,12 @@ def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
     t_comm = np.where(n > 1, np.where(s["dep"], all_to_all, allreduce), 0.0) * kernel
     fixed = (f["layer_overhead_s"] * s["layers"] + s["step_overhead_s"]
              + s["sequence_overhead_s"] * batch)
-    total = np.maximum(t_memory, t_compute) + t_comm + fixed
-    return {"t_step": total, "t_memory": t_memory, "t_compute": t_compute, "t_comm": t_comm,
-            "t_fixed": fixed}
+    total = np.maximum(t_memory, t_compute) + t_serial + t_comm + fixed
+    serial_memory = np.where(t_attention_memory >= t_attention_compute, t_attention_memory,
+                             0.0) + t_other
+    return {"t_step": total, "t_memory": t_memory, "t_compute": t_compute,
+            "t_serial": t_serial, "t_serial_memory": serial_memory,
+            "t_serial_compute": t_serial - serial_memory, "t_comm": t_comm, "t_fixed": fixed}
 
 
 def prefill_compute_s(s: dict, f: dict) -> np.ndarray:
@@ -482,7 +491,7 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
     interleaved_comm = np.where(split, 0.0, prefill_comm)
     memory_time = steps * step["t_memory"]
     decode_compute = steps * step["t_compute"]
-    decode_fixed = steps * (step["t_comm"] + step["t_fixed"])
+    decode_fixed = steps * (step["t_serial"] + step["t_comm"] + step["t_fixed"])
     busy_time = np.maximum(memory_time, decode_compute + batch * interleaved_compute)
     cohort_time = busy_time + decode_fixed + batch * interleaved_comm
     # Replica-seconds per query: the cohort's share, plus the prefill replica's time when split.
@@ -491,8 +500,10 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
     # Power: the fraction of the time HBM and tensor cores are busy over the cohort (split
     # serving: decode replica and prefill replica, weighted by their time per query).
     decode_total = np.where(split, cohort_time / batch, cohort_time)
-    memory_busy = np.clip(np.where(split, memory_time / batch, memory_time) / decode_total, 0, 1)
-    compute_work = np.where(split, decode_compute / batch, decode_compute + batch
+    memory_work = memory_time + steps * step["t_serial_memory"]
+    memory_busy = np.clip(np.where(split, memory_work / batch, memory_work) / decode_total, 0, 1)
+    decode_compute_work = decode_compute + steps * step["t_serial_compute"]
+    compute_work = np.where(split, decode_compute_work / batch, decode_compute_work + batch
                             * interleaved_compute)
     compute_busy = np.clip(compute_work / decode_total, 0, 1)
     decode_load = gpu_power_fraction(f, memory_busy, compute_busy)
@@ -524,7 +535,8 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
         "interleaved_prefill_comm_s": interleaved_comm * nan,
         "decode_step_ms": step["t_step"] * 1e3 * nan,
         "prefill_ms": t_prefill * 1e3 * nan,
-        "bound": np.where(step["t_compute"] > step["t_memory"], "compute", "memory"),
+        "bound": np.where(step["t_compute"] + step["t_serial_compute"]
+                          > step["t_memory"] + step["t_serial_memory"], "compute", "memory"),
         "gpu_power_w": gpu_power_w * nan,
         "node_power_kw": node_power_w / 1e3 * nan,
         "replica_power_kw": replica_power_w / 1e3 * nan,
