@@ -28,8 +28,9 @@ after them, not under them):
     overheads = ``layer_overhead_s`` per layer (kernel launches) + the engine's per-step time
                 + the engine's per-sequence time x B (CPU work per running request)
 The engine also scales kernel time, and expert (MoE) kernel time on its own (fused-MoE kernels).
-The family's ``max_batch`` (the engine's scheduling limit in the max-throughput tables) bounds
-the offline regime only; a given concurrency is bounded by the KV memory.
+The family's ``max_batch`` (the engine's scheduling limit in the max-throughput tables) and the
+engine's token budget per step (``max_num_tokens``: B x (1 + isl/osl) tokens per step in steady
+state) bound the offline regime only; a given concurrency is bounded by the KV memory.
 4-bit weights on a GPU without FP4 tensor cores (Hopper, Ampere) run as W4A16: weights read at
 4.5 bits, math at BF16 (MXFP4 / Marlin-style kernels).
 Prefill of one request: max(compute at eta_prefill, one read of the weights) + communication.
@@ -111,6 +112,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
     step_overhead = np.zeros(len(cases))
     sequence_overhead = np.zeros(len(cases))
     window_kv = np.zeros(len(cases), dtype=bool)
+    max_num_tokens = np.zeros(len(cases))
     m = _rows(catalog.models, model_ids)
     h = _rows(catalog.hardware, hw_ids)
     p = _rows(catalog.precisions, prec_ids)
@@ -132,6 +134,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         step_overhead[rows] = engine.step_overhead_s
         window_kv[rows] = engine.sliding_window_kv
         sequence_overhead[rows] = engine.sequence_overhead_s
+        max_num_tokens[rows] = engine.max_num_tokens
     pair_codes, pairs = pd.factorize(pd.Series(families, dtype=object) + "|"
                                      + p["native_families"].astype(str).to_numpy(dtype=object))
     native = np.array([pair.split("|")[0] in pair.split("|")[1].split(";")
@@ -165,7 +168,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         "kind": model_kind(catalog.models).to_numpy()[catalog.models.index.get_indexer(model_ids)],
         "engine": engines, "kernel_factor": kernel_factor,
         "moe_kernel_factor": moe_kernel_factor, "step_overhead_s": step_overhead,
-        "sequence_overhead_s": sequence_overhead,
+        "sequence_overhead_s": sequence_overhead, "max_num_tokens": max_num_tokens,
         "dep": dep, "weight_only": weight_only,
         "num_gpus": numbers["num_gpus"], "isl": numbers["isl"], "osl": numbers["osl"],
         "concurrency": concurrency,
@@ -309,6 +312,14 @@ def moe_efficiency(s: dict, f: dict) -> np.ndarray:
     """Efficiency multiplier of a model's expert layers: ``eta_moe`` for mixture-of-experts
     (over the engine's MoE kernel time factor), else 1."""
     return np.where(s["is_moe"], f["eta_moe"] / s["moe_kernel_factor"], 1.0)
+
+
+def token_budget_batch(s: dict) -> np.ndarray:
+    """Largest running batch the engine's token budget per step (``max_num_tokens``) sustains:
+    in steady state each step carries B decode tokens plus the prompts of the requests that
+    replace finished ones, B x isl / osl prefill tokens on average, so
+    B x (1 + isl / osl) <= max_num_tokens."""
+    return np.maximum(np.floor(s["max_num_tokens"] * s["osl"] / (s["isl"] + s["osl"])), 1.0)
 
 
 def speculation_at_batch(s: dict, batch: np.ndarray) -> dict:
@@ -468,9 +479,10 @@ def evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
 
 def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
     fit = memory_fit(s, f)
-    # The engine's batch limit sets the batch of the offline (max-throughput) regime; a given
-    # concurrency is bounded by memory only.
-    cap = np.minimum(fit["max_batch_memory"], f["max_batch"])
+    # The engine's batch limit and its token budget per step set the batch of the offline
+    # (max-throughput) regime; a given concurrency is bounded by memory only.
+    cap = np.minimum(np.minimum(fit["max_batch_memory"], f["max_batch"]),
+                     token_budget_batch(s))
     batch = np.where(np.isfinite(s["concurrency"]),
                      np.minimum(s["concurrency"], fit["max_batch_memory"]), cap)
     batch = np.maximum(batch, 1.0)
