@@ -115,6 +115,10 @@ class EngineFactors:
     # hybrid KV cache manager) or reserves the whole sequence in every layer (TensorRT-LLM's
     # trtllm-bench tables: assumed from their measured batch at long contexts).
     sliding_window_kv: bool = False
+    # Tokens the engine schedules in one step (decode tokens plus prefill chunks):
+    # TensorRT-LLM's and vLLM's default max_num_tokens / max_num_batched_tokens. It bounds the
+    # offline regime's batch (``planner.perf.model.token_budget_batch``).
+    max_num_tokens: float = 8192.0
     fitted_on: str = "reference engine (the throughput factors are fit on it)"
     mape_pct: float = float("nan")
     n_rows: int = 0
@@ -123,7 +127,7 @@ class EngineFactors:
 REFERENCE_ENGINE = "trtllm"
 ENGINE_BOUNDS = {"kernel_time_factor": (0.5, 3.0), "step_overhead_s": (0.0, 0.05),
                  "moe_kernel_factor": (0.25, 5.0),
-                 "sequence_overhead_s": (0.0, 1e-3)}
+                 "sequence_overhead_s": (0.0, 1e-3), "max_num_tokens": (256.0, 1e6)}
 
 
 @dataclass(frozen=True)

@@ -11,22 +11,26 @@ Memory: weights per GPU; the rest of HBM (less a runtime reserve) holds the KV c
 scheduler reserves a whole sequence (isl + osl) per request, as TensorRT-LLM's no-eviction
 policy does. That bounds the in-flight batch B.
 
-Decode step at batch B (average context isl + osl/2), per GPU:
-    t_step = (max(t_memory, t_compute) + t_comm) x engine kernel factor + fixed overheads
+Decode step at batch B (average context isl + osl/2), per GPU, a roofline per kernel class
+(the GEMMs overlap their weight reads with their math; attention and the non-GEMM kernels run
+after them, not under them):
+    t_step = (max(t_memory, t_compute) + t_serial + t_comm) x engine kernel factor + overheads
     t_memory  = weights read (an MoE layer reads only the experts its tokens route to:
-                1 - (1 - k/E)^T of them) + KV read + non-GEMM traffic per token (norms,
-                activations, RoPE, residuals, and per routed expert: routing, permutation and
-                combine; the logits over the vocabulary and sampling), over HBM bandwidth x eta_bw
-    t_compute = (2 x active params x T + attention FLOPs) / (peak x eta_decode); a touched
-                expert's GEMM costs at least ``moe_tile_tokens`` rows (a grouped GEMM at a few
-                tokens per expert is paid by the tile, not by the token)
+                1 - (1 - k/E)^T of them), over HBM bandwidth x eta_bw
+    t_compute = 2 x active params x T / (peak x eta_decode); a touched expert's GEMM costs at
+                least ``moe_tile_tokens`` rows (a grouped GEMM at a few tokens per expert is
+                paid by the tile, not by the token)
+    t_serial  = max(KV read, attention FLOPs) at eta_attention + non-GEMM traffic per token
+                (norms, activations, RoPE, residuals, and per routed expert: routing,
+                permutation and combine; the logits over the vocabulary and sampling)
     t_comm    = TP: 2 all-reduces per layer; DEP: dispatch + combine all-to-all per MoE layer;
                 each pays a latency per step of a log2(n)-step exchange plus its bytes
     overheads = ``layer_overhead_s`` per layer (kernel launches) + the engine's per-step time
                 + the engine's per-sequence time x B (CPU work per running request)
 The engine also scales kernel time, and expert (MoE) kernel time on its own (fused-MoE kernels).
-The family's ``max_batch`` (the engine's scheduling limit in the max-throughput tables) bounds
-the offline regime only; a given concurrency is bounded by the KV memory.
+The family's ``max_batch`` (the engine's scheduling limit in the max-throughput tables) and the
+engine's token budget per step (``max_num_tokens``: B x (1 + isl/osl) tokens per step in steady
+state) bound the offline regime only; a given concurrency is bounded by the KV memory.
 4-bit weights on a GPU without FP4 tensor cores (Hopper, Ampere) run as W4A16: weights read at
 4.5 bits, math at BF16 (MXFP4 / Marlin-style kernels).
 Prefill of one request: max(compute at eta_prefill, one read of the weights) + communication.
@@ -108,6 +112,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
     step_overhead = np.zeros(len(cases))
     sequence_overhead = np.zeros(len(cases))
     window_kv = np.zeros(len(cases), dtype=bool)
+    max_num_tokens = np.zeros(len(cases))
     m = _rows(catalog.models, model_ids)
     h = _rows(catalog.hardware, hw_ids)
     p = _rows(catalog.precisions, prec_ids)
@@ -129,6 +134,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         step_overhead[rows] = engine.step_overhead_s
         window_kv[rows] = engine.sliding_window_kv
         sequence_overhead[rows] = engine.sequence_overhead_s
+        max_num_tokens[rows] = engine.max_num_tokens
     pair_codes, pairs = pd.factorize(pd.Series(families, dtype=object) + "|"
                                      + p["native_families"].astype(str).to_numpy(dtype=object))
     native = np.array([pair.split("|")[0] in pair.split("|")[1].split(";")
@@ -162,7 +168,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         "kind": model_kind(catalog.models).to_numpy()[catalog.models.index.get_indexer(model_ids)],
         "engine": engines, "kernel_factor": kernel_factor,
         "moe_kernel_factor": moe_kernel_factor, "step_overhead_s": step_overhead,
-        "sequence_overhead_s": sequence_overhead,
+        "sequence_overhead_s": sequence_overhead, "max_num_tokens": max_num_tokens,
         "dep": dep, "weight_only": weight_only,
         "num_gpus": numbers["num_gpus"], "isl": numbers["isl"], "osl": numbers["osl"],
         "concurrency": concurrency,
@@ -308,6 +314,14 @@ def moe_efficiency(s: dict, f: dict) -> np.ndarray:
     return np.where(s["is_moe"], f["eta_moe"] / s["moe_kernel_factor"], 1.0)
 
 
+def token_budget_batch(s: dict) -> np.ndarray:
+    """Largest running batch the engine's token budget per step (``max_num_tokens``) sustains:
+    in steady state each step carries B decode tokens plus the prompts of the requests that
+    replace finished ones, B x isl / osl prefill tokens on average, so
+    B x (1 + isl / osl) <= max_num_tokens."""
+    return np.maximum(np.floor(s["max_num_tokens"] * s["osl"] / (s["isl"] + s["osl"])), 1.0)
+
+
 def speculation_at_batch(s: dict, batch: np.ndarray) -> dict:
     """Adaptive speculation: above ``full_gain_batch`` the drafted and accepted extra tokens
     shrink as full_gain_batch / B (engines shorten drafts under load, where verification is no
@@ -384,15 +398,18 @@ def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
     kv_bytes = batch * kv_sequence_bytes(s, context) / n
     other_bytes = _token_bytes(s, f, tokens) / n
     bandwidth = s["hbm_bw"] * f["eta_bw"]
-    t_memory = ((shared_bytes + expert_bytes / moe + kv_bytes / f["eta_attention"] + other_bytes)
-                / bandwidth)
     attention_flops = 4 * tokens * context * s["attention_layers"] * s["attn_width"]
     dense_flops, expert_flops = _gemm_flops(s, f, tokens)
     peak = s["peak_flops"] * f["eta_decode"] * _math_efficiency(s, f)
-    t_compute = (dense_flops + expert_flops / moe + attention_flops / f["eta_attention"]) / n / peak
-    draft = 1 + s["draft_cost"] * s["draft_tokens"]
-    t_memory = t_memory * draft * kernel
-    t_compute = t_compute * draft * kernel
+    draft = (1 + s["draft_cost"] * s["draft_tokens"]) * kernel
+    # A roofline per kernel class: a GEMM overlaps its weight reads with its math; attention
+    # (KV reads or its FLOPs) and the non-GEMM kernels run after it, not under it.
+    t_memory = (shared_bytes + expert_bytes / moe) / bandwidth * draft
+    t_compute = (dense_flops + expert_flops / moe) / n / peak * draft
+    t_attention_memory = kv_bytes / f["eta_attention"] / bandwidth * draft
+    t_attention_compute = attention_flops / f["eta_attention"] / n / peak * draft
+    t_other = other_bytes / bandwidth * draft
+    t_serial = np.maximum(t_attention_memory, t_attention_compute) + t_other
     ring = 2 * (n - 1) / n
     hop = collective_latency_s(f, n)
     allreduce = 2 * s["layers"] * (hop + ring * tokens * s["hidden"]
@@ -404,9 +421,12 @@ def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
     t_comm = np.where(n > 1, np.where(s["dep"], all_to_all, allreduce), 0.0) * kernel
     fixed = (f["layer_overhead_s"] * s["layers"] + s["step_overhead_s"]
              + s["sequence_overhead_s"] * batch)
-    total = np.maximum(t_memory, t_compute) + t_comm + fixed
-    return {"t_step": total, "t_memory": t_memory, "t_compute": t_compute, "t_comm": t_comm,
-            "t_fixed": fixed}
+    total = np.maximum(t_memory, t_compute) + t_serial + t_comm + fixed
+    serial_memory = np.where(t_attention_memory >= t_attention_compute, t_attention_memory,
+                             0.0) + t_other
+    return {"t_step": total, "t_memory": t_memory, "t_compute": t_compute,
+            "t_serial": t_serial, "t_serial_memory": serial_memory,
+            "t_serial_compute": t_serial - serial_memory, "t_comm": t_comm, "t_fixed": fixed}
 
 
 def prefill_compute_s(s: dict, f: dict) -> np.ndarray:
@@ -459,9 +479,10 @@ def evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
 
 def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
     fit = memory_fit(s, f)
-    # The engine's batch limit sets the batch of the offline (max-throughput) regime; a given
-    # concurrency is bounded by memory only.
-    cap = np.minimum(fit["max_batch_memory"], f["max_batch"])
+    # The engine's batch limit and its token budget per step set the batch of the offline
+    # (max-throughput) regime; a given concurrency is bounded by memory only.
+    cap = np.minimum(np.minimum(fit["max_batch_memory"], f["max_batch"]),
+                     token_budget_batch(s))
     batch = np.where(np.isfinite(s["concurrency"]),
                      np.minimum(s["concurrency"], fit["max_batch_memory"]), cap)
     batch = np.maximum(batch, 1.0)
@@ -482,7 +503,7 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
     interleaved_comm = np.where(split, 0.0, prefill_comm)
     memory_time = steps * step["t_memory"]
     decode_compute = steps * step["t_compute"]
-    decode_fixed = steps * (step["t_comm"] + step["t_fixed"])
+    decode_fixed = steps * (step["t_serial"] + step["t_comm"] + step["t_fixed"])
     busy_time = np.maximum(memory_time, decode_compute + batch * interleaved_compute)
     cohort_time = busy_time + decode_fixed + batch * interleaved_comm
     # Replica-seconds per query: the cohort's share, plus the prefill replica's time when split.
@@ -491,8 +512,10 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
     # Power: the fraction of the time HBM and tensor cores are busy over the cohort (split
     # serving: decode replica and prefill replica, weighted by their time per query).
     decode_total = np.where(split, cohort_time / batch, cohort_time)
-    memory_busy = np.clip(np.where(split, memory_time / batch, memory_time) / decode_total, 0, 1)
-    compute_work = np.where(split, decode_compute / batch, decode_compute + batch
+    memory_work = memory_time + steps * step["t_serial_memory"]
+    memory_busy = np.clip(np.where(split, memory_work / batch, memory_work) / decode_total, 0, 1)
+    decode_compute_work = decode_compute + steps * step["t_serial_compute"]
+    compute_work = np.where(split, decode_compute_work / batch, decode_compute_work + batch
                             * interleaved_compute)
     compute_busy = np.clip(compute_work / decode_total, 0, 1)
     decode_load = gpu_power_fraction(f, memory_busy, compute_busy)
@@ -524,7 +547,8 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
         "interleaved_prefill_comm_s": interleaved_comm * nan,
         "decode_step_ms": step["t_step"] * 1e3 * nan,
         "prefill_ms": t_prefill * 1e3 * nan,
-        "bound": np.where(step["t_compute"] > step["t_memory"], "compute", "memory"),
+        "bound": np.where(step["t_compute"] + step["t_serial_compute"]
+                          > step["t_memory"] + step["t_serial_memory"], "compute", "memory"),
         "gpu_power_w": gpu_power_w * nan,
         "node_power_kw": node_power_w / 1e3 * nan,
         "replica_power_kw": replica_power_w / 1e3 * nan,
