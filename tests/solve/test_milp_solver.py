@@ -55,7 +55,9 @@ def test_rows_are_added_until_the_plan_is_feasible(fleet, monkeypatch):
         return keep, np.zeros((capped, HOURS), dtype=bool)
 
     monkeypatch.setattr(milp_solver, "seed_rows", poor_seed)
-    lazy = solve_milp(c, 60, GAP)
+    # A tight gap: the first round's repaired plan alone does not prove it, so the rows the
+    # relaxed plan breaks are added (with the second calibration one round met 0.5 %).
+    lazy = solve_milp(c, 60, 1e-5)
     assert len(lazy.rounds) >= 2
     assert lazy.rounds[-1].capacity_rows > lazy.rounds[0].capacity_rows
     assert lazy.rounds[-1].power_rows > 0  # the site cap binds at fleet-1b's evening peak
