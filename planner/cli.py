@@ -158,7 +158,11 @@ def calibrate(out_path: str | None, rows_csv: str | None, fmt: str, no_holdout: 
     calibration, errors = fit(holdout=not no_holdout)
     target = out_path
     if target:
+        from planner.perf.validate import write_heldout
+
         write_json_atomic(target, calibration.to_json())
+        if not no_holdout:  # each row's held-out errors, for validate's held-out coverage
+            write_heldout(errors, target)
     else:
         logging.getLogger(__name__).info("not written: pass --out FILE to save the calibration")
     tables = error_tables(errors)
@@ -199,7 +203,7 @@ def validate(out_dir: str | None, calibration_path: str | None, fmt: str) -> Non
     from planner.perf.validate import plot_predicted_vs_measured, validation
     from planner.report.io import write_atomic
 
-    tables = validation(load_calibration(calibration_path))
+    tables = validation(load_calibration(calibration_path), calibration_path)
     if out_dir:
         for name, table in tables.items():
             target = Path(out_dir) / ("validation.csv" if name == "rows" else f"{name}.csv")
@@ -214,7 +218,9 @@ def validate(out_dir: str | None, calibration_path: str | None, fmt: str) -> Non
     click.echo("Error per dataset and group (MAPE and median signed error, %)")
     click.echo(fmt_table(summary[summary["grouping"].isin(["all", "family", "model_kind",
                                                             "precision_id"])]))
-    click.echo("\nCoverage of the stated uncertainty (fraction of rows with |error| inside it)")
+    click.echo("\nCoverage of the stated uncertainty (fraction of rows with |error| inside it; "
+               "held out: the row's error with its model, or its whole family, left out of "
+               "the fit)")
     click.echo(fmt_table(tables["coverage"]))
     click.echo("\nHeld-out errors recorded by the calibration")
     click.echo(fmt_table(tables["holdout"]))

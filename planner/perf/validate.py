@@ -9,13 +9,16 @@ leave-one-model-out); and the coverage of the stated uncertainty (the fraction o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from planner.catalog import data_path
 from planner.catalog.loaders import load_catalog
 from planner.perf.calibrate import load_throughput_rows
 from planner.perf.datasets import mlenergy_rows
-from planner.perf.factors import Calibration, load_calibration
+from planner.perf.factors import REFERENCE_ENGINE, Calibration, load_calibration
 from planner.perf.model import predict
 
 GROUPS = ("family", "model_kind", "precision_id")
@@ -61,15 +64,65 @@ def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
+HELDOUT_KEYS = ["dataset", "model_id", "hardware_id", "precision_id", "num_gpus", "isl", "osl",
+                "concurrency", "engine", "measured_tok_s"]
+
+
+def heldout_path(calibration_path=None) -> Path:
+    """The held-out errors written beside a calibration file (``X.json`` -> ``X.heldout.csv``)."""
+    path = Path(calibration_path) if calibration_path else data_path("calibration.json")
+    return path.with_suffix(".heldout.csv")
+
+
+def write_heldout(errors: pd.DataFrame, calibration_path) -> Path:
+    """Each row's leave-one-model-out and leave-one-family-out error, keyed, beside the file."""
+    from planner.report.io import write_atomic
+
+    table = errors.reindex(columns=HELDOUT_KEYS + ["lomo_error_pct", "lofo_error_pct"])
+    target = heldout_path(calibration_path)
+    write_atomic(target, lambda tmp: table.to_csv(tmp, index=False))
+    return target
+
+
+def attach_heldout(rows: pd.DataFrame, calibration_path=None) -> pd.DataFrame:
+    """The rows with their held-out errors, when the calibration's held-out file exists and its
+    keys match row for row (a file for other data or another calibration is not used)."""
+    path = heldout_path(calibration_path)
+    if not path.is_file():
+        return rows
+    held = pd.read_csv(path)
+    if len(held) != len(rows) or not np.allclose(held["measured_tok_s"].to_numpy(float),
+                                                 rows["measured_tok_s"].to_numpy(float)):
+        return rows
+    return rows.assign(lomo_error_pct=held["lomo_error_pct"].to_numpy(float),
+                       lofo_error_pct=held["lofo_error_pct"].to_numpy(float))
+
+
 def coverage_table(rows: pd.DataFrame, calibration: Calibration | None = None) -> pd.DataFrame:
-    """Fraction of rows inside the stated uncertainty per model kind: on every row, and on the
-    held-out errors the calibration recorded (per family and per model)."""
+    """Fraction of rows inside the stated uncertainty per dataset and model kind. Three views:
+    in-sample (every row's own error against its stated uncertainty); held out by model (the
+    row's error when its model was left out of its family's fit, against the same stated
+    uncertainty: what a user sees for a model the tables lack); held out by family (the row's
+    error when its whole family was left out, against the uncertainty a spec-sheet-only GPU is
+    given). The issue's target (70-90 %) is about held-out rows."""
     calibration = calibration or load_calibration()
+    spec_sheet = calibration.default.uncertainty_by_kind
     records = []
     for (dataset, kind), part in rows.groupby(["dataset", "model_kind"]):
-        records.append({"dataset": dataset, "model_kind": kind, "rows": len(part),
-                        "stated_uncertainty_pct_median": float(part["uncertainty_pct"].median()),
-                        "coverage": float(part["inside_uncertainty"].mean())})
+        record = {"dataset": dataset, "model_kind": kind, "rows": len(part),
+                  "stated_uncertainty_pct_median": float(part["uncertainty_pct"].median()),
+                  "coverage_in_sample": float(part["inside_uncertainty"].mean())}
+        if "lomo_error_pct" in part:
+            lomo = part["lomo_error_pct"].dropna()
+            record["coverage_held_out_model"] = float(
+                (lomo.abs() <= part.loc[lomo.index, "uncertainty_pct"]).mean())
+            lofo = part["lofo_error_pct"].dropna()
+            key = part.loc[lofo.index, "model_kind"] + np.where(
+                part.loc[lofo.index, "engine"] == REFERENCE_ENGINE, "",
+                "@" + part.loc[lofo.index, "engine"].astype(str))
+            record["coverage_held_out_family"] = float(
+                (lofo.abs() <= key.map(spec_sheet).to_numpy(float)).mean())
+        records.append(record)
     return pd.DataFrame(records)
 
 
@@ -92,9 +145,10 @@ def worst_rows(rows: pd.DataFrame, n: int = 10) -> pd.DataFrame:
                         .index[:n])[columns]
 
 
-def validation(calibration: Calibration | None = None) -> dict[str, pd.DataFrame]:
-    calibration = calibration or load_calibration()
-    rows = prediction_rows(calibration)
+def validation(calibration: Calibration | None = None,
+               calibration_path=None) -> dict[str, pd.DataFrame]:
+    calibration = calibration or load_calibration(calibration_path)
+    rows = attach_heldout(prediction_rows(calibration), calibration_path)
     return {"rows": rows, "summary": summary_table(rows),
             "coverage": coverage_table(rows, calibration),
             "holdout": holdout_table(calibration), "worst": worst_rows(rows)}

@@ -134,6 +134,27 @@ def test_validate_reports_every_dataset_and_writes_its_files(tmp_path):
                      & (summary["grouping"] != "all")]
     assert groups["mape_pct"].max() <= 18.0, groups  # MoE small-active: 17.2 %
     coverage = pd.read_csv(tmp_path / "coverage.csv")
-    trt = coverage[coverage["dataset"] == "trtllm"]
-    assert trt["coverage"].between(0.7, 0.95).all(), trt
+    # The issue's target is about held-out rows: with a row's model (or its whole family) left
+    # out of the fit, its error is inside the stated uncertainty 70-90 % of the time, in every
+    # dataset and model kind. In-sample the fit is better than held out: 80-91 %.
+    for column in ("coverage_held_out_model", "coverage_held_out_family"):
+        assert coverage[column].between(0.7, 0.9).all(), coverage
+    assert coverage["coverage_in_sample"].between(0.7, 0.95).all(), coverage
     assert (tmp_path / "predicted_vs_measured.png").stat().st_size > 10_000
+
+
+def test_heldout_errors_are_used_only_for_their_own_rows(tmp_path):
+    """The held-out file beside a calibration is matched row for row; one written for other
+    rows (another dataset version) is ignored rather than misattributed."""
+    from planner.perf.validate import attach_heldout, heldout_path, write_heldout
+
+    rows = pd.DataFrame({"dataset": ["trtllm", "trtllm"], "measured_tok_s": [100.0, 200.0],
+                         "lomo_error_pct": [5.0, -30.0], "lofo_error_pct": [10.0, 40.0]})
+    calibration = tmp_path / "mine.json"
+    assert write_heldout(rows, calibration) == heldout_path(calibration)
+    attached = attach_heldout(rows.drop(columns=["lomo_error_pct", "lofo_error_pct"]),
+                              calibration)
+    assert list(attached["lomo_error_pct"]) == [5.0, -30.0]
+    other = rows.drop(columns=["lomo_error_pct", "lofo_error_pct"]).assign(
+        measured_tok_s=[100.0, 250.0])
+    assert "lomo_error_pct" not in attach_heldout(other, calibration)
