@@ -45,6 +45,7 @@ def _state(base: dict, file: str) -> dict:
         instance, instance_hash = instance_from_mapping(base, file)
         c, report = build_coefficients(instance)
         plan = optimize(instance, instance_hash, "lp", (c, report))
+        c = plan.extra["coefficients"]  # the problem the plan solved (duplicates merged)
         r = instance.robustness
         _STATE[key] = {"instance": instance, "digest": instance_hash, "c": c, "report": report,
                        "x": plan.extra["x"], "n": plan.extra["n"],

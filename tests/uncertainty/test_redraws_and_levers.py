@@ -64,3 +64,13 @@ def test_levers_with_uncertainty_cli(tmp_path):
     assert (tmp_path / "levers_uncertainty.csv").exists()
     bad = CliRunner().invoke(cli, ["-q", "levers", str(LEVERS), "--uncertainty", "3"])
     assert bad.exit_code == 2 and "at least 10" in bad.output
+
+
+def test_redraws_on_an_instance_with_interchangeable_deployments(tmp_path):
+    """Llama-3.1-70B and 3.3-70B share one architecture, so the pipeline merges their equal
+    deployments; the draws must use the problem the point plan solved (a mismatch once failed
+    every draw with a shape error)."""
+    data = load_planning_data(SMALL)
+    data["options"]["models"] = ["llama-3.1-70b", "llama-3.3-70b"]
+    table, summary = run_redraws(data, str(SMALL), tmp_path, 10, jobs=1)
+    assert summary["status_counts"] == {"optimal": 10}, table
