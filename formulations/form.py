@@ -126,12 +126,6 @@ class Form:
     def nonzeros_per_pair(self) -> float:
         return self.a.nnz / max(self.n_pairs, 1)
 
-    def __getattr__(self, name):  # aggregated keys (capacity_keys, class_group, ...)
-        meta = self.__dict__.get("meta") or {}
-        if name in meta:
-            return meta[name]
-        raise AttributeError(name)
-
 
 class _Builder:
     """Accumulates column blocks, then row blocks as COO triplets over absolute columns."""

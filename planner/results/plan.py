@@ -155,7 +155,6 @@ def constraint_table(c: Coefficients, x, n, duals: dict, form,
     rows = {name: block.coords for name, block in form.rows.items()} if form is not None else {}
     out = []
     power = site_power_kw(c, x, n)
-    site_index = {s: i for i, s in enumerate(c.site_ids)}
     capped = np.flatnonzero(np.isfinite(c.site_cap_kw))
     power_dual = _dual_by(rows.get("power_cap"), duals.get("power_cap"), "site")
     for s in capped:

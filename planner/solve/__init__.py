@@ -6,9 +6,6 @@ from __future__ import annotations
 
 from planner.solve.result import Result, Status
 
-BACKENDS = ("highs", "cvxpy")
-
-
 def solve(form, time_limit_s: float = 60.0, mip_gap: float | None = None,
           solver: str = "highs", **kwargs) -> Result:
     """Solve a form with a backend: "highs" (highspy directly) or "cvxpy[:SOLVER]" (the same
@@ -25,4 +22,4 @@ def solve(form, time_limit_s: float = 60.0, mip_gap: float | None = None,
     raise ValueError(f"unknown solver {solver!r}; known: highs, cvxpy[:NAME]")
 
 
-__all__ = ["BACKENDS", "Result", "Status", "solve"]
+__all__ = ["Result", "Status", "solve"]

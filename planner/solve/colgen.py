@@ -92,7 +92,7 @@ def full_reduced_costs(c: Coefficients, unit: float, form, row_dual: np.ndarray,
     pi = row_dual[form.row_groups["demand"]]
     d = c.n_deployments
     lam = np.zeros((d, HOURS))  # HiGHS signs (<= 0 on binding <= rows)
-    keys = form.capacity_keys
+    keys = form.meta["capacity_keys"]
     lam[keys[:, 0], keys[:, 1]] = np.minimum(row_dual[form.row_groups["capacity"]], 0.0)
     share = c.profile / HOURS  # C x 24
     rc = per_query - pi[c.pair_class]
@@ -100,9 +100,9 @@ def full_reduced_costs(c: Coefficients, unit: float, form, row_dual: np.ndarray,
     cap_dc = lam @ share.T  # D x C, sum_h lambda_dh f_c(h)
     rc = rc - c.node_seconds * unit / form.meta["load_seconds"] * cap_dc[c.pair_dep, c.pair_class]
     if "power_cap" in form.row_groups:
-        capped = form.capped_sites
+        capped = form.meta["capped_sites"]
         nu = np.zeros((capped.size, HOURS))
-        pk = form.power_keys
+        pk = form.meta["power_keys"]
         nu[pk[:, 0], pk[:, 1]] = np.minimum(row_dual[form.row_groups["power_cap"]], 0.0)
         site_row = np.full(len(c.site_ids), -1)
         site_row[capped] = np.arange(capped.size)

@@ -5,9 +5,6 @@ E0 (0.7 + 0.3 x 1.5 / 1.1), and the share's shadow price is the per-query energy
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-import numpy as np
 import pytest
 
 from formulations import Options, build
