@@ -19,8 +19,16 @@ Two shapes of the capacity and power-cap rows:
   ``power_rows``).
 * aggregated (``aggregated=True``): load variables per (deployment, profile group) and energy
   variables per (capped site, group) carry the daily node-hours and kWh; hours that cannot bind
-  are dropped with a proof (:func:`undominated_hours`). 2-3 nonzeros per pair, the same optimum.
-  See :mod:`formulations.aggregated` for the algebra.
+  are dropped with a proof (:func:`undominated_hours`). 2-3 nonzeros per pair, the same optimum:
+
+      load:      sum_{p in (d, g)} s_p u x_p / S - L_{d,g} = 0     (S = load_seconds)
+      capacity:  sum_g f_g(h) L_{d,g} - rho (3600 / S) n_d <= 0     (kept hours only)
+      energy:    sum_{p in (s, g)} PUE_s k_p u x_p - E_{s,g} = 0    (capped sites only)
+      power cap: sum_g f_g(h) E_{s,g} + sum_{d in s} PUE_s P_idle,d n_d <= cap_s
+
+  with f_g(h) = profile_g(h) / 24; substituting L and E back gives the hourly rows exactly. An
+  hour's row is dropped only when another kept hour's row implies it (L, E >= 0 and every
+  group's share no larger); :func:`dropped_hours_implied` re-checks that on a built form.
 
 Columns, in order: x (P pairs, demand units), n (D nodes), then load and energy (aggregated),
 y (D binaries, MILP), slack columns (elastic), and the robust LP's t, u, tau, v.
