@@ -589,8 +589,25 @@ def import_melange(config: str, out_path: str | None, name: str | None) -> None:
         click.echo(text, nl=False)
 
 
+def reserve_stdout_for_output() -> None:
+    """Machine output owns standard output. Native libraries write to file descriptor 1
+    directly, past Python (highspy 1.16 prints a banner from its constructor), so fd 1 is
+    pointed at stderr and ``sys.stdout`` gets a private copy of the real stdout: whatever a
+    dependency prints lands on stderr, and only what the CLI echoes reaches stdout."""
+    try:
+        sys.stdout.flush()
+        real = os.dup(1)
+        os.dup2(2, 1)
+    except (OSError, ValueError, AttributeError):  # no real fds (embedded, captured): leave it
+        return
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    sys.stdout = open(real, "w", encoding=encoding, errors="replace", buffering=1,
+                      closefd=True)
+
+
 def main() -> None:
     """Console-script entry point."""
+    reserve_stdout_for_output()
     cli(obj={})
 
 

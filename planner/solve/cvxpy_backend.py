@@ -22,6 +22,8 @@ def solve_cvxpy(form: Form, solver: str = "HIGHS", time_limit_s: float = 60.0,
     """Solve ``form`` through cvxpy with ``solver``; duals are collected for LPs."""
     import cvxpy as cp
 
+    from planner.solve.highs import new_highs
+    new_highs()  # cvxpy's HiGHS interface builds its own Highs(): take the banner on stderr first
     t0 = time.perf_counter()
     integer = form.integrality is not None
     n_cols = form.a.shape[1]

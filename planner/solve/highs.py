@@ -6,6 +6,9 @@ incumbent, watch its bounds through callbacks. Every termination maps onto one
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 from typing import Callable
 
@@ -16,6 +19,36 @@ from formulations.form import Form
 from planner.solve.result import Result, Status
 
 SEED = 0  # HiGHS random_seed, fixed with the thread count: the same input gives the same plan
+
+
+_BANNER_LOCK = threading.Lock()
+_banner_shown = False
+
+
+def new_highs() -> "highspy.Highs":
+    """A ``Highs()`` whose construction cannot write to standard output. highspy 1.16 prints a
+    copyright banner from the first constructor in a process, to file descriptor 1 past
+    Python, which would corrupt any JSON on stdout; the first construction runs with fd 1
+    pointed at stderr (the CLI also reserves stdout for its output, see ``planner.cli``)."""
+    global _banner_shown
+    if _banner_shown:
+        return highspy.Highs()
+    with _BANNER_LOCK:
+        try:
+            sys.stdout.flush()
+            saved = os.dup(1)
+        except (OSError, ValueError, AttributeError):
+            saved = None
+        try:
+            if saved is not None:
+                os.dup2(2, 1)
+            highs = highspy.Highs()
+        finally:
+            if saved is not None:
+                os.dup2(saved, 1)
+                os.close(saved)
+        _banner_shown = True
+        return highs
 
 
 def _inf(values) -> np.ndarray:
@@ -38,7 +71,7 @@ class HighsModel:
         largest = float(np.abs(form.cost).max()) if form.cost.size else 0.0
         self.scale = 1.0 / largest if self.is_mip and 0.0 < largest < 1e-3 else 1.0
         self.presolve = presolve
-        self.highs = highspy.Highs()
+        self.highs = new_highs()
         self.highs.setOptionValue("output_flag", False)
         self.highs.setOptionValue("threads", int(threads))
         self.highs.setOptionValue("random_seed", SEED)
