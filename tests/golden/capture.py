@@ -44,6 +44,7 @@ def plan_numbers(file: str, scenario: str | None, formulation: str) -> dict:
               for r in plan.assignment.itertuples() if r.queries_per_day > 1e-6}
     return {"objective_value": s["objective_value"],
             "objective_gwh_per_day": s["objective_gwh_per_day"],
+            "mip_gap": float(s.get("mip_gap") or 0.0),
             "peak_power_mw": s["peak_power_mw"], "nodes": s["nodes"],
             "deployments_used": s["deployments_used"], "deployments": deployments,
             "served": served}

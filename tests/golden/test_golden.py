@@ -2,9 +2,12 @@
 queries per class and deployment) and lever attributions stay as recorded in expected.json.
 
 A restructuring must leave them unchanged; a recalibration rewrites them on purpose
-(``python -m tests.golden.capture``). Objectives are compared to 1e-6 relative; flows and node
-counts to 1e-4 of the instance's total, since an LP's vertex is exact only up to HiGHS's
-feasibility tolerance."""
+(``python -m tests.golden.capture``). LP objectives are compared to 1e-6 relative; flows and
+node counts to 1e-4 of the instance's total, since an LP's vertex is exact only up to HiGHS's
+feasibility tolerance. A MILP's objective holds within its proven gap, not to 1e-6: another
+HiGHS may stop at another plan inside the gap (highspy 1.16 found 0.141300 where 1.12 found
+0.141319 GWh/day on fleet-1b), so its nodes and flows are compared only when it found the same
+objective."""
 
 from __future__ import annotations
 
@@ -27,6 +30,12 @@ def _close_maps(got: dict, want: dict, scale: float) -> None:
 @pytest.mark.parametrize("name,file,scenario,formulation", PLANS, ids=[p[0] for p in PLANS])
 def test_plan_numbers_unchanged(name, file, scenario, formulation):
     got, want = plan_numbers(file, scenario, formulation), GOLDEN[name]
+    if formulation == "milp":
+        # Both plans are feasible and each within its proven gap of the same optimum.
+        gap = max(got["mip_gap"], want.get("mip_gap", 0.0)) + 1e-9
+        assert got["objective_value"] == pytest.approx(want["objective_value"], rel=gap)
+        if got["objective_value"] != pytest.approx(want["objective_value"], rel=1e-6):
+            return  # another plan inside the gap: its nodes and flows are its own
     for key in ("objective_value", "objective_gwh_per_day"):
         assert got[key] == pytest.approx(want[key], rel=1e-6), key
     assert got["peak_power_mw"] == pytest.approx(want["peak_power_mw"], rel=1e-4)
