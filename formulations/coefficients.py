@@ -91,13 +91,14 @@ class Coefficients:
             total += float(np.sum(n * self.dep_fixed_per_day))
         return total / 1e6
 
-    def without_dust(self, x: np.ndarray) -> np.ndarray:
+    def without_dust(self, x: np.ndarray, floor: float = 0.0) -> np.ndarray:
         """x (queries/day) with solver dust removed: a pair carrying less than DUST of its
-        class's demand (a few queries a day at the solver's tolerance) is set to 0. Such a
-        flow on a deployment of ~1e-8 nodes breaks the re-check by more than its own size
-        while meaning nothing."""
+        class's demand, or less than ``floor`` queries/day (the solver's feasibility tolerance
+        in these units: a value the solver cannot tell from 0), is set to 0. Such a flow on a
+        deployment of ~1e-8 nodes, or of none where a cap of a milliwatt rules the site out,
+        breaks the re-check by more than its own size while meaning nothing."""
         x = np.asarray(x, float)
-        return np.where(x < DUST * self.demand[self.pair_class], 0.0, x)
+        return np.where(x < np.maximum(DUST * self.demand[self.pair_class], floor), 0.0, x)
 
     def hourly_load(self) -> np.ndarray:
         """P x 24: share of a pair's daily queries arriving in each hour."""

@@ -31,6 +31,7 @@ from planner.solve import solve as solve_form
 from planner.solve.colgen import solve_lp_colgen
 from planner.solve.diagnosis import (elastic_diagnosis, explain_ineligible, message,
                                      milp_diagnosis)
+from planner.solve.highs import dust_floor
 from planner.solve.lp import solve_lp_direct
 from planner.solve.result import Result, Status
 from planner.solve.verify import verify_plan
@@ -242,7 +243,7 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
                                   f"after {result.seconds:.1f} s (time limit {limit} s)")
         raise SolverNumericError(f"the solver ended with status {result.status.value} after "
                                  f"{result.seconds:.1f} s without a plan")
-    x, n = c.without_dust(result.x * solved.unit), result.n
+    x, n = c.without_dust(result.x * solved.unit, dust_floor(solved.unit)), result.n
     duals, form, values = result.duals, solved.form, result.values
     if formulation == "milp":
         # Shadow prices of a MILP plan: the LP's duals with its whole nodes fixed.

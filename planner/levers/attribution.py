@@ -32,7 +32,7 @@ from planner.errors import (InfeasibleError, InputError, PlannerError, SolverNum
 from planner.config import apply_overrides, set_values, split_path, union_overrides
 from planner.config.instance import instance_from_mapping
 from planner.pipeline import optimize
-from planner.solve.highs import HighsModel
+from planner.solve.highs import HighsModel, dust_floor
 from planner.solve.result import Status
 from planner.results.plan import deployment_labels
 from planner.config.schema.plan import LeverSpec, PlanningInstance
@@ -230,7 +230,7 @@ class LeverEngine:
             raise SolverNumericError(text)
         c = v.coefficients
         unit = v.lp.form.unit
-        x = c.without_dust(result.values[:c.n_pairs] * unit)
+        x = c.without_dust(result.values[:c.n_pairs] * unit, dust_floor(unit))
         nodes = result.values[c.n_pairs:]
         violations = verify_plan(c, x, nodes)
         if not violations.empty:

@@ -19,6 +19,14 @@ from formulations.form import Form
 from planner.solve.result import Result, Status
 
 SEED = 0  # HiGHS random_seed, fixed with the thread count: the same input gives the same plan
+PRIMAL_TOLERANCE = 1e-7  # HiGHS's primal_feasibility_tolerance (its default), set explicitly
+
+
+def dust_floor(unit: float) -> float:
+    """Queries/day below which a solved flow is indistinguishable from 0 to the solver: ten
+    times its primal feasibility tolerance in the solved variables' unit (``unit`` queries/day
+    each). Used to drop solver dust before the independent re-check."""
+    return 10.0 * PRIMAL_TOLERANCE * float(unit)
 
 
 _BANNER_LOCK = threading.Lock()
@@ -28,8 +36,9 @@ _banner_shown = False
 def new_highs() -> "highspy.Highs":
     """A ``Highs()`` whose construction cannot write to standard output. highspy 1.16 prints a
     copyright banner from the first constructor in a process, to file descriptor 1 past
-    Python, which would corrupt any JSON on stdout; the first construction runs with fd 1
-    pointed at stderr (the CLI also reserves stdout for its output, see ``planner.cli``)."""
+    Python, which would corrupt any JSON on stdout and clutter a quiet stderr; the first
+    construction runs with fd 1 pointed at the null device (the version is in every summary's
+    provenance; the CLI also reserves stdout for its output, see ``planner.cli``)."""
     global _banner_shown
     if _banner_shown:
         return highspy.Highs()
@@ -37,16 +46,18 @@ def new_highs() -> "highspy.Highs":
         try:
             sys.stdout.flush()
             saved = os.dup(1)
+            null = os.open(os.devnull, os.O_WRONLY)
         except (OSError, ValueError, AttributeError):
-            saved = None
+            saved = null = None
         try:
             if saved is not None:
-                os.dup2(2, 1)
+                os.dup2(null, 1)
             highs = highspy.Highs()
         finally:
             if saved is not None:
                 os.dup2(saved, 1)
                 os.close(saved)
+                os.close(null)
         _banner_shown = True
         return highs
 
@@ -76,6 +87,7 @@ class HighsModel:
         self.highs.setOptionValue("threads", int(threads))
         self.highs.setOptionValue("random_seed", SEED)
         self.highs.setOptionValue("presolve", presolve)
+        self.highs.setOptionValue("primal_feasibility_tolerance", PRIMAL_TOLERANCE)
         self._lower = np.array(form.col_lower, dtype=float)
         self._upper = np.array(form.col_upper, dtype=float)
         self._cost = np.array(form.cost, dtype=float)
