@@ -71,7 +71,9 @@ class PlannerGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
     """Energy-efficiency planner for LLM inference fleets."""
-    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    from planner.config.overrides import NOTE  # overrides the user asked for: shown by default
+
+    level = logging.ERROR if quiet else (NOTE, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s", force=True)
     ctx.ensure_object(dict)
@@ -350,10 +352,12 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
 
 
 class Progress:
-    """A progress bar with ETA on stderr (silent under --quiet); the total is set once known."""
+    """A progress bar with ETA on a terminal's stderr (silent under --quiet or when stderr is
+    piped or captured); the total is set once known."""
 
     def __init__(self, label: str):
-        show = logging.getLogger().level <= logging.WARNING
+        # Only on a terminal: piped or captured stderr gets no half-drawn bar lines.
+        show = logging.getLogger().level <= logging.WARNING and sys.stderr.isatty()
         self.bar = click.progressbar(length=1, label=label, file=sys.stderr, show_eta=True,
                                      show_pos=True) if show else None
 

@@ -1,8 +1,8 @@
 """Every change made to an instance mapping before validation: a named scenario, ``--set``
 expressions, a sweep point's overrides and multipliers, a lever's overrides.
 
-Each change is logged at INFO (``path: old -> new (source)``, as calliope reports its
-overrides) and returned as a :class:`Change`, so a caller can put what was changed, and by
+Each change is logged (``path: old -> new (source)``, as calliope reports its overrides; the
+user's own ``--set`` and scenario at NOTE, shown by default, the rest at INFO) and returned as a :class:`Change`, so a caller can put what was changed, and by
 whom, into provenance. ``where`` is what errors name as the file (``FILE (scenario NAME)``);
 ``source`` is what the log names (``scenario NAME``, ``--set``, ``sweep point ID``,
 ``lever NAME``).
@@ -18,6 +18,9 @@ from planner.config.paths import concrete_paths, get_path, set_path, split_path
 from planner.errors import InputError
 
 log = logging.getLogger(__name__)
+
+NOTE = 25  # between INFO and WARNING: what the user asked for on this run, shown by default
+logging.addLevelName(NOTE, "NOTE")
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,10 @@ class Change:
 
 def _record(changes: list[Change], path: str, old, new, source: str) -> None:
     change = Change(path, old, copy.deepcopy(new), source)
-    log.info("override %s", change)
+    # The user's own --set and --scenario are shown by default (NOTE); a sweep point's or a
+    # lever's changes, thousands of them, at INFO (-v).
+    asked = source == "--set" or source.startswith("scenario ")
+    log.log(NOTE if asked else logging.INFO, "override %s", change)
     changes.append(change)
 
 

@@ -353,7 +353,9 @@ def test_debug_keeps_the_exit_code():
     debug = run("--debug", "solve", ONE, "--set", "options.utilization_ceiling=2")
     assert plain.exit_code == debug.exit_code == EXIT_INPUT
     assert "Traceback" in debug.stderr and "Traceback" not in plain.stderr
-    assert debug.stderr.strip().splitlines()[-1] == plain.stderr.strip()
+    # the same error line last (the --set override is noted before it in both)
+    assert debug.stderr.strip().splitlines()[-1] == plain.stderr.strip().splitlines()[-1]
+    assert plain.stderr.strip().splitlines()[0].startswith("NOTE ")
     infeasible = run("--debug", "solve", ONE, "--set", "classes[0].slo.tpot_ms=1")
     assert infeasible.exit_code == EXIT_INFEASIBLE
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import types
+import typing
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,19 +28,73 @@ def format_location(loc: tuple) -> str:
     return out or "<root>"
 
 
-def first_validation_error(exc: ValidationError, file: str | None) -> InputError:
-    """The first pydantic error as an InputError (the rest are logged by the caller if wanted)."""
-    err = exc.errors(include_url=False)[0]
+MORE_ERRORS_SHOWN = 4
+
+
+def _models_in(annotation) -> list[type[BaseModel]]:
+    """The pydantic models an annotation can hold (through Optional, unions, lists, dicts,
+    Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found = []
+    for arg in typing.get_args(annotation):
+        found += _models_in(arg)
+    return found
+
+
+def known_fields(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names a mapping at ``loc`` (the path of an unknown key, less the key) may
+    have, walking the schema; list indices and free mapping keys (an inventory's hardware)
+    are stepped over."""
+    models = [model]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nxt = []
+        for m in models:
+            field = m.model_fields.get(part)
+            if field is not None:
+                nxt += _models_in(field.annotation)
+        models = nxt or models  # a free mapping key: stay with the models holding the mapping
+    return sorted({name for m in models for name in m.model_fields})
+
+
+def _one(err: dict, file: str | None, model: type[BaseModel] | None,
+         list_known: bool = True) -> InputError:
     loc = tuple(p for p in err["loc"] if p not in ("function-after", "function-before"))
     message = err["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, "):]
     has_value = err["type"] != "missing"
     value = err.get("input")
-    if isinstance(value, dict) and has_value and err["type"] not in ("extra_forbidden",):
+    if err["type"] == "extra_forbidden" and loc and model is not None:
+        names = known_fields(model, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), names, n=3, cutoff=0.6)
+        message = "unknown field"
+        if close:
+            message += f"; did you mean {' or '.join(close)}?"
+        elif names and list_known:
+            message += f"; known: {', '.join(names)}"
+    if isinstance(value, dict) and has_value and err["type"] != "extra_forbidden":
         has_value = False  # a whole mapping is too long to echo; the path says where it is
     return InputError(message, file=file, field=format_location(loc), value=value,
                       has_value=has_value)
+
+
+def first_validation_error(exc: ValidationError, file: str | None,
+                           model: type[BaseModel] | None = None) -> InputError:
+    """Every pydantic error in one line: the first in full (file, field, value, and for an
+    unknown field the nearest known names or the known ones), then up to four more by field
+    and reason, then how many more, so a file with several mistakes is fixed in one round."""
+    raw = exc.errors(include_url=False)
+    first = _one(raw[0], file, model)
+    if len(raw) > 1:
+        more = [_one(err, file, model, list_known=False) for err in raw[1:1 + MORE_ERRORS_SHOWN]]
+        rest = len(raw) - 1 - len(more)
+        text = (first._render() + "; also " + "; ".join(f"{e.field}: {e.reason}" for e in more)
+                + (f"; and {rest} more" if rest else ""))
+        first.args = (text,)
+    return first
 
 
 def read_yaml(path: Path | str) -> dict:
@@ -65,7 +122,7 @@ def validate_mapping(data: dict, model: type[M], file: str | None = None) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise first_validation_error(exc, file) from exc
+        raise first_validation_error(exc, file, model) from exc
 
 
 def load_yaml_model(path: Path | str, model: type[M]) -> M:
