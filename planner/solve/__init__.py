@@ -18,7 +18,12 @@ def solve(form, time_limit_s: float = 60.0, mip_gap: float | None = None,
     if name == "cvxpy":
         from planner.solve.cvxpy_backend import solve_cvxpy
 
-        return solve_cvxpy(form, sub or "HIGHS", time_limit_s, mip_gap)
+        from planner.solve.vertex import needs_vertex, vertex_from_interior
+
+        result = solve_cvxpy(form, sub or "HIGHS", time_limit_s, mip_gap)
+        if needs_vertex(sub or "HIGHS", form, result):  # an interior point is no plan yet
+            result = vertex_from_interior(form, result, time_limit_s)
+        return result
     raise ValueError(f"unknown solver {solver!r}; known: highs, cvxpy[:NAME]")
 
 

@@ -174,7 +174,13 @@ class HighsModel:
         if mip_gap is not None:
             h.setOptionValue("mip_rel_gap", float(mip_gap))
         t0 = time.perf_counter()
-        h.run()
+        if h.run() == highspy.HighsStatus.kError and \
+                h.getModelStatus() == highspy.HighsModelStatus.kNotset:
+            # Another HiGHS in this process (cvxpy's interface, with its own thread count)
+            # started the global thread scheduler; ours asks for `threads` and HiGHS refuses
+            # to run until the scheduler is reset.
+            highspy.Highs.resetGlobalScheduler(True)
+            h.run()
         seconds = time.perf_counter() - t0
         return self._result(seconds)
 
