@@ -291,9 +291,9 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
     from planner.config.validation import check_writable_dir
 
     if time_limit is not None:
-        sets = (*sets, f"solver.time_limit_s={time_limit}")
+        sets = (*sets, (f"solver.time_limit_s={time_limit}", "--time-limit"))
     if robust:
-        sets = (*sets, "robustness.robust=true")
+        sets = (*sets, ("robustness.robust=true", "--robust"))
     spec, digest = load_planning_instance(instance, scenario=scenario, sets=sets)
     if out_dir:
         check_writable_dir(out_dir)  # before the solve, not after it
@@ -531,8 +531,9 @@ def uncertainty_command(instance: str, scenario: str | None, sets: tuple[str, ..
     from planner.report.uncertainty import result_json, uncertainty_text, write_uncertainty
     from planner.solve.robust import uncertainty_analysis
 
-    extra = [f"robustness.{k}={v}" for k, v in (("samples", samples), ("seed", seed),
-                                                  ("risk_level", risk_level)) if v is not None]
+    extra = [(f"robustness.{key}={value}", flag) for flag, key, value in (
+        ("--samples", "samples", samples), ("--seed", "seed", seed),
+        ("--risk-level", "risk_level", risk_level)) if value is not None]
     data = load_planning_data(instance, scenario=scenario, sets=(*sets, *extra))
     spec, digest = instance_from_mapping(data, instance)
     result = uncertainty_analysis(spec, digest, robust=robust or spec.robustness.robust)

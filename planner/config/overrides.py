@@ -123,11 +123,14 @@ def parse_set(expression: str, where: str | None = None) -> tuple[str, object]:
 
 
 def apply_sets(data: dict, expressions, file: str) -> list[Change]:
-    """Apply ``--set PATH=VALUE`` expressions in place, in order."""
+    """Apply ``--set PATH=VALUE`` expressions in place, in order. An item may also be a pair
+    ``(PATH=VALUE, FLAG)``: a command's own flag (``--robust``, ``--time-limit``) that sets a
+    field, logged and named in errors as that flag rather than as ``--set``."""
     changes: list[Change] = []
-    for expression in expressions:
-        path, value = parse_set(expression, f"{file} (--set)")
-        changes += set_values(data, {path: value}, f"{file} (--set)", "--set")
+    for item in expressions:
+        expression, source = item if isinstance(item, tuple) else (item, "--set")
+        path, value = parse_set(expression, f"{file} ({source})")
+        changes += set_values(data, {path: value}, f"{file} ({source})", source)
     return changes
 
 
