@@ -302,7 +302,7 @@ def sweep_tornado(run: Run) -> pd.DataFrame | None:
     table = run.tables.get("sweep")
     if table is None or table.empty or "objective_value" not in table:
         return None
-    rows = tornado_rows(table)
+    rows = tornado_rows(table, run.summary.get("tornado_context"))  # around the base point
     return rows if not rows.empty else None
 
 
