@@ -84,7 +84,8 @@ def headline(run: Run) -> list[dict]:
         gap = s.get("mip_gap")
         rows += [
             {"key": "objective_gwh_per_day", "label": "fleet energy",
-             "value": s.get("objective_gwh_per_day"), "unit": "GWh/day", "note": ""},
+             "value": s.get("objective_gwh_per_day"), "unit": "GWh/day",
+             "note": energy_interval(s) or "a point estimate (no interval in this run)"},
             {"key": "wh_per_query", "label": "energy per query", "value": s.get("wh_per_query"),
              "unit": "Wh/query", "note": ""},
             {"key": "queries_per_day", "label": "demand", "value": s.get("queries_per_day"),
@@ -129,6 +130,19 @@ def headline(run: Run) -> list[dict]:
          "value": (prov.get("versions") or {}).get("planner"), "unit": "", "note": ""},
     ]
     return rows
+
+
+def energy_interval(summary: dict) -> str:
+    """The plan's energy interval from ``solve --uncertainty N`` (summary["uncertainty"]):
+    "P10-P90 0.1128-0.1973 GWh/day (median 0.1492) over 200 coefficient draws, plan fixed";
+    empty where the run has none."""
+    u = summary.get("uncertainty")
+    q = u.get("gwh_per_day") if isinstance(u, dict) else None
+    if not isinstance(q, dict) or q.get("p10") is None or q.get("p90") is None:
+        return ""
+    draws = f" over {fmt(u['draws'])} coefficient draws" if u.get("draws") else ""
+    return (f"P10-P90 {fmt(q['p10'])}-{fmt(q['p90'])} GWh/day (median {fmt(q.get('median'))})"
+            f"{draws}, plan fixed")
 
 
 def site_peaks(run: Run) -> pd.DataFrame | None:
