@@ -93,19 +93,22 @@ def headline(run: Run) -> list[dict]:
             {"key": "peak_power_mw", "label": "peak facility power (all sites)",
              "value": s.get("peak_power_mw"), "unit": "MW", "note": ""},
             {"key": "nodes", "label": "nodes provisioned", "value": s.get("nodes"),
-             "unit": "nodes", "note": "continuous in the LP" if prov.get("formulation") == "lp"
-             else ""},
+             "unit": "nodes", "note": LP_NODES if prov.get("formulation") == "lp" else ""},
             {"key": "deployments_used", "label": "deployments used",
              "value": s.get("deployments_used"), "unit": "", "note": ""},
-            {"key": "mip_gap", "label": "proven gap", "value": gap, "unit": "fraction",
-             "note": "LP: optimal, no gap" if prov.get("formulation") == "lp" else
+            {"key": "mip_gap", "label": "optimality", "value": gap, "unit": "",
+             "shown": gap_words(gap, s.get("status")),
+             "note": "LP: solved to optimality" if prov.get("formulation") == "lp" else
              (f"LP bound {fmt(s.get('lp_bound_gwh_per_day'))} GWh/day"
               if s.get("lp_bound_gwh_per_day") is not None else "")},
         ]
         if s.get("objective") == "cost":
+            value, unit = humane_cost(s.get("objective_value"), s.get("objective_unit"))
             rows.append({"key": "objective_value", "label": "cost",
-                         "value": s.get("objective_value"), "unit": s.get("objective_unit"),
-                         "note": "the objective"})
+                         "value": s.get("objective_value"), "unit": unit,
+                         "shown": fmt(value),
+                         "note": f"the objective ({fmt(s.get('objective_value'))} "
+                                 f"{s.get('objective_unit')} in summary.json)"})
         elif s.get("objective") == "carbon":
             rows.append({"key": "objective_value", "label": "carbon",
                          "value": s.get("objective_value"), "unit": s.get("objective_unit"),
@@ -130,6 +133,43 @@ def headline(run: Run) -> list[dict]:
          "value": (prov.get("versions") or {}).get("planner"), "unit": "", "note": ""},
     ]
     return rows
+
+
+LP_NODES = "LP, continuous; solve --formulation milp for whole nodes"
+
+
+def gap_words(gap, status: str | None) -> str:
+    """'proven optimal' for a zero (or no) gap of an optimal solve, else 'proven gap 0.074 %'."""
+    if gap is None or (isinstance(gap, (int, float)) and abs(gap) < 1e-9):
+        return "proven optimal" if status == "optimal" else str(status or "-")
+    return f"proven gap {fmt(gap * 100, 2)} %"
+
+
+def humane_cost(value, unit: str | None) -> tuple[float | None, str]:
+    """A cost objective in USD/h (million USD/day x 1e6 / 24), as a planner prices nodes."""
+    if value is None or unit != "million USD/day":
+        return value, unit or ""
+    return float(value) * 1e6 / 24, "USD/h"
+
+
+def readable_classes(table: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The classes table with words for what a number cannot say: 'no SLO' where a class has
+    none (and so no margin), 'none' for a latency the model does not give (inf)."""
+    if table is None or table.empty:
+        return table
+    out = table.astype({c: object for c in table.columns if c.endswith("_ms")})
+    for kind in ("ttft", "tpot"):
+        slo = f"{kind}_slo_ms"
+        if slo not in out:
+            continue
+        none = pd.to_numeric(out[slo], errors="coerce").isna()
+        for col in (slo, f"{kind}_margin_ms"):
+            if col in out:
+                out.loc[none, col] = "no SLO"
+    for col in [c for c in out.columns if c.endswith("_ms")]:
+        vals = pd.to_numeric(out[col], errors="coerce")
+        out.loc[np.isinf(vals.to_numpy(float)), col] = "none"
+    return out
 
 
 def energy_interval(summary: dict) -> str:
@@ -211,10 +251,13 @@ def shadow_words(row) -> str:
         return "not binding: a little more or less changes nothing"
     if price is None or (isinstance(price, float) and math.isnan(price)):
         return "binding; no shadow price recorded"
-    if unit.startswith("GWh/day"):
-        amount = f"{fmt(abs(price) * 1e3, 3)} MWh/day"
-    else:
+    scaled = next(((factor, humane) for prefix, factor, humane in HUMANE_PRICE
+                   if unit.startswith(prefix)), None)
+    if scaled is None:
         return f"binding; shadow price {fmt(price, 3)} {unit}"
+    # A price the planner zeroed (below its tolerance) changes nothing measurable.
+    amount = (f"{fmt(abs(price) * scaled[0], 3)} {scaled[1]}" if price != 0
+              else "nothing measurable")
     key = str(row.key)
     if row.constraint == "power_cap":
         return f"1 MW more cap at {key} saves {amount}"
@@ -224,9 +267,16 @@ def shadow_words(row) -> str:
     if row.constraint == "demand":
         return f"1 million more {key} queries/day cost {amount}"
     if row.constraint == "capacity":
-        return (f"{fmt(row.value, 3)} deployments run at the utilization ceiling "
-                f"({fmt(row.limit, 3)}) in some hour; 1 more node-hour there saves up to {amount}")
+        n = int(round(float(row.value)))
+        return (f"{n} deployment{'s' if n != 1 else ''} of the plan run at the utilization "
+                f"ceiling ({fmt(row.limit, 3)}) in some hour; 1 more node-hour there saves "
+                f"{'up to ' if price != 0 else ''}{amount}")
     return f"shadow price {amount} ({unit})"
+
+
+# Shadow-price units (the objective's) -> factor and the unit a planner reads.
+HUMANE_PRICE = (("GWh/day", 1e3, "MWh/day"), ("million USD/day", 1e6 / 24, "USD/h"),
+                ("kt CO2/day", 1e3, "t CO2/day"))
 
 
 def constraints_table(run: Run) -> pd.DataFrame | None:
@@ -249,7 +299,7 @@ def solve_tables(run: Run) -> dict[str, pd.DataFrame]:
         out["diagnosis"] = diagnosis_table(run)
         return out
     for name, table in (("sites", site_peaks(run)), ("units", units_table(run)),
-                        ("classes", run.tables.get("classes")),
+                        ("classes", readable_classes(run.tables.get("classes"))),
                         ("assignment", run.tables.get("assignment")),
                         ("deployments", deployments_table(run)),
                         ("coefficients", coefficients_table(run)),

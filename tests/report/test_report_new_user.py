@@ -56,3 +56,82 @@ def test_a_plan_without_interval_says_point_estimate(runs):
     card = re.search(r'data-key="objective_gwh_per_day"[^>]*>([^<]*)</span>.*?'
                      r'<div class="note">([^<]*)</div>', page, re.S)
     assert card.group(2) == "a point estimate (no interval in this run)"
+
+
+# ------------------------------------------------------------- item 3: the constraints in words
+
+def test_capacity_counts_only_the_deployments_the_plan_uses(runs):
+    """Before: "12 deployments run at the utilization ceiling" for a plan of 4 deployments
+    (unused candidates' capacity rows counted)."""
+    import pandas as pd
+
+    cons = pd.read_parquet(runs["solve"] / "constraints.parquet")
+    dep = pd.read_parquet(runs["solve"] / "deployments.parquet")
+    cap = cons[cons["constraint"] == "capacity"].iloc[0]
+    assert len(dep) == 4 and (dep["nodes"] > 0).all()
+    assert cap["value"] == 4 == int((dep["utilization_peak"] >= 0.8 * (1 - 1e-4)).sum())
+    page = render(load_runs([runs["solve"]]), fallbacks=False)
+    assert ("4 deployments of the plan run at the utilization ceiling (0.8) in some hour; 1 "
+            f"more node-hour there saves up to {fmt(cap['shadow_price'] * 1e3, 3)} MWh/day"
+            in page)
+    assert "12 deployments" not in page
+    # LP node counts are said to be continuous where they are read as units to buy
+    assert "(node counts: LP, continuous; solve --formulation milp for whole nodes)" in page
+    assert "45.95" in page
+
+
+@pytest.fixture(scope="module")
+def melange_solve(tmp_path_factory):
+    """The Mélange example (cost objective, no SLOs, profiles without latency) as a MILP."""
+    from pathlib import Path
+
+    root = tmp_path_factory.mktemp("melange")
+    data = Path(__file__).resolve().parents[1] / "data" / "melange_example.json"
+    run_cli("import", "melange", str(data), "--out", str(root / "m.yaml"))
+    from click.testing import CliRunner
+
+    from planner.cli import cli
+
+    result = CliRunner().invoke(cli, ["-q", "solve", str(root / "m.yaml"), "--formulation",
+                                      "milp", "--out", str(root / "solve")])
+    assert result.exit_code == 0, result.output
+    return root / "solve", result.output
+
+
+def test_cost_plan_reads_in_usd_per_hour_without_noise_prices_or_inf(melange_solve):
+    """Before: "0.0001123 million USD/day", shadow prices of 5.8e-12 printed as prices,
+    latencies as "inf", and "proven gap 0 fraction"."""
+    import pandas as pd
+
+    folder, text = melange_solve
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["objective_value"] == pytest.approx(4.68 * 24 / 1e6, rel=2e-3)
+    # the CLI text
+    first = text.splitlines()[0]
+    assert "objective 4.68 USD/h" in first and "million USD/day" not in first
+    assert text.splitlines()[1].startswith("proven optimal  LP bound ")
+    assert not re.search(r"\binf\b", text) and "no SLO" in text
+    # the tables: solver noise is no price
+    cons = pd.read_parquet(folder / "constraints.parquet")
+    assert (cons["shadow_price"] == 0).all() and len(cons) == 5
+    # the page
+    page = render(load_runs([folder]), fallbacks=False)
+    figures = dict((k, t) for k, _, t in re.findall(
+        r'data-run="solve" data-key="([^"]+)" data-value="([^"]*)">([^<]*)</span>', page))
+    assert figures["objective_value"] == "4.68" and figures["mip_gap"] == "proven optimal"
+    assert '<span class="unit">USD/h</span>' in page
+    assert "1 million more in0-out0 queries/day cost nothing measurable" in page
+    shown = re.sub(r"<script.*?</script>", "", page, flags=re.S)  # plotly.js holds "e-12"
+    assert "e-12" not in shown and ">inf<" not in shown
+    assert "<td>no SLO</td>" in page
+    assert "2 deployments of the plan run at the utilization ceiling (1) in some hour; 1 more " \
+           "node-hour there saves nothing measurable" in page
+
+
+def test_gap_in_words():
+    from planner.report.views import gap_words
+
+    assert gap_words(0.0, "optimal") == "proven optimal"
+    assert gap_words(None, "optimal") == "proven optimal"
+    assert gap_words(0.00074, "optimal") == "proven gap 0.074 %"
+    assert gap_words(0.0123, "time_limit") == "proven gap 1.2 %"
