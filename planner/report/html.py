@@ -142,8 +142,12 @@ def cards(rows: list[dict], run_kind: str) -> str:
 def solve_sections(page: Page, run: Run, prefix: str) -> None:
     s = run.summary
     title = f"Plan: {run.label}"
-    body = [f'<p class="path">{esc(run.path)}</p>',
-            cards(views.headline(run), "solve")]
+    body = [f'<p class="path">{esc(run.path)}</p>']
+    if run.feasible:  # what the reader must know first: the interval, projected hardware
+        lead, flagged = views.trust_sentence(run)
+        body.append(f'<p class="{"alert" if flagged else "note"} lead" data-key="trust" '
+                    f'style="font-size:14px">{esc(lead)}</p>')
+    body.append(cards(views.headline(run), "solve"))
     if run.missing:
         body += [missing(m) for m in run.missing]
     if not run.feasible:

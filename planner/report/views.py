@@ -172,6 +172,78 @@ def readable_classes(table: pd.DataFrame | None) -> pd.DataFrame | None:
     return out
 
 
+def coefficient_basis(run: Run) -> pd.DataFrame | None:
+    """Per deployment of the plan: GWh/day, queries/day, whether its hardware is projected
+    (announced, no benchmarks: the deployments table's ``projected``; the shipped catalog for
+    runs written before that column) and where its coefficients came from (measured /
+    modelled / extrapolated: ``coefficient_source``, else ``calibrated``)."""
+    dep = run.tables.get("deployments")
+    if dep is None or dep.empty or "gwh_per_day" not in dep:
+        return None
+    out = dep[["deployment", "hardware", "gwh_per_day"]].copy()
+    if "projected" in dep:
+        out["projected"] = dep["projected"].astype(bool).to_numpy()
+    else:
+        try:
+            from planner.catalog.loaders import load_shipped_catalog
+
+            hw = load_shipped_catalog().hardware["projected"]
+            out["projected"] = [bool(hw.get(h, False)) for h in out["hardware"]]
+        except Exception:  # noqa: BLE001 - an unreadable catalog leaves it unknown
+            out["projected"] = None
+    if "coefficient_source" in dep:
+        out["source"] = dep["coefficient_source"].fillna("modelled").astype(str).to_numpy()
+    elif "calibrated" in dep:
+        out["source"] = np.where(dep["calibrated"].astype(bool), "modelled", "extrapolated")
+    else:
+        out["source"] = None
+    assignment = run.tables.get("assignment")
+    out["queries_per_day"] = (out["deployment"].map(
+        assignment.groupby("deployment")["queries_per_day"].sum()).fillna(0.0)
+        if assignment is not None else np.nan)
+    return out
+
+
+def _pct(part: float, total: float) -> str:
+    return f"{fmt(100 * part / total, 3)} %" if total > 0 else "-"
+
+
+def trust_sentence(run: Run) -> tuple[str, bool]:
+    """The headline's first words: the fleet energy with its interval (or "a point
+    estimate"), and the share of energy and queries on projected hardware and on extrapolated
+    coefficients. The flag: whether any of the plan runs on projected hardware."""
+    s = run.summary
+    energy = f"Fleet energy {fmt(s.get('objective_gwh_per_day'))} GWh/day"
+    interval = energy_interval(s)
+    parts = [f"{energy}, {interval}." if interval else
+             f"{energy}: a point estimate (this run has no interval; planner solve "
+             f"--uncertainty N gives one)."]
+    basis = coefficient_basis(run)
+    if basis is None:
+        return " ".join(parts), False
+    gwh, queries = basis["gwh_per_day"].sum(), basis["queries_per_day"].sum()
+    flagged = False
+    if basis["projected"].notna().all():
+        proj = basis[basis["projected"].astype(bool)]
+        if proj.empty:
+            parts.append("None of it runs on projected (announced, unbenchmarked) hardware.")
+        else:
+            flagged = True
+            names = ", ".join(dict.fromkeys(proj["hardware"]))
+            parts.append(f"{_pct(proj['gwh_per_day'].sum(), gwh)} of this energy "
+                         f"({_pct(proj['queries_per_day'].sum(), queries)} of the queries) "
+                         f"runs on projected hardware ({names}: announced, no benchmarks; "
+                         f"its figures are preliminary spec sheets).")
+    if basis["source"].notna().all():
+        words = {"extrapolated": "extrapolated (no benchmark rows for the hardware family)",
+                 "modelled": "modelled (calibrated on benchmark rows)",
+                 "measured": "measured (your own profiles)"}
+        shares = [f"{_pct(basis.loc[basis['source'] == k, 'gwh_per_day'].sum(), gwh)} {w}"
+                  for k, w in words.items() if (basis["source"] == k).any()]
+        parts.append("Its coefficients, by energy: " + ", ".join(shares) + ".")
+    return " ".join(parts), flagged
+
+
 def energy_interval(summary: dict) -> str:
     """The plan's energy interval from ``solve --uncertainty N`` (summary["uncertainty"]):
     "P10-P90 0.1128-0.1973 GWh/day (median 0.1492) over 200 coefficient draws, plan fixed";
@@ -294,7 +366,11 @@ def diagnosis_table(run: Run) -> pd.DataFrame:
 
 def solve_tables(run: Run) -> dict[str, pd.DataFrame]:
     """Every table of a solve run, as the report shows them (for the spreadsheet too)."""
-    out = {"headline": pd.DataFrame(headline(run))[["label", "value", "unit", "note", "key"]]}
+    rows = headline(run)
+    if run.feasible:
+        rows = [{"key": "trust", "label": "read first", "value": trust_sentence(run)[0],
+                 "unit": "", "note": ""}, *rows]
+    out = {"headline": pd.DataFrame(rows)[["label", "value", "unit", "note", "key"]]}
     if not run.feasible:
         out["diagnosis"] = diagnosis_table(run)
         return out

@@ -83,7 +83,8 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, for
         "utilization_mean": util.mean(axis=1), "utilization_peak": util.max(axis=1),
         "peak_mw": dep_power_kw.max(axis=1) / 1e3, "gwh_per_day": dep_gwh})
     for col in ("family", "model_kind", "calibrated", "uncertainty_pct",  # coefficient provenance
-                "coefficient_source", "provisioning_unit", "gpus_per_unit"):  # (+ issue 13)
+                "coefficient_source", "provisioning_unit", "gpus_per_unit",  # (+ issue 13)
+                "projected"):  # announced hardware without benchmarks (issue 24)
         if col in dep:
             deployments[col] = dep[col].to_numpy()
     if "gpus_per_unit" in dep:  # issue 13: n counts provisioned units; GPUs are physical

@@ -135,3 +135,58 @@ def test_gap_in_words():
     assert gap_words(None, "optimal") == "proven optimal"
     assert gap_words(0.00074, "optimal") == "proven gap 0.074 %"
     assert gap_words(0.0123, "time_limit") == "proven gap 1.2 %"
+
+
+# ------------------------------------------- item 4: the headline says what the numbers rest on
+
+LEAD = re.compile(r'data-key="trust"[^>]*>([^<]*)</p>')
+
+
+def test_headline_says_projected_hardware_and_point_estimate(runs):
+    """Before: the page said that the whole fleet-1b plan runs on Rubin (announced, no
+    benchmarks) only near the bottom, and gave the energy without an interval."""
+    page = render(load_runs([runs["solve"]]), fallbacks=False)
+    lead = LEAD.search(page)
+    assert lead and lead.start() < page.index('class="cards"')  # before the figures
+    assert lead.group(1) == (
+        "Fleet energy 0.1407 GWh/day: a point estimate (this run has no interval; planner "
+        "solve --uncertainty N gives one). 100 % of this energy (100 % of the queries) runs "
+        "on projected hardware (rubin: announced, no benchmarks; its figures are preliminary "
+        "spec sheets). Its coefficients, by energy: 100 % extrapolated (no benchmark rows for "
+        "the hardware family).")
+    assert 'class="alert lead"' in page
+    import pandas as pd
+
+    assert pd.read_parquet(runs["solve"] / "deployments.parquet")["projected"].all()
+
+
+def test_headline_gives_the_interval_where_the_run_has_one(uncertain_solve):
+    page = render(load_runs([uncertain_solve]), fallbacks=False)
+    q = json.loads((uncertain_solve / "summary.json").read_text())["uncertainty"]["gwh_per_day"]
+    assert LEAD.search(page).group(1).startswith(
+        f"Fleet energy 0.1407 GWh/day, P10-P90 {fmt(q['p10'])}-{fmt(q['p90'])} GWh/day "
+        f"(median {fmt(q['median'])}) over 100 coefficient draws, plan fixed. 100 % of this")
+
+
+def test_projected_share_of_energy_and_queries(tmp_path):
+    """30 % of the energy and 25 % of the queries on a projected GPU; the rest modelled."""
+    import pandas as pd
+
+    from planner.report.runs import Run
+    from planner.report.views import trust_sentence
+
+    run = Run(tmp_path, "solve", {"status": "optimal", "objective_gwh_per_day": 0.1})
+    run.tables["deployments"] = pd.DataFrame({
+        "deployment": ["a", "b"], "hardware": ["rubin", "h100-sxm"], "gwh_per_day": [0.03, 0.07],
+        "projected": [True, False], "calibrated": [False, True]})
+    run.tables["assignment"] = pd.DataFrame({"class": ["c", "c"], "deployment": ["a", "b"],
+                                             "queries_per_day": [1e8, 3e8]})
+    text, flagged = trust_sentence(run)
+    assert flagged
+    assert ("30 % of this energy (25 % of the queries) runs on projected hardware (rubin: "
+            in text)
+    assert text.endswith("Its coefficients, by energy: 30 % extrapolated (no benchmark rows "
+                         "for the hardware family), 70 % modelled (calibrated on benchmark "
+                         "rows).")
+    run.tables["deployments"] = run.tables["deployments"].drop(columns="projected")
+    assert "30 % of this energy" in trust_sentence(run)[0]  # older run: the shipped catalog
