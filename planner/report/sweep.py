@@ -186,7 +186,9 @@ def tornado_figure(tornado: pd.DataFrame, center: float):
     names = [f"{i} ({'Monte Carlo' if k == 'monte_carlo' else k})" if d else i
              for i, k, d in zip(rows["input"], rows["kind"], dup)]
     ax.set_yticks(range(len(rows)), names, fontsize=8)
-    ax.set_xlim(-1.45 * span, 1.45 * span)
+    both = np.concatenate([lows, highs, [0.0]])
+    ax.set_xlim(min(0.0, float(np.nanmin(both))) - 0.35 * span,
+                max(0.0, float(np.nanmax(both))) + 0.35 * span)  # room for the labels
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel(f"objective change against the base point ({center:.4g}); teal: the input "
                   f"at its low value, orange: at its high value", fontsize=8)
