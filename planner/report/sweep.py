@@ -27,8 +27,8 @@ def tornado_rows(table: pd.DataFrame, context: dict | None = None) -> pd.DataFra
     Product grids: one at a time around the base point: the other inputs of the block held at
     their base value (the instance's own value, schema defaults included, from
     ``base_values``). Where that value is not in the grid they are held at the grid value
-    nearest it (the middle one when it is unknown) and ``method`` says so. Zip grids move their inputs together, so the
-    bar is the joint change along the block. Monte Carlo: a main effect, the mean objective
+    nearest it (the middle one when it is unknown) and ``method`` says so. Zip grids move
+    their inputs together, so the bar is the joint change along the block. Monte Carlo: a main effect, the mean objective
     in the input's bottom and top decile (the other inputs averaged over).
 
     ``context`` (the sweep summary's ``tornado_context``): ``base_values`` {path: value} and
