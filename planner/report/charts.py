@@ -146,9 +146,9 @@ def ranges(table: pd.DataFrame) -> dict:
 
 
 def tornado(rows: pd.DataFrame, center: float) -> dict:
-    dup = rows["input"].duplicated(keep=False)
-    names = [f"{i} ({'Monte Carlo' if k == 'monte_carlo' else k})" if d else i
-             for i, k, d in zip(rows["input"], rows["kind"], dup)]
+    from planner.report.sweep import tornado_names
+
+    names = tornado_names(rows)
     lo = rows["objective_at_low"].astype(float) - center
     hi = rows["objective_at_high"].astype(float) - center
     # Side by side ("group"): a low and a high bar pointing the same way both stay visible.

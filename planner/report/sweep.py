@@ -64,8 +64,7 @@ def tornado_rows(table: pd.DataFrame, context: dict | None = None) -> pd.DataFra
                                             f"base value {_base_text(base_values.get(other))} "
                                             f"is not in the grid")
                 method = ("one at a time around the base point" if not off_base else
-                          "one at a time around the nearest grid point (" + "; ".join(off_base)
-                          + ")")
+                          f"{OFF_BASE} (" + "; ".join(off_base) + ")")
             xs, ys = x[mask], y_all[mask]
             if xs.nunique() < 2:
                 continue
@@ -159,6 +158,19 @@ def write_plots(table: pd.DataFrame, out_dir: Path | str,
     return written
 
 
+OFF_BASE = "one at a time around the nearest grid point"
+
+
+def tornado_names(rows: pd.DataFrame) -> list[str]:
+    """Bar labels: the input, its kind where an input appears twice (grid and Monte Carlo),
+    and a mark where the other inputs could not be held at the base point (not in the grid)."""
+    dup = rows["input"].duplicated(keep=False)
+    names = [f"{i} ({'Monte Carlo' if k == 'monte_carlo' else k})" if d else i
+             for i, k, d in zip(rows["input"], rows["kind"], dup)]
+    return [f"{n} [others off base: see method]" if str(m).startswith(OFF_BASE) else n
+            for n, m in zip(names, rows.get("method", [""] * len(rows)))]
+
+
 def tornado_figure(tornado: pd.DataFrame, center: float):
     """Low and high value of each input side by side (never one bar behind the other), each
     labelled with the input's value and the objective there; the base point is the zero line."""
@@ -182,10 +194,7 @@ def tornado_figure(tornado: pd.DataFrame, center: float):
             ax.annotate(f"{value:.3g} -> {y:.4g}", (width, i + d), fontsize=6.5, va="center",
                         ha="left" if width >= 0 else "right",
                         xytext=(3 if width >= 0 else -3, 0), textcoords="offset points")
-    dup = rows["input"].duplicated(keep=False)
-    names = [f"{i} ({'Monte Carlo' if k == 'monte_carlo' else k})" if d else i
-             for i, k, d in zip(rows["input"], rows["kind"], dup)]
-    ax.set_yticks(range(len(rows)), names, fontsize=8)
+    ax.set_yticks(range(len(rows)), tornado_names(rows), fontsize=8)
     both = np.concatenate([lows, highs, [0.0]])
     ax.set_xlim(min(0.0, float(np.nanmin(both))) - 0.35 * span,
                 max(0.0, float(np.nanmax(both))) + 0.35 * span)  # room for the labels

@@ -97,3 +97,16 @@ def test_static_tornado_shows_low_and_high_side_by_side():
                         or b.get_y() + b.get_height() <= a.get_y() + 1e-9)
     labels = [t.get_text() for t in ax.texts]
     assert "5e+07 -> 0.195" in labels and "2e+08 -> 0.247" in labels
+
+
+def test_off_base_bars_are_marked_in_the_pictures():
+    from planner.report.charts import tornado
+
+    rows = [{"point_id": f"grid0-{k:05d}-x", "kind": "grid", "scenario": "", "a": a, "b": b,
+             "status": "optimal", "objective_value": a + b}
+            for k, (a, b) in enumerate([(1, 20), (1, 40), (2, 20), (2, 40)])]
+    bars = tornado_rows(pd.DataFrame(rows), {"base_values": {"a": 1, "b": 10}})
+    names = tornado(bars, 21.0)["traces"][0]["y"]
+    assert sorted(names) == ["a [others off base: see method]", "b"]
+    ticks = [t.get_text() for t in tornado_figure(bars, 21.0).axes[0].get_yticklabels()]
+    assert sorted(ticks) == ["a [others off base: see method]", "b"]
