@@ -327,8 +327,10 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
         if uncertainty_draws is not None:
             from planner.report.uncertainty import write_uncertainty
 
-            write_uncertainty({"plans": {"robust" if spec.robustness.robust else "nominal": {
-                "plan": plan, "summary": usum, "table": utable, "mc": umc}}}, out_dir)
+            write_uncertainty({"instance": instance,
+                               "plans": {"robust" if spec.robustness.robust else "nominal": {
+                                   "plan": plan, "summary": usum, "table": utable,
+                                   "mc": umc}}}, out_dir)
     if plan.summary["status"] == "time_limit":
         click.echo(f"warning: time limit reached; incumbent with MIP gap "
                    f"{plan.summary['mip_gap']:.4g}", err=True)

@@ -165,6 +165,8 @@ def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None
     grid["family"] = specs["family"]
     grid["calibrated"] = factors["calibrated"]
     grid["uncertainty_pct"] = factors["uncertainty_pct"]
+    # Announced hardware without benchmarks (the catalog's "projected" flag, e.g. rubin).
+    grid["projected"] = hw["projected"].to_numpy(bool)
     # Grouping keys of correlated coefficient errors (issue 14): hardware family x model kind
     # [x engine]. Read by planner.results.uncertainty only.
     grid["model_kind"] = specs["kind"]

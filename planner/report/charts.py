@@ -146,22 +146,23 @@ def ranges(table: pd.DataFrame) -> dict:
 
 
 def tornado(rows: pd.DataFrame, center: float) -> dict:
-    dup = rows["input"].duplicated(keep=False)
-    names = [f"{i} ({'Monte Carlo' if k == 'monte_carlo' else k})" if d else i
-             for i, k, d in zip(rows["input"], rows["kind"], dup)]
+    from planner.report.sweep import tornado_names
+
+    names = tornado_names(rows)
     lo = rows["objective_at_low"].astype(float) - center
     hi = rows["objective_at_high"].astype(float) - center
+    # Side by side ("group"): a low and a high bar pointing the same way both stay visible.
     traces = [{"type": "bar", "orientation": "h", "name": "at the low value", "y": names,
-               "x": _list(lo), "marker": {"color": TEAL}, "width": 0.8,
+               "x": _list(lo), "marker": {"color": TEAL},
                "customdata": _list(rows["low_value"]),
                "hovertemplate": "%{y} = %{customdata:.4g}: %{x:+.4g}<extra></extra>"},
               {"type": "bar", "orientation": "h", "name": "at the high value", "y": names,
-               "x": _list(hi), "marker": {"color": ORANGE}, "width": 0.45,
+               "x": _list(hi), "marker": {"color": ORANGE},
                "customdata": _list(rows["high_value"]),
                "hovertemplate": "%{y} = %{customdata:.4g}: %{x:+.4g}<extra></extra>"}]
     return {"traces": traces, "layout": layout(
         f"Tornado: change in the objective against the base point ({center:.4g})",
-        "objective change", "", barmode="overlay", height=max(280, 100 + 34 * len(names)),
+        "objective change", "", barmode="group", height=max(280, 100 + 44 * len(names)),
         yaxis={"automargin": True, "rangemode": "normal", "autorange": "reversed"})}
 
 
@@ -223,6 +224,12 @@ def fallback_png(chart: dict) -> bytes:
                     label=t.get("name"), markersize=4,
                     drawstyle="steps-post" if (t.get("line") or {}).get("shape") == "hv"
                     else "default")
+        elif kind == "bar" and t.get("orientation") == "h" and lay.get("barmode") == "group":
+            bars = [b for b in chart["traces"] if b["type"] == "bar"]
+            k, h = bars.index(t), 0.8 / len(bars)
+            pos = np.arange(len(y)) + (k - (len(bars) - 1) / 2) * h
+            ax.barh(pos, x, height=h, color=color, label=t.get("name"))
+            ax.set_yticks(np.arange(len(y)), [str(v) for v in y])
         elif kind == "bar" and t.get("orientation") == "h":
             base = t.get("base") or [stack_h.get(j, 0) if lay.get("barmode") == "stack" else 0
                                      for j in range(len(y))]

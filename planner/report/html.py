@@ -127,7 +127,7 @@ def cards(rows: list[dict], run_kind: str) -> str:
     for r in rows:
         value = r["value"]
         raw = "" if value is None else esc(json.dumps(_json_safe(value)))
-        shown = fmt(value) if value is not None else "-"
+        shown = r.get("shown") or (fmt(value) if value is not None else "-")
         size = "" if isinstance(value, (int, float)) or len(shown) <= 16 else " small"
         note = f'<div class="note">{esc(r.get("note") or "")}</div>' if r.get("note") else ""
         out.append(f'<div class="card"><div class="label">{esc(r["label"])}</div>'
@@ -142,8 +142,12 @@ def cards(rows: list[dict], run_kind: str) -> str:
 def solve_sections(page: Page, run: Run, prefix: str) -> None:
     s = run.summary
     title = f"Plan: {run.label}"
-    body = [f'<p class="path">{esc(run.path)}</p>',
-            cards(views.headline(run), "solve")]
+    body = [f'<p class="path">{esc(run.path)}</p>']
+    if run.feasible:  # what the reader must know first: the interval, projected hardware
+        lead, flagged = views.trust_sentence(run)
+        body.append(f'<p class="{"alert" if flagged else "note"} lead" data-key="trust" '
+                    f'style="font-size:14px">{esc(lead)}</p>')
+    body.append(cards(views.headline(run), "solve"))
     if run.missing:
         body += [missing(m) for m in run.missing]
     if not run.feasible:
@@ -161,9 +165,11 @@ def solve_sections(page: Page, run: Run, prefix: str) -> None:
                                                             "(maximum of the hourly table)"))
     units = views.units_table(run)
     if units is not None:
+        lp = (s.get("provenance") or {}).get("formulation") == "lp"
         body.append(table_html(
             units, name="units", caption="Units per hardware per site: nodes planned, installed "
-                                         "(inventory), to buy or rent",
+                                         "(inventory), to buy or rent"
+                                         + (f" (node counts: {views.LP_NODES})" if lp else ""),
             classes=lambda i, c, v: "up" if c == "to_buy_or_rent" and v > 1e-9 else ""))
     page.section(f"{prefix}-headline", title, "".join(body))
 
@@ -201,7 +207,7 @@ def solve_sections(page: Page, run: Run, prefix: str) -> None:
     if cls is not None and not cls.empty:
         body.append(page.chart(charts.bar("Energy per query by class (Wh/query)",
                                           cls["class"], cls["wh_per_query"], "Wh/query")))
-        body.append(table_html(cls, name="classes", caption="classes"))
+        body.append(table_html(views.readable_classes(cls), name="classes", caption="classes"))
     if assignment is not None:
         body.append(table_html(assignment, name="assignment", caption="assignment"))
     if dep is not None:

@@ -45,25 +45,31 @@ def write_infeasible(exc, instance, digest: str, formulation: str,
 
 
 def plan_text(plan: Plan) -> str:
+    from planner.report.views import LP_NODES, gap_words, humane_cost, readable_classes
+
     s = plan.summary
     fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = [f"status {s['status']}  objective {fmt(s['objective_value'])} "
-             f"{s['objective_unit']}  peak "
-             f"{s['peak_power_mw']:.3f} MW  nodes {s['nodes']:.1f}  "
-             f"deployments {s['deployments_used']}"]
+    value, unit = humane_cost(s["objective_value"], s["objective_unit"])
+    lp = (s.get("provenance") or {}).get("formulation") == "lp"
+    lines = [f"status {s['status']}  objective {fmt(value)} {unit}  peak "
+             f"{s['peak_power_mw']:.3f} MW  nodes {s['nodes']:.1f}"
+             + (f" ({LP_NODES})" if lp else "") + f"  deployments {s['deployments_used']}"]
     if s.get("wh_per_query") is not None:
         lines[0] += f"  mean {s['wh_per_query']:.4f} Wh/query"
     if s["objective"] != "energy":
         lines[0] += f"  energy {s['objective_gwh_per_day']:.4g} GWh/day"
     if (s.get("mip_gap") is not None and s["status"] != "optimal") or s.get("lp_bound"):
-        lines.append(f"MIP gap {fmt(s.get('mip_gap'))}  LP bound {fmt(s.get('lp_bound'))}")
+        bound, bound_unit = humane_cost(s.get("lp_bound"), s["objective_unit"])
+        lines.append(f"{gap_words(s.get('mip_gap'), s['status'])}  LP bound {fmt(bound)} "
+                     f"{bound_unit}")
     cand = s["candidates"]
     lines.append(f"candidates: {cand['generated']} generated, {cand['kept']} kept, "
                  f"{cand['eligible_pairs']} eligible pairs; dropped {cand['dropped']}")
-    show = lambda df: df.to_string(index=False, float_format=lambda v: f"{v:.4g}")  # noqa: E731
+    show = lambda df: df.to_string(  # noqa: E731
+        index=False, float_format=lambda v: "none" if v == float("inf") else f"{v:.4g}")
     lines += ["", "Assignment", show(plan.assignment), "",
               "Deployments", show(plan.deployments.loc[:, ~plan.deployments.columns.str.startswith(
-                  "util_h")]), "", "Classes", show(plan.classes), "",
+                  "util_h")]), "", "Classes", show(readable_classes(plan.classes)), "",
               "Constraints", show(plan.constraints), "",
               "timings (s): " + ", ".join(f"{k} {v:.3f}" for k, v in s["timings_s"].items())]
     return "\n".join(lines)

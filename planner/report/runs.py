@@ -40,6 +40,9 @@ class Run:
     images: dict[str, bytes] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     label: str = ""
+    # Runs written into the same folder: `solve --uncertainty N --out` adds the plan's
+    # uncertainty run next to the plan; load_runs lists it right after the plan.
+    companions: list["Run"] = field(default_factory=list)
 
     @property
     def feasible(self) -> bool:
@@ -51,7 +54,7 @@ class Run:
         if self.kind == "solve":
             return str(s.get("provenance", {}).get("instance", "?"))
         if self.kind in ("levers", "uncertainty"):
-            return str(s.get("instance", "?"))
+            return str(s.get("instance") or "?")
         return Path(str(s["instance"])).stem if s.get("instance") else str(s.get("name", "?"))
 
 
@@ -101,9 +104,17 @@ def load_run(path: Path | str) -> Run:
     if not folder.is_dir():
         raise InputError("not a folder (give the --out folder of planner solve, levers or "
                          "sweep)", file=str(folder))
-    if (folder / "uncertainty_summary.json").is_file():
-        return _load_uncertainty(folder)
     summary_path = folder / "summary.json"
+    if (folder / "uncertainty_summary.json").is_file():
+        summary = _read_json(summary_path) if summary_path.is_file() else {}
+        if "status" not in summary or "status_counts" in summary:
+            return _load_uncertainty(folder)
+        # `planner solve --uncertainty N --out`: the plan, with its uncertainty beside it
+        run = _load_solve(folder, summary)
+        companion = _load_uncertainty(folder)
+        companion.summary["instance"] = run.instance  # one instance, one name in the title
+        run.companions.append(companion)
+        return run
     manifest_path = folder / "manifest.json"
     if not summary_path.is_file():
         if manifest_path.is_file() or (folder / "points").is_dir():
@@ -222,7 +233,9 @@ def _points_table(folder: Path) -> pd.DataFrame:
 
 
 def load_runs(paths: list[Path | str]) -> list[Run]:
-    """Read every folder; labels are the folder names, made unique with their parents."""
+    """Read every folder; labels are the folder names, made unique with their parents. A
+    companion run (the uncertainty of `solve --uncertainty N --out`) follows its plan and
+    carries its label."""
     runs = [load_run(p) for p in paths]
     names = [r.path.name or str(r.path) for r in runs]
     for run, name in zip(runs, names):
@@ -233,4 +246,7 @@ def load_runs(paths: list[Path | str]) -> list[Run]:
     for i, run in enumerate(runs):
         if labels.count(run.label) > 1:
             run.label = f"{run.label} ({i + 1})"
-    return runs
+    for run in runs:
+        for companion in run.companions:
+            companion.label = run.label
+    return [r for run in runs for r in (run, *run.companions)]

@@ -25,9 +25,10 @@ def tornado_rows(table: pd.DataFrame, context: dict | None = None) -> pd.DataFra
     """Per swept input, the objective at its lowest and highest value and the swing.
 
     Product grids: one at a time around the base point: the other inputs of the block held at
-    their base value (the grid value nearest the instance's own value, from ``base_values``;
-    the middle grid value when it is unknown). Zip grids move their inputs together, so the
-    bar is the joint change along the block. Monte Carlo: a main effect, the mean objective
+    their base value (the instance's own value, schema defaults included, from
+    ``base_values``). Where that value is not in the grid they are held at the grid value
+    nearest it (the middle one when it is unknown) and ``method`` says so. Zip grids move
+    their inputs together, so the bar is the joint change along the block. Monte Carlo: a main effect, the mean objective
     in the input's bottom and top decile (the other inputs averaged over).
 
     ``context`` (the sweep summary's ``tornado_context``): ``base_values`` {path: value} and
@@ -54,10 +55,16 @@ def tornado_rows(table: pd.DataFrame, context: dict | None = None) -> pd.DataFra
                 method = "joint (zip block)" if is_zip else "one at a time"
             else:
                 mask = x.notna()
+                off_base = []
                 for other in cols:
                     if other != col:
                         mask &= values[other] == reference[other]
-                method = "one at a time around the base point"
+                        if not _is_base(reference[other], base_values.get(other)):
+                            off_base.append(f"{other} held at {reference[other]:.4g}, its "
+                                            f"base value {_base_text(base_values.get(other))} "
+                                            f"is not in the grid")
+                method = ("one at a time around the base point" if not off_base else
+                          f"{OFF_BASE} (" + "; ".join(off_base) + ")")
             xs, ys = x[mask], y_all[mask]
             if xs.nunique() < 2:
                 continue
@@ -80,10 +87,23 @@ def tornado_rows(table: pd.DataFrame, context: dict | None = None) -> pd.DataFra
     return pd.DataFrame(rows).sort_values("swing", ascending=False) if rows else pd.DataFrame()
 
 
+def _is_base(held: float, base) -> bool:
+    return _numeric(base) and bool(np.isclose(held, float(base), rtol=1e-9, atol=0.0))
+
+
+def _numeric(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and bool(np.isfinite(value)))
+
+
+def _base_text(base) -> str:
+    return f"{float(base):.4g}" if _numeric(base) else "(unknown)"
+
+
 def _reference(values: pd.Series, base) -> float:
     """The grid value the other inputs are held at: nearest the base value, else the middle."""
     unique = np.sort(values.dropna().unique())
-    if isinstance(base, (int, float)) and not isinstance(base, bool) and np.isfinite(base):
+    if _numeric(base):
         return float(unique[np.argmin(np.abs(unique - base))])
     return float(unique[(len(unique) - 1) // 2])
 
@@ -102,19 +122,7 @@ def write_plots(table: pd.DataFrame, out_dir: Path | str,
         table.loc[table["status"].isin(SOLVED), "objective_value"].median())
     tornado = tornado_rows(table, context)
     if not tornado.empty:
-        fig, ax = plt.subplots(figsize=(8, 0.5 * len(tornado) + 1.5))
-        for i, row in enumerate(tornado.iloc[::-1].itertuples()):
-            lo, hi = row.objective_at_low - center, row.objective_at_high - center
-            ax.barh(i, lo, color="#2a9d8f")
-            ax.barh(i, hi, color="#e76f51")
-            ax.annotate(f"{row.low_value:.3g} / {row.high_value:.3g}", (max(lo, hi, 0), i),
-                        fontsize=7, va="center")
-        ax.set_yticks(range(len(tornado)), list(tornado["input"].iloc[::-1]), fontsize=8)
-        ax.axvline(0, color="black", lw=0.8)
-        ax.set_xlabel(f"objective change vs {center:.4g} (low value teal, high value orange)")
-        ax.set_title("Tornado: which input moves fleet GWh/day most")
-        fig.tight_layout()
-        written.append(_save(fig, out_dir / "tornado.png"))
+        written.append(_save(tornado_figure(tornado, center), out_dir / "tornado.png"))
     grid = table[(table["kind"] == "grid") & table["status"].isin(SOLVED)]
     for col in _numeric_columns(table, grid):
         if not PARETO_PATTERN.search(col):
@@ -148,6 +156,55 @@ def write_plots(table: pd.DataFrame, out_dir: Path | str,
         fig.tight_layout()
         written.append(_save(fig, out_dir / "distribution.png"))
     return written
+
+
+OFF_BASE = "one at a time around the nearest grid point"
+
+
+def tornado_names(rows: pd.DataFrame) -> list[str]:
+    """Bar labels: the input, its kind where an input appears twice (grid and Monte Carlo),
+    and a mark where the other inputs could not be held at the base point (not in the grid)."""
+    dup = rows["input"].duplicated(keep=False)
+    names = [f"{i} ({'Monte Carlo' if k == 'monte_carlo' else k})" if d else i
+             for i, k, d in zip(rows["input"], rows["kind"], dup)]
+    return [f"{n} [others off base: see method]" if str(m).startswith(OFF_BASE) else n
+            for n, m in zip(names, rows.get("method", [""] * len(rows)))]
+
+
+def tornado_figure(tornado: pd.DataFrame, center: float):
+    """Low and high value of each input side by side (never one bar behind the other), each
+    labelled with the input's value and the objective there; the base point is the zero line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = tornado.iloc[::-1]
+    fig, ax = plt.subplots(figsize=(9, 0.62 * len(rows) + 1.6))
+    h = 0.38
+    lows = rows["objective_at_low"].astype(float).to_numpy() - center
+    highs = rows["objective_at_high"].astype(float).to_numpy() - center
+    span = float(np.nanmax(np.abs(np.concatenate([lows, highs, [0.0]])))) or 1.0
+    for i, row in enumerate(rows.itertuples()):
+        for d, width, color, value, y in ((-h / 2, lows[i], "#2a9d8f", row.low_value,
+                                           row.objective_at_low),
+                                          (h / 2, highs[i], "#e76f51", row.high_value,
+                                           row.objective_at_high)):
+            ax.barh(i + d, width, height=h, color=color)
+            ax.annotate(f"{value:.3g} -> {y:.4g}", (width, i + d), fontsize=6.5, va="center",
+                        ha="left" if width >= 0 else "right",
+                        xytext=(3 if width >= 0 else -3, 0), textcoords="offset points")
+    ax.set_yticks(range(len(rows)), tornado_names(rows), fontsize=8)
+    both = np.concatenate([lows, highs, [0.0]])
+    ax.set_xlim(min(0.0, float(np.nanmin(both))) - 0.35 * span,
+                max(0.0, float(np.nanmax(both))) + 0.35 * span)  # room for the labels
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(f"objective change against the base point ({center:.4g}); teal: the input "
+                  f"at its low value, orange: at its high value", fontsize=8)
+    ax.set_title("Tornado: which input moves the fleet objective most "
+                  "(label: input value -> objective)", fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def _save(fig, path: Path) -> Path:

@@ -84,7 +84,8 @@ def headline(run: Run) -> list[dict]:
         gap = s.get("mip_gap")
         rows += [
             {"key": "objective_gwh_per_day", "label": "fleet energy",
-             "value": s.get("objective_gwh_per_day"), "unit": "GWh/day", "note": ""},
+             "value": s.get("objective_gwh_per_day"), "unit": "GWh/day",
+             "note": energy_interval(s) or "a point estimate (no interval in this run)"},
             {"key": "wh_per_query", "label": "energy per query", "value": s.get("wh_per_query"),
              "unit": "Wh/query", "note": ""},
             {"key": "queries_per_day", "label": "demand", "value": s.get("queries_per_day"),
@@ -92,19 +93,22 @@ def headline(run: Run) -> list[dict]:
             {"key": "peak_power_mw", "label": "peak facility power (all sites)",
              "value": s.get("peak_power_mw"), "unit": "MW", "note": ""},
             {"key": "nodes", "label": "nodes provisioned", "value": s.get("nodes"),
-             "unit": "nodes", "note": "continuous in the LP" if prov.get("formulation") == "lp"
-             else ""},
+             "unit": "nodes", "note": LP_NODES if prov.get("formulation") == "lp" else ""},
             {"key": "deployments_used", "label": "deployments used",
              "value": s.get("deployments_used"), "unit": "", "note": ""},
-            {"key": "mip_gap", "label": "proven gap", "value": gap, "unit": "fraction",
-             "note": "LP: optimal, no gap" if prov.get("formulation") == "lp" else
+            {"key": "mip_gap", "label": "optimality", "value": gap, "unit": "",
+             "shown": gap_words(gap, s.get("status")),
+             "note": "LP: solved to optimality" if prov.get("formulation") == "lp" else
              (f"LP bound {fmt(s.get('lp_bound_gwh_per_day'))} GWh/day"
               if s.get("lp_bound_gwh_per_day") is not None else "")},
         ]
         if s.get("objective") == "cost":
+            value, unit = humane_cost(s.get("objective_value"), s.get("objective_unit"))
             rows.append({"key": "objective_value", "label": "cost",
-                         "value": s.get("objective_value"), "unit": s.get("objective_unit"),
-                         "note": "the objective"})
+                         "value": s.get("objective_value"), "unit": unit,
+                         "shown": fmt(value),
+                         "note": f"the objective ({fmt(s.get('objective_value'))} "
+                                 f"{s.get('objective_unit')} in summary.json)"})
         elif s.get("objective") == "carbon":
             rows.append({"key": "objective_value", "label": "carbon",
                          "value": s.get("objective_value"), "unit": s.get("objective_unit"),
@@ -129,6 +133,128 @@ def headline(run: Run) -> list[dict]:
          "value": (prov.get("versions") or {}).get("planner"), "unit": "", "note": ""},
     ]
     return rows
+
+
+LP_NODES = "LP, continuous; solve --formulation milp for whole nodes"
+
+
+def gap_words(gap, status: str | None) -> str:
+    """'proven optimal' for a zero (or no) gap of an optimal solve, else 'proven gap 0.074 %'."""
+    if gap is None or (isinstance(gap, (int, float)) and abs(gap) < 1e-9):
+        return "proven optimal" if status == "optimal" else str(status or "-")
+    return f"proven gap {fmt(gap * 100, 2)} %"
+
+
+def humane_cost(value, unit: str | None) -> tuple[float | None, str]:
+    """A cost objective in USD/h (million USD/day x 1e6 / 24), as a planner prices nodes."""
+    if value is None or unit != "million USD/day":
+        return value, unit or ""
+    return float(value) * 1e6 / 24, "USD/h"
+
+
+def readable_classes(table: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The classes table with words for what a number cannot say: 'no SLO' where a class has
+    none (and so no margin), 'none' for a latency the model does not give (inf)."""
+    if table is None or table.empty:
+        return table
+    out = table.astype({c: object for c in table.columns if c.endswith("_ms")})
+    for kind in ("ttft", "tpot"):
+        slo = f"{kind}_slo_ms"
+        if slo not in out:
+            continue
+        none = pd.to_numeric(out[slo], errors="coerce").isna()
+        for col in (slo, f"{kind}_margin_ms"):
+            if col in out:
+                out.loc[none, col] = "no SLO"
+    for col in [c for c in out.columns if c.endswith("_ms")]:
+        vals = pd.to_numeric(out[col], errors="coerce")
+        out.loc[np.isinf(vals.to_numpy(float)), col] = "none"
+    return out
+
+
+def coefficient_basis(run: Run) -> pd.DataFrame | None:
+    """Per deployment of the plan: GWh/day, queries/day, whether its hardware is projected
+    (announced, no benchmarks: the deployments table's ``projected``; the shipped catalog for
+    runs written before that column) and where its coefficients came from (measured /
+    modelled / extrapolated: ``coefficient_source``, else ``calibrated``)."""
+    dep = run.tables.get("deployments")
+    if dep is None or dep.empty or "gwh_per_day" not in dep:
+        return None
+    out = dep[["deployment", "hardware", "gwh_per_day"]].copy()
+    if "projected" in dep:
+        out["projected"] = dep["projected"].astype(bool).to_numpy()
+    else:
+        try:
+            from planner.catalog.loaders import load_shipped_catalog
+
+            hw = load_shipped_catalog().hardware["projected"]
+            out["projected"] = [bool(hw.get(h, False)) for h in out["hardware"]]
+        except Exception:  # noqa: BLE001 - an unreadable catalog leaves it unknown
+            out["projected"] = None
+    if "coefficient_source" in dep:
+        out["source"] = dep["coefficient_source"].fillna("modelled").astype(str).to_numpy()
+    elif "calibrated" in dep:
+        out["source"] = np.where(dep["calibrated"].astype(bool), "modelled", "extrapolated")
+    else:
+        out["source"] = None
+    assignment = run.tables.get("assignment")
+    out["queries_per_day"] = (out["deployment"].map(
+        assignment.groupby("deployment")["queries_per_day"].sum()).fillna(0.0)
+        if assignment is not None else np.nan)
+    return out
+
+
+def _pct(part: float, total: float) -> str:
+    return f"{fmt(100 * part / total, 3)} %" if total > 0 else "-"
+
+
+def trust_sentence(run: Run) -> tuple[str, bool]:
+    """The headline's first words: the fleet energy with its interval (or "a point
+    estimate"), and the share of energy and queries on projected hardware and on extrapolated
+    coefficients. The flag: whether any of the plan runs on projected hardware."""
+    s = run.summary
+    energy = f"Fleet energy {fmt(s.get('objective_gwh_per_day'))} GWh/day"
+    interval = energy_interval(s)
+    parts = [f"{energy}, {interval}." if interval else
+             f"{energy}: a point estimate (this run has no interval; planner solve "
+             f"--uncertainty N gives one)."]
+    basis = coefficient_basis(run)
+    if basis is None:
+        return " ".join(parts), False
+    gwh, queries = basis["gwh_per_day"].sum(), basis["queries_per_day"].sum()
+    flagged = False
+    if basis["projected"].notna().all():
+        proj = basis[basis["projected"].astype(bool)]
+        if proj.empty:
+            parts.append("None of it runs on projected (announced, unbenchmarked) hardware.")
+        else:
+            flagged = True
+            names = ", ".join(dict.fromkeys(proj["hardware"]))
+            parts.append(f"{_pct(proj['gwh_per_day'].sum(), gwh)} of this energy "
+                         f"({_pct(proj['queries_per_day'].sum(), queries)} of the queries) "
+                         f"runs on projected hardware ({names}: announced, no benchmarks; "
+                         f"its figures are preliminary spec sheets).")
+    if basis["source"].notna().all():
+        words = {"extrapolated": "extrapolated (no benchmark rows for the hardware family)",
+                 "modelled": "modelled (calibrated on benchmark rows)",
+                 "measured": "measured (your own profiles)"}
+        shares = [f"{_pct(basis.loc[basis['source'] == k, 'gwh_per_day'].sum(), gwh)} {w}"
+                  for k, w in words.items() if (basis["source"] == k).any()]
+        parts.append("Its coefficients, by energy: " + ", ".join(shares) + ".")
+    return " ".join(parts), flagged
+
+
+def energy_interval(summary: dict) -> str:
+    """The plan's energy interval from ``solve --uncertainty N`` (summary["uncertainty"]):
+    "P10-P90 0.1128-0.1973 GWh/day (median 0.1492) over 200 coefficient draws, plan fixed";
+    empty where the run has none."""
+    u = summary.get("uncertainty")
+    q = u.get("gwh_per_day") if isinstance(u, dict) else None
+    if not isinstance(q, dict) or q.get("p10") is None or q.get("p90") is None:
+        return ""
+    draws = f" over {fmt(u['draws'])} coefficient draws" if u.get("draws") else ""
+    return (f"P10-P90 {fmt(q['p10'])}-{fmt(q['p90'])} GWh/day (median {fmt(q.get('median'))})"
+            f"{draws}, plan fixed")
 
 
 def site_peaks(run: Run) -> pd.DataFrame | None:
@@ -197,10 +323,13 @@ def shadow_words(row) -> str:
         return "not binding: a little more or less changes nothing"
     if price is None or (isinstance(price, float) and math.isnan(price)):
         return "binding; no shadow price recorded"
-    if unit.startswith("GWh/day"):
-        amount = f"{fmt(abs(price) * 1e3, 3)} MWh/day"
-    else:
+    scaled = next(((factor, humane) for prefix, factor, humane in HUMANE_PRICE
+                   if unit.startswith(prefix)), None)
+    if scaled is None:
         return f"binding; shadow price {fmt(price, 3)} {unit}"
+    # A price the planner zeroed (below its tolerance) changes nothing measurable.
+    amount = (f"{fmt(abs(price) * scaled[0], 3)} {scaled[1]}" if price != 0
+              else "nothing measurable")
     key = str(row.key)
     if row.constraint == "power_cap":
         return f"1 MW more cap at {key} saves {amount}"
@@ -210,9 +339,16 @@ def shadow_words(row) -> str:
     if row.constraint == "demand":
         return f"1 million more {key} queries/day cost {amount}"
     if row.constraint == "capacity":
-        return (f"{fmt(row.value, 3)} deployments run at the utilization ceiling "
-                f"({fmt(row.limit, 3)}) in some hour; 1 more node-hour there saves up to {amount}")
+        n = int(round(float(row.value)))
+        return (f"{n} deployment{'s' if n != 1 else ''} of the plan run at the utilization "
+                f"ceiling ({fmt(row.limit, 3)}) in some hour; 1 more node-hour there saves "
+                f"{'up to ' if price != 0 else ''}{amount}")
     return f"shadow price {amount} ({unit})"
+
+
+# Shadow-price units (the objective's) -> factor and the unit a planner reads.
+HUMANE_PRICE = (("GWh/day", 1e3, "MWh/day"), ("million USD/day", 1e6 / 24, "USD/h"),
+                ("kt CO2/day", 1e3, "t CO2/day"))
 
 
 def constraints_table(run: Run) -> pd.DataFrame | None:
@@ -230,12 +366,16 @@ def diagnosis_table(run: Run) -> pd.DataFrame:
 
 def solve_tables(run: Run) -> dict[str, pd.DataFrame]:
     """Every table of a solve run, as the report shows them (for the spreadsheet too)."""
-    out = {"headline": pd.DataFrame(headline(run))[["label", "value", "unit", "note", "key"]]}
+    rows = headline(run)
+    if run.feasible:
+        rows = [{"key": "trust", "label": "read first", "value": trust_sentence(run)[0],
+                 "unit": "", "note": ""}, *rows]
+    out = {"headline": pd.DataFrame(rows)[["label", "value", "unit", "note", "key"]]}
     if not run.feasible:
         out["diagnosis"] = diagnosis_table(run)
         return out
     for name, table in (("sites", site_peaks(run)), ("units", units_table(run)),
-                        ("classes", run.tables.get("classes")),
+                        ("classes", readable_classes(run.tables.get("classes"))),
                         ("assignment", run.tables.get("assignment")),
                         ("deployments", deployments_table(run)),
                         ("coefficients", coefficients_table(run)),
@@ -302,7 +442,7 @@ def sweep_tornado(run: Run) -> pd.DataFrame | None:
     table = run.tables.get("sweep")
     if table is None or table.empty or "objective_value" not in table:
         return None
-    rows = tornado_rows(table)
+    rows = tornado_rows(table, run.summary.get("tornado_context"))  # around the base point
     return rows if not rows.empty else None
 
 

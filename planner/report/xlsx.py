@@ -88,7 +88,9 @@ def write_xlsx(runs: list[Run], out: Path | str) -> Path:
     fill = PatternFill("solid", fgColor="DDE8EE")
     for c in index[1]:
         c.font = bold
-    by_label = {r.label: r for r in runs}
+    by_label: dict[str, Run] = {}
+    for r in runs:  # a plan and its uncertainty companion share a label: the plan names it
+        by_label.setdefault(r.label, r)
     used = {"index"}
     for label, name, table in tables:
         sheet = _sheet_name(prefixes[label], name, used)

@@ -83,7 +83,8 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, for
         "utilization_mean": util.mean(axis=1), "utilization_peak": util.max(axis=1),
         "peak_mw": dep_power_kw.max(axis=1) / 1e3, "gwh_per_day": dep_gwh})
     for col in ("family", "model_kind", "calibrated", "uncertainty_pct",  # coefficient provenance
-                "coefficient_source", "provisioning_unit", "gpus_per_unit"):  # (+ issue 13)
+                "coefficient_source", "provisioning_unit", "gpus_per_unit",  # (+ issue 13)
+                "projected"):  # announced hardware without benchmarks (issue 24)
         if col in dep:
             deployments[col] = dep[col].to_numpy()
     if "gpus_per_unit" in dep:  # issue 13: n counts provisioned units; GPUs are physical
@@ -186,15 +187,32 @@ def constraint_table(c: Coefficients, x, n, duals: dict, form,
         seconds = form.meta.get("load_seconds", 1.0) if form.options.aggregated else 1.0
         per_hour = duals["capacity"] * 3600.0 / seconds
         deps = rows["capacity"]["deployment"].to_numpy()
-        binding = np.unique(deps[per_hour > 1e-12 / 3600])
+        # Only deployments the plan uses (nodes > 0) count: an unused candidate's capacity
+        # row (0 >= 0) may carry a dual, but nothing runs there (fleet-1b: 4, not 12).
+        used = n > 1e-6
+        busy = busy_node_seconds(c, x)
+        peak = np.divide(busy.max(axis=1), n * 3600.0, out=np.zeros(len(n)), where=used)
+        at_ceiling = used & (peak >= c.utilization_ceiling * (1 - 1e-4))
+        priced = per_hour[used[deps]] if used.any() else np.zeros(0)
         out.append({"constraint": "capacity", "key": "all deployments",
-                    "limit": c.utilization_ceiling, "value": float(binding.size),
-                    "unit": "deployments with a binding hour", "binding": bool(binding.size),
-                    "shadow_price": float(max(per_hour.max(), 0.0)),
+                    "limit": c.utilization_ceiling, "value": float(at_ceiling.sum()),
+                    "unit": "used deployments at the ceiling in some hour",
+                    "binding": bool(at_ceiling.any()),
+                    "shadow_price": float(max(priced.max(), 0.0)) if priced.size else 0.0,
                     "shadow_unit": UNITS["capacity"]})
     if form is not None and values is not None:
         out += reported_rows(form, values, duals, objective_unit)
-    return pd.DataFrame(out)
+    table = pd.DataFrame(out)
+    if len(table):  # solver noise (1e-12) is no price: see PRICE_TOLERANCE
+        tiny = table["shadow_price"].abs() <= PRICE_TOLERANCE * abs(c.daily_objective(x, n))
+        table.loc[tiny, "shadow_price"] = 0.0
+    return table
+
+
+# A shadow price is zero when one more unit of the constraint's limit (1 MW, 1 node, 1 million
+# queries/day, 1 node-hour) moves the objective by at most this fraction of the objective: the
+# cost-minimising Melange plan's demand duals of 5.8e-12 million USD/day are solver noise.
+PRICE_TOLERANCE = 1e-6
 
 
 def reported_rows(form, values: np.ndarray, duals: dict, objective_unit: str) -> list[dict]:

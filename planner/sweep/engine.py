@@ -123,14 +123,22 @@ def tornado_context(spec: SweepSpec, base: dict) -> dict:
     from planner.config import get_path
     from planner.sweep.points import point_data
 
+    from planner.config.instance import instance_from_mapping
+
     try:
         data = point_data(base, Point("base", "base", spec.base_scenario), "base")
     except InputError:
         data = base
+    try:  # with the schema's defaults: a path the file leaves out (adjustments.demand_scale)
+        full = instance_from_mapping(data, "base")[0].model_dump(mode="json")
+    except InputError:
+        full = data
     values = {}
     for grid in spec.grids:
         for path in grid.parameters:
-            value = get_path(data, path)
+            value = get_path(full, path)  # as validated: "1.0e8" in YAML is a number there
+            if value is None:
+                value = get_path(data, path)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 values[path] = value
     return {"base_values": values,
