@@ -8,8 +8,8 @@ duals, slacks and violations come back labelled and nothing downstream re-derive
 The LP, the MILP, the elastic LP of the infeasibility diagnosis and the robust (CVaR) LP are
 options of the same builder, and each constraint type is one ``define_*`` function in
 :data:`CONSTRAINTS`, with a mask (whether it applies to these options) like PyPSA's
-``define_*`` constraints. Adding a constraint type is: one ``define_*`` here, its re-check in
-``planner.solve.verify``, a test.
+``define_*`` constraints. A constraint type is one :class:`Constraint` unit (rows, mask,
+re-check); adding one is described in docs/extending.md.
 
 Two shapes of the capacity and power-cap rows:
 
@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from formulations import checks
 from formulations.coefficients import HOURS, Coefficients
 from formulations.constraints import (SECONDS_PER_HOUR, capacity_matrix, demand_unit,
                                       inventory_matrix, milp_link_bounds, objective_weights,
@@ -91,6 +92,8 @@ class Block:
     coords: pd.DataFrame
     report_unit: str | None = None  # a user-facing constraint: its rows' unit in the plan's
     report_scale: float = 1.0  # constraint table, and the factor from row units to that unit
+    kind: "Constraint | None" = None  # the unit that built these rows (slack: that it relaxes)
+    row_scale: float = 1.0  # these rows are the hourly form's rows divided by row_scale
 
     @property
     def size(self) -> int:
@@ -128,9 +131,6 @@ class Form:
     def col_groups(self) -> dict[str, slice]:
         return {name: b.index for name, b in self.cols.items()}
 
-    def col(self, name: str, values: np.ndarray) -> np.ndarray:
-        return values[self.cols[name].index]
-
     def nonzeros_per_pair(self) -> float:
         return self.a.nnz / max(self.n_pairs, 1)
 
@@ -147,6 +147,7 @@ class _Builder:
         self.n_cols = self.n_rows = 0
         self.elastic_rows: list[tuple] = []  # block, price, sign, shared-by coordinate
         self.meta: dict = {}
+        self.kind: Constraint | None = None  # the unit whose define_* is running
 
     def add_cols(self, name: str, count: int, cost=0.0, lower=0.0, upper=np.inf,
                  integer: bool = False, coords: pd.DataFrame | None = None) -> int:
@@ -163,7 +164,7 @@ class _Builder:
     def add_rows(self, name: str, rows, cols, values, lower, upper, coords: pd.DataFrame,
                  elastic_price: float | None = None, elastic_sign: int = -1,
                  elastic_by: str | None = None, report_unit: str | None = None,
-                 report_scale: float = 1.0) -> None:
+                 report_scale: float = 1.0, row_scale: float = 1.0) -> None:
         """Rows of one block; ``elastic_price``: in the elastic LP a slack column relaxes the
         rows (``elastic_sign`` -1: a <= row may exceed its upper bound; +1: a >= row its lower)
         at this price per unit of violation, one slack per row or, with ``elastic_by``, one per
@@ -177,7 +178,7 @@ class _Builder:
         self.row_hi.append(np.asarray(upper, float))
         self.rows[name] = Block(name, slice(self.n_rows, self.n_rows + count),
                                 coords.reset_index(drop=True).assign(constraint=name),
-                                report_unit, report_scale)
+                                report_unit, report_scale, self.kind, row_scale)
         if elastic_price is not None and count:
             self.elastic_rows.append((name, elastic_price, elastic_sign, elastic_by))
         self.n_rows += count
@@ -196,6 +197,7 @@ class _Builder:
                     keys, slack_of = np.unique(coords[by].to_numpy(), return_inverse=True)
                     coords = pd.DataFrame({by: keys})
                 start = self.add_cols(f"slack_{name}", len(coords), cost=price, coords=coords)
+                self.cols[f"slack_{name}"] = replace(self.cols[f"slack_{name}"], kind=block.kind)
                 self.r.append(np.arange(block.index.start, block.index.stop))
                 self.k.append(start + np.asarray(slack_of).ravel())
                 self.v.append(np.full(block.size, float(sign)))
@@ -306,7 +308,7 @@ def define_capacity(b: _Builder) -> None:
     d = c.n_deployments
     keep = np.arange(HOURS * d) if o.capacity_rows is None else np.asarray(o.capacity_rows, int)
     ax = capacity_matrix(replace(c, node_seconds=node_seconds), b.unit)[keep].tocoo()
-    rho = c.utilization_ceiling * SECONDS_PER_HOUR
+    rho = c.busy_seconds_per_node_hour
     b.add_rows("capacity", np.concatenate([ax.row, np.arange(keep.size)]),
                np.concatenate([b.col0("x") + ax.col, b.col0("n") + keep % d]),
                np.concatenate([ax.data, np.full(keep.size, -rho)]),
@@ -330,10 +332,10 @@ def _aggregated_capacity(b: _Builder) -> None:
     b.add_rows("capacity", np.concatenate([row_of[load_keys[lk, 0], hours], np.arange(n_rows)]),
                np.concatenate([b.col0("load") + lk, b.col0("n") + keys[:, 0]]),
                np.concatenate([shares[load_keys[lk, 1], hours],
-                               np.full(n_rows, -c.utilization_ceiling * SECONDS_PER_HOUR
-                                       / m["load_seconds"])]),
+                               np.full(n_rows, -c.busy_seconds_per_node_hour / m["load_seconds"])]),
                np.full(n_rows, -np.inf), np.zeros(n_rows),
-               pd.DataFrame({"deployment": keys[:, 0], "hour": keys[:, 1]}))
+               pd.DataFrame({"deployment": keys[:, 0], "hour": keys[:, 1]}),
+               row_scale=m["load_seconds"])
 
 
 def define_power_cap(b: _Builder) -> None:
@@ -531,11 +533,24 @@ def define_robust_power_cap(b: _Builder) -> None:
 
 @dataclass(frozen=True)
 class Constraint:
-    """A constraint type: its ``define_*`` and the options it applies to (its mask)."""
+    """A constraint type as one unit: its name, its ``define_*`` (the rows, and any columns
+    they need), its mask (whether it applies to these options and coefficients, as PyPSA's
+    ``define_*`` with masks) and, for a rule a user states, its independent re-check
+    (:mod:`formulations.checks`). Rows of a type without ``check`` are devices of the
+    formulation (load and energy definitions, the MILP's link rows, the robust LP's CVaR
+    rows): they restate rules that are checked, in another shape.
+
+    The unit object itself is the key of everything planner-side that belongs to the type (its
+    diagnosis text and its plain-words sentence, ``planner.solve.explain``), and every row block
+    it builds carries it (:attr:`Block.kind`), so no module matches the type by its name."""
 
     name: str
     define: Callable[[_Builder], None]
     applies: Callable[[Options, Coefficients], bool]
+    check: Callable | None = None  # (coefficients, PlanValues) -> violated rows
+
+    def __repr__(self) -> str:
+        return f"Constraint({self.name!r})"
 
 
 def _milp(o: Options) -> bool:
@@ -546,22 +561,47 @@ def _pair_bounds(o: Options) -> bool:
     return o.aggregated if o.pair_bounds is None else o.pair_bounds
 
 
+def _always(o: Options, c: Coefficients) -> bool:
+    return True
+
+
+DEMAND = Constraint("demand", define_demand, _always, checks.check_demand)
+LOAD = Constraint("load", define_load, lambda o, c: o.aggregated)
+CAPACITY = Constraint("capacity", define_capacity, _always, checks.check_capacity)
+POWER_CAP = Constraint("power_cap", define_power_cap, _always, checks.check_power_cap)
+INVENTORY = Constraint("inventory", define_inventory, _always, checks.check_inventory)
+MIN_SITE_SHARE = Constraint("min_site_share", define_min_site_share, _always,
+                            checks.check_min_site_share)
+LINK = Constraint("link", define_link, lambda o, c: _milp(o) and not _pair_bounds(o))
+MIN_REPLICAS = Constraint("min_replicas", define_min_replicas, lambda o, c: _milp(o),
+                          checks.check_min_replicas)
+PAIR_BOUND = Constraint("pair_bound", define_pair_bound,
+                        lambda o, c: _milp(o) and _pair_bounds(o))
+MAX_DEPLOYMENTS = Constraint("max_deployments", define_max_deployments,
+                             lambda o, c: _milp(o) and c.max_deployments is not None,
+                             checks.check_max_deployments)
+CVAR_ENERGY = Constraint("cvar_energy", define_cvar_energy, lambda o, c: o.robust is not None)
+ROBUST_POWER_CAP = Constraint("robust_power_cap", define_robust_power_cap,
+                              lambda o, c: o.robust is not None
+                              and np.isfinite(c.site_cap_kw).any())
+
 CONSTRAINTS: list[Constraint] = [
-    Constraint("demand", define_demand, lambda o, c: True),
-    Constraint("load", define_load, lambda o, c: o.aggregated),
-    Constraint("capacity", define_capacity, lambda o, c: True),
-    Constraint("power_cap", define_power_cap, lambda o, c: True),
-    Constraint("inventory", define_inventory, lambda o, c: True),
-    Constraint("min_site_share", define_min_site_share, lambda o, c: True),
-    Constraint("link", define_link, lambda o, c: _milp(o) and not _pair_bounds(o)),
-    Constraint("min_replicas", define_min_replicas, lambda o, c: _milp(o)),
-    Constraint("pair_bound", define_pair_bound, lambda o, c: _milp(o) and _pair_bounds(o)),
-    Constraint("max_deployments", define_max_deployments,
-               lambda o, c: _milp(o) and c.max_deployments is not None),
-    Constraint("cvar_energy", define_cvar_energy, lambda o, c: o.robust is not None),
-    Constraint("robust_power_cap", define_robust_power_cap,
-               lambda o, c: o.robust is not None and np.isfinite(c.site_cap_kw).any()),
+    DEMAND, LOAD, CAPACITY, POWER_CAP, INVENTORY, MIN_SITE_SHARE, LINK, MIN_REPLICAS,
+    PAIR_BOUND, MAX_DEPLOYMENTS, CVAR_ENERGY, ROBUST_POWER_CAP,
 ]
+# Rules every plan is re-checked against besides the registered units' own checks.
+PLAN_CHECKS = (checks.check_nonnegativity, checks.check_integrality)
+
+
+def checked() -> list[Constraint]:
+    """The registered units a user states: each has a re-check, an oracle row and an
+    explanation, and every solve path honours it (tests/formulations/test_registry.py)."""
+    return [u for u in CONSTRAINTS if u.check is not None]
+
+
+def unit_of(block: "Block") -> Constraint | None:
+    """The constraint unit that built a row block (or whose rows a slack column relaxes)."""
+    return block.kind
 
 
 def build(c: Coefficients, options: Options = Options()) -> Form:
@@ -576,7 +616,9 @@ def build(c: Coefficients, options: Options = Options()) -> Form:
                    coords=pd.DataFrame({"deployment": np.arange(c.n_deployments)}))
     for constraint in CONSTRAINTS:
         if constraint.applies(options, c):
+            b.kind = constraint
             constraint.define(b)
+    b.kind = None
     return b.form()
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from planner.report.runs import Run
+from planner.solve.explain import explanation, unit_named
 
 # Units by column name (exact) and by suffix; headers become "name [unit]".
 EXACT_UNITS = {
@@ -202,16 +203,9 @@ def shadow_words(row) -> str:
     else:
         return f"binding; shadow price {fmt(price, 3)} {unit}"
     key = str(row.key)
-    if row.constraint == "power_cap":
-        return f"1 MW more cap at {key} saves {amount}"
-    if row.constraint == "inventory":
-        site, _, hw = key.partition(":")
-        return f"1 more installed {hw} node at {site} saves {amount}"
-    if row.constraint == "demand":
-        return f"1 million more {key} queries/day cost {amount}"
-    if row.constraint == "capacity":
-        return (f"{fmt(row.value, 3)} deployments run at the utilization ceiling "
-                f"({fmt(row.limit, 3)}) in some hour; 1 more node-hour there saves up to {amount}")
+    words = explanation(unit_named(str(row.constraint)))
+    if words is not None and words.sentence is not None:
+        return words.sentence(key, amount, row, fmt)
     return f"shadow price {amount} ({unit})"
 
 
