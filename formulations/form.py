@@ -230,7 +230,8 @@ def define_columns(b: _Builder) -> None:
         per_query = r.mean_weight * r.scenarios.mean(axis=0) * per_query
         per_node = r.mean_weight * per_node
     b.add_cols("x", c.n_pairs, per_query,
-               coords=pd.DataFrame({"class": c.pair_class, "deployment": c.pair_dep}))
+               coords=pd.DataFrame({"class": c.pair_class, "deployment": c.pair_dep,
+                                    "pair": np.arange(c.n_pairs)}))
     b.add_cols("n", c.n_deployments, per_node, integer=o.integer,
                coords=pd.DataFrame({"deployment": np.arange(c.n_deployments)}))
     if o.aggregated:
