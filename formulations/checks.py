@@ -15,7 +15,7 @@ pairs x hours array, and independent of the formulations' profile groups and loa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,12 +28,13 @@ REL_TOL = 1e-5
 class PlanValues:
     """A plan as the checks read it: x (queries/day per pair), n (nodes per deployment),
     ``integer`` (a MILP plan: whole nodes, minimum replicas, the deployment limit) and the
-    failover flows (sites x pairs, queries/day re-routed to a pair if that site is lost)."""
+    plan's other per-pair columns by block name (layers x pairs, queries/day; e.g. failover
+    flows: queries/day re-routed to a pair if a site is lost)."""
 
     x: np.ndarray
     n: np.ndarray
     integer: bool = False
-    failover_flow: np.ndarray | None = None
+    flows: dict = field(default_factory=dict)
 
 
 def _per_entity_class(entity: np.ndarray, n_entities: int, c: Coefficients,

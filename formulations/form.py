@@ -623,6 +623,60 @@ def build(c: Coefficients, options: Options = Options()) -> Form:
     return b.form()
 
 
+# --- plans as column vectors ---------------------------------------------------------------
+
+def pair_flows(form: Form, values: np.ndarray) -> dict[str, np.ndarray]:
+    """The values of every pair column block other than x (a constraint unit's own per-pair
+    columns, e.g. failover flows) as dense layers x pairs arrays, by their ``layer`` and
+    ``pair`` coordinates (demand units, like x)."""
+    out = {}
+    for name, block in form.cols.items():
+        if name == "x" or "pair" not in block.coords.columns:
+            continue
+        dense = np.zeros((form.meta.get("layers", {}).get(name, 1), form.n_pairs))
+        layer = block.coords["layer"].to_numpy(int) if "layer" in block.coords else 0
+        dense[layer, block.coords["pair"].to_numpy(int)] = values[block.index]
+        out[name] = dense
+    return out
+
+
+def map_flows(flows: dict[str, np.ndarray] | None, pair_idx: np.ndarray, n_pairs: int | None
+              ) -> dict[str, np.ndarray]:
+    """Flows of a restricted problem (pairs ``pair_idx`` of the whole) onto the whole one
+    (``n_pairs`` given), or the whole's onto the restricted (``n_pairs`` None)."""
+    out = {}
+    for name, dense in (flows or {}).items():
+        if n_pairs is None:
+            out[name] = dense[:, pair_idx]
+        else:
+            whole = np.zeros((dense.shape[0], n_pairs))
+            whole[:, pair_idx] = dense
+            out[name] = whole
+    return out
+
+
+def plan_vector(form: Form, x: np.ndarray, n: np.ndarray,
+                flows: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Every column of ``form`` from a plan: x, n, y = (n > 0), the flows of other pair blocks
+    (:func:`pair_flows`), and the aggregated form's load and energy from their defining rows."""
+    cg = form.col_groups
+    v = np.zeros(form.a.shape[1])
+    v[cg["x"]] = x
+    v[cg["n"]] = n
+    if "y" in cg:
+        v[cg["y"]] = (np.asarray(n) > 0.5).astype(float)
+    for name, dense in (flows or {}).items():
+        if name in form.cols:
+            block = form.cols[name]
+            layer = block.coords["layer"].to_numpy(int) if "layer" in block.coords else 0
+            v[block.index] = dense[layer, block.coords["pair"].to_numpy(int)]
+    # L and E are defined by equality rows: -1 on their own column; solve each directly.
+    for name in ("load", "energy"):
+        if name in form.rows:
+            v[cg[name]] = form.a[form.rows[name].index] @ v  # the -1 column is still 0 here
+    return v
+
+
 def _kept_hours(member: sp.csr_matrix, shares: np.ndarray) -> np.ndarray:
     """For each row of ``member`` (entities x groups, nonzero = present), the undominated hours
     of its groups (boolean, entities x 24); computed once per distinct group set."""

@@ -33,7 +33,7 @@ from planner.solve.diagnosis import (elastic_diagnosis, explain_ineligible, mess
                                      milp_diagnosis)
 from planner.solve.lp import solve_lp_direct
 from planner.solve.result import Result, Status
-from planner.solve.verify import verify_plan
+from planner.solve.verify import result_flows, verify_plan
 from planner.config.validation import warn_once
 
 log = logging.getLogger(__name__)
@@ -262,16 +262,19 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
                "lp_bound_gwh_per_day": (solved.lp_bound if instance.objective == "energy"
                                         else None)}
     return assemble_plan(instance, digest, formulation, c, report, x, n, duals, form, summary,
-                         timings, warnings, integer=formulation == "milp", values=values)
+                         timings, warnings, integer=formulation == "milp", values=values,
+                         flows=result_flows(result, solved.unit))
 
 
 def assemble_plan(instance: PlanningInstance, digest: str, formulation: str, c: Coefficients,
                   report: CandidateReport, x: np.ndarray, n: np.ndarray, duals: dict,
                   form: Form | None, summary: dict, timings: dict, warnings: list[str] = (),
-                  integer: bool = False, values: np.ndarray | None = None) -> Plan:
-    """Verify a plan independently and lay it out as tables and a summary (x in queries/day)."""
+                  integer: bool = False, values: np.ndarray | None = None,
+                  flows: dict | None = None) -> Plan:
+    """Verify a plan independently and lay it out as tables and a summary (x in queries/day;
+    ``flows``: its other per-pair columns by block, layers x pairs, queries/day)."""
     t0 = time.perf_counter()
-    violations = verify_plan(c, x, n, integer=integer)
+    violations = verify_plan(c, x, n, integer=integer, flows=flows)
     timings["verify"] = time.perf_counter() - t0
     if not violations.empty:
         found = "; ".join(f"{r.constraint} at {r.where} by {r.excess:.4g}"
@@ -317,4 +320,5 @@ def assemble_plan(instance: PlanningInstance, digest: str, formulation: str, c: 
         out["coefficient_sources"] = dict(zip(deployments["deployment"],
                                               deployments["coefficient_source"]))
     return Plan(out, assignment, deployments, classes, constraints,
-                hourly=hourly_table(c, power), extra={"x": x, "n": n, "coefficients": c})
+                hourly=hourly_table(c, power), extra={"x": x, "n": n, "coefficients": c,
+                                                      "flows": flows or {}})

@@ -37,7 +37,7 @@ from planner.solve.result import Status
 from planner.results.plan import deployment_labels
 from planner.config.schema.plan import LeverSpec, PlanningInstance
 from planner.levers.shapley import exact_shapley, sampled_shapley, subsets_needed
-from planner.solve.verify import verify_plan
+from planner.solve.verify import result_flows, verify_plan
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,18 @@ class LeverEngine:
                 allowed = np.isin(v.model_ids[c.pair_dep], [catalog.model_id(m)
                                                             for m in cls.models])
                 pair_ok &= (c.pair_class != ci) | allowed
-        return np.concatenate([np.where(pair_ok, np.inf, 0.0), np.where(ok, np.inf, 0.0)])
+        # Every column of the union LP: a pair column (x, and any per-pair column a constraint
+        # unit adds) follows its pair, a deployment's columns follow the deployment.
+        form = v.lp.form
+        upper = np.full(form.a.shape[1], np.inf)
+        for block in form.cols.values():
+            coords = block.coords
+            if "pair" in coords:
+                upper[block.index] = np.where(pair_ok[coords["pair"].to_numpy(int)], np.inf, 0.0)
+            elif "deployment" in coords:
+                upper[block.index] = np.where(ok[coords["deployment"].to_numpy(int)], np.inf,
+                                              0.0)
+        return np.minimum(upper, form.col_upper)
 
     def solve(self, mask: int) -> SubsetResult:
         """Solve one subset (cached by its bitmask)."""
@@ -230,9 +241,9 @@ class LeverEngine:
             raise SolverNumericError(text)
         c = v.coefficients
         unit = v.lp.form.unit
-        x = c.without_dust(result.values[:c.n_pairs] * unit)
-        nodes = result.values[c.n_pairs:]
-        violations = verify_plan(c, x, nodes)
+        x = c.without_dust(result.x * unit)
+        nodes = result.n
+        violations = verify_plan(c, x, nodes, flows=result_flows(result, unit))
         if not violations.empty:
             raise VerificationError(f"lever subset [{self.names(mask)}] failed the re-check: "
                                     + "; ".join(f"{r.constraint} at {r.where}"

@@ -37,7 +37,7 @@ import numpy as np
 
 from formulations.coefficients import HOURS, Coefficients
 from formulations.constraints import demand_unit, objective_weights
-from formulations.form import DEMAND, Form, Options, build
+from formulations.form import DEMAND, Form, Options, build, map_flows
 from formulations.pricing import lift_duals, pair_reduced_costs
 from planner.solve.lp import solve_lp_direct
 from planner.solve.result import Result, Status
@@ -152,5 +152,5 @@ def solve_lp_colgen(c: Coefficients, time_limit_s: float = 60.0, unit: float | N
     status = Status.OPTIMAL if not add.any() else Status.TIME_LIMIT
     out = Result(status, res.objective, x, res.n, mip_gap=0.0, dual_bound=res.objective,
                  seconds=time.perf_counter() - t_start, duals=res.duals,
-                 values=res.values)  # values and duals: the last master's (``form``)
+                 values=res.values, flows=map_flows(res.flows, idx, c.n_pairs))  # values and duals: the last master's (``form``)
     return ColgenResult(out, unit, rounds, int(idx.size), rc, pi, form, pricing)

@@ -45,7 +45,7 @@ import pandas as pd
 
 from formulations.coefficients import Coefficients
 from formulations.constraints import demand_unit, milp_link_bounds
-from formulations.form import Block, Options, build
+from formulations.form import Block, Options, build, map_flows, pair_flows
 from formulations.pricing import outside_slack, slack_matrix
 from planner.solve.colgen import lowest_per_class, pair_subset, solve_lp_colgen
 from planner.solve.lp import solve_lp_direct
@@ -102,7 +102,7 @@ def floor_plan(c: Coefficients, form, unit: float, n_floor: np.ndarray, allowed:
     x[pair_idx] = res.x
     n = np.zeros(c.n_deployments)
     n[allowed] = n_sub
-    v = _full_vector(form, x, n)
+    v = _full_vector(form, x, n, map_flows(res.flows, pair_idx, c.n_pairs))
     log.debug("floor LP %.6g, rounded %.6g, feasible %s", res.objective, float(form.cost @ v),
               _row_feasible(form, v))
     return v if _row_feasible(form, v) else None
@@ -128,7 +128,7 @@ def floor_milp(c: Coefficients, form, unit: float, n_floor: np.ndarray, x_floor:
     x[pair_idx] = values[f.col_groups["x"]]
     n = np.zeros(c.n_deployments)
     n[allowed] = np.rint(values[f.col_groups["n"]])
-    v = _full_vector(form, x, n)
+    v = _full_vector(form, x, n, map_flows(pair_flows(f, values), pair_idx, c.n_pairs))
     log.debug("floor MILP %.6g, feasible %s", float(form.cost @ v), _row_feasible(form, v))
     return v if _row_feasible(form, v) else None
 
@@ -188,7 +188,8 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
         def seed(f):
             if best is None:
                 return None
-            v = _full_vector(sub_form, best[:p][idx_k], best[p:p + d][dep_mask])
+            v = _full_vector(sub_form, best[:p][idx_k], best[p:p + d][dep_mask],
+                             map_flows(pair_flows(form, best), idx_k, None))
             return np.concatenate([v, np.zeros(f.a.shape[1] - v.size)])
 
         # Relaxed MILP: the bound (and a plan when it uses no z).
@@ -218,7 +219,7 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
             x[idx_k] = v[sg["x"]]
             n = np.zeros(d)
             n[dep_idx] = np.rint(v[sg["n"]])
-            cands.append((x, n))
+            cands.append((x, n, map_flows(pair_flows(sub_form, v), idx_k, p)))
         if values is not None and z_used.size:
             # Round the relaxed plan: keep its nodes, serve its z demand with more.
             t0 = time.perf_counter()
@@ -232,7 +233,7 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
                            (deadline - time.perf_counter()) * REPAIR_SHARE, target, threads)
             log.debug("floor plan: %s", None if v is None else float(form.cost @ v))
             if v is not None:
-                cands.append((v[:p], v[p:p + d]))
+                cands.append((v[:p], v[p:p + d], pair_flows(form, v)))
             stages["floor"] = stages.get("floor", 0.0) + time.perf_counter() - t0
         if z_used.size or values is None:
             # Repair: the MILP over every pair of the deployments the relaxed plan, the LP and
@@ -251,7 +252,8 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
                 rform = build(rsub, Options(aggregated=True, integer=True, unit=unit))
                 rseed = None
                 if best is not None:
-                    rseed = _full_vector(rform, best[:p][r_pairs], best[p:p + d][opened])
+                    rseed = _full_vector(rform, best[:p][r_pairs], best[p:p + d][opened],
+                                         map_flows(pair_flows(form, best), r_pairs, None))
                 rv, _, _, _ = _mip(rform, max(left * REPAIR_SHARE, 0.05), target, rseed,
                                    threads)
                 if rv is not None:
@@ -259,10 +261,10 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
                     x[r_pairs] = rv[rform.col_groups["x"]]
                     n = np.zeros(d)
                     n[opened] = np.rint(rv[rform.col_groups["n"]])
-                    cands.append((x, n))
+                    cands.append((x, n, map_flows(pair_flows(rform, rv), r_pairs, p)))
             stages["restricted"] += time.perf_counter() - t0
-        for x, n in cands:
-            cand = _full_vector(form, x, n)
+        for x, n, flows in cands:
+            cand = _full_vector(form, x, n, flows)
             if _row_feasible(form, cand) and float(form.cost @ cand) < upper:
                 best, upper = cand, float(form.cost @ cand)
         history.append(GapPoint(time.perf_counter() - t_start, f"priced round {rounds}",

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from formulations.form import pair_flows
+
 
 class Status(str, enum.Enum):
     OPTIMAL = "optimal"  # optimal (a MILP: within its gap)
@@ -40,6 +42,7 @@ class Result:
     reduced_costs: np.ndarray | None = None  # every column (solver's sign)
     row_dual: np.ndarray | None = None  # every row (solver's sign)
     iterations: int = 0
+    flows: dict[str, np.ndarray] = field(default_factory=dict)  # other pair blocks, layers x P
 
     @property
     def optimal(self) -> bool:
@@ -51,6 +54,7 @@ class Result:
                     **kwargs) -> "Result":
         """The result of a solve of ``form`` with these column values and row duals."""
         values = np.asarray(values, float)
+        kwargs.setdefault("flows", pair_flows(form, values))
         pick = {name: values[block.index].copy() for name, block in form.cols.items()
                 if name in ("x", "n", "y")}
         duals = {}

@@ -34,6 +34,7 @@ from planner.config.schema.plan import PlanningInstance
 from planner.solve.diagnosis import elastic_diagnosis, message
 from planner.solve.highs import solve_highs
 from planner.solve.result import Status
+from planner.solve.verify import result_flows
 from planner.results.uncertainty import (error_model, perturbed, quantile_multiplier,
                                  sample_multipliers)
 
@@ -124,7 +125,7 @@ def optimize_robust(instance: PlanningInstance, digest: str = "",
             f"in_sample_cvar{round(r.risk_level * 100)}": float(result.objective),
             "rounds": rounds}}
     plan = assemble_plan(instance, digest, "robust", c, report, x, n, {}, None, summary,
-                         timings)
+                         timings, flows=result_flows(result, form.unit))
     for key in ("mip_gap_history", "solve_path", "warnings", "hourly"):
         plan.summary.pop(key, None)
     plan.hourly = None

@@ -15,15 +15,20 @@ from formulations.checks import REL_TOL, PlanValues
 from formulations.coefficients import Coefficients
 from formulations.form import PLAN_CHECKS, checked
 
-__all__ = ["REL_TOL", "PlanValues", "verify_plan"]
+__all__ = ["REL_TOL", "PlanValues", "result_flows", "verify_plan"]
+
+
+def result_flows(result, unit: float) -> dict[str, np.ndarray]:
+    """A solve result's per-pair column blocks other than x (layers x pairs) in queries/day."""
+    return {name: flow * unit for name, flow in (result.flows or {}).items()}
 
 
 def verify_plan(c: Coefficients, x: np.ndarray, n: np.ndarray, integer: bool = False,
-                failover_flow: np.ndarray | None = None) -> pd.DataFrame:
+                flows: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Every violated constraint row (empty when the plan is feasible). ``x`` in queries/day;
-    ``failover_flow`` (sites x pairs, queries/day) is the plan's re-routing if a failover site
-    is lost (needed when a site sets ``failover``)."""
-    plan = PlanValues(np.asarray(x, float), np.asarray(n, float), integer, failover_flow)
+    ``flows``: the plan's other per-pair columns (layers x pairs, queries/day), by block name
+    (:func:`result_flows`), which a unit's check reads (failover: its re-routing)."""
+    plan = PlanValues(np.asarray(x, float), np.asarray(n, float), integer, dict(flows or {}))
     problems = []
     for check in (*PLAN_CHECKS, *(u.check for u in checked())):
         problems += check(c, plan)
