@@ -203,7 +203,8 @@ def reported_rows(form, values: np.ndarray, duals: dict, objective_unit: str) ->
         keys = block.coords.drop(columns="constraint").astype(str).agg("@".join, axis=1)
         scale = block.report_scale
         for i in range(block.size):
-            out.append({"constraint": name, "key": keys.iloc[i], "limit": bound[i] * scale,
+            out.append({"constraint": block.kind.name if block.kind else name,
+                        "key": keys.iloc[i], "limit": bound[i] * scale,
                         "value": activity[i] * scale, "unit": block.report_unit,
                         "binding": bool(abs(activity[i] - bound[i])
                                         <= 1e-6 * max(abs(bound[i]), 1.0)),
