@@ -154,3 +154,44 @@ def check_max_deployments(c: Coefficients, plan: PlanValues) -> list[dict]:
         return [{"constraint": "max_deployments", "where": "fleet",
                  "excess": float(used - c.max_deployments)}]
     return []
+
+
+def check_failover(c: Coefficients, plan: PlanValues) -> list[dict]:
+    """For each failover site f, with the plan's re-routing w^f (``plan.flows['failover_flow']``,
+    sites x pairs): every class's queries at f are re-routed to pairs at other sites, and those
+    sites carry their own load plus the re-routed one within the failover utilisation and
+    their caps (nodes as planned)."""
+    if c.site_failover is None or not np.any(c.site_failover):
+        return []
+    flow = plan.flows.get("failover_flow")
+    if flow is None:
+        return [{"constraint": "failover", "where": "plan", "excess": np.nan}]
+    out = []
+    pair_site = c.dep_site[c.pair_dep]
+    n_classes = len(c.demand)
+    for f in np.flatnonzero(c.site_failover):
+        w = np.asarray(flow[f], float)
+        elsewhere = pair_site != f
+        if np.any(w[~elsewhere] > REL_TOL * max(1.0, c.demand.max())) or np.any(
+                w < -REL_TOL * max(1.0, c.demand.max())):
+            out.append({"constraint": "failover", "where": f"{c.site_ids[f]} lost: flows",
+                        "excess": float(np.abs(w[~elsewhere]).sum())})
+        lost = np.bincount(c.pair_class[~elsewhere], weights=plan.x[~elsewhere],
+                           minlength=n_classes)
+        moved = np.bincount(c.pair_class[elsewhere], weights=w[elsewhere], minlength=n_classes)
+        for i in np.flatnonzero(moved < lost * (1 - REL_TOL) - 1e-6):
+            out.append({"constraint": "failover", "where": f"{c.site_ids[f]} lost: "
+                        f"{c.classes['id'][i]}", "excess": float(lost[i] - moved[i])})
+        load = np.where(elsewhere, plan.x + w, 0.0)
+        survivors = c.dep_site != f
+        for d, h, excess in _over_ceiling(c, _busy(c, load), np.where(survivors, plan.n, 0.0),
+                                          c.failover_utilization):
+            if survivors[d]:
+                out.append({"constraint": "failover", "where": f"{c.site_ids[f]} lost: "
+                            f"deployment {d} hour {h}", "excess": excess})
+        others = np.arange(len(c.site_ids)) != f
+        for s, h, excess in _over_cap(c, _power(c, load, np.where(survivors, plan.n, 0.0)),
+                                      others):
+            out.append({"constraint": "failover", "where": f"{c.site_ids[f]} lost: "
+                        f"{c.site_ids[s]} hour {h}", "excess": excess})
+    return out

@@ -60,6 +60,8 @@ class Coefficients:
     site_ids: tuple = field(default_factory=tuple)
     dep_fixed_per_day: np.ndarray | None = None  # D, objective per node-day beyond energy (cost)
     min_site_share: np.ndarray | None = None  # C x S, least share of a class served at a site
+    site_failover: np.ndarray | None = None  # S bool: the plan survives losing this site (N-1)
+    failover_utilization: float = 0.95  # busy fraction the other sites may run at meanwhile
 
     @property
     def busy_seconds_per_node_hour(self) -> float:

@@ -432,6 +432,92 @@ def define_min_site_share(b: _Builder) -> None:
                report_unit="queries/day", report_scale=b.unit)
 
 
+def define_failover(b: _Builder) -> None:
+    """N-1 site failover: if a site with ``failover`` is lost, the other sites absorb its
+    classes within their caps and inventories at the failover utilisation u_f. Per lost site f
+    a flow column w^f_p >= 0 for every pair p at another site (queries/day re-routed there;
+    no cost: it is a scenario, not the day's plan) and the rows
+
+        absorb:    sum_{p of c, site != f} w^f_p - sum_{p of c at f} x_p >= 0     (f, class)
+        capacity:  sum_p l_{p,h} s_p u (x_p + w^f_p) - u_f 3600 n_d <= 0     (f, d not at f, h)
+        power cap: PUE_s (sum_d P_idle n_d + sum_p l_{p,h} k_p u (x_p + w^f_p)) <= cap_s
+                   (f, capped s != f, h)
+
+    The nodes are the plan's own (a lost site's load runs on nodes already installed) and
+    inventories therefore hold. Hourly rows in every form (they are few next to the plan's: a
+    failover site is a choice the user makes). Input: ``sites[].failover: true`` and
+    ``options.failover_utilization``."""
+    c = b.c
+    lost = np.flatnonzero(c.site_failover)
+    if lost.size == 0:
+        return
+    pair_site = c.dep_site[c.pair_dep]
+    layer = np.concatenate([np.full(int(np.sum(pair_site != f)), f) for f in lost])
+    pair = np.concatenate([np.flatnonzero(pair_site != f) for f in lost])
+    w0 = b.add_cols("failover_flow", pair.size, 0.0, coords=pd.DataFrame(
+        {"layer": layer, "pair": pair, "class": c.pair_class[pair],
+         "deployment": c.pair_dep[pair]}))
+    b.meta.setdefault("layers", {})["failover_flow"] = len(c.site_ids)
+    w = np.arange(pair.size)
+    n_classes = len(c.demand)
+    f_row = np.full(len(c.site_ids), -1)
+    f_row[lost] = np.arange(lost.size)
+    at_f = np.concatenate([np.flatnonzero(pair_site == f) for f in lost])
+    at_f_layer = pair_site[at_f]
+    b.add_rows("failover_absorb",
+               np.concatenate([f_row[layer] * n_classes + c.pair_class[pair],
+                               f_row[at_f_layer] * n_classes + c.pair_class[at_f]]),
+               np.concatenate([w0 + w, b.col0("x") + at_f]),
+               np.concatenate([np.ones(w.size), -np.ones(at_f.size)]),
+               np.zeros(lost.size * n_classes), np.full(lost.size * n_classes, np.inf),
+               pd.DataFrame({"site": np.repeat(np.array(c.site_ids)[lost], n_classes),
+                             "class": np.tile(c.classes["id"].to_numpy(), lost.size)}),
+               elastic_price=1.0 / max(c.demand.max() / b.unit, 1.0), elastic_sign=1,
+               report_unit="queries/day", report_scale=b.unit)
+    cap = capacity_matrix(c, b.unit).tocsc()  # (24 D) x P, rows hour-major
+    d = c.n_deployments
+    rho_f = c.failover_utilization * SECONDS_PER_HOUR
+    rows, cols, vals, coords = [], [], [], []
+    n_rows = 0
+    for i, f in enumerate(lost):
+        keep = np.flatnonzero(c.dep_site[np.arange(HOURS * d) % d] != f)
+        ax = cap[keep].tocoo()
+        on = layer == f
+        aw = cap[keep][:, pair[on]].tocoo()
+        rows += [n_rows + ax.row, n_rows + aw.row, n_rows + np.arange(keep.size)]
+        cols += [b.col0("x") + ax.col, w0 + np.flatnonzero(on)[aw.col], b.col0("n") + keep % d]
+        vals += [ax.data, aw.data, np.full(keep.size, -rho_f)]
+        coords.append(pd.DataFrame({"site": c.site_ids[f], "hour": keep // d,
+                                    "deployment": keep % d}))
+        n_rows += keep.size
+    b.add_rows("failover_capacity", np.concatenate(rows), np.concatenate(cols),
+               np.concatenate(vals), np.full(n_rows, -np.inf), np.zeros(n_rows),
+               pd.concat(coords, ignore_index=True))
+    rows, cols, vals, coords, upper = [], [], [], [], []
+    n_rows = 0
+    for f in lost:
+        capped = np.flatnonzero(np.isfinite(c.site_cap_kw) & (np.arange(len(c.site_ids)) != f))
+        if capped.size == 0:
+            continue
+        ax, an = power_matrices(c, b.unit, capped)
+        on = layer == f
+        aw, ax, an = ax.tocsc()[:, pair[on]].tocoo(), ax.tocoo(), an.tocoo()
+        rows += [n_rows + ax.row, n_rows + aw.row, n_rows + an.row]
+        cols += [b.col0("x") + ax.col, w0 + np.flatnonzero(on)[aw.col], b.col0("n") + an.col]
+        vals += [ax.data, aw.data, an.data]
+        k = capped.size * HOURS
+        upper.append(np.repeat(c.site_cap_kw[capped], HOURS))
+        coords.append(pd.DataFrame({"site": c.site_ids[f],
+                                    "capped_site": np.repeat(np.array(c.site_ids)[capped], HOURS),
+                                    "hour": np.tile(np.arange(HOURS), capped.size),
+                                    "cap_kw": upper[-1]}))
+        n_rows += k
+    if n_rows:
+        b.add_rows("failover_power", np.concatenate(rows), np.concatenate(cols),
+                   np.concatenate(vals), np.full(n_rows, -np.inf), np.concatenate(upper),
+                   pd.concat(coords, ignore_index=True))
+
+
 def _nodes_vs_deployed(b: _Builder, name: str, per_y: np.ndarray, sense: int) -> None:
     """One row per deployment: n_d - per_y_d y_d <= 0 (sense -1) or >= 0 (sense +1)."""
     d = np.arange(b.c.n_deployments)
@@ -581,6 +667,9 @@ PAIR_BOUND = Constraint("pair_bound", define_pair_bound,
 MAX_DEPLOYMENTS = Constraint("max_deployments", define_max_deployments,
                              lambda o, c: _milp(o) and c.max_deployments is not None,
                              checks.check_max_deployments)
+FAILOVER = Constraint("failover", define_failover,
+                      lambda o, c: c.site_failover is not None and bool(np.any(c.site_failover)),
+                      checks.check_failover)
 CVAR_ENERGY = Constraint("cvar_energy", define_cvar_energy, lambda o, c: o.robust is not None)
 ROBUST_POWER_CAP = Constraint("robust_power_cap", define_robust_power_cap,
                               lambda o, c: o.robust is not None
@@ -588,7 +677,7 @@ ROBUST_POWER_CAP = Constraint("robust_power_cap", define_robust_power_cap,
 
 CONSTRAINTS: list[Constraint] = [
     DEMAND, LOAD, CAPACITY, POWER_CAP, INVENTORY, MIN_SITE_SHARE, LINK, MIN_REPLICAS,
-    PAIR_BOUND, MAX_DEPLOYMENTS, CVAR_ENERGY, ROBUST_POWER_CAP,
+    PAIR_BOUND, MAX_DEPLOYMENTS, FAILOVER, CVAR_ENERGY, ROBUST_POWER_CAP,
 ]
 # Rules every plan is re-checked against besides the registered units' own checks.
 PLAN_CHECKS = (checks.check_nonnegativity, checks.check_integrality)

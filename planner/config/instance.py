@@ -17,7 +17,8 @@ from planner.errors import InputError
 from planner.problem.measurements import (check_measurement_ids, expand_measurement_file,
                                   instance_catalog_context)
 from planner.config.schema.loading import read_yaml, validate_mapping
-from planner.config.schema.plan import DEMAND_RANGE, MIN_QUERIES_PER_DAY, PlanningInstance
+from planner.config.schema.plan import (DEMAND_RANGE, FAILOVER_UTILIZATION, MIN_QUERIES_PER_DAY,
+                                       PlanningInstance)
 from planner.config.validation import warn_once
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,11 @@ def instance_from_mapping(data: dict, file: str) -> tuple[PlanningInstance, str]
     for cls in dump["classes"]:  # likewise a class without a minimum site share
         if cls.get("min_site_share") is None:
             cls.pop("min_site_share", None)
+    if not any(site.get("failover") for site in dump["sites"]):  # and an instance without
+        for site in dump["sites"]:  # failover
+            site.pop("failover", None)
+        if dump["options"].get("failover_utilization") == FAILOVER_UTILIZATION:
+            dump["options"].pop("failover_utilization", None)
     return instance, digest(dump)
 
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from formulations.coefficients import Coefficients
-from formulations.form import (CAPACITY, DEMAND, INVENTORY, MAX_DEPLOYMENTS, MIN_REPLICAS,
-                               MIN_SITE_SHARE, POWER_CAP, CONSTRAINTS, Constraint)
+from formulations.form import (CAPACITY, CONSTRAINTS, DEMAND, FAILOVER, INVENTORY,
+                               MAX_DEPLOYMENTS, MIN_REPLICAS, MIN_SITE_SHARE, POWER_CAP,
+                               Constraint)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,14 @@ def _share_finding(c: Coefficients, key, slack: float, unit: float) -> dict:
             "limit": share, "closest": share - slack * unit / c.demand[i], "unit": "share"}
 
 
+def _failover_finding(c: Coefficients, key, slack: float, unit: float) -> dict:
+    return {"class": key["class"], "constraint": f"{FAILOVER.name}[{key['site']}]",
+            "limit": 0.0, "closest": slack * unit, "unit": "queries/day left unserved",
+            "note": f"if {key['site']} is lost the other sites cannot absorb this class within "
+                    f"their caps and inventories at failover_utilization "
+                    f"{c.failover_utilization:g}"}
+
+
 def _capacity_words(key: str, amount: str, row, fmt) -> str:
     return (f"{fmt(row.value, 3)} deployments run at the utilization ceiling "
             f"({fmt(row.limit, 3)}) in some hour; 1 more node-hour there saves up to {amount}")
@@ -74,6 +83,11 @@ EXPLAIN: dict[Constraint, Explanation] = {
         "a class serves at least its share of queries at a site", elastic=_share_finding),
     MIN_REPLICAS: Explanation("a used deployment runs at least min_replicas replicas (MILP)"),
     MAX_DEPLOYMENTS: Explanation("at most max_deployments distinct deployments (MILP)"),
+    FAILOVER: Explanation(
+        "if a failover site is lost, the other sites absorb its queries within their caps and "
+        "inventories at the failover utilisation", elastic=_failover_finding,
+        sentence=lambda key, amount, row, fmt: "1 million more queries/day to absorb if {0} is "
+        "lost ({1}) cost {2}".format(*key.partition("@")[::2], amount)),
 }
 
 

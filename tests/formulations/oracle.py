@@ -7,6 +7,9 @@ subject to demand:     sum_{p in c} x_p = Q_c            for every class
            power cap:  PUE (sum n_d P_idle + sum x_p l_{p,h} k_p) <= cap   for every site, hour
            inventory:  sum_{d in (site, hw)} n_d <= N      for every listed site and hardware
            min share:  sum_{p in c at s} x_p >= share_{c,s} Q_c
+           failover:   per lost site f, flows w^f >= 0 on pairs elsewhere:
+                       sum_{p in c} w^f_p >= sum_{p in c at f} x_p;  capacity of (x + w^f) at
+                       the failover utilisation and power cap of (x + w^f, n) off site f
            MILP:       n_d <= M_d y_d, n_d >= r m_d y_d, sum_d y_d <= K, n integer, y binary
 """
 
@@ -60,6 +63,25 @@ def build_oracle(c: Coefficients, integer: bool = False, unit: float | None = No
         for i, s in zip(*np.nonzero(c.min_site_share > 0)):
             on = ((c.pair_class == i) & (pair_site == s)).astype(float)
             cons.append(on @ x >= c.min_site_share[i, s] * c.demand[i] / unit)
+    if c.site_failover is not None:
+        pair_site = c.dep_site[c.pair_dep]
+        cap = capacity_matrix(c, unit)
+        dep_of_row = np.arange(HOURS * c.n_deployments) % c.n_deployments
+        for f in np.flatnonzero(c.site_failover):
+            w = cp.Variable(c.n_pairs, nonneg=True)
+            at_f = (pair_site == f).astype(float)
+            cons.append(w @ at_f == 0)
+            for i in range(len(c.demand)):
+                mine = (c.pair_class == i).astype(float)
+                cons.append(w @ mine >= x @ (mine * at_f))
+            keep = np.flatnonzero(c.dep_site[dep_of_row] != f)
+            cons.append(cap[keep] @ (x + w) <= c.failover_utilization * SECONDS_PER_HOUR
+                        * (repeat[keep] @ n))
+            others = np.flatnonzero(np.isfinite(c.site_cap_kw)
+                                    & (np.arange(len(c.site_ids)) != f))
+            if others.size:
+                ax, an = power_matrices(c, unit, others)
+                cons.append(ax @ (x + w) + an @ n <= np.repeat(c.site_cap_kw[others], HOURS))
     y = None
     if integer:
         y = cp.Variable(c.n_deployments, boolean=True)
