@@ -9,7 +9,7 @@ Nothing here reads files, calls a solver or imports from ``planner``.
 from formulations.coefficients import HOURS, Coefficients
 from formulations.form import CONSTRAINTS, Block, Form, Options, Robust, build
 
-FORMULATIONS = {"lp": Options(), "milp": Options(integer=True)}
+FORMULATIONS = ("lp", "milp")  # what ``planner solve --formulation`` accepts
 
 __all__ = ["CONSTRAINTS", "FORMULATIONS", "HOURS", "Block", "Coefficients", "Form", "Options",
            "Robust", "build"]

@@ -144,8 +144,8 @@ def solve_coefficients(c: Coefficients, formulation: str, time_limit_s: float, m
         raise InputError("unknown solver; known: highs, cvxpy[:NAME] (a solver cvxpy supports)",
                          field="--solver", value=solver, has_value=True)
     if solver != "highs" and formulation == "milp" and milp_solver not in ("auto", "direct"):
-        raise InputError("a MILP through cvxpy is solved whole (--milp-solver direct)",
-                         field="solver", value=solver, has_value=True)
+        raise InputError("a MILP through cvxpy is solved whole (milp_solver 'direct' or "
+                         "'auto')", field="milp_solver", value=milp_solver, has_value=True)
     if formulation == "milp":
         return _solve_milp(c, time_limit_s, mip_gap, milp_solver, solver)
     if solver != "highs" or solve_path == "direct" or (
@@ -191,8 +191,7 @@ def _solve_milp(c: Coefficients, time_limit_s: float, mip_gap: float, milp_solve
     mres = run(c, time_limit_s, mip_gap)
     timings = {"solve": mres.result.seconds}
     timings.update({f"milp_{k}": v for k, v in mres.stages.items()})
-    history = [{"seconds": round(h.seconds, 4), "stage": h.stage, "upper": h.upper,
-                "lower": h.lower, "gap": h.gap} for h in mres.history]
+    history = [h.as_dict() for h in mres.history]
     return Solved(mres.result, mres.unit, None, milp_solver,
                   lp_bound=mres.lp.objective if mres.lp.optimal else None, gap_history=history,
                   timings=timings)

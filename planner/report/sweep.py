@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from planner.report.io import write_atomic
+from planner.solve.result import SOLVED_VALUES
 
-SOLVED = ("optimal", "time_limit")
+SOLVED = SOLVED_VALUES
 PARETO_PATTERN = re.compile(r"power_cap|ttft|tpot")
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from formulations.coefficients import HOURS, Coefficients
-from formulations.constraints import SECONDS_PER_HOUR, demand_unit, milp_link_bounds
+from formulations.constraints import demand_unit, milp_link_bounds
 from formulations.form import Form, Options, build, map_flows, pair_flows, plan_vector
 from formulations.loads import busy_node_seconds, site_power_kw
 from planner.solve.highs import HighsModel, solve_highs
@@ -76,7 +76,7 @@ def seed_rows(c: Coefficients, lp: Result, unit: float) -> tuple[np.ndarray, np.
     keep = np.zeros((d, HOURS), dtype=bool)
     keep[np.arange(d), potential.argmax(axis=1)] = True
     busy = busy_node_seconds(c, lp.x * unit)
-    limit = c.utilization_ceiling * SECONDS_PER_HOUR * lp.n[:, None]
+    limit = c.busy_seconds_per_node_hour * lp.n[:, None]
     keep |= (limit > 0) & (busy >= limit * (1 - 1e-6))
     capped = np.flatnonzero(np.isfinite(c.site_cap_kw))
     power = site_power_kw(c, lp.x * unit, lp.n)[capped]
@@ -88,7 +88,7 @@ def violated_rows(c: Coefficients, x: np.ndarray, n: np.ndarray, unit: float
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Capacity (D x 24) and capped-site power (S_capped x 24) rows the plan breaks."""
     busy = busy_node_seconds(c, x * unit)
-    limit = c.utilization_ceiling * SECONDS_PER_HOUR * n[:, None]
+    limit = c.busy_seconds_per_node_hour * n[:, None]
     capacity = busy > limit * (1 + TOL) + TOL
     capped = np.flatnonzero(np.isfinite(c.site_cap_kw))
     power = site_power_kw(c, x * unit, n)[capped]

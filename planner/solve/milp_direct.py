@@ -31,7 +31,7 @@ from formulations.constraints import demand_unit, milp_link_bounds
 from formulations.form import Form, Options, build, map_flows, pair_flows, plan_vector
 from planner.solve.highs import solve_highs
 from planner.solve.lp import solve_lp_direct
-from planner.solve.result import Result, Status
+from planner.solve.result import GapPoint, Result, Status
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +44,6 @@ POLISH_MIN_LIMIT_S = 10.0
 POLISH_FACTOR = 5.0
 POLISH_SHARE = 0.5
 FEAS_TOL = 1e-6
-
-
-@dataclass
-class GapPoint:
-    seconds: float  # since the start of the MILP solve
-    stage: str  # "lp", "rounding", "restricted", "branch_and_bound"
-    upper: float | None  # best plan so far (None: none yet)
-    lower: float  # best proven bound so far
-
-    @property
-    def gap(self) -> float | None:
-        if self.upper is None or not np.isfinite(self.upper):
-            return None
-        return max(self.upper - self.lower, 0.0) / max(abs(self.upper), 1e-300)
 
 
 @dataclass

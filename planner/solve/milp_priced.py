@@ -50,9 +50,9 @@ from formulations.pricing import outside_slack, slack_matrix
 from planner.solve.colgen import lowest_per_class, pair_subset, solve_lp_colgen
 from planner.solve.lp import solve_lp_direct
 from planner.solve.milp_direct import (POLISH_FACTOR, POLISH_MIN_LIMIT_S, DirectMilpResult,
-                                       GapPoint, _full_vector, _mip, _row_feasible, milp_result,
+                                       _full_vector, _mip, _row_feasible, milp_result,
                                        rounded_incumbent)
-from planner.solve.result import Result, Status
+from planner.solve.result import GapPoint, Result, Status
 
 log = logging.getLogger(__name__)
 

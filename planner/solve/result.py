@@ -16,11 +16,39 @@ from formulations.form import pair_flows
 
 
 class Status(str, enum.Enum):
+    """Every outcome of a solve and of a sweep point (the sweep table's ``status`` column)."""
+
     OPTIMAL = "optimal"  # optimal (a MILP: within its gap)
     TIME_LIMIT = "time_limit"  # an incumbent, with its gap
     INFEASIBLE = "infeasible"
     NO_SOLUTION = "no_solution"  # limit reached without an incumbent
     ERROR = "error"  # the solver failed (numerics, a crash): no plan
+    FAILED = "failed"  # a sweep point or draw raised before or around the solve (bad input)
+    MISSING = "missing"  # a sweep point not solved (interrupted)
+
+
+SOLVED = (Status.OPTIMAL, Status.TIME_LIMIT)  # a plan exists
+SOLVED_VALUES = tuple(s.value for s in SOLVED)  # as the sweep table's status column holds them
+
+
+@dataclass
+class GapPoint:
+    """One change of a MILP's bounds: its history in the summary (``as_dict``)."""
+
+    seconds: float  # since the start of the MILP solve
+    stage: str  # "lp", "rounding", "restricted", "branch_and_bound", "priced round k"
+    upper: float | None  # best plan so far (None: none yet)
+    lower: float  # best proven bound so far
+
+    @property
+    def gap(self) -> float | None:
+        if self.upper is None or not np.isfinite(self.upper):
+            return None
+        return max(self.upper - self.lower, 0.0) / max(abs(self.upper), 1e-300)
+
+    def as_dict(self) -> dict:
+        return {"seconds": round(self.seconds, 4), "stage": self.stage, "upper": self.upper,
+                "lower": self.lower, "gap": self.gap}
 
 
 @dataclass
