@@ -292,7 +292,9 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
         sets = (*sets, f"solver.time_limit_s={time_limit}")
     if robust:
         sets = (*sets, "robustness.robust=true")
-    spec, digest = load_planning_instance(instance, scenario=scenario, sets=sets)
+    changes: list = []  # the overrides applied, for the summary's provenance
+    spec, digest = load_planning_instance(instance, scenario=scenario, sets=sets,
+                                          changes=changes)
     if out_dir:
         check_writable_dir(out_dir)  # before the solve, not after it
     if uncertainty_draws is not None:
@@ -305,12 +307,12 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
 
             if formulation != "lp":
                 raise InputError("--robust solves the LP (continuous nodes); drop --formulation")
-            plan = optimize_robust(spec, digest)
+            plan = optimize_robust(spec, digest, changes=changes)
         else:
-            plan = optimize(spec, digest, formulation, solver=solver)
+            plan = optimize(spec, digest, formulation, solver=solver, changes=changes)
     except InfeasibleError as exc:
         if out_dir:  # the diagnosis goes to summary.json too, for `planner report`
-            write_infeasible(exc, spec, digest, formulation, out_dir)
+            write_infeasible(exc, spec, digest, formulation, out_dir, changes)
         raise
     if uncertainty_draws is not None:  # issue 14: the fixed plan's Monte Carlo
         from planner.results.uncertainty import plan_uncertainty

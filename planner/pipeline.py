@@ -55,8 +55,12 @@ MILP_SOLVERS = ("auto", "priced", "direct", "lazy")
 PRICED_MIN_PAIRS = 5_000
 
 
-def provenance(instance: PlanningInstance, digest: str, formulation: str) -> dict:
+def provenance(instance: PlanningInstance, digest: str, formulation: str,
+               changes: list | None = None) -> dict:
+    """What a plan was solved from; ``changes``: the overrides applied to the instance file
+    (scenario, ``--set``; :class:`planner.config.Change`), in order."""
     return {"instance": instance.name, "instance_hash": digest, "seed": instance.seed,
+            "overrides": [c.as_json() for c in changes or ()],
             "formulation": formulation,
             "versions": {"planner": __version__, "highspy": version("highspy"),
                          "numpy": np.__version__},
@@ -213,14 +217,15 @@ def diagnose(c: Coefficients, formulation: str, solved: Solved, time_limit_s: fl
 def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "lp",
              coefficients: tuple[Coefficients, CandidateReport] | None = None,
              solve_path: str = "auto", milp_solver: str = "auto",
-             solver: str = "highs") -> Plan:
+             solver: str = "highs", changes: list | None = None) -> Plan:
     """Solve an instance and return a verified plan (raises InfeasibleError / NoSolutionError).
 
     ``solve_path`` (LP): "auto", "direct" (the whole aggregated LP) or "colgen" (column
     generation over it). ``milp_solver``: "priced" (relaxed and restricted MILPs over priced
     pairs with a bound valid for the whole MILP), "direct" (the whole aggregated MILP after
     rounding and restricted incumbents) or "lazy" (lazy hour rows). ``solver``: "highs"
-    (highspy directly) or "cvxpy[:NAME]" (the same matrices through cvxpy)."""
+    (highspy directly) or "cvxpy[:NAME]" (the same matrices through cvxpy). ``changes``: the
+    overrides applied to the instance file, recorded in the summary's provenance."""
     if formulation not in FORMULATIONS:
         raise InputError(f"unknown formulation; known: {sorted(FORMULATIONS)}",
                          field="formulation", value=formulation, has_value=True)
@@ -262,14 +267,14 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
                                         else None)}
     return assemble_plan(instance, digest, formulation, c, report, x, n, duals, form, summary,
                          timings, warnings, integer=formulation == "milp", values=values,
-                         flows=result_flows(result, solved.unit))
+                         flows=result_flows(result, solved.unit), changes=changes)
 
 
 def assemble_plan(instance: PlanningInstance, digest: str, formulation: str, c: Coefficients,
                   report: CandidateReport, x: np.ndarray, n: np.ndarray, duals: dict,
                   form: Form | None, summary: dict, timings: dict, warnings: list[str] = (),
                   integer: bool = False, values: np.ndarray | None = None,
-                  flows: dict | None = None) -> Plan:
+                  flows: dict | None = None, changes: list | None = None) -> Plan:
     """Verify a plan independently and lay it out as tables and a summary (x in queries/day;
     ``flows``: its other per-pair columns by block, layers x pairs, queries/day)."""
     t0 = time.perf_counter()
@@ -313,7 +318,7 @@ def assemble_plan(instance: PlanningInstance, digest: str, formulation: str, c: 
     }
     out.update(summary)
     out["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
-    out["provenance"] = provenance(instance, digest, formulation)
+    out["provenance"] = provenance(instance, digest, formulation, changes)
     out["warnings"] = list(warnings)
     if "coefficient_source" in deployments:  # issue 13: measured / modelled / extrapolated
         out["coefficient_sources"] = dict(zip(deployments["deployment"],

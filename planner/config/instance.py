@@ -42,9 +42,12 @@ def load_planning_data(path: Path | str, scenario: str | None = None,
 
 
 def load_planning_instance(path: Path | str, scenario: str | None = None,
-                           sets: list[str] | tuple[str, ...] = ()) -> tuple[PlanningInstance, str]:
-    """The validated instance and a hash of the merged input (for provenance)."""
-    return instance_from_mapping(load_planning_data(path, scenario, sets), str(path))
+                           sets: list[str] | tuple[str, ...] = (),
+                           changes: list[Change] | None = None
+                           ) -> tuple[PlanningInstance, str]:
+    """The validated instance and a hash of the merged input (for provenance); ``changes``
+    collects the scenario's and ``--set`` overrides applied (see :func:`load_planning_data`)."""
+    return instance_from_mapping(load_planning_data(path, scenario, sets, changes), str(path))
 
 
 def instance_from_mapping(data: dict, file: str) -> tuple[PlanningInstance, str]:

@@ -69,7 +69,8 @@ def _first_hours(c: Coefficients) -> dict[int, list[int]]:
 
 
 def optimize_robust(instance: PlanningInstance, digest: str = "",
-                    coefficients: tuple[Coefficients, CandidateReport] | None = None) -> Plan:
+                    coefficients: tuple[Coefficients, CandidateReport] | None = None,
+                    changes: list | None = None) -> Plan:
     """The robust plan of an instance (LP), verified against the nominal constraints too."""
     r = instance.robustness
     timings = {}
@@ -125,7 +126,7 @@ def optimize_robust(instance: PlanningInstance, digest: str = "",
             f"in_sample_cvar{round(r.risk_level * 100)}": float(result.objective),
             "rounds": rounds}}
     plan = assemble_plan(instance, digest, "robust", c, report, x, n, {}, None, summary,
-                         timings, flows=result_flows(result, form.unit))
+                         timings, flows=result_flows(result, form.unit), changes=changes)
     for key in ("mip_gap_history", "solve_path", "warnings", "hourly"):
         plan.summary.pop(key, None)
     plan.hourly = None

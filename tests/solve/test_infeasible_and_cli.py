@@ -116,3 +116,18 @@ def test_deployments_table_says_where_coefficients_come_from(tmp_path):
     assert {"family", "calibrated", "uncertainty_pct"} <= set(dep.columns)
     hopper = dep[dep["family"] == "hopper"]
     assert hopper["calibrated"].all() and (hopper["uncertainty_pct"] > 0).all()
+
+
+def test_overrides_are_recorded_in_the_summary_provenance(tmp_path):
+    result = CliRunner().invoke(cli, ["solve", SMALL, "--set", "sites[0].pue=1.3",
+                                      "--time-limit", "30", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    overrides = json.loads((tmp_path / "summary.json").read_text())["provenance"]["overrides"]
+    assert [(o["path"], o["old"], o["new"]) for o in overrides] == [
+        ("sites[0].pue", 1.2, 1.3), ("solver.time_limit_s", None, 30.0)]
+    infeasible = tmp_path / "infeasible"
+    result = CliRunner().invoke(cli, ["solve", SMALL, "--set", "classes[0].slo.tpot_ms=0.5",
+                                      "--out", str(infeasible)])
+    assert result.exit_code == 3
+    overrides = json.loads((infeasible / "summary.json").read_text())["provenance"]["overrides"]
+    assert [(o["path"], o["new"]) for o in overrides] == [("classes[0].slo.tpot_ms", 0.5)]
