@@ -571,6 +571,6 @@ def render(runs: list[Run], fallbacks: bool = True) -> str:
 
 
 def write_html(runs: list[Run], out: Path | str, fallbacks: bool = True) -> Path:
-    from planner.report.io import write_text_atomic
+    from planner.io import write_text_atomic
 
     return write_text_atomic(out, render(runs, fallbacks=fallbacks))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 from planner.results.plan import Plan
-from planner.report.io import write_atomic, write_json_atomic
+from planner.io import write_atomic, write_json_atomic
 
 
 def write_plan(plan: Plan, out_dir: Path | str) -> list[Path]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner.report.io import write_atomic
+from planner.io import write_atomic
 from planner.solve.result import SOLVED_VALUES
 
 SOLVED = SOLVED_VALUES

@@ -22,8 +22,8 @@ import pandas as pd
 
 from planner.config import digest
 from planner.errors import InputError, PlannerError
-from planner.config.instance import load_planning_data
-from planner.report.io import write_atomic, write_json_atomic
+from planner.problem.instance import load_planning_data
+from planner.io import write_atomic, write_json_atomic
 from planner.solve.result import SOLVED_VALUES, Status
 from planner.config.schema.loading import load_yaml_model
 from planner.sweep.points import Point, expand

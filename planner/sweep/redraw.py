@@ -25,7 +25,7 @@ import pandas as pd
 from planner.config import digest
 from planner.errors import InfeasibleError
 from planner.solve.result import SOLVED_VALUES, Status
-from planner.report.io import write_atomic, write_json_atomic
+from planner.io import write_atomic, write_json_atomic
 from planner.sweep.engine import claim_manifest, resumable, run_points
 from planner.sweep.points import Point
 
@@ -37,7 +37,7 @@ _STATE: dict = {}
 def _state(base: dict, file: str) -> dict:
     """Per worker process: the instance, its candidates, the point plan (cached by the input)."""
     from planner.problem.candidates import build_coefficients
-    from planner.config.instance import instance_from_mapping
+    from planner.problem.instance import instance_from_mapping
     from planner.pipeline import optimize
     from planner.results.uncertainty import error_model
 

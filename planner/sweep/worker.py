@@ -56,7 +56,7 @@ def solve_point(base: dict, point: dict, file: str, formulation: str) -> dict:
     from planner.problem.candidates import assemble, candidate_key, candidate_pairs
     from planner.errors import InfeasibleError, PlannerError
     from planner.solve.result import Status
-    from planner.config.instance import instance_from_mapping
+    from planner.problem.instance import instance_from_mapping
     from planner.pipeline import optimize
     from planner.sweep.points import Point, point_data
 

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from formulations import Options, build
-from planner.config.instance import instance_from_mapping, load_planning_data
+from planner.problem.instance import instance_from_mapping, load_planning_data
 from planner.errors import InfeasibleError, InputError
 from planner.pipeline import optimize
 from planner.problem.candidates import build_coefficients

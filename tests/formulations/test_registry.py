@@ -16,12 +16,11 @@ import pytest
 
 from formulations import Options, build
 from formulations.form import CONSTRAINTS, checked
-from planner.config.instance import instance_from_mapping, load_planning_data
+from planner.problem.instance import instance_from_mapping, load_planning_data
 from planner.levers.attribution import LeverEngine
-from planner.pipeline import optimize
+from planner.pipeline import optimize, optimize_robust
 from planner.problem.candidates import build_coefficients
 from planner.solve.explain import EXPLAIN
-from planner.solve.robust import optimize_robust
 from planner.solve.verify import verify_plan
 from tests.conftest import INSTANCES
 from tests.formulations.oracle import ORACLE_ROWS, build_oracle

@@ -1,7 +1,9 @@
 """Load a planning instance: YAML, then a named scenario, then ``--set`` overrides, then validate.
 
 Ids are checked against the catalog here, so a typo is reported with the file, the path inside
-it and the nearest known id, before any work is done.
+it and the nearest known id, before any work is done. It lives in the problem layer (it reads
+the catalog, the calibration and the measurement files); ``planner.config`` below it only
+addresses, changes and validates the mapping and imports nothing that computes.
 """
 
 from __future__ import annotations
