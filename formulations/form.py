@@ -94,6 +94,8 @@ class Block:
     report_scale: float = 1.0  # constraint table, and the factor from row units to that unit
     kind: "Constraint | None" = None  # the unit that built these rows (slack: that it relaxes)
     row_scale: float = 1.0  # these rows are the hourly form's rows divided by row_scale
+    defined_by: str | None = None  # a column block defined by an equality row block: its i-th
+    #                                column has -1 in that block's i-th row (load, energy)
 
     @property
     def size(self) -> int:
@@ -265,6 +267,8 @@ def _aggregated_columns(b: _Builder) -> None:
         {"deployment": load_keys[:, 0], "profile_group": load_keys[:, 1]}))
     b.add_cols("energy", len(energy_keys), coords=pd.DataFrame(
         {"site": capped[energy_keys[:, 0]], "profile_group": energy_keys[:, 1]}))
+    for name in ("load", "energy"):
+        b.cols[name] = replace(b.cols[name], defined_by=name)
 
 
 # --- constraints -----------------------------------------------------------------------------

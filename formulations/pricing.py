@@ -54,11 +54,22 @@ def row_map(source: Form, target: Form, deployment_map: np.ndarray | None = None
 
 def lift_duals(master: Form, row_dual: np.ndarray, full: Form) -> np.ndarray:
     """A dual of ``full`` from a dual of ``master``: each row of ``full`` that ``master`` has
-    (same block and coordinates) takes master's dual, divided by master's ``row_scale`` (an
-    aggregated capacity row is the hourly row / load_seconds); every other row gets 0."""
+    (same block and coordinates) takes master's dual, rescaled by the blocks' ``row_scale`` (an
+    aggregated capacity row is the hourly row / load_seconds); every other row gets 0. Then the
+    rows that define a column block (``Block.defined_by``: the aggregated form's load and
+    energy) get the dual that prices their defined column at exactly 0,
+    ``y_def = a^T y - c`` over the column's other rows: for the aggregated form that is
+    ``y_L = sum_h f_g(h) lambda_dh`` (energy likewise), so the pairs are priced as in the hourly
+    form where L and E are substituted out."""
     y = np.zeros(full.a.shape[0])
     f_rows, m_rows, scale = row_map(full, master)
     y[f_rows] = np.asarray(row_dual, float)[m_rows] / scale
+    for block in full.cols.values():
+        if block.defined_by is None or block.size == 0:
+            continue
+        rows = full.rows[block.defined_by].index
+        y[rows] = 0.0
+        y[rows] = full.a[:, block.index].T @ y - full.cost[block.index]
     return y
 
 

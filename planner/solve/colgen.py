@@ -5,21 +5,22 @@ Most pairs never enter an optimal basis (the 100-class LP uses about a hundred o
 the full LP pays for all of them in every simplex iteration. The restricted master is the
 aggregated LP (:func:`formulations.form.build` with ``aggregated=True``) over a subset K of the pairs (every deployment
 keeps its node column, so nothing is re-indexed). From its optimal duals a dual y of the
-*full* hourly LP (every pair, every hour row: :func:`pricing_form`) is lifted generically
-(:func:`formulations.pricing.lift_duals`): every row of the full LP that the master has, by
-block and coordinates, takes the master's dual (divided by the block's ``row_scale``: an
-aggregated capacity row is the hourly row / load_seconds); every other row (a dropped, implied
-hour; a deployment with no pair in K) gets 0. Each pair is priced by ``c - A^T y`` over its
-columns in the full LP (:func:`formulations.pricing.pair_reduced_costs`), with no code per
-constraint type.
+*full* LP (every pair, every hour row, aggregated: :func:`pricing_form`, the same LP as the
+hourly one) is lifted generically (:func:`formulations.pricing.lift_duals`): every row of the
+full LP that the master has, by block and coordinates, takes the master's dual (rescaled by the
+blocks' ``row_scale``); every other row (a dropped, implied hour; a deployment with no pair in
+K) gets 0; the rows that define the load and energy columns get the dual that prices those
+columns at 0 (y_L = sum_h f_g(h) lambda_dh, in the hourly form's terms: L substituted out).
+Each pair is priced by ``c - A^T y`` over its columns in the full LP
+(:func:`formulations.pricing.pair_reduced_costs`), with no code per constraint type.
 
-Why that proves optimality. Rows of the full LP that the master lacks have y = 0, and the rows
-it has carry the same right-hand sides, so y's objective equals the master's. The node columns
-have the same reduced cost in both. A pair in K: its load enters the capacity rows through
-L_{d,g}, whose master reduced cost y_L - sum_h f_g(h) lambda_dh >= 0 gives y_L >=
-sum_h f_g(h) lambda_dh; so its full reduced cost (which has sum_h f_g(h) lambda_dh where the
-master has y_L, times s_p u / S > 0) is >= its master reduced cost >= 0 (likewise energy and
-power). Rows a pair enters directly (demand, a minimum site share, a failover row: <=, >= or
+Why that proves optimality. Rows of the full LP that the master lacks have y = 0, the defining
+rows have right-hand side 0, and the rows it has carry the same right-hand sides, so y's
+objective equals the master's. The node columns have the same reduced cost in both, the load
+and energy columns 0. A pair in K: its load enters the capacity rows through L_{d,g}, whose
+master reduced cost y_L - sum_h f_g(h) lambda_dh >= 0 gives the master's y_L >=
+sum_h f_g(h) lambda_dh = the lifted y_L; so its full reduced cost (times s_p u / S > 0) is >=
+its master reduced cost >= 0 (likewise energy and power). Rows a pair enters directly (demand, a minimum site share, a failover row: <=, >= or
 =, whatever their sense) are the same rows with the same dual in both, so they add the same
 term. Hence when no pair prices negative, y is feasible for the full LP, and by weak duality
 the master's optimum is the full LP's (strong duality). Otherwise the most negative pairs of
@@ -93,9 +94,10 @@ def lowest_per_class(c: Coefficients, score: np.ndarray, k: int,
 
 
 def pricing_form(c: Coefficients, unit: float) -> Form:
-    """The full problem's hourly LP (every pair, every hour row): the form whose dual the
-    master's lifts to and whose pair columns are priced."""
-    return build(c, Options(unit=unit))
+    """The full problem's aggregated LP with every hour row (no pruning): the same LP as the
+    hourly one, 2-3 nonzeros per pair; the form whose dual the master's lifts to and whose pair
+    columns are priced."""
+    return build(c, Options(aggregated=True, prune_hours=False, unit=unit))
 
 
 def full_reduced_costs(c: Coefficients, unit: float, form: Form, row_dual: np.ndarray,

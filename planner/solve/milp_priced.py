@@ -155,6 +155,7 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
     rc = cg.reduced_costs
 
     form = build(c, Options(aggregated=True, integer=True, unit=unit))
+    pricing = build(c, Options(unit=unit))  # hourly: no definitional equalities (outside_slack)
     best, upper = None, np.inf
     rounded = rounded_incumbent(c, form, lp)
     if rounded is not None:
@@ -178,11 +179,11 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
         # z: per class and pair block, a column standing for its pairs outside K (generic in
         # the rows' senses: formulations.pricing.outside_slack).
         outside = ~in_k
-        slack = outside_slack(cg.pricing, outside, c.pair_class)
+        slack = outside_slack(pricing, outside, c.pair_class)
         dep_map = np.full(d, -1)
         dep_map[dep_idx] = np.arange(dep_idx.size)
         z_class = np.array([s["class"] for s in slack], dtype=int)
-        relaxed_form = _with_slack(sub_form, slack_matrix(cg.pricing, sub_form, slack, dep_map),
+        relaxed_form = _with_slack(sub_form, slack_matrix(pricing, sub_form, slack, dep_map),
                                    np.array([s["cost"] for s in slack]), z_class)
 
         def seed(f):
