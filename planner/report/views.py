@@ -13,6 +13,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from formulations.form import INVENTORY
 from planner.report.runs import Run
 from planner.solve.explain import explanation, unit_named
 
@@ -156,7 +157,7 @@ def units_table(run: Run) -> pd.DataFrame | None:
     cons = run.tables.get("constraints")
     installed = {}
     if cons is not None and not cons.empty:
-        for row in cons[cons["constraint"] == "inventory"].itertuples():
+        for row in cons[cons["constraint"] == INVENTORY.name].itertuples():
             site, _, hw = str(row.key).partition(":")
             installed[(site, hw)] = float(row.limit)
     for key in installed:
