@@ -147,3 +147,39 @@ def test_slack_columns_carry_the_ge_rows():
     whole = optimize(*load(), "milp", milp_solver="direct").summary["objective_gwh_per_day"]
     assert without.status.value == "infeasible"  # no chat pair at site-a: the share fails
     assert bound.objective <= whole * (1 + 1e-9)
+
+
+def test_every_check_catches_its_rule_broken():
+    """Each checked unit's re-check passes the solved MILP plan and flags it once its own rule
+    is broken (a new unit adds its breaker here)."""
+    from dataclasses import replace
+
+    from formulations.checks import PlanValues
+    from formulations.form import (CAPACITY, DEMAND, FAILOVER, INVENTORY, MAX_DEPLOYMENTS,
+                                   MIN_REPLICAS, MIN_SITE_SHARE, POWER_CAP)
+
+    plan = optimize(*load(), "milp", milp_solver="direct")
+    c, e = plan.extra["coefficients"], plan.extra
+    good = PlanValues(e["x"], e["n"], True, e["flows"])
+    at_a = c.dep_site == 0
+    h200_a = at_a & (c.dep_hardware == "h200-sxm")
+    need = np.ceil(c.min_replicas * c.dep_nodes_per_replica - 1e-9)
+    big = np.flatnonzero(need > 1)[0]
+    n_short = e["n"].copy()
+    n_short[big] = 1.0
+    chat_a = (c.pair_class == 0) & at_a[c.pair_dep]
+    breakers = {
+        DEMAND: (c, replace(good, x=e["x"] * 0.9)),
+        CAPACITY: (c, replace(good, n=e["n"] * 0.5)),
+        POWER_CAP: (c, replace(good, n=e["n"] + 10 * at_a)),
+        INVENTORY: (c, replace(good, n=e["n"] + 5 * h200_a)),
+        MIN_SITE_SHARE: (c, replace(good, x=np.where(chat_a, 0.0, e["x"]))),
+        MIN_REPLICAS: (c, replace(good, n=n_short)),
+        MAX_DEPLOYMENTS: (replace(c, max_deployments=1), good),
+        FAILOVER: (c, replace(good, flows={"failover_flow": 0 * e["flows"]["failover_flow"]})),
+    }
+    assert set(breakers) == set(checked())
+    for unit, (coefficients, broken) in breakers.items():
+        assert unit.check(c, good) == [], unit
+        rows = unit.check(coefficients, broken)
+        assert rows and {r["constraint"] for r in rows} == {unit.name}, unit
