@@ -31,7 +31,8 @@ Two shapes of the capacity and power-cap rows:
   group's share no larger); :func:`dropped_hours_implied` re-checks that on a built form.
 
 Columns, in order: x (P pairs, demand units), n (D nodes), then load and energy (aggregated),
-y (D binaries, MILP), slack columns (elastic), and the robust LP's t, u, tau, v.
+y (D binaries, MILP), the blocks a constraint unit adds (failover flows, per pair: a ``pair``
+coordinate), the robust LP's t, u, tau, v, and slack columns (elastic).
 """
 
 from __future__ import annotations
@@ -449,8 +450,8 @@ def define_failover(b: _Builder) -> None:
 
     The nodes are the plan's own (a lost site's load runs on nodes already installed) and
     inventories therefore hold. Hourly rows in every form (they are few next to the plan's: a
-    failover site is a choice the user makes). Input: ``sites[].failover: true`` and
-    ``options.failover_utilization``."""
+    failover site is a choice the user makes); in the robust LP they hold at the point
+    coefficients. Input: ``sites[].failover: true`` and ``options.failover_utilization``."""
     c = b.c
     lost = np.flatnonzero(c.site_failover)
     if lost.size == 0:
