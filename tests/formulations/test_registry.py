@@ -21,7 +21,8 @@ from planner.levers.attribution import LeverEngine
 from planner.pipeline import optimize, optimize_robust
 from planner.problem.candidates import build_coefficients
 from planner.solve.explain import EXPLAIN
-from planner.solve.verify import verify_plan
+from planner.solve.colgen import solve_lp_colgen
+from planner.solve.verify import result_flows, verify_plan
 from tests.conftest import INSTANCES
 from tests.formulations.oracle import ORACLE_ROWS, build_oracle
 
@@ -78,7 +79,12 @@ def test_every_lp_path_solves_every_unit():
     subsets = {mask: optimize(engine.subset_instance(mask)).summary["objective_gwh_per_day"]
                for mask in range(4)}
     c, _ = build_coefficients(instance)
+    # Column generation from one pair per class: the >= rows (share, failover) are priced too.
+    cg = solve_lp_colgen(c, initial_per_class=1, add_per_class=1)
     lp = build_oracle(c).solve()
+    assert cg.result.objective == pytest.approx(lp, rel=1e-9) and len(cg.rounds) > 1
+    assert verify_plan(c, cg.result.x * cg.unit, cg.result.n,
+                       flows=result_flows(cg.result, cg.unit)).empty
     _plans_agree(plans, lp, 1e-6)
     assert robust.summary["objective_gwh_per_day"] >= lp * (1 - 1e-6)
     assert robust.extra["flows"]["failover_flow"].sum() > 0
