@@ -19,7 +19,7 @@ SOLVED = SOLVED_VALUES
 PARETO_FIELDS = ("power_cap_mw", "ttft_ms", "tpot_ms")
 
 
-def _pareto_input(column: str) -> bool:
+def pareto_input(column: str) -> bool:
     try:
         return str(split_path(column)[-1]) in PARETO_FIELDS
     except PlannerError:  # a column that is not an instance path
@@ -129,7 +129,7 @@ def write_plots(table: pd.DataFrame, out_dir: Path | str,
         written.append(_save(fig, out_dir / "tornado.png"))
     grid = table[(table["kind"] == "grid") & table["status"].isin(SOLVED)]
     for col in _numeric_columns(table, grid):
-        if not _pareto_input(col):
+        if not pareto_input(col):
             continue
         x = pd.to_numeric(grid[col], errors="coerce")
         y = grid["objective_value"].astype(float)
