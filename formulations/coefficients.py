@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 HOURS = 24
+SECONDS_PER_HOUR = 3600.0
 DUST = 1e-9  # of a class's demand: flows below it are the solver's tolerance, not a plan
 TIE_BREAK = 1e-6  # energy's weight in a carbon/cost objective, relative to the mean weight
 
@@ -59,6 +60,14 @@ class Coefficients:
     site_ids: tuple = field(default_factory=tuple)
     dep_fixed_per_day: np.ndarray | None = None  # D, objective per node-day beyond energy (cost)
     min_site_share: np.ndarray | None = None  # C x S, least share of a class served at a site
+    site_failover: np.ndarray | None = None  # S bool: the plan survives losing this site (N-1)
+    failover_utilization: float = 0.95  # busy fraction the other sites may run at meanwhile
+
+    @property
+    def busy_seconds_per_node_hour(self) -> float:
+        """Busy node-seconds a node may carry in one hour: the utilisation ceiling x 3600 (the
+        right-hand side of every capacity row, per node)."""
+        return self.utilization_ceiling * SECONDS_PER_HOUR
 
     @property
     def n_pairs(self) -> int:

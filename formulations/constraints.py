@@ -7,9 +7,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from formulations.coefficients import HOURS, Coefficients
-
-SECONDS_PER_HOUR = 3600.0
+from formulations.coefficients import HOURS, SECONDS_PER_HOUR, Coefficients
 
 
 def capacity_matrix(c: Coefficients, unit: float) -> sp.csr_matrix:
@@ -73,8 +71,7 @@ def objective_weights(c: Coefficients, unit: float) -> tuple[np.ndarray, np.ndar
 def peak_nodes_bound(c: Coefficients) -> np.ndarray:
     """Nodes a deployment could ever need: all its eligible demand at the peak hour (big-M)."""
     peak = c.profile.max(axis=1)[c.pair_class] / HOURS
-    need = c.demand[c.pair_class] * peak * c.node_seconds / (c.utilization_ceiling
-                                                             * SECONDS_PER_HOUR)
+    need = c.demand[c.pair_class] * peak * c.node_seconds / c.busy_seconds_per_node_hour
     bound = np.bincount(c.pair_dep, weights=need, minlength=c.n_deployments)
     return np.ceil(bound) + np.ceil(c.min_replicas * c.dep_nodes_per_replica) + 1
 

@@ -8,8 +8,8 @@ duals, slacks and violations come back labelled and nothing downstream re-derive
 The LP, the MILP, the elastic LP of the infeasibility diagnosis and the robust (CVaR) LP are
 options of the same builder, and each constraint type is one ``define_*`` function in
 :data:`CONSTRAINTS`, with a mask (whether it applies to these options) like PyPSA's
-``define_*`` constraints. Adding a constraint type is: one ``define_*`` here, its re-check in
-``planner.solve.verify``, a test.
+``define_*`` constraints. A constraint type is one :class:`Constraint` unit (rows, mask,
+re-check); adding one is described in docs/extending.md.
 
 Two shapes of the capacity and power-cap rows:
 
@@ -31,7 +31,8 @@ Two shapes of the capacity and power-cap rows:
   group's share no larger); :func:`dropped_hours_implied` re-checks that on a built form.
 
 Columns, in order: x (P pairs, demand units), n (D nodes), then load and energy (aggregated),
-y (D binaries, MILP), slack columns (elastic), and the robust LP's t, u, tau, v.
+y (D binaries, MILP), the blocks a constraint unit adds (failover flows, per pair: a ``pair``
+coordinate), the robust LP's t, u, tau, v, and slack columns (elastic).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from formulations import checks
 from formulations.coefficients import HOURS, Coefficients
 from formulations.constraints import (SECONDS_PER_HOUR, capacity_matrix, demand_unit,
                                       inventory_matrix, milp_link_bounds, objective_weights,
@@ -91,6 +93,10 @@ class Block:
     coords: pd.DataFrame
     report_unit: str | None = None  # a user-facing constraint: its rows' unit in the plan's
     report_scale: float = 1.0  # constraint table, and the factor from row units to that unit
+    kind: "Constraint | None" = None  # the unit that built these rows (slack: that it relaxes)
+    row_scale: float = 1.0  # these rows are the hourly form's rows divided by row_scale
+    defined_by: str | None = None  # a column block defined by an equality row block: its i-th
+    #                                column has -1 in that block's i-th row (load, energy)
 
     @property
     def size(self) -> int:
@@ -128,9 +134,6 @@ class Form:
     def col_groups(self) -> dict[str, slice]:
         return {name: b.index for name, b in self.cols.items()}
 
-    def col(self, name: str, values: np.ndarray) -> np.ndarray:
-        return values[self.cols[name].index]
-
     def nonzeros_per_pair(self) -> float:
         return self.a.nnz / max(self.n_pairs, 1)
 
@@ -147,6 +150,7 @@ class _Builder:
         self.n_cols = self.n_rows = 0
         self.elastic_rows: list[tuple] = []  # block, price, sign, shared-by coordinate
         self.meta: dict = {}
+        self.kind: Constraint | None = None  # the unit whose define_* is running
 
     def add_cols(self, name: str, count: int, cost=0.0, lower=0.0, upper=np.inf,
                  integer: bool = False, coords: pd.DataFrame | None = None) -> int:
@@ -163,7 +167,7 @@ class _Builder:
     def add_rows(self, name: str, rows, cols, values, lower, upper, coords: pd.DataFrame,
                  elastic_price: float | None = None, elastic_sign: int = -1,
                  elastic_by: str | None = None, report_unit: str | None = None,
-                 report_scale: float = 1.0) -> None:
+                 report_scale: float = 1.0, row_scale: float = 1.0) -> None:
         """Rows of one block; ``elastic_price``: in the elastic LP a slack column relaxes the
         rows (``elastic_sign`` -1: a <= row may exceed its upper bound; +1: a >= row its lower)
         at this price per unit of violation, one slack per row or, with ``elastic_by``, one per
@@ -177,7 +181,7 @@ class _Builder:
         self.row_hi.append(np.asarray(upper, float))
         self.rows[name] = Block(name, slice(self.n_rows, self.n_rows + count),
                                 coords.reset_index(drop=True).assign(constraint=name),
-                                report_unit, report_scale)
+                                report_unit, report_scale, self.kind, row_scale)
         if elastic_price is not None and count:
             self.elastic_rows.append((name, elastic_price, elastic_sign, elastic_by))
         self.n_rows += count
@@ -196,6 +200,7 @@ class _Builder:
                     keys, slack_of = np.unique(coords[by].to_numpy(), return_inverse=True)
                     coords = pd.DataFrame({by: keys})
                 start = self.add_cols(f"slack_{name}", len(coords), cost=price, coords=coords)
+                self.cols[f"slack_{name}"] = replace(self.cols[f"slack_{name}"], kind=block.kind)
                 self.r.append(np.arange(block.index.start, block.index.stop))
                 self.k.append(start + np.asarray(slack_of).ravel())
                 self.v.append(np.full(block.size, float(sign)))
@@ -228,7 +233,8 @@ def define_columns(b: _Builder) -> None:
         per_query = r.mean_weight * r.scenarios.mean(axis=0) * per_query
         per_node = r.mean_weight * per_node
     b.add_cols("x", c.n_pairs, per_query,
-               coords=pd.DataFrame({"class": c.pair_class, "deployment": c.pair_dep}))
+               coords=pd.DataFrame({"class": c.pair_class, "deployment": c.pair_dep,
+                                    "pair": np.arange(c.n_pairs)}))
     b.add_cols("n", c.n_deployments, per_node, integer=o.integer,
                coords=pd.DataFrame({"deployment": np.arange(c.n_deployments)}))
     if o.aggregated:
@@ -262,6 +268,8 @@ def _aggregated_columns(b: _Builder) -> None:
         {"deployment": load_keys[:, 0], "profile_group": load_keys[:, 1]}))
     b.add_cols("energy", len(energy_keys), coords=pd.DataFrame(
         {"site": capped[energy_keys[:, 0]], "profile_group": energy_keys[:, 1]}))
+    for name in ("load", "energy"):
+        b.cols[name] = replace(b.cols[name], defined_by=name)
 
 
 # --- constraints -----------------------------------------------------------------------------
@@ -306,7 +314,7 @@ def define_capacity(b: _Builder) -> None:
     d = c.n_deployments
     keep = np.arange(HOURS * d) if o.capacity_rows is None else np.asarray(o.capacity_rows, int)
     ax = capacity_matrix(replace(c, node_seconds=node_seconds), b.unit)[keep].tocoo()
-    rho = c.utilization_ceiling * SECONDS_PER_HOUR
+    rho = c.busy_seconds_per_node_hour
     b.add_rows("capacity", np.concatenate([ax.row, np.arange(keep.size)]),
                np.concatenate([b.col0("x") + ax.col, b.col0("n") + keep % d]),
                np.concatenate([ax.data, np.full(keep.size, -rho)]),
@@ -330,10 +338,10 @@ def _aggregated_capacity(b: _Builder) -> None:
     b.add_rows("capacity", np.concatenate([row_of[load_keys[lk, 0], hours], np.arange(n_rows)]),
                np.concatenate([b.col0("load") + lk, b.col0("n") + keys[:, 0]]),
                np.concatenate([shares[load_keys[lk, 1], hours],
-                               np.full(n_rows, -c.utilization_ceiling * SECONDS_PER_HOUR
-                                       / m["load_seconds"])]),
+                               np.full(n_rows, -c.busy_seconds_per_node_hour / m["load_seconds"])]),
                np.full(n_rows, -np.inf), np.zeros(n_rows),
-               pd.DataFrame({"deployment": keys[:, 0], "hour": keys[:, 1]}))
+               pd.DataFrame({"deployment": keys[:, 0], "hour": keys[:, 1]}),
+               row_scale=m["load_seconds"])
 
 
 def define_power_cap(b: _Builder) -> None:
@@ -427,6 +435,92 @@ def define_min_site_share(b: _Builder) -> None:
                              "site": np.array(c.site_ids)[site]}),
                elastic_price=1.0 / max(c.demand.max() / b.unit, 1.0), elastic_sign=1,
                report_unit="queries/day", report_scale=b.unit)
+
+
+def define_failover(b: _Builder) -> None:
+    """N-1 site failover: if a site with ``failover`` is lost, the other sites absorb its
+    classes within their caps and inventories at the failover utilisation u_f. Per lost site f
+    a flow column w^f_p >= 0 for every pair p at another site (queries/day re-routed there;
+    no cost: it is a scenario, not the day's plan) and the rows
+
+        absorb:    sum_{p of c, site != f} w^f_p - sum_{p of c at f} x_p >= 0     (f, class)
+        capacity:  sum_p l_{p,h} s_p u (x_p + w^f_p) - u_f 3600 n_d <= 0     (f, d not at f, h)
+        power cap: PUE_s (sum_d P_idle n_d + sum_p l_{p,h} k_p u (x_p + w^f_p)) <= cap_s
+                   (f, capped s != f, h)
+
+    The nodes are the plan's own (a lost site's load runs on nodes already installed) and
+    inventories therefore hold. Hourly rows in every form (they are few next to the plan's: a
+    failover site is a choice the user makes); in the robust LP they hold at the point
+    coefficients. Input: ``sites[].failover: true`` and ``options.failover_utilization``."""
+    c = b.c
+    lost = np.flatnonzero(c.site_failover)
+    if lost.size == 0:
+        return
+    pair_site = c.dep_site[c.pair_dep]
+    layer = np.concatenate([np.full(int(np.sum(pair_site != f)), f) for f in lost])
+    pair = np.concatenate([np.flatnonzero(pair_site != f) for f in lost])
+    w0 = b.add_cols("failover_flow", pair.size, 0.0, coords=pd.DataFrame(
+        {"layer": layer, "pair": pair, "class": c.pair_class[pair],
+         "deployment": c.pair_dep[pair]}))
+    b.meta.setdefault("layers", {})["failover_flow"] = len(c.site_ids)
+    w = np.arange(pair.size)
+    n_classes = len(c.demand)
+    f_row = np.full(len(c.site_ids), -1)
+    f_row[lost] = np.arange(lost.size)
+    at_f = np.concatenate([np.flatnonzero(pair_site == f) for f in lost])
+    at_f_layer = pair_site[at_f]
+    b.add_rows("failover_absorb",
+               np.concatenate([f_row[layer] * n_classes + c.pair_class[pair],
+                               f_row[at_f_layer] * n_classes + c.pair_class[at_f]]),
+               np.concatenate([w0 + w, b.col0("x") + at_f]),
+               np.concatenate([np.ones(w.size), -np.ones(at_f.size)]),
+               np.zeros(lost.size * n_classes), np.full(lost.size * n_classes, np.inf),
+               pd.DataFrame({"site": np.repeat(np.array(c.site_ids)[lost], n_classes),
+                             "class": np.tile(c.classes["id"].to_numpy(), lost.size)}),
+               elastic_price=1.0 / max(c.demand.max() / b.unit, 1.0), elastic_sign=1,
+               report_unit="queries/day", report_scale=b.unit)
+    cap = capacity_matrix(c, b.unit).tocsc()  # (24 D) x P, rows hour-major
+    d = c.n_deployments
+    rho_f = c.failover_utilization * SECONDS_PER_HOUR
+    rows, cols, vals, coords = [], [], [], []
+    n_rows = 0
+    for i, f in enumerate(lost):
+        keep = np.flatnonzero(c.dep_site[np.arange(HOURS * d) % d] != f)
+        ax = cap[keep].tocoo()
+        on = layer == f
+        aw = cap[keep][:, pair[on]].tocoo()
+        rows += [n_rows + ax.row, n_rows + aw.row, n_rows + np.arange(keep.size)]
+        cols += [b.col0("x") + ax.col, w0 + np.flatnonzero(on)[aw.col], b.col0("n") + keep % d]
+        vals += [ax.data, aw.data, np.full(keep.size, -rho_f)]
+        coords.append(pd.DataFrame({"site": c.site_ids[f], "hour": keep // d,
+                                    "deployment": keep % d}))
+        n_rows += keep.size
+    b.add_rows("failover_capacity", np.concatenate(rows), np.concatenate(cols),
+               np.concatenate(vals), np.full(n_rows, -np.inf), np.zeros(n_rows),
+               pd.concat(coords, ignore_index=True))
+    rows, cols, vals, coords, upper = [], [], [], [], []
+    n_rows = 0
+    for f in lost:
+        capped = np.flatnonzero(np.isfinite(c.site_cap_kw) & (np.arange(len(c.site_ids)) != f))
+        if capped.size == 0:
+            continue
+        ax, an = power_matrices(c, b.unit, capped)
+        on = layer == f
+        aw, ax, an = ax.tocsc()[:, pair[on]].tocoo(), ax.tocoo(), an.tocoo()
+        rows += [n_rows + ax.row, n_rows + aw.row, n_rows + an.row]
+        cols += [b.col0("x") + ax.col, w0 + np.flatnonzero(on)[aw.col], b.col0("n") + an.col]
+        vals += [ax.data, aw.data, an.data]
+        k = capped.size * HOURS
+        upper.append(np.repeat(c.site_cap_kw[capped], HOURS))
+        coords.append(pd.DataFrame({"site": c.site_ids[f],
+                                    "capped_site": np.repeat(np.array(c.site_ids)[capped], HOURS),
+                                    "hour": np.tile(np.arange(HOURS), capped.size),
+                                    "cap_kw": upper[-1]}))
+        n_rows += k
+    if n_rows:
+        b.add_rows("failover_power", np.concatenate(rows), np.concatenate(cols),
+                   np.concatenate(vals), np.full(n_rows, -np.inf), np.concatenate(upper),
+                   pd.concat(coords, ignore_index=True))
 
 
 def _nodes_vs_deployed(b: _Builder, name: str, per_y: np.ndarray, sense: int) -> None:
@@ -531,11 +625,24 @@ def define_robust_power_cap(b: _Builder) -> None:
 
 @dataclass(frozen=True)
 class Constraint:
-    """A constraint type: its ``define_*`` and the options it applies to (its mask)."""
+    """A constraint type as one unit: its name, its ``define_*`` (the rows, and any columns
+    they need), its mask (whether it applies to these options and coefficients, as PyPSA's
+    ``define_*`` with masks) and, for a rule a user states, its independent re-check
+    (:mod:`formulations.checks`). Rows of a type without ``check`` are devices of the
+    formulation (load and energy definitions, the MILP's link rows, the robust LP's CVaR
+    rows): they restate rules that are checked, in another shape.
+
+    The unit object itself is the key of everything planner-side that belongs to the type (its
+    diagnosis text and its plain-words sentence, ``planner.solve.explain``), and every row block
+    it builds carries it (:attr:`Block.kind`), so no module matches the type by its name."""
 
     name: str
     define: Callable[[_Builder], None]
     applies: Callable[[Options, Coefficients], bool]
+    check: Callable | None = None  # (coefficients, PlanValues) -> violated rows
+
+    def __repr__(self) -> str:
+        return f"Constraint({self.name!r})"
 
 
 def _milp(o: Options) -> bool:
@@ -546,22 +653,50 @@ def _pair_bounds(o: Options) -> bool:
     return o.aggregated if o.pair_bounds is None else o.pair_bounds
 
 
+def _always(o: Options, c: Coefficients) -> bool:
+    return True
+
+
+DEMAND = Constraint("demand", define_demand, _always, checks.check_demand)
+LOAD = Constraint("load", define_load, lambda o, c: o.aggregated)
+CAPACITY = Constraint("capacity", define_capacity, _always, checks.check_capacity)
+POWER_CAP = Constraint("power_cap", define_power_cap, _always, checks.check_power_cap)
+INVENTORY = Constraint("inventory", define_inventory, _always, checks.check_inventory)
+MIN_SITE_SHARE = Constraint("min_site_share", define_min_site_share, _always,
+                            checks.check_min_site_share)
+LINK = Constraint("link", define_link, lambda o, c: _milp(o) and not _pair_bounds(o))
+MIN_REPLICAS = Constraint("min_replicas", define_min_replicas, lambda o, c: _milp(o),
+                          checks.check_min_replicas)
+PAIR_BOUND = Constraint("pair_bound", define_pair_bound,
+                        lambda o, c: _milp(o) and _pair_bounds(o))
+MAX_DEPLOYMENTS = Constraint("max_deployments", define_max_deployments,
+                             lambda o, c: _milp(o) and c.max_deployments is not None,
+                             checks.check_max_deployments)
+FAILOVER = Constraint("failover", define_failover,
+                      lambda o, c: c.site_failover is not None and bool(np.any(c.site_failover)),
+                      checks.check_failover)
+CVAR_ENERGY = Constraint("cvar_energy", define_cvar_energy, lambda o, c: o.robust is not None)
+ROBUST_POWER_CAP = Constraint("robust_power_cap", define_robust_power_cap,
+                              lambda o, c: o.robust is not None
+                              and np.isfinite(c.site_cap_kw).any())
+
 CONSTRAINTS: list[Constraint] = [
-    Constraint("demand", define_demand, lambda o, c: True),
-    Constraint("load", define_load, lambda o, c: o.aggregated),
-    Constraint("capacity", define_capacity, lambda o, c: True),
-    Constraint("power_cap", define_power_cap, lambda o, c: True),
-    Constraint("inventory", define_inventory, lambda o, c: True),
-    Constraint("min_site_share", define_min_site_share, lambda o, c: True),
-    Constraint("link", define_link, lambda o, c: _milp(o) and not _pair_bounds(o)),
-    Constraint("min_replicas", define_min_replicas, lambda o, c: _milp(o)),
-    Constraint("pair_bound", define_pair_bound, lambda o, c: _milp(o) and _pair_bounds(o)),
-    Constraint("max_deployments", define_max_deployments,
-               lambda o, c: _milp(o) and c.max_deployments is not None),
-    Constraint("cvar_energy", define_cvar_energy, lambda o, c: o.robust is not None),
-    Constraint("robust_power_cap", define_robust_power_cap,
-               lambda o, c: o.robust is not None and np.isfinite(c.site_cap_kw).any()),
+    DEMAND, LOAD, CAPACITY, POWER_CAP, INVENTORY, MIN_SITE_SHARE, LINK, MIN_REPLICAS,
+    PAIR_BOUND, MAX_DEPLOYMENTS, FAILOVER, CVAR_ENERGY, ROBUST_POWER_CAP,
 ]
+# Rules every plan is re-checked against besides the registered units' own checks.
+PLAN_CHECKS = (checks.check_nonnegativity, checks.check_integrality)
+
+
+def checked() -> list[Constraint]:
+    """The registered units a user states: each has a re-check, an oracle row and an
+    explanation, and every solve path honours it (tests/formulations/test_registry.py)."""
+    return [u for u in CONSTRAINTS if u.check is not None]
+
+
+def unit_of(block: "Block") -> Constraint | None:
+    """The constraint unit that built a row block (or whose rows a slack column relaxes)."""
+    return block.kind
 
 
 def build(c: Coefficients, options: Options = Options()) -> Form:
@@ -576,8 +711,64 @@ def build(c: Coefficients, options: Options = Options()) -> Form:
                    coords=pd.DataFrame({"deployment": np.arange(c.n_deployments)}))
     for constraint in CONSTRAINTS:
         if constraint.applies(options, c):
+            b.kind = constraint
             constraint.define(b)
+    b.kind = None
     return b.form()
+
+
+# --- plans as column vectors ---------------------------------------------------------------
+
+def pair_flows(form: Form, values: np.ndarray) -> dict[str, np.ndarray]:
+    """The values of every pair column block other than x (a constraint unit's own per-pair
+    columns, e.g. failover flows) as dense layers x pairs arrays, by their ``layer`` and
+    ``pair`` coordinates (demand units, like x)."""
+    out = {}
+    for name, block in form.cols.items():
+        if name == "x" or "pair" not in block.coords.columns:
+            continue
+        dense = np.zeros((form.meta.get("layers", {}).get(name, 1), form.n_pairs))
+        layer = block.coords["layer"].to_numpy(int) if "layer" in block.coords else 0
+        dense[layer, block.coords["pair"].to_numpy(int)] = values[block.index]
+        out[name] = dense
+    return out
+
+
+def map_flows(flows: dict[str, np.ndarray] | None, pair_idx: np.ndarray, n_pairs: int | None
+              ) -> dict[str, np.ndarray]:
+    """Flows of a restricted problem (pairs ``pair_idx`` of the whole) onto the whole one
+    (``n_pairs`` given), or the whole's onto the restricted (``n_pairs`` None)."""
+    out = {}
+    for name, dense in (flows or {}).items():
+        if n_pairs is None:
+            out[name] = dense[:, pair_idx]
+        else:
+            whole = np.zeros((dense.shape[0], n_pairs))
+            whole[:, pair_idx] = dense
+            out[name] = whole
+    return out
+
+
+def plan_vector(form: Form, x: np.ndarray, n: np.ndarray,
+                flows: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Every column of ``form`` from a plan: x, n, y = (n > 0), the flows of other pair blocks
+    (:func:`pair_flows`), and the aggregated form's load and energy from their defining rows."""
+    cg = form.col_groups
+    v = np.zeros(form.a.shape[1])
+    v[cg["x"]] = x
+    v[cg["n"]] = n
+    if "y" in cg:
+        v[cg["y"]] = (np.asarray(n) > 0.5).astype(float)
+    for name, dense in (flows or {}).items():
+        if name in form.cols:
+            block = form.cols[name]
+            layer = block.coords["layer"].to_numpy(int) if "layer" in block.coords else 0
+            v[block.index] = dense[layer, block.coords["pair"].to_numpy(int)]
+    # L and E are defined by equality rows: -1 on their own column; solve each directly.
+    for name in ("load", "energy"):
+        if name in form.rows:
+            v[cg[name]] = form.a[form.rows[name].index] @ v  # the -1 column is still 0 here
+    return v
 
 
 def _kept_hours(member: sp.csr_matrix, shares: np.ndarray) -> np.ndarray:

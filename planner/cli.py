@@ -151,7 +151,7 @@ def calibrate(out_path: str | None, rows_csv: str | None, fmt: str, no_holdout: 
     from planner.perf.calibrate import (calibrate as fit, energy_check, error_tables,
                                         online_check, speculative_check, ttft_check)
     from planner.report.calibration import calibration_text, write_error_rows
-    from planner.report.io import write_json_atomic
+    from planner.io import write_json_atomic
     from planner.config.validation import check_writable_file
 
     for path, option in ((out_path, "--out"), (rows_csv, "--rows-csv")):
@@ -203,7 +203,7 @@ def validate(out_dir: str | None, calibration_path: str | None, fmt: str) -> Non
 
     from planner.perf.factors import load_calibration
     from planner.perf.validate import plot_predicted_vs_measured, validation
-    from planner.report.io import write_atomic
+    from planner.io import write_atomic
 
     tables = validation(load_calibration(calibration_path), calibration_path)
     if out_dir:
@@ -284,7 +284,7 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
                   solver: str = "highs") -> None:
     """Choose models, precisions, batching and hardware for every query class, minimizing
     fleet GWh/day under SLOs, quality floors, inventory and power caps."""
-    from planner.config.instance import load_planning_instance
+    from planner.problem.instance import load_planning_instance
     from planner.pipeline import InfeasibleError, optimize
     from planner.report.plan import plan_text, write_infeasible, write_plan
 
@@ -294,7 +294,9 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
         sets = (*sets, (f"solver.time_limit_s={time_limit}", "--time-limit"))
     if robust:
         sets = (*sets, ("robustness.robust=true", "--robust"))
-    spec, digest = load_planning_instance(instance, scenario=scenario, sets=sets)
+    changes: list = []  # the overrides applied, for the summary's provenance
+    spec, digest = load_planning_instance(instance, scenario=scenario, sets=sets,
+                                          changes=changes)
     if out_dir:
         check_writable_dir(out_dir)  # before the solve, not after it
     if uncertainty_draws is not None:
@@ -303,16 +305,16 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
         check_samples(uncertainty_draws, "--uncertainty", instance)
     try:
         if spec.robustness.robust:  # issue 14: minimise CVaR of energy over sampled coefficients
-            from planner.solve.robust import optimize_robust
+            from planner.pipeline import optimize_robust
 
             if formulation != "lp":
                 raise InputError("--robust solves the LP (continuous nodes); drop --formulation")
-            plan = optimize_robust(spec, digest)
+            plan = optimize_robust(spec, digest, changes=changes)
         else:
-            plan = optimize(spec, digest, formulation, solver=solver)
+            plan = optimize(spec, digest, formulation, solver=solver, changes=changes)
     except InfeasibleError as exc:
         if out_dir:  # the diagnosis goes to summary.json too, for `planner report`
-            write_infeasible(exc, spec, digest, formulation, out_dir)
+            write_infeasible(exc, spec, digest, formulation, out_dir, changes)
         raise
     if uncertainty_draws is not None:  # issue 14: the fixed plan's Monte Carlo
         from planner.results.uncertainty import plan_uncertainty
@@ -397,7 +399,7 @@ def levers_command(ctx: click.Context, instance: str, scenario: str | None,
                    uncertainty_draws: int | None = None) -> None:
     """Attribute the reduction from the paper's baseline to each lever group: every subset
     solved, each lever alone and left out, exact Shapley shares, per-class breakdown."""
-    from planner.config.instance import load_planning_data
+    from planner.problem.instance import load_planning_data
     from planner.levers import attribute_levers
     from planner.report.levers import levers_text, write_levers
     from planner.config.validation import check_writable_dir
@@ -421,7 +423,7 @@ def levers_command(ctx: click.Context, instance: str, scenario: str | None,
     if out_dir:
         write_levers(result, out_dir)
         if uncertainty_draws is not None:
-            from planner.report.io import write_atomic
+            from planner.io import write_atomic
 
             write_atomic(f"{out_dir}/levers_uncertainty.csv",
                          lambda tmp: table.to_csv(tmp, index=False))
@@ -529,9 +531,9 @@ def uncertainty_command(instance: str, scenario: str | None, sets: tuple[str, ..
     """How uncertain the plan is when the coefficients are wrong (issue 14): the fixed plan's
     GWh/day, peak MW and capacity/cap checks over correlated coefficient draws, optionally the
     robust plan beside it and the re-optimised draws with the point plan's regret."""
-    from planner.config.instance import instance_from_mapping, load_planning_data
+    from planner.problem.instance import instance_from_mapping, load_planning_data
     from planner.report.uncertainty import result_json, uncertainty_text, write_uncertainty
-    from planner.solve.robust import uncertainty_analysis
+    from planner.pipeline import uncertainty_analysis
 
     extra = [(f"robustness.{key}={value}", flag) for flag, key, value in (
         ("--samples", "samples", samples), ("--seed", "seed", seed),
@@ -582,7 +584,7 @@ def import_melange(config: str, out_path: str | None, name: str | None) -> None:
     import yaml
 
     from planner.importers.melange import melange_instance, read_config
-    from planner.config.instance import instance_from_mapping
+    from planner.problem.instance import instance_from_mapping
 
     data = melange_instance(read_config(config), config, name)
     instance_from_mapping(data, config)  # refuse to write an instance that does not validate

@@ -1,5 +1,6 @@
 """The one pipeline: instance -> candidates -> coefficients -> formulation -> solve -> verify ->
-plan. ``planner solve``, lever attribution, sweeps and the robust/uncertainty work all call it.
+plan. ``planner solve``, lever attribution, sweeps and the robust/uncertainty work all call it;
+the robust plan is this pipeline with the robust LP's solve (:func:`optimize_robust`).
 
 Infeasible plans are explained (:mod:`planner.solve.diagnosis`): a class no candidate can
 serve, or the power cap / inventory / minimum site share that the demand cannot fit under, or
@@ -23,7 +24,8 @@ from formulations.loads import site_power_kw
 from planner import __version__
 from planner.problem.candidates import CandidateReport, build_coefficients
 from planner.errors import (EXIT_INFEASIBLE, EXIT_NO_SOLUTION, InfeasibleError, InputError,
-                            NoSolutionError, SolverNumericError, VerificationError)
+                            NoSolutionError, PlannerError, SolverNumericError,
+                            VerificationError)
 from planner.results.plan import Plan, build_tables, hourly_table
 from planner.results.summary import PlanSummary
 from planner.config.schema.plan import PlanningInstance
@@ -34,14 +36,17 @@ from planner.solve.diagnosis import (elastic_diagnosis, explain_ineligible, mess
 from planner.solve.highs import dust_floor
 from planner.solve.lp import solve_lp_direct
 from planner.solve.result import Result, Status
-from planner.solve.verify import verify_plan
+from planner.solve.robust import solve_robust
+from planner.solve.verify import result_flows, verify_plan
+from planner.results.uncertainty import (error_model, perturbed, plan_uncertainty,
+                                         quantile_multiplier, sample_multipliers)
 
 log = logging.getLogger(__name__)
 
 OBJECTIVE_UNITS = {"energy": "GWh/day", "carbon": "kt CO2/day", "cost": "million USD/day"}
 
 __all__ = ["EXIT_INFEASIBLE", "EXIT_NO_SOLUTION", "InfeasibleError", "NoSolutionError",
-           "optimize"]
+           "optimize", "optimize_robust", "robust_comparison", "uncertainty_analysis"]
 
 
 # Solve path of the LP: below this many eligible pairs the whole aggregated LP in one solve
@@ -55,8 +60,12 @@ MILP_SOLVERS = ("auto", "priced", "direct", "lazy")
 PRICED_MIN_PAIRS = 5_000
 
 
-def provenance(instance: PlanningInstance, digest: str, formulation: str) -> dict:
+def provenance(instance: PlanningInstance, digest: str, formulation: str,
+               changes: list | None = None) -> dict:
+    """What a plan was solved from; ``changes``: the overrides applied to the instance file
+    (scenario, ``--set``; :class:`planner.config.Change`), in order."""
     return {"instance": instance.name, "instance_hash": digest, "seed": instance.seed,
+            "overrides": [c.as_json() for c in changes or ()],
             "formulation": formulation,
             "versions": {"planner": __version__, "highspy": version("highspy"),
                          "numpy": np.__version__},
@@ -144,8 +153,8 @@ def solve_coefficients(c: Coefficients, formulation: str, time_limit_s: float, m
         raise InputError("unknown solver; known: highs, cvxpy[:NAME] (a solver cvxpy supports)",
                          field="--solver", value=solver, has_value=True)
     if solver != "highs" and formulation == "milp" and milp_solver not in ("auto", "direct"):
-        raise InputError("a MILP through cvxpy is solved whole (--milp-solver direct)",
-                         field="solver", value=solver, has_value=True)
+        raise InputError("a MILP through cvxpy is solved whole (milp_solver 'direct' or "
+                         "'auto')", field="milp_solver", value=milp_solver, has_value=True)
     if formulation == "milp":
         return _solve_milp(c, time_limit_s, mip_gap, milp_solver, solver)
     if solver != "highs" or solve_path == "direct" or (
@@ -191,11 +200,28 @@ def _solve_milp(c: Coefficients, time_limit_s: float, mip_gap: float, milp_solve
     mres = run(c, time_limit_s, mip_gap)
     timings = {"solve": mres.result.seconds}
     timings.update({f"milp_{k}": v for k, v in mres.stages.items()})
-    history = [{"seconds": round(h.seconds, 4), "stage": h.stage, "upper": h.upper,
-                "lower": h.lower, "gap": h.gap} for h in mres.history]
+    history = [h.as_dict() for h in mres.history]
     return Solved(mres.result, mres.unit, None, milp_solver,
                   lp_bound=mres.lp.objective if mres.lp.optimal else None, gap_history=history,
                   timings=timings)
+
+
+def plan_from_result(c: Coefficients, result: Result, unit: float
+                     ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """A solve's plan in queries/day: x without solver dust, n, and its other per-pair column
+    blocks (failover flows), as the verifier and the tables read it."""
+    return (c.without_dust(result.x * unit, dust_floor(unit)), result.n,
+            result_flows(result, unit))
+
+
+def verify_or_raise(c: Coefficients, x: np.ndarray, n: np.ndarray, flows: dict,
+                    what: str, integer: bool = False) -> None:
+    """The independent re-check of a plan the pipeline did not lay out itself (a lever
+    subset's): VerificationError naming ``what`` and the first broken rows."""
+    violations = verify_plan(c, x, n, integer=integer, flows=flows)
+    if not violations.empty:
+        raise VerificationError(f"{what} failed the re-check: " + "; ".join(
+            f"{r.constraint} at {r.where}" for r in violations.head(3).itertuples()))
 
 
 def diagnose(c: Coefficients, formulation: str, solved: Solved, time_limit_s: float,
@@ -214,14 +240,15 @@ def diagnose(c: Coefficients, formulation: str, solved: Solved, time_limit_s: fl
 def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "lp",
              coefficients: tuple[Coefficients, CandidateReport] | None = None,
              solve_path: str = "auto", milp_solver: str = "auto",
-             solver: str = "highs") -> Plan:
+             solver: str = "highs", changes: list | None = None) -> Plan:
     """Solve an instance and return a verified plan (raises InfeasibleError / NoSolutionError).
 
     ``solve_path`` (LP): "auto", "direct" (the whole aggregated LP) or "colgen" (column
     generation over it). ``milp_solver``: "priced" (relaxed and restricted MILPs over priced
     pairs with a bound valid for the whole MILP), "direct" (the whole aggregated MILP after
     rounding and restricted incumbents) or "lazy" (lazy hour rows). ``solver``: "highs"
-    (highspy directly) or "cvxpy[:NAME]" (the same matrices through cvxpy)."""
+    (highspy directly) or "cvxpy[:NAME]" (the same matrices through cvxpy). ``changes``: the
+    overrides applied to the instance file, recorded in the summary's provenance."""
     if formulation not in FORMULATIONS:
         raise InputError(f"unknown formulation; known: {sorted(FORMULATIONS)}",
                          field="formulation", value=formulation, has_value=True)
@@ -242,7 +269,7 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
                                   f"after {result.seconds:.1f} s (time limit {limit} s)")
         raise SolverNumericError(f"the solver ended with status {result.status.value} after "
                                  f"{result.seconds:.1f} s without a plan")
-    x, n = c.without_dust(result.x * solved.unit, dust_floor(solved.unit)), result.n
+    x, n, flows = plan_from_result(c, result, solved.unit)
     duals, form, values = result.duals, solved.form, result.values
     if formulation == "milp":
         # Shadow prices of a MILP plan: the LP's duals with its whole nodes fixed.
@@ -262,16 +289,19 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
                "lp_bound_gwh_per_day": (solved.lp_bound if instance.objective == "energy"
                                         else None)}
     return assemble_plan(instance, digest, formulation, c, report, x, n, duals, form, summary,
-                         timings, warnings, integer=formulation == "milp", values=values)
+                         timings, warnings, integer=formulation == "milp", values=values,
+                         flows=flows, changes=changes)
 
 
 def assemble_plan(instance: PlanningInstance, digest: str, formulation: str, c: Coefficients,
                   report: CandidateReport, x: np.ndarray, n: np.ndarray, duals: dict,
                   form: Form | None, summary: dict, timings: dict, warnings: list[str] = (),
-                  integer: bool = False, values: np.ndarray | None = None) -> Plan:
-    """Verify a plan independently and lay it out as tables and a summary (x in queries/day)."""
+                  integer: bool = False, values: np.ndarray | None = None,
+                  flows: dict | None = None, changes: list | None = None) -> Plan:
+    """Verify a plan independently and lay it out as tables and a summary (x in queries/day;
+    ``flows``: its other per-pair columns by block, layers x pairs, queries/day)."""
     t0 = time.perf_counter()
-    violations = verify_plan(c, x, n, integer=integer)
+    violations = verify_plan(c, x, n, integer=integer, flows=flows)
     timings["verify"] = time.perf_counter() - t0
     if not violations.empty:
         found = "; ".join(f"{r.constraint} at {r.where} by {r.excess:.4g}"
@@ -311,10 +341,126 @@ def assemble_plan(instance: PlanningInstance, digest: str, formulation: str, c: 
     }
     out.update(summary)
     out["timings_s"] = {k: round(v, 4) for k, v in timings.items()}
-    out["provenance"] = provenance(instance, digest, formulation)
+    out["provenance"] = provenance(instance, digest, formulation, changes)
     out["warnings"] = list(warnings)
     if "coefficient_source" in deployments:  # issue 13: measured / modelled / extrapolated
         out["coefficient_sources"] = dict(zip(deployments["deployment"],
                                               deployments["coefficient_source"]))
     return Plan(out, assignment, deployments, classes, constraints,
-                hourly=hourly_table(c, power), extra={"x": x, "n": n, "coefficients": c})
+                hourly=hourly_table(c, power), extra={"x": x, "n": n, "coefficients": c,
+                                                      "flows": flows or {}})
+
+
+# --- the robust plan and the uncertainty analyses (issue 14) --------------------------------
+
+def optimize_robust(instance: PlanningInstance, digest: str = "",
+                    coefficients: tuple[Coefficients, CandidateReport] | None = None,
+                    changes: list | None = None) -> Plan:
+    """The robust plan of an instance (LP), verified against the nominal constraints too."""
+    r = instance.robustness
+    timings = {}
+    c, report = eligible_coefficients(instance, coefficients, timings)
+    model = error_model(c, r.correlated_share, r.uncertainty_scale)
+    scenarios = sample_multipliers(model, r.scenarios, r.seed, stream="robust")
+    q = quantile_multiplier(model, r.confidence)
+    solved = solve_robust(c, scenarios, q, r.risk_level, r.confidence,
+                          instance.solver.time_limit_s, timings)
+    result, form, x, n, rounds = (solved.result, solved.form, solved.x, solved.n,
+                                  solved.rounds)
+    if result.status is Status.INFEASIBLE:
+        raise _robust_infeasible(instance, digest, c, q, r.confidence)
+    if x is None:
+        raise NoSolutionError(f"robust plan: no solution (solver status "
+                              f"{result.status.value} after {result.seconds:.1f} s)")
+    # No shadow prices: the robust LP's duals are in CVaR units, not the nominal GWh/day the
+    # constraints table names, so they are left out (NaN) rather than mislabelled.
+    objective = float(np.asarray(c.energy_weights(objective=True)[0]) @ x
+                      + c.energy_weights(objective=True)[1] @ n)
+    summary = {
+        "status": result.status.value,
+        # The nominal value of the robust plan (its objective at the point coefficients).
+        "objective_value": objective, "mip_gap": 0.0,
+        "robust": {
+            "formulation": f"scenario LP: min CVaR_{r.risk_level:g} of the objective over "
+                           f"{r.scenarios} sampled scenarios (Rockafellar-Uryasev); capacity at "
+                           f"each pair's {r.confidence:g}-quantile; power cap in CVaR_"
+                           f"{r.confidence:g} per site-hour (rows added lazily) and nominal",
+            "risk_level": r.risk_level, "confidence": r.confidence, "scenarios": r.scenarios,
+            "seed": r.seed, "stream": "robust",
+            f"in_sample_cvar{round(r.risk_level * 100)}": float(result.objective),
+            "rounds": rounds}}
+    plan = assemble_plan(instance, digest, "robust", c, report, x, n, {}, None, summary,
+                         timings, flows=result_flows(result, form.unit), changes=changes)
+    for key in ("mip_gap_history", "solve_path", "warnings", "hourly"):
+        plan.summary.pop(key, None)
+    plan.hourly = None
+    return plan
+
+
+def _robust_infeasible(instance: PlanningInstance, digest: str, c: Coefficients,
+                       q: np.ndarray, confidence: float) -> PlannerError:
+    """The nominal problem's own diagnosis if it is infeasible too; else the sites (inventory)
+    that cannot hold the demand at the confidence level, with the closest achievable value."""
+    try:
+        optimize(instance, digest, "lp", coefficients=None)
+    except InfeasibleError as exc:
+        return exc
+    details = elastic_diagnosis(perturbed(c, q)) or [{
+        "site": "?", "constraint": "robust rows", "limit": np.nan, "closest": np.nan,
+        "unit": ""}]
+    text = message(details).replace(
+        "infeasible:", f"infeasible at robustness.confidence {confidence:g} (the nominal plan "
+                       f"exists; lower the confidence or relax):", 1)
+    return InfeasibleError(text, details)
+
+
+def robust_comparison(instance: PlanningInstance, digest: str = "",
+                      samples: int | None = None) -> dict:
+    """Nominal and robust plans, both evaluated on the same out-of-sample draws: the robust
+    plan's price (nominal energy up) and value (P90 and cap-violation probability down)."""
+    r = instance.robustness
+    samples = samples or r.samples
+    coefficients = build_coefficients(instance)
+    nominal = optimize(instance, digest, "lp", coefficients)
+    robust = optimize_robust(instance, digest, coefficients)
+    out = {"plans": {}}
+    for name, plan in (("nominal", nominal), ("robust", robust)):
+        e = plan.extra
+        s, table, mc = plan_uncertainty(e["coefficients"], e["x"], e["n"], samples, r.seed,
+                                        r.correlated_share, r.uncertainty_scale, r.risk_level)
+        out["plans"][name] = {"plan": plan, "summary": s, "table": table, "mc": mc}
+    ns, rs = out["plans"]["nominal"]["summary"], out["plans"]["robust"]["summary"]
+    cv = f"cvar{int(round(r.risk_level * 100))}_gwh_per_day"
+    out["comparison"] = {
+        "nominal_gwh_per_day": {"nominal": ns["point_gwh_per_day"],
+                                "robust": rs["point_gwh_per_day"]},
+        "price_pct": 100 * (rs["point_gwh_per_day"] / ns["point_gwh_per_day"] - 1),
+        "p90_gwh_per_day": {"nominal": ns["gwh_per_day"]["p90"],
+                            "robust": rs["gwh_per_day"]["p90"]},
+        "p90_change_pct": 100 * (rs["gwh_per_day"]["p90"] / ns["gwh_per_day"]["p90"] - 1),
+        cv: {"nominal": ns[cv], "robust": rs[cv]},
+        "median_gwh_per_day": {"nominal": ns["gwh_per_day"]["median"],
+                               "robust": rs["gwh_per_day"]["median"]},
+        "p_cap_exceeded": {"nominal": ns["p_cap_exceeded"], "robust": rs["p_cap_exceeded"]},
+        "p_utilization_above_ceiling": {"nominal": ns["p_utilization_above_ceiling"],
+                                        "robust": rs["p_utilization_above_ceiling"]},
+        "p_capacity_shortfall": {"nominal": ns["p_capacity_shortfall"],
+                                 "robust": rs["p_capacity_shortfall"]},
+        "draws": samples, "seed": r.seed}
+    return out
+
+
+def uncertainty_analysis(instance: PlanningInstance, digest: str = "",
+                         robust: bool = False) -> dict:
+    """The nominal plan's uncertainty (and with ``robust`` the robust plan's, and the
+    comparison): ``{"plans": {name: {plan, summary, table, mc}}, ["comparison"]}``."""
+    if robust:
+        return robust_comparison(instance, digest)
+    r = instance.robustness
+    plan = optimize(instance, digest, "lp")
+    e = plan.extra
+    s, table, mc = plan_uncertainty(e["coefficients"], e["x"], e["n"], r.samples, r.seed,
+                                    r.correlated_share, r.uncertainty_scale, r.risk_level)
+    return {"plans": {"nominal": {"plan": plan, "summary": s, "table": table, "mc": mc}}}
+
+

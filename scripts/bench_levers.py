@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from planner.config.instance import load_planning_data
+from planner.problem.instance import load_planning_data
 from planner.levers import LeverEngine, attribute_levers
 from planner.pipeline import optimize
 from planner.config.schema.plan import LeverSpec

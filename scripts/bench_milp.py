@@ -24,7 +24,7 @@ import numpy as np
 from bench_solve import synthetic_instance
 
 from planner.problem.candidates import build_coefficients
-from planner.config.instance import load_planning_instance
+from planner.problem.instance import load_planning_instance
 from planner.solve.milp_priced import solve_milp_priced
 from planner.solve.lazy_milp import solve_milp
 from planner.pipeline import optimize

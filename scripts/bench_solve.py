@@ -75,7 +75,7 @@ def loop_capacity_rows(c, x, n, unit, deployments):
         pairs = np.flatnonzero(c.pair_dep == d)
         for h in range(HOURS):
             expr = sum(x[p] * float(load[p, h] * c.node_seconds[p] * unit) for p in pairs)
-            rows.append(expr <= c.utilization_ceiling * 3600 * n[d])
+            rows.append(expr <= c.busy_seconds_per_node_hour * n[d])
     return rows
 
 
@@ -122,7 +122,7 @@ def main() -> None:
     t0 = time.perf_counter()
     from formulations.constraints import capacity_matrix
     repeat = sp.kron(np.ones((HOURS, 1)), sp.identity(c.n_deployments), format="csr")
-    _ = capacity_matrix(c, built.unit) @ x <= c.utilization_ceiling * 3600 * (repeat @ n)
+    _ = capacity_matrix(c, built.unit) @ x <= c.busy_seconds_per_node_hour * (repeat @ n)
     vec = time.perf_counter() - t0
     print(f"capacity rows: vectorized {vec:.3f} s vs per-row loop {loop:.1f} s (extrapolated "
           f"from {sample.size} deployments): {loop / vec:,.0f}x")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from planner.config.instance import load_planning_data
+from planner.problem.instance import load_planning_data
 from planner.sweep import worker
 from planner.sweep.engine import run_sweep
 from planner.sweep.points import expand

@@ -14,7 +14,7 @@ import argparse
 import time
 
 from planner.problem.candidates import build_coefficients
-from planner.config.instance import load_planning_instance
+from planner.problem.instance import load_planning_instance
 from planner.pipeline import optimize
 from planner.results.uncertainty import (error_model, evaluate_fixed_plan, perturbed,
                                  sample_multipliers)

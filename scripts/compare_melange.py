@@ -40,7 +40,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import lil_matrix
 
 from planner.importers.melange import melange_instance
-from planner.config.instance import instance_from_mapping
+from planner.problem.instance import instance_from_mapping
 from planner.pipeline import optimize
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from planner.report.io import write_text_atomic
+from planner.io import write_text_atomic
 from planner.config.schema.plan import PlanningInstance
 
 TARGET = Path(__file__).resolve().parents[1] / "instances" / "planning-instance.schema.json"

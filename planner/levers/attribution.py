@@ -8,7 +8,10 @@ is built once and each subset zeroes the upper bounds of the columns it does not
 re-solving from the previous basis. Any other override (PUE, an output-token budget, a cap)
 changes coefficients, so it is a *parameter*: each combination of parameter levers gets its
 own union LP, built once and cached. Nothing is re-read from YAML in the loop, and every
-subset's plan is re-checked by the independent verifier.
+subset's plan is read and re-checked by the pipeline's own steps
+(:func:`planner.pipeline.plan_from_result`, :func:`planner.pipeline.verify_or_raise`); the
+union LP is the pipeline's form (:func:`formulations.form.build`), held in one HiGHS model so
+that each subset re-solves from the previous basis.
 """
 
 from __future__ import annotations
@@ -27,17 +30,15 @@ from planner.problem.candidates import build_coefficients, deployment_grid
 from planner.catalog.loaders import load_catalog
 from planner.problem.measurements import instance_catalog_context
 from formulations.coefficients import Coefficients
-from planner.errors import (InfeasibleError, InputError, PlannerError, SolverNumericError,
-                            VerificationError)
+from planner.errors import InfeasibleError, InputError, PlannerError, SolverNumericError
 from planner.config import apply_overrides, set_values, split_path, union_overrides
-from planner.config.instance import instance_from_mapping
-from planner.pipeline import optimize
-from planner.solve.highs import HighsModel, dust_floor
+from planner.problem.instance import instance_from_mapping
+from planner.pipeline import optimize, plan_from_result, verify_or_raise
+from planner.solve.highs import HighsModel
 from planner.solve.result import Status
 from planner.results.plan import deployment_labels
 from planner.config.schema.plan import LeverSpec, PlanningInstance
 from planner.levers.shapley import exact_shapley, sampled_shapley, subsets_needed
-from planner.solve.verify import verify_plan
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,18 @@ class LeverEngine:
                 allowed = np.isin(v.model_ids[c.pair_dep], [catalog.model_id(m)
                                                             for m in cls.models])
                 pair_ok &= (c.pair_class != ci) | allowed
-        return np.concatenate([np.where(pair_ok, np.inf, 0.0), np.where(ok, np.inf, 0.0)])
+        # Every column of the union LP: a pair column (x, and any per-pair column a constraint
+        # unit adds) follows its pair, a deployment's columns follow the deployment.
+        form = v.lp.form
+        upper = np.full(form.a.shape[1], np.inf)
+        for block in form.cols.values():
+            coords = block.coords
+            if "pair" in coords:
+                upper[block.index] = np.where(pair_ok[coords["pair"].to_numpy(int)], np.inf, 0.0)
+            elif "deployment" in coords:
+                upper[block.index] = np.where(ok[coords["deployment"].to_numpy(int)], np.inf,
+                                              0.0)
+        return np.minimum(upper, form.col_upper)
 
     def solve(self, mask: int) -> SubsetResult:
         """Solve one subset (cached by its bitmask)."""
@@ -229,14 +241,8 @@ class LeverEngine:
                 raise InfeasibleError(text)
             raise SolverNumericError(text)
         c = v.coefficients
-        unit = v.lp.form.unit
-        x = c.without_dust(result.values[:c.n_pairs] * unit, dust_floor(unit))
-        nodes = result.values[c.n_pairs:]
-        violations = verify_plan(c, x, nodes)
-        if not violations.empty:
-            raise VerificationError(f"lever subset [{self.names(mask)}] failed the re-check: "
-                                    + "; ".join(f"{r.constraint} at {r.where}"
-                                                for r in violations.head(3).itertuples()))
+        x, nodes, flows = plan_from_result(c, result, v.lp.form.unit)
+        verify_or_raise(c, x, nodes, flows, f"lever subset [{self.names(mask)}]")
         class_gwh = class_energy(c, x, nodes)
         serving = []
         for ci in range(len(c.demand)):

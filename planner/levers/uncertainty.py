@@ -20,7 +20,7 @@ import pandas as pd
 from formulations.form import build
 from planner.errors import InputError
 from planner.solve.highs import HighsModel
-from planner.config.instance import instance_from_mapping
+from planner.problem.instance import instance_from_mapping
 from planner.levers import LeverEngine
 from planner.results.uncertainty import check_samples, error_model, perturbed, sample_multipliers
 

@@ -76,7 +76,7 @@ def heldout_path(calibration_path=None) -> Path:
 
 def write_heldout(errors: pd.DataFrame, calibration_path) -> Path:
     """Each row's leave-one-model-out and leave-one-family-out error, keyed, beside the file."""
-    from planner.report.io import write_atomic
+    from planner.io import write_atomic
 
     table = errors.reindex(columns=HELDOUT_KEYS + ["lomo_error_pct", "lofo_error_pct"])
     target = heldout_path(calibration_path)
@@ -161,7 +161,7 @@ def plot_predicted_vs_measured(rows: pd.DataFrame, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from planner.report.io import write_atomic
+    from planner.io import write_atomic
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.5))
     families = sorted(rows["family"].dropna().unique())

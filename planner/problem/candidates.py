@@ -391,7 +391,9 @@ def _assemble(instance: PlanningInstance, deployments: pd.DataFrame,
         utilization_ceiling=instance.options.utilization_ceiling,
         min_replicas=instance.options.min_replicas,
         max_deployments=instance.options.max_deployments,
-        site_ids=tuple(s.id for s in sites), min_site_share=site_shares(instance))
+        site_ids=tuple(s.id for s in sites), min_site_share=site_shares(instance),
+        site_failover=np.array([s.failover for s in sites], dtype=bool),
+        failover_utilization=instance.options.failover_utilization)
 
 
 def site_shares(instance: PlanningInstance) -> np.ndarray | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from planner.perf.factors import FACTOR_NAMES, Calibration
-from planner.report.io import write_atomic
+from planner.io import write_atomic
 
 
 def _fmt(df: pd.DataFrame) -> str:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from planner.paper.estimator import EstimateResult
 from planner.paper.throughput_fit import fit_table
-from planner.report.io import write_atomic
+from planner.io import write_atomic
 
 
 def _iqr(stats: dict) -> str:

@@ -401,10 +401,10 @@ def sweep_sections(page: Page, run: Run, prefix: str) -> None:
         values = list(base) + list(scen["objective_value"])
         body.append("<h4>Scenarios</h4>")
         body.append(page.chart(charts.bar("Objective by scenario", names, values, "objective")))
-    from planner.report.sweep import PARETO_PATTERN, _numeric_columns
+    from planner.report.sweep import _numeric_columns, pareto_input
 
     grid = ok[ok["kind"] == "grid"]
-    pareto = [c for c in _numeric_columns(table, grid) if PARETO_PATTERN.search(c)]
+    pareto = [c for c in _numeric_columns(table, grid) if pareto_input(c)]
     if pareto:
         body.append("<h4>Pareto fronts</h4>")
         import re
@@ -577,6 +577,6 @@ def render(runs: list[Run], fallbacks: bool = True) -> str:
 
 
 def write_html(runs: list[Run], out: Path | str, fallbacks: bool = True) -> Path:
-    from planner.report.io import write_text_atomic
+    from planner.io import write_text_atomic
 
     return write_text_atomic(out, render(runs, fallbacks=fallbacks))

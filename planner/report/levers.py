@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from planner.levers import LeverAttribution
-from planner.report.io import write_atomic, write_json_atomic
+from planner.io import write_atomic, write_json_atomic
 
 
 def write_levers(result: LeverAttribution, out_dir: Path | str) -> list[Path]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 from planner.results.plan import Plan
-from planner.report.io import write_atomic, write_json_atomic
+from planner.io import write_atomic, write_json_atomic
 
 
 def write_plan(plan: Plan, out_dir: Path | str) -> list[Path]:
@@ -23,7 +23,7 @@ def write_plan(plan: Plan, out_dir: Path | str) -> list[Path]:
 
 
 def write_infeasible(exc, instance, digest: str, formulation: str,
-                     out_dir: Path | str) -> Path:
+                     out_dir: Path | str, changes: list | None = None) -> Path:
     """summary.json of a solve that has no feasible plan: the diagnosis (which class or site,
     which constraint, the closest achievable value) and provenance; no tables are written."""
     import math
@@ -40,7 +40,7 @@ def write_infeasible(exc, instance, digest: str, formulation: str,
     summary = {"status": "infeasible", "objective": instance.objective, "message": str(exc),
                "diagnosis": [{k: clean(v) for k, v in d.items()}
                              for d in getattr(exc, "details", [])],
-               "provenance": provenance(instance, digest, formulation)}
+               "provenance": provenance(instance, digest, formulation, changes)}
     return write_json_atomic(Path(out_dir) / "summary.json", summary)
 
 

@@ -8,10 +8,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner.report.io import write_atomic
+from planner.config import split_path
+from planner.errors import PlannerError
+from planner.io import write_atomic
+from planner.solve.result import SOLVED_VALUES
 
-SOLVED = ("optimal", "time_limit")
-PARETO_PATTERN = re.compile(r"power_cap|ttft|tpot")
+SOLVED = SOLVED_VALUES
+# Swept inputs drawn as a Pareto front against the objective: limits a plan trades energy for
+# (the last field of the swept path: sites[0].power_cap_mw, classes[*].slo.ttft_ms, ...).
+PARETO_FIELDS = ("power_cap_mw", "ttft_ms", "tpot_ms")
+
+
+def pareto_input(column: str) -> bool:
+    try:
+        return str(split_path(column)[-1]) in PARETO_FIELDS
+    except PlannerError:  # a column that is not an instance path
+        return False
 
 
 def _numeric_columns(table: pd.DataFrame, points: pd.DataFrame) -> list[str]:
@@ -125,7 +137,7 @@ def write_plots(table: pd.DataFrame, out_dir: Path | str,
         written.append(_save(tornado_figure(tornado, center), out_dir / "tornado.png"))
     grid = table[(table["kind"] == "grid") & table["status"].isin(SOLVED)]
     for col in _numeric_columns(table, grid):
-        if not PARETO_PATTERN.search(col):
+        if not pareto_input(col):
             continue
         x = pd.to_numeric(grid[col], errors="coerce")
         y = grid["objective_value"].astype(float)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner.report.io import write_atomic, write_json_atomic
+from planner.io import write_atomic, write_json_atomic
 
 
 def _clean(summary: dict) -> dict:

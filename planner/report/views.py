@@ -13,7 +13,9 @@ import re
 import numpy as np
 import pandas as pd
 
+from formulations.form import INVENTORY
 from planner.report.runs import Run
+from planner.solve.explain import explanation, unit_named
 
 # Units by column name (exact) and by suffix; headers become "name [unit]".
 EXACT_UNITS = {
@@ -281,7 +283,7 @@ def units_table(run: Run) -> pd.DataFrame | None:
     cons = run.tables.get("constraints")
     installed = {}
     if cons is not None and not cons.empty:
-        for row in cons[cons["constraint"] == "inventory"].itertuples():
+        for row in cons[cons["constraint"] == INVENTORY.name].itertuples():
             site, _, hw = str(row.key).partition(":")
             installed[(site, hw)] = float(row.limit)
     for key in installed:
@@ -331,18 +333,9 @@ def shadow_words(row) -> str:
     amount = (f"{fmt(abs(price) * scaled[0], 3)} {scaled[1]}" if price != 0
               else "nothing measurable")
     key = str(row.key)
-    if row.constraint == "power_cap":
-        return f"1 MW more cap at {key} saves {amount}"
-    if row.constraint == "inventory":
-        site, _, hw = key.partition(":")
-        return f"1 more installed {hw} node at {site} saves {amount}"
-    if row.constraint == "demand":
-        return f"1 million more {key} queries/day cost {amount}"
-    if row.constraint == "capacity":
-        n = int(round(float(row.value)))
-        return (f"{n} deployment{'s' if n != 1 else ''} of the plan run at the utilization "
-                f"ceiling ({fmt(row.limit, 3)}) in some hour; 1 more node-hour there saves "
-                f"{'up to ' if price != 0 else ''}{amount}")
+    words = explanation(unit_named(str(row.constraint)))
+    if words is not None and words.sentence is not None:
+        return words.sentence(key, amount, row, fmt)
     return f"shadow price {amount} ({unit})"
 
 

@@ -73,7 +73,7 @@ def write_xlsx(runs: list[Run], out: Path | str) -> Path:
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    from planner.report.io import write_atomic
+    from planner.io import write_atomic
 
     tables = report_tables(runs)
     prefixes = {label: (f"r{i}" if len(runs) > 1 else "") for i, label in

@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 
 from formulations.coefficients import HOURS, Coefficients
+from formulations.form import CAPACITY, DEMAND, INVENTORY, POWER_CAP
 from formulations.loads import busy_node_seconds, site_power_kw
 from planner.perf.factors import REFERENCE_ENGINE
 from planner.results.summary import PlanSummary
+from planner.solve.explain import shadow_units
 
 
 @dataclass
@@ -132,17 +134,6 @@ def _hourly_dynamic_kw(c: Coefficients, x: np.ndarray) -> np.ndarray:
     return out
 
 
-UNITS = {"demand": "GWh/day per million queries/day",
-         "capacity": "GWh/day per node-hour of capacity",
-         "power_cap": "GWh/day saved per MW of extra cap",
-         "inventory": "GWh/day saved per extra node"}
-
-
-def shadow_units(objective_unit: str = "GWh/day") -> dict[str, str]:
-    """Shadow-price units in the objective's own units (million USD/day for cost, ...)."""
-    return {k: v.replace("GWh/day", objective_unit) for k, v in UNITS.items()}
-
-
 def constraint_table(c: Coefficients, x, n, duals: dict, form,
                      objective_unit: str = "GWh/day", values: np.ndarray | None = None
                      ) -> pd.DataFrame:
@@ -157,36 +148,36 @@ def constraint_table(c: Coefficients, x, n, duals: dict, form,
     out = []
     power = site_power_kw(c, x, n)
     capped = np.flatnonzero(np.isfinite(c.site_cap_kw))
-    power_dual = _dual_by(rows.get("power_cap"), duals.get("power_cap"), "site")
+    power_dual = _dual_by(rows.get(POWER_CAP.name), duals.get(POWER_CAP.name), "site")
     for s in capped:
         site = c.site_ids[s]
         peak = power[s].max()
-        out.append({"constraint": "power_cap", "key": site, "limit": c.site_cap_kw[s] / 1e3,
+        out.append({"constraint": POWER_CAP.name, "key": site, "limit": c.site_cap_kw[s] / 1e3,
                     "value": peak / 1e3, "unit": "MW",
                     "binding": bool(peak >= c.site_cap_kw[s] * (1 - 1e-4)),
                     "shadow_price": power_dual.get(site, np.nan) * 1e3,
-                    "shadow_unit": UNITS["power_cap"]})
-    inv_dual = duals.get("inventory", np.full(len(c.inventory), np.nan))
+                    "shadow_unit": UNITS[POWER_CAP.name]})
+    inv_dual = duals.get(INVENTORY.name, np.full(len(c.inventory), np.nan))
     site_ids = np.array(c.site_ids)
     for i, r in enumerate(c.inventory.itertuples()):
         site = site_ids[int(r.site_idx)]
         used = n[(c.dep_site == r.site_idx) & (c.dep_hardware == r.hardware)].sum()
-        out.append({"constraint": "inventory", "key": f"{site}:{r.hardware}",
+        out.append({"constraint": INVENTORY.name, "key": f"{site}:{r.hardware}",
                     "limit": r.nodes, "value": used, "unit": "nodes",
                     "binding": bool(used >= r.nodes * (1 - 1e-4)),
                     "shadow_price": float(inv_dual[i]) if len(inv_dual) else np.nan,
-                    "shadow_unit": UNITS["inventory"]})
-    dual = duals.get("demand", np.full(len(c.demand), np.nan))
+                    "shadow_unit": UNITS[INVENTORY.name]})
+    dual = duals.get(DEMAND.name, np.full(len(c.demand), np.nan))
     for i, cid in enumerate(c.classes["id"]):
-        out.append({"constraint": "demand", "key": cid, "limit": c.demand[i],
+        out.append({"constraint": DEMAND.name, "key": cid, "limit": c.demand[i],
                     "value": float(x[c.pair_class == i].sum()), "unit": "queries/day",
                     "binding": True, "shadow_price": float(abs(dual[i]) / unit * 1e6),
-                    "shadow_unit": UNITS["demand"]})
-    if "capacity" in duals and len(duals["capacity"]):
+                    "shadow_unit": UNITS[DEMAND.name]})
+    if CAPACITY.name in duals and len(duals[CAPACITY.name]):
         # Prices per node-hour: hourly rows are in node-seconds, aggregated rows in load units.
         seconds = form.meta.get("load_seconds", 1.0) if form.options.aggregated else 1.0
-        per_hour = duals["capacity"] * 3600.0 / seconds
-        deps = rows["capacity"]["deployment"].to_numpy()
+        per_hour = duals[CAPACITY.name] * 3600.0 / seconds
+        deps = rows[CAPACITY.name]["deployment"].to_numpy()
         # Only deployments the plan uses (nodes > 0) count: an unused candidate's capacity
         # row (0 >= 0) may carry a dual, but nothing runs there (fleet-1b: 4, not 12).
         used = n > 1e-6
@@ -194,12 +185,12 @@ def constraint_table(c: Coefficients, x, n, duals: dict, form,
         peak = np.divide(busy.max(axis=1), n * 3600.0, out=np.zeros(len(n)), where=used)
         at_ceiling = used & (peak >= c.utilization_ceiling * (1 - 1e-4))
         priced = per_hour[used[deps]] if used.any() else np.zeros(0)
-        out.append({"constraint": "capacity", "key": "all deployments",
+        out.append({"constraint": CAPACITY.name, "key": "all deployments",
                     "limit": c.utilization_ceiling, "value": float(at_ceiling.sum()),
                     "unit": "used deployments at the ceiling in some hour",
                     "binding": bool(at_ceiling.any()),
                     "shadow_price": float(max(priced.max(), 0.0)) if priced.size else 0.0,
-                    "shadow_unit": UNITS["capacity"]})
+                    "shadow_unit": UNITS[CAPACITY.name]})
     if form is not None and values is not None:
         out += reported_rows(form, values, duals, objective_unit)
     table = pd.DataFrame(out)
@@ -230,7 +221,8 @@ def reported_rows(form, values: np.ndarray, duals: dict, objective_unit: str) ->
         keys = block.coords.drop(columns="constraint").astype(str).agg("@".join, axis=1)
         scale = block.report_scale
         for i in range(block.size):
-            out.append({"constraint": name, "key": keys.iloc[i], "limit": bound[i] * scale,
+            out.append({"constraint": block.kind.name if block.kind else name,
+                        "key": keys.iloc[i], "limit": bound[i] * scale,
                         "value": activity[i] * scale, "unit": block.report_unit,
                         "binding": bool(abs(activity[i] - bound[i])
                                         <= 1e-6 * max(abs(bound[i]), 1.0)),

@@ -7,14 +7,6 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 
-class GapPoint(TypedDict):
-    seconds: float
-    stage: str  # "lp", "rounding", "restricted", "branch_and_bound", "priced round k"
-    upper: float | None  # best plan so far (None: none yet)
-    lower: float  # best proven bound so far
-    gap: float | None
-
-
 class PlanSummary(TypedDict, total=False):
     status: str  # planner.solve.result.Status value: optimal, time_limit
     objective: str  # energy, carbon or cost
@@ -25,7 +17,7 @@ class PlanSummary(TypedDict, total=False):
     wh_per_query: float
     queries_per_day: float
     mip_gap: float | None  # proven (MILP); 0 for an LP
-    mip_gap_history: list[GapPoint] | None
+    mip_gap_history: list[dict] | None  # planner.solve.result.GapPoint.as_dict() each
     solve_path: str | None  # direct, colgen, priced, lazy
     lp_bound: float | None
     lp_bound_gwh_per_day: float | None

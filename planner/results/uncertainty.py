@@ -210,7 +210,7 @@ def evaluate_fixed_plan(c: Coefficients, x: np.ndarray, n: np.ndarray, m: np.nda
         c, live, np.ones(live.size), remap[c.pair_dep[live]], used.size)
     busy = np.asarray(busy).reshape(draws, used.size, HOURS)
     nu = n[used]
-    need = busy.max(axis=2) / (c.utilization_ceiling * 3600)  # N x U nodes
+    need = busy.max(axis=2) / c.busy_seconds_per_node_hour  # N x U nodes
     with np.errstate(divide="ignore", invalid="ignore"):
         util = np.where(nu[None, :, None] > 1e-9, busy / (nu[None, :, None] * 3600),
                         np.where(busy > 0, np.inf, 0.0))

@@ -4,18 +4,26 @@ with its duals, exact at termination by reduced cost.
 Most pairs never enter an optimal basis (the 100-class LP uses about a hundred of 75,000), yet
 the full LP pays for all of them in every simplex iteration. The restricted master is the
 aggregated LP (:func:`formulations.form.build` with ``aggregated=True``) over a subset K of the pairs (every deployment
-keeps its node column, so nothing is re-indexed). From its optimal duals a dual solution of the
-*full* LP is built: demand prices pi_c, capacity duals lambda_dh of the kept hour rows (0 on the
-dropped, implied hours and on deployments with no pair in K), power-cap duals nu_sh. Its reduced
-cost for every pair, in or out of K,
+keeps its node column, so nothing is re-indexed). From its optimal duals a dual y of the
+*full* LP (every pair, every hour row, aggregated: :func:`pricing_form`, the same LP as the
+hourly one) is lifted generically (:func:`formulations.pricing.lift_duals`): every row of the
+full LP that the master has, by block and coordinates, takes the master's dual (rescaled by the
+blocks' ``row_scale``); every other row (a dropped, implied hour; a deployment with no pair in
+K) gets 0; the rows that define the load and energy columns get the dual that prices those
+columns at 0 (y_L = sum_h f_g(h) lambda_dh, in the hourly form's terms: L substituted out).
+Each pair is priced by ``c - A^T y`` over its columns in the full LP
+(:func:`formulations.pricing.pair_reduced_costs`), with no code per constraint type.
 
-    rc_p = c_p - pi_c - s_p' sum_h f_c(h) lambda_dh - k_p' sum_h f_c(h) nu_sh     (HiGHS signs:
-                                                                               lambda, nu <= 0)
-
-is >= the master's own reduced cost on K's pairs (the master's load/energy duals are bounded by
-the same sums), and the node columns are the same in both problems. So when no pair prices
-negative, that dual is feasible for the full LP, its objective equals the master's, and the
-master's optimum is the full LP's optimum (strong duality). Otherwise the most negative pairs of
+Why that proves optimality. Rows of the full LP that the master lacks have y = 0, the defining
+rows have right-hand side 0, and the rows it has carry the same right-hand sides, so y's
+objective equals the master's. The node columns have the same reduced cost in both, the load
+and energy columns 0. A pair in K: its load enters the capacity rows through L_{d,g}, whose
+master reduced cost y_L - sum_h f_g(h) lambda_dh >= 0 gives the master's y_L >=
+sum_h f_g(h) lambda_dh = the lifted y_L; so its full reduced cost (times s_p u / S > 0) is >=
+its master reduced cost >= 0 (likewise energy and power). Rows a pair enters directly (demand, a minimum site share, a failover row: <=, >= or
+=, whatever their sense) are the same rows with the same dual in both, so they add the same
+term. Hence when no pair prices negative, y is feasible for the full LP, and by weak duality
+the master's optimum is the full LP's (strong duality). Otherwise the most negative pairs of
 each class join K and the master is solved again. A test checks the objective against the full
 aggregated LP to 1e-9 relative.
 """
@@ -27,11 +35,11 @@ import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import pandas as pd
 
 from formulations.coefficients import HOURS, Coefficients
-from formulations.constraints import SECONDS_PER_HOUR, demand_unit, objective_weights
-from formulations.form import Options, build
+from formulations.constraints import demand_unit, objective_weights
+from formulations.form import DEMAND, Form, Options, build, map_flows
+from formulations.pricing import lift_duals, pair_reduced_costs
 from planner.solve.lp import solve_lp_direct
 from planner.solve.result import Result, Status
 
@@ -51,6 +59,7 @@ class ColgenResult:
     reduced_costs: np.ndarray | None = None  # every pair, under the final full-LP dual
     prices: np.ndarray | None = None  # demand duals pi_c (HiGHS sign), per unit of x
     form: object = None  # the last master's form: it labels the result's duals
+    pricing: object = None  # the full hourly LP the pairs were priced on
 
 
 def pair_subset(c: Coefficients, keep: np.ndarray) -> Coefficients:
@@ -66,7 +75,7 @@ def standalone_cost(c: Coefficients, unit: float) -> np.ndarray:
     peak hour, idle power included): only ranks the pairs of the first master."""
     per_query, per_node = objective_weights(c, unit)
     peak = c.profile.max(axis=1)[c.pair_class] / HOURS
-    nodes_per_unit = c.node_seconds * unit * peak / (c.utilization_ceiling * SECONDS_PER_HOUR)
+    nodes_per_unit = c.node_seconds * unit * peak / c.busy_seconds_per_node_hour
     return per_query + per_node[c.pair_dep] * nodes_per_unit
 
 
@@ -84,41 +93,19 @@ def lowest_per_class(c: Coefficients, score: np.ndarray, k: int,
     return out
 
 
-def full_reduced_costs(c: Coefficients, unit: float, form, row_dual: np.ndarray,
-                       master: Coefficients) -> tuple[np.ndarray, np.ndarray]:
-    """Reduced cost of every pair of ``c`` under the full-LP dual built from the master's duals
+def pricing_form(c: Coefficients, unit: float) -> Form:
+    """The full problem's aggregated LP with every hour row (no pruning): the same LP as the
+    hourly one, 2-3 nonzeros per pair; the form whose dual the master's lifts to and whose pair
+    columns are priced."""
+    return build(c, Options(aggregated=True, prune_hours=False, unit=unit))
+
+
+def full_reduced_costs(c: Coefficients, unit: float, form: Form, row_dual: np.ndarray,
+                       pricing: Form) -> tuple[np.ndarray, np.ndarray]:
+    """Reduced cost of every pair of ``c`` under the full-LP dual lifted from the master's
     (see the module docstring), and the demand prices pi (per unit of x)."""
-    per_query, _ = objective_weights(c, unit)
-    pi = row_dual[form.row_groups["demand"]]
-    d = c.n_deployments
-    lam = np.zeros((d, HOURS))  # HiGHS signs (<= 0 on binding <= rows)
-    keys = form.meta["capacity_keys"]
-    lam[keys[:, 0], keys[:, 1]] = np.minimum(row_dual[form.row_groups["capacity"]], 0.0)
-    share = c.profile / HOURS  # C x 24
-    rc = per_query - pi[c.pair_class]
-    # Capacity: s_p u x_p node-seconds (in load units) in row (d, h) with weight f_c(h).
-    cap_dc = lam @ share.T  # D x C, sum_h lambda_dh f_c(h)
-    rc = rc - c.node_seconds * unit / form.meta["load_seconds"] * cap_dc[c.pair_dep, c.pair_class]
-    if "power_cap" in form.row_groups:
-        capped = form.meta["capped_sites"]
-        nu = np.zeros((capped.size, HOURS))
-        pk = form.meta["power_keys"]
-        nu[pk[:, 0], pk[:, 1]] = np.minimum(row_dual[form.row_groups["power_cap"]], 0.0)
-        site_row = np.full(len(c.site_ids), -1)
-        site_row[capped] = np.arange(capped.size)
-        pair_site = c.dep_site[c.pair_dep]
-        sel = np.flatnonzero(site_row[pair_site] >= 0)
-        pow_sc = nu @ share.T  # S_capped x C
-        rc[sel] -= (c.dynamic_kwh[sel] * c.site_pue[pair_site[sel]] * unit
-                    * pow_sc[site_row[pair_site[sel]], c.pair_class[sel]])
-    if "min_site_share" in form.rows:  # x_p >= share rows: mu_{c,s} >= 0 (HiGHS signs)
-        coords = form.rows["min_site_share"].coords
-        mu = np.zeros((len(c.demand), len(c.site_ids)))
-        cls = pd.Index(c.classes["id"]).get_indexer(coords["class"])
-        site = pd.Index(list(c.site_ids)).get_indexer(coords["site"])
-        mu[cls, site] = row_dual[form.row_groups["min_site_share"]]
-        rc = rc - mu[c.pair_class, c.dep_site[c.pair_dep]]
-    return rc, pi
+    y = lift_duals(form, row_dual, pricing)
+    return pair_reduced_costs(pricing, y, c.n_pairs), row_dual[form.rows[DEMAND.name].index]
 
 
 def solve_lp_colgen(c: Coefficients, time_limit_s: float = 60.0, unit: float | None = None,
@@ -131,6 +118,7 @@ def solve_lp_colgen(c: Coefficients, time_limit_s: float = 60.0, unit: float | N
     per_query, _ = objective_weights(c, unit)
     tol = RC_TOL * float(np.max(np.abs(per_query))) if per_query.size else 0.0
     in_master = lowest_per_class(c, standalone_cost(c, unit), initial_per_class)
+    pricing = pricing_form(c, unit)
     rounds = []
     while True:
         t0 = time.perf_counter()
@@ -148,7 +136,7 @@ def solve_lp_colgen(c: Coefficients, time_limit_s: float = 60.0, unit: float | N
                                "added": -1, "seconds": time.perf_counter() - t0})
                 continue
             return ColgenResult(res, unit, rounds, int(in_master.sum()))
-        rc, pi = full_reduced_costs(c, unit, form, res.row_dual, master)
+        rc, pi = full_reduced_costs(c, unit, form, res.row_dual, pricing)
         negative = (rc < -tol) & ~in_master
         add = lowest_per_class(c, rc, add_per_class, negative)
         rounds.append({"pairs": int(master.n_pairs), "objective": res.objective,
@@ -166,5 +154,5 @@ def solve_lp_colgen(c: Coefficients, time_limit_s: float = 60.0, unit: float | N
     status = Status.OPTIMAL if not add.any() else Status.TIME_LIMIT
     out = Result(status, res.objective, x, res.n, mip_gap=0.0, dual_bound=res.objective,
                  seconds=time.perf_counter() - t_start, duals=res.duals,
-                 values=res.values)  # values and duals: the last master's (``form``)
-    return ColgenResult(out, unit, rounds, int(idx.size), rc, pi, form)
+                 values=res.values, flows=map_flows(res.flows, idx, c.n_pairs))  # values and duals: the last master's (``form``)
+    return ColgenResult(out, unit, rounds, int(idx.size), rc, pi, form, pricing)

@@ -11,9 +11,11 @@ import numpy as np
 
 from formulations.coefficients import Coefficients
 from formulations.constraints import demand_unit
-from formulations.form import Options, build
+from formulations.form import (INVENTORY, MAX_DEPLOYMENTS, MIN_REPLICAS, POWER_CAP, Options,
+                               build, unit_of)
 from formulations.loads import site_power_kw
 from planner.problem.candidates import CandidateReport
+from planner.solve.explain import explanation
 from planner.solve.highs import solve_highs
 from planner.solve.result import Status
 
@@ -93,7 +95,7 @@ def milp_diagnosis(c: Coefficients, time_limit_s: float, mip_gap: float) -> list
                                               1.0, 0.0))
         result = solve_highs(fewest, limit, 0.0)
         closest = float(np.rint(result.y).sum()) if result.y is not None else np.nan
-        out.append({"site": "all", "constraint": "max_deployments", "limit": c.max_deployments,
+        out.append({"site": "all", "constraint": MAX_DEPLOYMENTS.name, "limit": c.max_deployments,
                     "closest": closest, "unit": "deployments",
                     "note": "the demand needs more distinct deployments than max_deployments "
                             "allows"})
@@ -107,7 +109,7 @@ def milp_diagnosis(c: Coefficients, time_limit_s: float, mip_gap: float) -> list
                 low = mid
             else:
                 high = mid - 1
-        out.append({"site": "all", "constraint": "min_replicas", "limit": c.min_replicas,
+        out.append({"site": "all", "constraint": MIN_REPLICAS.name, "limit": c.min_replicas,
                     "closest": float(low), "unit": "replicas",
                     "note": "minimum replicas per used deployment do not fit the inventory, "
                             "the power cap or the deployment limit"})
@@ -121,7 +123,7 @@ def milp_diagnosis(c: Coefficients, time_limit_s: float, mip_gap: float) -> list
                                        & (c.dep_hardware == r.hardware)].sum())
                 if used > r.nodes + 1e-6:
                     out.append({"site": c.site_ids[int(r.site_idx)],
-                                "constraint": f"inventory[{r.hardware}] (whole nodes)",
+                                "constraint": f"{INVENTORY.name}[{r.hardware}] (whole nodes)",
                                 "limit": r.nodes, "closest": used, "unit": "nodes"})
     if not out and np.isfinite(c.site_cap_kw).any():
         relaxed = solve_milp(replace(c, site_cap_kw=np.full_like(c.site_cap_kw, np.inf)), limit,
@@ -130,7 +132,7 @@ def milp_diagnosis(c: Coefficients, time_limit_s: float, mip_gap: float) -> list
             peak = site_power_kw(c, relaxed.x * demand_unit(c), relaxed.n).max(axis=1)
             for s in np.flatnonzero(np.isfinite(c.site_cap_kw)):
                 if peak[s] > c.site_cap_kw[s] * (1 + 1e-6):
-                    out.append({"site": c.site_ids[s], "constraint": "power_cap (whole nodes)",
+                    out.append({"site": c.site_ids[s], "constraint": f"{POWER_CAP.name} (whole nodes)",
                                 "limit": c.site_cap_kw[s] / 1e3, "closest": peak[s] / 1e3,
                                 "unit": "MW"})
     if not out:
@@ -158,25 +160,16 @@ def elastic_diagnosis(c: Coefficients) -> list[dict]:
         slack = result.values[block.index]
         for i in np.flatnonzero(slack > 1e-6):
             key = block.coords.iloc[i]
-            out.append(_elastic_finding(c, name[len("slack_"):], key, float(slack[i]),
-                                        form.unit))
+            out.append(_elastic_finding(c, block, key, float(slack[i]), form.unit))
     return out
 
 
-def _elastic_finding(c: Coefficients, constraint: str, key, slack: float, unit: float) -> dict:
-    if constraint == "power_cap":
-        s = list(c.site_ids).index(key["site"])
-        return {"site": key["site"], "constraint": "power_cap", "limit": c.site_cap_kw[s] / 1e3,
-                "closest": (c.site_cap_kw[s] + slack) / 1e3, "unit": "MW"}
-    if constraint == "inventory":
-        return {"site": key["site"], "constraint": f"inventory[{key['hardware']}]",
-                "limit": key["nodes"], "closest": key["nodes"] + slack, "unit": "nodes"}
-    if constraint == "min_site_share":
-        i = list(c.classes["id"]).index(key["class"])
-        share = float(c.min_site_share[i, list(c.site_ids).index(key["site"])])
-        return {"class": key["class"], "constraint": f"min_site_share[{key['site']}]",
-                "limit": share, "closest": share - slack * unit / c.demand[i], "unit": "share"}
-    return {"site": "all", "constraint": constraint, "limit": np.nan, "closest": np.nan,
+def _elastic_finding(c: Coefficients, block, key, slack: float, unit: float) -> dict:
+    words = explanation(unit_of(block))
+    if words is not None and words.elastic is not None:
+        return words.elastic(c, key, slack, unit)
+    name = block.name[len("slack_"):]
+    return {"site": "all", "constraint": name, "limit": np.nan, "closest": np.nan,
             "unit": "", "note": f"needs {slack:.4g} of slack"}
 
 

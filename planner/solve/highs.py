@@ -189,28 +189,18 @@ class HighsModel:
         model_status = h.getModelStatus()
         info = h.getInfo()
         iterations = int(info.simplex_iteration_count)
-        text = h.modelStatusToString(model_status).lower()
         if self.is_mip:
             has = info.primal_solution_status == 2  # kSolutionStatusFeasible
             bound = float(info.mip_dual_bound) / self.scale
-            if model_status == highspy.HighsModelStatus.kOptimal:
-                status = Status.OPTIMAL
-            elif "infeasible" in text and not has:
-                status = Status.INFEASIBLE
-            elif has:
-                status = Status.TIME_LIMIT
-            else:
-                status = Status.NO_SOLUTION if ("time" in text or "interrupt" in text) \
-                    else Status.ERROR
+            status = mip_status(model_status, has)
             if not has:
                 return Result(status, dual_bound=bound, seconds=seconds, iterations=iterations)
             return Result.from_values(
                 self.form, status, float(info.objective_function_value) / self.scale,
                 np.array(h.getSolution().col_value), mip_gap=float(info.mip_gap),
                 dual_bound=bound, seconds=seconds, iterations=iterations)
-        if model_status != highspy.HighsModelStatus.kOptimal:
-            status = (Status.INFEASIBLE if "infeasible" in text else
-                      Status.NO_SOLUTION if "time" in text else Status.ERROR)
+        status = LP_STATUS.get(model_status, Status.ERROR)
+        if status is not Status.OPTIMAL:
             return Result(status, seconds=seconds, iterations=iterations)
         solution = h.getSolution()
         objective = float(info.objective_function_value)
@@ -218,6 +208,29 @@ class HighsModel:
                                   np.array(solution.col_value), np.array(solution.row_dual),
                                   np.array(solution.col_dual), mip_gap=0.0,
                                   dual_bound=objective, seconds=seconds, iterations=iterations)
+
+
+_HMS = highspy.HighsModelStatus
+# HiGHS's model status -> Status, explicitly (every status not listed is an ERROR: load, model,
+# presolve, solve and postsolve errors, memory limit, unknown, not set, empty model, unbounded).
+LP_STATUS = {_HMS.kOptimal: Status.OPTIMAL,
+             _HMS.kInfeasible: Status.INFEASIBLE,
+             _HMS.kUnboundedOrInfeasible: Status.INFEASIBLE,  # the planning LP is bounded
+             _HMS.kTimeLimit: Status.NO_SOLUTION}
+MIP_LIMITS = (_HMS.kTimeLimit, _HMS.kInterrupt, _HMS.kHighsInterrupt)  # stopped early
+
+
+def mip_status(model_status, has_solution: bool) -> Status:
+    """A MILP's Status: optimal (within its gap); infeasible (proven, no incumbent); with an
+    incumbent otherwise a time limit (its gap says how good); without one, no solution after a
+    limit or an interrupt, an error after anything else."""
+    if model_status == _HMS.kOptimal:
+        return Status.OPTIMAL
+    if model_status in (_HMS.kInfeasible, _HMS.kUnboundedOrInfeasible) and not has_solution:
+        return Status.INFEASIBLE
+    if has_solution:
+        return Status.TIME_LIMIT
+    return Status.NO_SOLUTION if model_status in MIP_LIMITS else Status.ERROR
 
 
 def solve_highs(form: Form, time_limit_s: float = 60.0, mip_gap: float | None = None,

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from formulations.coefficients import HOURS, Coefficients
-from formulations.constraints import SECONDS_PER_HOUR, demand_unit, milp_link_bounds
-from formulations.form import Form, Options, build
+from formulations.constraints import demand_unit, milp_link_bounds
+from formulations.form import Form, Options, build, map_flows, pair_flows, plan_vector
 from formulations.loads import busy_node_seconds, site_power_kw
 from planner.solve.highs import HighsModel, solve_highs
 from planner.solve.result import Result, Status
@@ -76,7 +76,7 @@ def seed_rows(c: Coefficients, lp: Result, unit: float) -> tuple[np.ndarray, np.
     keep = np.zeros((d, HOURS), dtype=bool)
     keep[np.arange(d), potential.argmax(axis=1)] = True
     busy = busy_node_seconds(c, lp.x * unit)
-    limit = c.utilization_ceiling * SECONDS_PER_HOUR * lp.n[:, None]
+    limit = c.busy_seconds_per_node_hour * lp.n[:, None]
     keep |= (limit > 0) & (busy >= limit * (1 - 1e-6))
     capped = np.flatnonzero(np.isfinite(c.site_cap_kw))
     power = site_power_kw(c, lp.x * unit, lp.n)[capped]
@@ -88,7 +88,7 @@ def violated_rows(c: Coefficients, x: np.ndarray, n: np.ndarray, unit: float
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Capacity (D x 24) and capped-site power (S_capped x 24) rows the plan breaks."""
     busy = busy_node_seconds(c, x * unit)
-    limit = c.utilization_ceiling * SECONDS_PER_HOUR * n[:, None]
+    limit = c.busy_seconds_per_node_hour * n[:, None]
     capacity = busy > limit * (1 + TOL) + TOL
     capped = np.flatnonzero(np.isfinite(c.site_cap_kw))
     power = site_power_kw(c, x * unit, n)[capped]
@@ -166,21 +166,23 @@ def solve_milp(c: Coefficients, time_limit_s: float = 60.0, mip_gap: float = 0.0
                               unit, lp, rounds)
     gap = max(upper - lower, 0.0) / max(abs(upper), 1e-300)
     status = Status.OPTIMAL if gap <= mip_gap + 1e-12 else Status.TIME_LIMIT
-    result = Result(status, upper, best[:p], np.rint(best[p:p + d]), np.rint(best[p + d:]),
-                    mip_gap=gap, dual_bound=lower, seconds=seconds)
+    whole = milp_form(c, unit)
+    result = Result(status, upper, best[:p], np.rint(best[p:p + d]),
+                    np.rint(best[whole.cols["y"].index]), mip_gap=gap, dual_bound=lower,
+                    seconds=seconds, flows=pair_flows(whole, best))
     return LazyMilpResult(result, unit, lp, rounds)
 
 
 def rounded_incumbent(c: Coefficients, lp: Result, unit: float) -> np.ndarray | None:
     """The LP relaxation's plan with every used deployment's nodes rounded up (to at least the
-    minimum replicas), as ``[x, n, y]``; None when that breaks a row (inventory, power cap,
-    the deployment limit)."""
+    minimum replicas), as every column of the hourly MILP; None when that breaks a row
+    (inventory, power cap, the deployment limit)."""
     n = np.ceil(lp.n - 1e-9)
     used = n > 0
     _, min_nodes = milp_link_bounds(c)
     n = np.where(used, np.maximum(n, min_nodes), 0.0)
-    plan = np.concatenate([lp.x, n, used.astype(float)])
     form = milp_form(c, unit)
+    plan = plan_vector(form, lp.x, n, lp.flows)
     lhs = form.a @ plan
     slack = TOL * np.maximum(1.0, np.abs(lhs))
     if np.all(lhs >= form.row_lower - slack) and np.all(lhs <= form.row_upper + slack):
@@ -190,15 +192,16 @@ def rounded_incumbent(c: Coefficients, lp: Result, unit: float) -> np.ndarray | 
 
 def repair(c: Coefficients, opened: np.ndarray, unit: float, time_limit_s: float,
            mip_gap: float) -> np.ndarray | None:
-    """The full MILP (every hour row) over the opened deployments only, as a full-length
-    ``[x, n, y]`` vector; None when it finds no plan in time."""
+    """The full MILP (every hour row) over the opened deployments only, as every column of the
+    whole hourly MILP; None when it finds no plan in time."""
     sub, pair_idx = c.restricted(opened)
-    result = solve_highs(milp_form(sub, unit), max(time_limit_s, 0.1), mip_gap)
+    sub_form = milp_form(sub, unit)
+    result = solve_highs(sub_form, max(time_limit_s, 0.1), mip_gap)
     if result.values is None:
         return None
-    p, d, sp_, sd = c.n_pairs, c.n_deployments, sub.n_pairs, sub.n_deployments
-    plan = np.zeros(p + 2 * d)
-    plan[pair_idx] = result.values[:sp_]
-    plan[p + np.flatnonzero(opened)] = np.rint(result.values[sp_:sp_ + sd])
-    plan[p + d + np.flatnonzero(opened)] = np.rint(result.values[sp_ + sd:])
-    return plan
+    x = np.zeros(c.n_pairs)
+    x[pair_idx] = result.x
+    n = np.zeros(c.n_deployments)
+    n[opened] = np.rint(result.n)
+    return plan_vector(milp_form(c, unit), x, n,
+                       map_flows(pair_flows(sub_form, result.values), pair_idx, c.n_pairs))

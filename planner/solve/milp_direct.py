@@ -28,10 +28,10 @@ import numpy as np
 
 from formulations.coefficients import Coefficients
 from formulations.constraints import demand_unit, milp_link_bounds
-from formulations.form import Form, Options, build
+from formulations.form import Form, Options, build, map_flows, pair_flows, plan_vector
 from planner.solve.highs import solve_highs
 from planner.solve.lp import solve_lp_direct
-from planner.solve.result import Result, Status
+from planner.solve.result import GapPoint, Result, Status
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +44,6 @@ POLISH_MIN_LIMIT_S = 10.0
 POLISH_FACTOR = 5.0
 POLISH_SHARE = 0.5
 FEAS_TOL = 1e-6
-
-
-@dataclass
-class GapPoint:
-    seconds: float  # since the start of the MILP solve
-    stage: str  # "lp", "rounding", "restricted", "branch_and_bound"
-    upper: float | None  # best plan so far (None: none yet)
-    lower: float  # best proven bound so far
-
-    @property
-    def gap(self) -> float | None:
-        if self.upper is None or not np.isfinite(self.upper):
-            return None
-        return max(self.upper - self.lower, 0.0) / max(abs(self.upper), 1e-300)
 
 
 @dataclass
@@ -81,19 +67,10 @@ def _row_feasible(form: Form, v: np.ndarray) -> bool:
                 and np.all(act >= lo - FEAS_TOL * np.maximum(1.0, np.abs(lo))))
 
 
-def _full_vector(form: Form, x: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """[x, n, L, E, y] with L, E computed from x and y = (n > 0)."""
-    cg = form.col_groups
-    v = np.zeros(form.a.shape[1])
-    v[cg["x"]] = x
-    v[cg["n"]] = n
-    v[cg["y"]] = (n > 0.5).astype(float)
-    # L and E are defined by equality rows: -1 on their own column; solve each directly.
-    for name, rows in (("load", "load"), ("energy", "energy")):
-        if rows in form.row_groups:
-            sl = form.row_groups[rows]
-            v[cg[name]] = form.a[sl] @ v  # the -1 column of L/E is still 0 here
-    return v
+def _full_vector(form: Form, x: np.ndarray, n: np.ndarray,
+                 flows: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """[x, n, L, E, y, flows] of ``form`` (:func:`formulations.form.plan_vector`)."""
+    return plan_vector(form, x, n, flows)
 
 
 def rounded_incumbent(c: Coefficients, form: Form, lp: Result
@@ -181,7 +158,8 @@ def solve_milp_direct(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
         sub_form = build(sub, Options(aggregated=True, integer=True, unit=unit))
         sub_start = None
         if best is not None:
-            sub_start = _full_vector(sub_form, best[:p][pair_idx], best[p:p + d][support])
+            sub_start = _full_vector(sub_form, best[:p][pair_idx], best[p:p + d][support],
+                                     map_flows(pair_flows(form, best), pair_idx, None))
         values, objective, _, _ = _mip(sub_form, left * RESTRICTED_SHARE, mip_gap / 4, sub_start,
                                        threads)
         if values is not None and objective < upper * (1 - 1e-12):
@@ -190,7 +168,8 @@ def solve_milp_direct(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
             x[pair_idx] = values[sg["x"]]
             n = np.zeros(d)
             n[support] = np.rint(values[sg["n"]])
-            candidate = _full_vector(form, x, n)
+            candidate = _full_vector(form, x, n,
+                                     map_flows(pair_flows(sub_form, values), pair_idx, p))
             if _row_feasible(form, candidate):
                 best, upper = candidate, float(form.cost @ candidate)
                 history.append(GapPoint(time.perf_counter() - t_start, "restricted", upper,
@@ -210,7 +189,7 @@ def solve_milp_direct(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
             lower = max(lower, min(bound, objective if values is not None else np.inf))
         if values is not None and objective < upper:
             n = np.rint(values[form.col_groups["n"]])
-            candidate = _full_vector(form, values[:p], n)
+            candidate = _full_vector(form, values[:p], n, pair_flows(form, values))
             if _row_feasible(form, candidate):
                 best, upper = candidate, float(form.cost @ candidate)
         if text is Status.INFEASIBLE and best is None:
@@ -236,7 +215,8 @@ def milp_result(form, best: np.ndarray | None, upper: float, lower: float, mip_g
     status = Status.OPTIMAL if gap <= mip_gap + 1e-12 else Status.TIME_LIMIT
     cg = form.col_groups
     result = Result(status, upper, best[cg["x"]], np.rint(best[cg["n"]]),
-                    np.rint(best[cg["y"]]), mip_gap=gap, dual_bound=lower, seconds=seconds)
+                    np.rint(best[cg["y"]]), mip_gap=gap, dual_bound=lower, seconds=seconds,
+                    flows=pair_flows(form, best))
     log.info("MILP: %.6g, bound %.6g, gap %.4g %% in %.2f s (%s)", upper, lower, 100 * gap,
              seconds, {k: round(v, 2) for k, v in stages.items()})
     return DirectMilpResult(result, unit, lp, history, stages)

@@ -7,16 +7,24 @@ integer decisions are the nodes of a few dozen deployments; the pairs that matte
 1. The LP by column generation (:mod:`planner.solve.colgen`); its duals give every pair a
    reduced cost ``rc_p`` under a dual of the full LP, used to choose which pairs to try.
 2. K = the pairs of the LP's support, of the best plan so far, and the lowest-``rc`` pairs of each
-   class. The *relaxed* MILP is the MILP over K plus, per class, a column z_c in its demand row
-   only, costing ``min_{p of c not in K} c_p`` (the pair's own per-query objective, without
-   nodes): any plan of the whole MILP maps to it (its pairs outside K become z at no more than
-   their cost; their capacity and power use is dropped, which only loosens <= rows; nodes of
-   deployments without a pair in K are dropped, which only lowers the cost), so the relaxed
-   MILP's dual bound is a lower bound on the whole MILP. A relaxed plan with z = 0 is a plan of
-   the whole MILP.
+   class. The *relaxed* MILP is the MILP over K plus, per class and pair block, a slack column
+   z standing for the pairs outside K (:func:`formulations.pricing.outside_slack`, derived from
+   the full hourly LP's columns and the senses of its rows, with no code per constraint type):
+   it costs the least per-unit cost of those columns (without nodes) and has, in each <= row,
+   the least of their coefficients capped at 0, in each >= row the largest, in an equality row
+   their common one (demand: 1). The bound argument: any plan of the whole MILP maps to the
+   relaxed MILP (its pairs outside K become z at their total; a <= row's activity can only
+   fall, since z's coefficient is no larger than any pair's it replaces; a >= row's (a minimum
+   site share, a failover absorption) can only rise, since z's is no smaller; equalities are
+   kept; nodes of deployments without a pair in K are dropped, which only lowers the cost and
+   the <= rows' activity; the cost can only fall, since z costs no more than any pair it
+   replaces), so the relaxed MILP's dual bound is a lower bound on the whole MILP. A relaxed
+   plan with z = 0 is a plan of the whole MILP.
    (Until this session z cost ``pi_c + min rc_p``. That is not a lower bound: with the capacity
    and power duals <= 0, ``c_p = pi_c + rc_p + sum a_ip y_i <= pi_c + rc_p``; on the recalibrated
-   fleet-1b it "proved" 0.155943 GWh/day optimal where a plan of 0.155547 exists.)
+   fleet-1b it "proved" 0.155943 GWh/day optimal where a plan of 0.155547 exists. And z in the
+   demand row only did not cover a >= row: with a minimum site share, dropping a pair outside
+   K lowers the share's activity, so the mapped plan broke the row.)
 3. The restricted MILP (K, no z) gives plans. Classes whose z is used get their next
    lowest-``rc`` pairs; repeat until the gap is proven or the time is up.
 
@@ -36,14 +44,15 @@ import scipy.sparse as sp
 import pandas as pd
 
 from formulations.coefficients import Coefficients
-from formulations.constraints import demand_unit, milp_link_bounds, objective_weights
-from formulations.form import Block, Options, build
+from formulations.constraints import demand_unit, milp_link_bounds
+from formulations.form import Block, Options, build, map_flows, pair_flows
+from formulations.pricing import outside_slack, slack_matrix
 from planner.solve.colgen import lowest_per_class, pair_subset, solve_lp_colgen
 from planner.solve.lp import solve_lp_direct
 from planner.solve.milp_direct import (POLISH_FACTOR, POLISH_MIN_LIMIT_S, DirectMilpResult,
-                                       GapPoint, _full_vector, _mip, _row_feasible, milp_result,
+                                       _full_vector, _mip, _row_feasible, milp_result,
                                        rounded_incumbent)
-from planner.solve.result import Result, Status
+from planner.solve.result import GapPoint, Result, Status
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +65,9 @@ REPAIR_SHARE = 0.25  # of the time left, for one repair MILP
 REPAIR_MIN_NEW = 3  # repair again only when the relaxed plan opens this many new deployments
 
 
-def _with_slack(form, z_cost: np.ndarray, z_class: np.ndarray):
-    """The form with one continuous column per listed class in its demand row."""
-    rows = form.row_groups["demand"].start + z_class
-    z = sp.csc_matrix((np.ones(z_class.size), (rows, np.arange(z_class.size))),
-                      shape=(form.a.shape[0], z_class.size))
+def _with_slack(form, z: sp.csc_matrix, z_cost: np.ndarray, z_class: np.ndarray):
+    """The form with the slack columns of :func:`formulations.pricing.outside_slack` (``z``:
+    their coefficients in the form's rows)."""
     n_cols = form.a.shape[1]
     cols = dict(form.cols)
     cols["z"] = Block("z", slice(n_cols, n_cols + z_class.size), pd.DataFrame({"class": z_class}))
@@ -95,7 +102,7 @@ def floor_plan(c: Coefficients, form, unit: float, n_floor: np.ndarray, allowed:
     x[pair_idx] = res.x
     n = np.zeros(c.n_deployments)
     n[allowed] = n_sub
-    v = _full_vector(form, x, n)
+    v = _full_vector(form, x, n, map_flows(res.flows, pair_idx, c.n_pairs))
     log.debug("floor LP %.6g, rounded %.6g, feasible %s", res.objective, float(form.cost @ v),
               _row_feasible(form, v))
     return v if _row_feasible(form, v) else None
@@ -121,7 +128,7 @@ def floor_milp(c: Coefficients, form, unit: float, n_floor: np.ndarray, x_floor:
     x[pair_idx] = values[f.col_groups["x"]]
     n = np.zeros(c.n_deployments)
     n[allowed] = np.rint(values[f.col_groups["n"]])
-    v = _full_vector(form, x, n)
+    v = _full_vector(form, x, n, map_flows(pair_flows(f, values), pair_idx, c.n_pairs))
     log.debug("floor MILP %.6g, feasible %s", float(form.cost @ v), _row_feasible(form, v))
     return v if _row_feasible(form, v) else None
 
@@ -146,9 +153,9 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
     lower = lp.objective
     history.append(GapPoint(time.perf_counter() - t_start, "lp", None, lower))
     rc = cg.reduced_costs
-    per_query, _ = objective_weights(c, unit)
 
     form = build(c, Options(aggregated=True, integer=True, unit=unit))
+    pricing = build(c, Options(unit=unit))  # hourly: no definitional equalities (outside_slack)
     best, upper = None, np.inf
     rounded = rounded_incumbent(c, form, lp)
     if rounded is not None:
@@ -169,17 +176,21 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
         sub, _ = sub_p.restricted(dep_mask)  # keeps every pair of sub_p, in order
         dep_idx = np.flatnonzero(dep_mask)
         sub_form = build(sub, Options(aggregated=True, integer=True, unit=unit))
-        # z: per class, the cheapest price of its pairs outside K.
+        # z: per class and pair block, a column standing for its pairs outside K (generic in
+        # the rows' senses: formulations.pricing.outside_slack).
         outside = ~in_k
-        z_cost = np.full(len(c.demand), np.inf)
-        np.minimum.at(z_cost, c.pair_class[outside], per_query[outside])
-        z_class = np.flatnonzero(np.isfinite(z_cost))
-        relaxed_form = _with_slack(sub_form, z_cost[z_class], z_class)
+        slack = outside_slack(pricing, outside, c.pair_class)
+        dep_map = np.full(d, -1)
+        dep_map[dep_idx] = np.arange(dep_idx.size)
+        z_class = np.array([s["class"] for s in slack], dtype=int)
+        relaxed_form = _with_slack(sub_form, slack_matrix(pricing, sub_form, slack, dep_map),
+                                   np.array([s["cost"] for s in slack]), z_class)
 
         def seed(f):
             if best is None:
                 return None
-            v = _full_vector(sub_form, best[:p][idx_k], best[p:p + d][dep_mask])
+            v = _full_vector(sub_form, best[:p][idx_k], best[p:p + d][dep_mask],
+                             map_flows(pair_flows(form, best), idx_k, None))
             return np.concatenate([v, np.zeros(f.a.shape[1] - v.size)])
 
         # Relaxed MILP: the bound (and a plan when it uses no z).
@@ -199,7 +210,7 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
         plans = []
         if values is not None:
             z = values[relaxed_form.col_groups["z"]]
-            z_used = z_class[z > Z_TOL * max(1.0, float(np.max(c.demand / unit)))]
+            z_used = np.unique(z_class[z > Z_TOL * max(1.0, float(np.max(c.demand / unit)))])
             if z_used.size == 0:
                 plans.append(values)
         cands = []
@@ -209,7 +220,7 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
             x[idx_k] = v[sg["x"]]
             n = np.zeros(d)
             n[dep_idx] = np.rint(v[sg["n"]])
-            cands.append((x, n))
+            cands.append((x, n, map_flows(pair_flows(sub_form, v), idx_k, p)))
         if values is not None and z_used.size:
             # Round the relaxed plan: keep its nodes, serve its z demand with more.
             t0 = time.perf_counter()
@@ -223,7 +234,7 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
                            (deadline - time.perf_counter()) * REPAIR_SHARE, target, threads)
             log.debug("floor plan: %s", None if v is None else float(form.cost @ v))
             if v is not None:
-                cands.append((v[:p], v[p:p + d]))
+                cands.append((v[:p], v[p:p + d], pair_flows(form, v)))
             stages["floor"] = stages.get("floor", 0.0) + time.perf_counter() - t0
         if z_used.size or values is None:
             # Repair: the MILP over every pair of the deployments the relaxed plan, the LP and
@@ -242,7 +253,8 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
                 rform = build(rsub, Options(aggregated=True, integer=True, unit=unit))
                 rseed = None
                 if best is not None:
-                    rseed = _full_vector(rform, best[:p][r_pairs], best[p:p + d][opened])
+                    rseed = _full_vector(rform, best[:p][r_pairs], best[p:p + d][opened],
+                                         map_flows(pair_flows(form, best), r_pairs, None))
                 rv, _, _, _ = _mip(rform, max(left * REPAIR_SHARE, 0.05), target, rseed,
                                    threads)
                 if rv is not None:
@@ -250,10 +262,10 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
                     x[r_pairs] = rv[rform.col_groups["x"]]
                     n = np.zeros(d)
                     n[opened] = np.rint(rv[rform.col_groups["n"]])
-                    cands.append((x, n))
+                    cands.append((x, n, map_flows(pair_flows(rform, rv), r_pairs, p)))
             stages["restricted"] += time.perf_counter() - t0
-        for x, n in cands:
-            cand = _full_vector(form, x, n)
+        for x, n, flows in cands:
+            cand = _full_vector(form, x, n, flows)
             if _row_feasible(form, cand) and float(form.cost @ cand) < upper:
                 best, upper = cand, float(form.cost @ cand)
         history.append(GapPoint(time.perf_counter() - t_start, f"priced round {rounds}",

@@ -12,13 +12,43 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from formulations.form import pair_flows
+
 
 class Status(str, enum.Enum):
+    """Every outcome of a solve and of a sweep point (the sweep table's ``status`` column)."""
+
     OPTIMAL = "optimal"  # optimal (a MILP: within its gap)
     TIME_LIMIT = "time_limit"  # an incumbent, with its gap
     INFEASIBLE = "infeasible"
     NO_SOLUTION = "no_solution"  # limit reached without an incumbent
     ERROR = "error"  # the solver failed (numerics, a crash): no plan
+    FAILED = "failed"  # a sweep point or draw raised before or around the solve (bad input)
+    MISSING = "missing"  # a sweep point not solved (interrupted)
+
+
+SOLVED = (Status.OPTIMAL, Status.TIME_LIMIT)  # a plan exists
+SOLVED_VALUES = tuple(s.value for s in SOLVED)  # as the sweep table's status column holds them
+
+
+@dataclass
+class GapPoint:
+    """One change of a MILP's bounds: its history in the summary (``as_dict``)."""
+
+    seconds: float  # since the start of the MILP solve
+    stage: str  # "lp", "rounding", "restricted", "branch_and_bound", "priced round k"
+    upper: float | None  # best plan so far (None: none yet)
+    lower: float  # best proven bound so far
+
+    @property
+    def gap(self) -> float | None:
+        if self.upper is None or not np.isfinite(self.upper):
+            return None
+        return max(self.upper - self.lower, 0.0) / max(abs(self.upper), 1e-300)
+
+    def as_dict(self) -> dict:
+        return {"seconds": round(self.seconds, 4), "stage": self.stage, "upper": self.upper,
+                "lower": self.lower, "gap": self.gap}
 
 
 @dataclass
@@ -40,6 +70,7 @@ class Result:
     reduced_costs: np.ndarray | None = None  # every column (solver's sign)
     row_dual: np.ndarray | None = None  # every row (solver's sign)
     iterations: int = 0
+    flows: dict[str, np.ndarray] = field(default_factory=dict)  # other pair blocks, layers x P
 
     @property
     def optimal(self) -> bool:
@@ -51,6 +82,7 @@ class Result:
                     **kwargs) -> "Result":
         """The result of a solve of ``form`` with these column values and row duals."""
         values = np.asarray(values, float)
+        kwargs.setdefault("flows", pair_flows(form, values))
         pick = {name: values[block.index].copy() for name, block in form.cols.items()
                 if name in ("x", "n", "y")}
         duals = {}

@@ -22,15 +22,16 @@ import pandas as pd
 
 from planner.config import digest
 from planner.errors import InputError, PlannerError
-from planner.config.instance import load_planning_data
-from planner.report.io import write_atomic, write_json_atomic
+from planner.problem.instance import load_planning_data
+from planner.io import write_atomic, write_json_atomic
+from planner.solve.result import SOLVED_VALUES, Status
 from planner.config.schema.loading import load_yaml_model
 from planner.sweep.points import Point, expand
 from planner.sweep.spec import SweepSpec
 from planner.sweep.worker import limit_threads, solve_point
 
 log = logging.getLogger(__name__)
-DONE = ("optimal", "time_limit", "infeasible")
+DONE = (*SOLVED_VALUES, Status.INFEASIBLE.value)  # a point not to solve again
 DEFAULT_MAX_POINTS = 10_000
 _SCHEDULER = re.compile(r"^(local|((tcp|tls|inproc|ucx|ws|wss)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5})$")
 
@@ -102,7 +103,7 @@ def run_sweep(instance_path: str, spec_path: str, out_dir: str | Path, jobs: int
     table = collect(points, point_dir)
     write_atomic(out_dir / "sweep.parquet", lambda tmp: table.to_parquet(tmp, index=False))
     write_atomic(out_dir / "sweep.csv", lambda tmp: table.to_csv(tmp, index=False))
-    failed = table[table["status"] == "failed"]
+    failed = table[table["status"] == Status.FAILED.value]
     summary = {
         "name": spec.name, "points": len(points), "solved_now": len(todo),
         "skipped_done": len(points) - len(todo), "engine": engine,
@@ -233,7 +234,7 @@ def collect(points: list[Point], point_dir: Path) -> pd.DataFrame:
             record = json.loads(path.read_text())
             result = record["result"]
         except (OSError, ValueError, KeyError):
-            result = {"status": "missing", "error": "not solved (interrupted?)"}
+            result = {"status": Status.MISSING.value, "error": "not solved (interrupted?)"}
         rows.append({"point_id": p.id, "kind": p.kind, "scenario": p.scenario or "",
                      **{k: _cell(v) for k, v in p.columns.items()}, **result})
     table = pd.DataFrame(rows)
@@ -252,7 +253,7 @@ def _cell(value):
 
 def distribution_summary(table: pd.DataFrame) -> dict:
     """Median and IQR of the optimized fleet over the Monte Carlo points."""
-    mc = table[(table["kind"] == "monte_carlo") & table["status"].isin(DONE[:2])]
+    mc = table[(table["kind"] == "monte_carlo") & table["status"].isin(SOLVED_VALUES)]
     if mc.empty:
         return {}
     out = {"monte_carlo_points": int(len(mc))}

@@ -12,7 +12,7 @@ import numpy as np
 from planner.config import apply_scenario, digest, multiply_values, set_values
 from planner.config.distributions import sample_lognormal, stream
 from planner.errors import InputError, echo
-from planner.config.instance import instance_from_mapping
+from planner.problem.instance import instance_from_mapping
 from planner.sweep.spec import SweepSpec, UncertainInput
 
 

@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 from planner.config import digest
-from planner.report.io import write_atomic, write_json_atomic
+from planner.errors import InfeasibleError
+from planner.solve.result import SOLVED_VALUES, Status
+from planner.io import write_atomic, write_json_atomic
 from planner.sweep.engine import claim_manifest, resumable, run_points
 from planner.sweep.points import Point
 
@@ -35,7 +37,7 @@ _STATE: dict = {}
 def _state(base: dict, file: str) -> dict:
     """Per worker process: the instance, its candidates, the point plan (cached by the input)."""
     from planner.problem.candidates import build_coefficients
-    from planner.config.instance import instance_from_mapping
+    from planner.problem.instance import instance_from_mapping
     from planner.pipeline import optimize
     from planner.results.uncertainty import error_model
 
@@ -83,11 +85,11 @@ def solve_redraw(base: dict, point: dict, file: str, formulation: str) -> dict:
                 "same_deployments": bool(set(plan.deployments["deployment"])
                                          == set(_used_labels(s)))})
         except PlannerError as exc:
-            status = "infeasible" if getattr(exc, "exit_code", None) == 3 else "failed"
+            status = (Status.INFEASIBLE if isinstance(exc, InfeasibleError) else Status.FAILED).value
             result.update({"status": status, "error": str(exc)})
         record["result"] = result
     except Exception as exc:  # a bug at one draw must not cost the others
-        record["result"] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        record["result"] = {"status": Status.FAILED.value, "error": f"{type(exc).__name__}: {exc}"}
     record["result"]["seconds"] = time.perf_counter() - t0
     return record
 
@@ -127,10 +129,10 @@ def run_redraws(base: dict, file: str, out_dir: str | Path, draws: int, jobs: in
         try:
             rows.append(json.loads((point_dir / f"{p.id}.json").read_text())["result"])
         except (OSError, ValueError, KeyError):
-            rows.append({"draw": p.columns["draw"], "status": "missing"})
+            rows.append({"draw": p.columns["draw"], "status": Status.MISSING.value})
     table = pd.DataFrame(rows)
     write_atomic(out_dir / "redraws.csv", lambda tmp: table.to_csv(tmp, index=False))
-    ok = table[table["status"].isin(["optimal", "time_limit"])] if "status" in table else table
+    ok = table[table["status"].isin(SOLVED_VALUES)] if "status" in table else table
     summary = {"draws": draws, "solved_now": len(todo), "skipped_done": len(points) - len(todo),
                "engine": engine, "status_counts": table["status"].value_counts().to_dict(),
                "seconds": round(time.perf_counter() - t0, 3)}

@@ -54,8 +54,9 @@ def die_with_parent(parent_pid: int) -> None:
 def solve_point(base: dict, point: dict, file: str, formulation: str) -> dict:
     """The point's headline numbers, or its error; never raises for a bad point."""
     from planner.problem.candidates import assemble, candidate_key, candidate_pairs
-    from planner.errors import PlannerError
-    from planner.config.instance import instance_from_mapping
+    from planner.errors import InfeasibleError, PlannerError
+    from planner.solve.result import Status
+    from planner.problem.instance import instance_from_mapping
     from planner.pipeline import optimize
     from planner.sweep.points import Point, point_data
 
@@ -83,9 +84,10 @@ def solve_point(base: dict, point: dict, file: str, formulation: str) -> dict:
             "reused_candidates": reused, "instance_hash": digest,
             **{f"wh_per_query[{c}]": float(v) for c, v in per_class.items()}}
     except PlannerError as exc:
-        status = "infeasible" if getattr(exc, "exit_code", None) == 3 else "failed"
+        status = (Status.INFEASIBLE if isinstance(exc, InfeasibleError) else Status.FAILED).value
         record["result"] = {"status": status, "error": str(exc)}
     except Exception as exc:  # a bug at one point must not cost the others
-        record["result"] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        record["result"] = {"status": Status.FAILED.value,
+                            "error": f"{type(exc).__name__}: {exc}"}
     record["result"]["seconds"] = time.perf_counter() - t0
     return record

@@ -27,7 +27,7 @@ def test_stable_int_is_the_old_stream_seed():
 
 
 def test_shipped_sweep_ids_and_manifest_hashes_are_unchanged():
-    from planner.config.instance import load_planning_data
+    from planner.problem.instance import load_planning_data
 
     base = load_planning_data("instances/fleet-1b.yaml")
     spec = load_yaml_model("instances/sweeps/fleet-1b-sensitivity.yaml", SweepSpec)

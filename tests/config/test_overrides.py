@@ -7,7 +7,7 @@ import pytest
 from planner.config import (Change, apply_overrides, apply_scenario, apply_sets, multiply_values,
                             parse_set, set_values, union_overrides)
 from planner.errors import InputError
-from planner.config.instance import load_planning_data, load_planning_instance
+from planner.problem.instance import load_planning_data, load_planning_instance
 from planner.sweep.points import Point, point_data
 
 FLEET = "instances/fleet-1b.yaml"
@@ -157,7 +157,7 @@ def test_instance_loading_reports_its_changes_and_keeps_the_hash(caplog):
 
 def test_lever_overrides_are_logged_as_coming_from_the_lever(caplog):
     from planner.levers import LeverEngine
-    from planner.config.instance import instance_from_mapping
+    from planner.problem.instance import instance_from_mapping
 
     path = "instances/small/levers-small.yaml"
     data = load_planning_data(path)

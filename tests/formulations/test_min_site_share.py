@@ -10,7 +10,7 @@ import pytest
 from formulations import Options, build
 from planner.problem.candidates import build_coefficients
 from planner.errors import InfeasibleError
-from planner.config.instance import instance_from_mapping, load_planning_data
+from planner.problem.instance import instance_from_mapping, load_planning_data
 from planner.pipeline import optimize
 from planner.solve import solve
 from planner.solve.verify import verify_plan

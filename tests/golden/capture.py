@@ -32,7 +32,7 @@ LEVERS = [("levers/levers-small", "small/levers-small.yaml"),
 
 
 def plan_numbers(file: str, scenario: str | None, formulation: str) -> dict:
-    from planner.config.instance import load_planning_instance
+    from planner.problem.instance import load_planning_instance
     from planner.pipeline import optimize
 
     instance, digest = load_planning_instance(INSTANCES / file, scenario)
@@ -51,7 +51,7 @@ def plan_numbers(file: str, scenario: str | None, formulation: str) -> dict:
 
 
 def lever_numbers(file: str) -> dict:
-    from planner.config.instance import load_planning_data
+    from planner.problem.instance import load_planning_data
     from planner.levers import attribute_levers
 
     result = attribute_levers(load_planning_data(INSTANCES / file), file)

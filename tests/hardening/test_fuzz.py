@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from planner.errors import InfeasibleError, InputError, NoSolutionError
-from planner.config.instance import instance_from_mapping, load_planning_data
+from planner.problem.instance import instance_from_mapping, load_planning_data
 from planner.pipeline import optimize
 from planner.config.schema.loading import load_yaml_model, read_yaml
 from tests.hardening import fuzz

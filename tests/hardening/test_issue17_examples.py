@@ -27,7 +27,7 @@ from planner.cli import cli
 from planner.errors import (EXIT_INFEASIBLE, EXIT_INPUT, EXIT_INTERNAL, InfeasibleError,
                             InputError, SolverNumericError)
 from planner.config import parse_set
-from planner.config.instance import load_planning_data, load_planning_instance
+from planner.problem.instance import load_planning_data, load_planning_instance
 from planner.pipeline import optimize
 from planner.config.schema.loading import load_yaml_model, read_yaml
 from tests.conftest import INSTANCES

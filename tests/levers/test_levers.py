@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from planner.cli import cli
 from planner.errors import InputError
-from planner.config.instance import instance_from_mapping, load_planning_data
+from planner.problem.instance import instance_from_mapping, load_planning_data
 from planner.levers import LeverEngine, attribute_levers
 from planner.pipeline import optimize
 from planner.levers.shapley import exact_shapley, sampled_shapley

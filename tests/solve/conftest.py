@@ -1,7 +1,7 @@
 import pytest
 
 from planner.problem.candidates import build_coefficients
-from planner.config.instance import load_planning_instance
+from planner.problem.instance import load_planning_instance
 from tests.conftest import INSTANCES
 
 

@@ -141,3 +141,18 @@ def test_a_tiny_cap_where_the_rest_cannot_absorb_is_diagnosed():
                                       "--set", "sites[1].power_cap_mw=1e-9"])
     assert result.exit_code == 3, result.output
     assert "power_cap" in result.output and "closest achievable" in result.output
+
+
+def test_overrides_are_recorded_in_the_summary_provenance(tmp_path):
+    result = CliRunner().invoke(cli, ["solve", SMALL, "--set", "sites[0].pue=1.3",
+                                      "--time-limit", "30", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    overrides = json.loads((tmp_path / "summary.json").read_text())["provenance"]["overrides"]
+    assert [(o["path"], o["old"], o["new"]) for o in overrides] == [
+        ("sites[0].pue", 1.2, 1.3), ("solver.time_limit_s", None, 30.0)]
+    infeasible = tmp_path / "infeasible"
+    result = CliRunner().invoke(cli, ["solve", SMALL, "--set", "classes[0].slo.tpot_ms=0.5",
+                                      "--out", str(infeasible)])
+    assert result.exit_code == 3
+    overrides = json.loads((infeasible / "summary.json").read_text())["provenance"]["overrides"]
+    assert [(o["path"], o["new"]) for o in overrides] == [("classes[0].slo.tpot_ms", 0.5)]

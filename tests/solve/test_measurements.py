@@ -17,7 +17,7 @@ from planner.problem.candidates import build_coefficients
 from planner.cli import cli
 from planner.errors import InputError
 from planner.importers.melange import melange_instance, read_config
-from planner.config.instance import instance_from_mapping, load_planning_instance
+from planner.problem.instance import instance_from_mapping, load_planning_instance
 from planner.pipeline import optimize
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -15,7 +15,7 @@ from formulations.loads import busy_node_seconds, site_power_kw
 from planner.problem.candidates import build_coefficients
 from planner.pipeline import optimize
 from planner.solve import Status, solve
-from planner.solve import verify
+from formulations import checks as verify  # the verifier's own arithmetic
 from planner.solve.colgen import solve_lp_colgen
 from planner.solve.lp import solve_lp_direct
 from planner.solve.milp_direct import solve_milp_direct

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from planner.cli import cli
-from planner.config.instance import load_planning_data, load_planning_instance
+from planner.problem.instance import load_planning_data, load_planning_instance
 from planner.pipeline import optimize
 from planner.sweep.redraw import run_redraws
 from planner.results.uncertainty import error_model, evaluate_fixed_plan, sample_multipliers

@@ -14,9 +14,10 @@ from formulations.form import Options, Robust, build
 from planner.cli import cli
 from formulations.coefficients import HOURS, Coefficients
 from planner.errors import InputError
-from planner.config.instance import instance_from_mapping, load_planning_data, load_planning_instance
+from planner.problem.instance import instance_from_mapping, load_planning_data, load_planning_instance
 from planner.pipeline import InfeasibleError, optimize
-from planner.solve.robust import optimize_robust, sample_cvar
+from planner.pipeline import optimize_robust
+from planner.solve.robust import sample_cvar
 from planner.solve import solve
 from planner.results.uncertainty import (check_level, check_samples, error_model, evaluate_fixed_plan,
                                  plan_uncertainty, quantile_multiplier, sample_multipliers)

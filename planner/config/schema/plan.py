@@ -18,6 +18,9 @@ MAX_TOKENS = 1e7  # longest sequence a length distribution may describe (tokens)
 # tolerance (1e-7) on demand rows scaled by the largest demand / 1e3 (issue 17: a class of
 # 10 queries/day next to one of 1e11 was served 0 and failed the re-check).
 DEMAND_RANGE = 1e-8
+# Stated, not sourced: while a site is lost the survivors may run hotter than the planned ceiling
+# (0.8 by default); 0.95 keeps 5 % of each hour for queueing and stragglers.
+FAILOVER_UTILIZATION = 0.95
 MIN_QUERIES_PER_DAY = 0.01  # a class's demand (after demand_scale): far above that tolerance
 
 
@@ -152,6 +155,11 @@ class Site(Frozen):
     electricity_usd_per_kwh: NonNegativeFloat | None = Field(
         default=None, le=100.0,
         description="Electricity price, USD per facility kWh (objective: cost)")
+    failover: StrictBool = Field(
+        default=False,
+        description="N-1: the plan must survive losing this site, the other sites absorbing "
+                    "its queries within their caps and inventories, on the nodes already "
+                    "planned, at options.failover_utilization")
 
     @field_validator("inventory")
     @classmethod
@@ -197,6 +205,11 @@ class Options(Frozen):
                     "(amortised capex, hosting); needed by objective: cost")
     max_deployments: PositiveInt | None = Field(default=None, le=1_000_000,
                                                 description="MILP: most distinct deployments")
+    failover_utilization: float = Field(
+        default=FAILOVER_UTILIZATION, ge=0.05, le=1,
+        description="Largest busy fraction per hour the surviving sites may run at while a "
+                    "failover site is lost (0.05 to 1; default 0.95: an emergency runs hotter "
+                    "than the planned ceiling, 0.8 by default, and keeps 5 % for queueing)")
 
 
 class SolverOptions(Frozen):
@@ -352,6 +365,8 @@ class PlanningInstance(Frozen):
             dupes = repeated(ids)
             if dupes:
                 raise ValueError(f"{what} ids must be unique (repeated: {', '.join(dupes)})")
+        if any(s.failover for s in self.sites) and len(self.sites) < 2:
+            raise ValueError("sites[].failover needs another site to fail over to")
         if self.objective == "carbon" and any(s.carbon_kg_per_kwh is None for s in self.sites):
             raise ValueError("objective 'carbon' needs carbon_kg_per_kwh on every site")
         if self.objective == "cost":

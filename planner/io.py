@@ -1,4 +1,5 @@
-"""Atomic writes: a reader never sees a half-written output, a crash never leaves one behind."""
+"""Atomic writes (every layer writes through these): a reader never sees a half-written output, a
+crash never leaves one behind."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """Load a planning instance: YAML, then a named scenario, then ``--set`` overrides, then validate.
 
 Ids are checked against the catalog here, so a typo is reported with the file, the path inside
-it and the nearest known id, before any work is done.
+it and the nearest known id, before any work is done. It lives in the problem layer (it reads
+the catalog, the calibration and the measurement files); ``planner.config`` below it only
+addresses, changes and validates the mapping and imports nothing that computes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from planner.errors import InputError
 from planner.problem.measurements import (check_measurement_ids, expand_measurement_file,
                                   instance_catalog_context)
 from planner.config.schema.loading import read_yaml, validate_mapping
-from planner.config.schema.plan import DEMAND_RANGE, MIN_QUERIES_PER_DAY, PlanningInstance
+from planner.config.schema.plan import (DEMAND_RANGE, FAILOVER_UTILIZATION, MIN_QUERIES_PER_DAY,
+                                       PlanningInstance)
 from planner.config.validation import warn_once
 
 log = logging.getLogger(__name__)
@@ -41,9 +44,12 @@ def load_planning_data(path: Path | str, scenario: str | None = None,
 
 
 def load_planning_instance(path: Path | str, scenario: str | None = None,
-                           sets: list[str] | tuple[str, ...] = ()) -> tuple[PlanningInstance, str]:
-    """The validated instance and a hash of the merged input (for provenance)."""
-    return instance_from_mapping(load_planning_data(path, scenario, sets), str(path))
+                           sets: list[str] | tuple[str, ...] = (),
+                           changes: list[Change] | None = None
+                           ) -> tuple[PlanningInstance, str]:
+    """The validated instance and a hash of the merged input (for provenance); ``changes``
+    collects the scenario's and ``--set`` overrides applied (see :func:`load_planning_data`)."""
+    return instance_from_mapping(load_planning_data(path, scenario, sets, changes), str(path))
 
 
 def instance_from_mapping(data: dict, file: str) -> tuple[PlanningInstance, str]:
@@ -57,6 +63,11 @@ def instance_from_mapping(data: dict, file: str) -> tuple[PlanningInstance, str]
     for cls in dump["classes"]:  # likewise a class without a minimum site share
         if cls.get("min_site_share") is None:
             cls.pop("min_site_share", None)
+    if not any(site.get("failover") for site in dump["sites"]):  # and an instance without
+        for site in dump["sites"]:  # failover
+            site.pop("failover", None)
+        if dump["options"].get("failover_utilization") == FAILOVER_UTILIZATION:
+            dump["options"].pop("failover_utilization", None)
     return instance, digest(dump)
 
 
