@@ -186,6 +186,13 @@ def calibrate(out_path: str | None, rows_csv: str | None, fmt: str, no_holdout: 
                    "\nnot written (pass --out FILE to save it; use it with --calibration FILE)")
 
 
+LATENCY_ROW_COLUMNS = ["model_id", "hardware_id", "precision_id", "num_gpus", "parallelism",
+                       "nominal_isl", "nominal_osl", "concurrency", "engine_id",
+                       "measured_tpot_ms", "tpot_ms", "tpot_error_pct", "measured_ttft_ms",
+                       "ttft_ms", "ttft_error_pct", "measured_tok_s", "predicted_throughput",
+                       "throughput_at_concurrency_error_pct", "source"]
+
+
 @cli.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Write validation.csv (every row), summary.csv, coverage.csv, holdout.csv, "
@@ -207,11 +214,13 @@ def validate(out_dir: str | None, calibration_path: str | None, fmt: str) -> Non
     if out_dir:
         for name, table in tables.items():
             target = Path(out_dir) / ("validation.csv" if name == "rows" else f"{name}.csv")
+            if name == "latency_rows":
+                table = table[[c for c in LATENCY_ROW_COLUMNS if c in table]]
             write_atomic(target, lambda tmp, t=table: t.to_csv(tmp, index=False))
         plot_predicted_vs_measured(tables["rows"], Path(out_dir) / "predicted_vs_measured.png")
     if fmt == "json":
         click.echo(json.dumps({k: v.to_dict(orient="records") for k, v in tables.items()
-                               if k != "rows"}, indent=2, default=float))
+                               if k not in ("rows", "latency_rows")}, indent=2, default=float))
         return
     fmt_table = lambda t: t.to_string(index=False, float_format=lambda v: f"{v:.3g}")  # noqa: E731
     summary = tables["summary"]
@@ -226,6 +235,17 @@ def validate(out_dir: str | None, calibration_path: str | None, fmt: str) -> Non
     click.echo(fmt_table(tables["holdout"]))
     click.echo("\nWorst 10 rows (throughput)")
     click.echo(fmt_table(tables["worst"]))
+    latency = tables["latency"]
+    click.echo("\nServing latency: InferenceMAX median TPOT, median TTFT and output tok/s at the "
+               "measured concurrency (engines and versions as published); ML.ENERGY v3 median "
+               "inter-token latency (MAPE and median signed error, %)")
+    click.echo(fmt_table(latency[latency["grouping"] == "all"]))
+    wide = latency[latency["grouping"] != "all"].pivot_table(
+        index="group", columns="metric", values="mape_pct")
+    click.echo("\nMAPE per model x hardware x engine (%)")
+    click.echo(wide.to_string(float_format=lambda v: f"{v:.3g}"))
+    click.echo("\nHeld-out serving-latency errors")
+    click.echo(fmt_table(tables["latency_heldout"]))
 
 
 @cli.command()
@@ -240,14 +260,26 @@ def throughput(cases_path: str, fmt: str, calibration_path: str | None) -> None:
     regime unless a concurrency is given)."""
     from planner.perf.factors import load_calibration
     from planner.perf.model import predict
+    import numpy as np
+
     from planner.config.validation import read_cases_csv
 
     cases = read_cases_csv(cases_path)
     result = predict(cases, calibration=load_calibration(calibration_path), file=cases_path)
+    # A concurrency the KV cache cannot hold runs at the memory bound: said per row.
+    over = result["concurrency_over_memory"].to_numpy(bool) & result["fits"].to_numpy(bool)
+    result["note"] = ""
+    for i in map(int, np.flatnonzero(over)):
+        result.iloc[i, result.columns.get_loc("note")] = (
+            f"concurrency {result['concurrency'].iloc[i]:g} above the memory bound "
+            f"{result['max_batch_memory'].iloc[i]:g}: predicted at the memory bound")
+        logging.getLogger(__name__).warning("%s row %d: %s", cases_path, i + 1,
+                                            result["note"].iloc[i])
     columns = list(cases.columns) + [
         "out_tok_s_total", "ttft_ms", "tpot_ms", "node_power_kw", "wh_per_query", "fits",
         "reason", "batch", "replica_power_kw", "gpu_power_w", "bound", "model_kind",
-        "uncertainty_pct", "calibrated"]
+        "uncertainty_pct", "calibrated", "engine_id", "ttft_unloaded_ms",
+        "out_tok_s_at_concurrency", "note"]
     result = result[columns]
     if fmt == "json":
         click.echo(result.to_json(orient="records", indent=2))
