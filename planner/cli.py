@@ -354,6 +354,10 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
         plan.summary["uncertainty"] = usum
     if out_dir:
         write_plan(plan, out_dir)
+        # The instance as solved (scenario and overrides applied), for `planner simulate`.
+        from planner.report.io import write_json_atomic
+
+        write_json_atomic(os.path.join(out_dir, "instance.json"), spec.model_dump(mode="json"))
         if uncertainty_draws is not None:
             from planner.report.uncertainty import write_uncertainty
 
@@ -403,6 +407,50 @@ class Progress:
     def update(self, n: int) -> None:
         if self.bar is not None:
             self.bar.update(n)
+
+
+@cli.command(name="simulate")
+@click.argument("run_dir", type=click.Path(path_type=str))
+@click.option("--requests", type=int, default=None, metavar="N",
+              help="Simulate the peak hour with N requests in all (needed when the plan's day "
+                   "has more than 10^7 requests); without it the whole day is simulated.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def simulate_command(run_dir: str, requests: int | None, seed: int, fmt: str) -> None:
+    """Discrete-event simulation (simpy) of a solved plan: Poisson arrivals per class to every
+    deployment's replicas (continuous batching, the model's step times); each class's TTFT and
+    TPOT percentiles against its SLO."""
+    from planner.simulate.plan import simulate_run
+
+    result = simulate_run(run_dir, requests=requests, seed=seed)
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2, default=float))
+        return
+    click.echo(simulation_text(result))
+
+
+def simulation_text(result: dict) -> str:
+    """The simulation's per-class table in words and numbers."""
+    head = (f"simulated {result['requests']:,} requests ("
+            + ("the whole day" if result["mode"] == "day"
+               else f"peak hour {result['peak_hour']:02d}:00 UTC") + f", seed {result['seed']})")
+    lines = [head, f"{'class':<16}{'pct':>5}{'TTFT sim':>11}{'pred':>9}{'SLO':>9}"
+                   f"{'TPOT sim':>11}{'pred':>9}{'SLO':>9}  met"]
+    fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
+    for c in result["classes"]:
+        at, pred, slo = c["at_slo_percentile"], c["predicted_at_slo_percentile"], c["slo"]
+        verdict = "yes" if c["met"] else "NO: " + ", ".join(
+            f"{k.replace('_ms', '').upper()} over by {v:.4g} ms" for k, v in c["miss_ms"].items())
+        if not c["requests"]:
+            verdict = "NO: no requests simulated"
+        pct = "P" + format(slo["percentile"], "g")
+        lines.append(f"{c['id']:<16}{pct:>5}{fmt(at['ttft_ms']):>11}"
+                     f"{fmt(pred['ttft_ms']):>9}{fmt(slo['ttft_ms']):>9}{fmt(at['tpot_ms']):>11}"
+                     f"{fmt(pred['tpot_ms']):>9}{fmt(slo['tpot_ms']):>9}  {verdict}")
+    lines.append("(ms; sim = simulated at the SLO's percentile, pred = the plan's analytic "
+                 "prediction, worst deployment of the class)")
+    return "\n".join(lines)
 
 
 @cli.command(name="levers")

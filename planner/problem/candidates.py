@@ -458,3 +458,29 @@ def site_shares(instance: PlanningInstance) -> np.ndarray | None:
         for site, value in (cls.min_site_share or {}).items():
             share[i, site_index[site]] = value
     return share
+
+
+def bucket_numbers(instance: PlanningInstance, deployments: pd.DataFrame, ci: int,
+                   calibration: Calibration | None = None) -> dict[str, np.ndarray]:
+    """Per (deployment, length bucket) of class ``ci``: unloaded TTFT, prefill work, decode
+    time and TPOT (seconds), the running batch, and the buckets' weights; the same model path
+    as the candidates (for ``planner simulate``). ``deployments``: model, precision, hardware,
+    num_gpus, max_concurrency[, speculative, disaggregated, engine]."""
+    with instance_catalog_context(instance):
+        calibration = calibration or load_calibration()
+        cls = instance.classes[ci]
+        isl, osl, weight = joint_buckets(cls.input_tokens, cls.output_tokens)
+        d, b = len(deployments), isl.size
+        cases = deployments.rename(columns={"max_concurrency": "concurrency"}).loc[
+            np.repeat(np.arange(d), b)].reset_index(drop=True)
+        cases = cases.assign(isl=np.tile(isl, d), osl=np.tile(osl, d))
+        specs = gather_specs(cases, calibration=calibration)
+        f = factor_arrays(specs["family"], calibration, specs["kind"], specs["engine"])
+        out = evaluate(specs, f)
+        shape = (d, b)
+        scale = instance.adjustments.throughput_scale
+        tpot = class_mix_tpot_ms(out, specs["osl"], weight, shape) / scale
+        return {"weight": weight, "t0_s": out["ttft_ms"].reshape(shape) / 1e3 / scale,
+                "prefill_s": np.nan_to_num(out["prefill_busy_s"].reshape(shape)) / scale,
+                "decode_s": osl[None, :] * tpot / 1e3, "tpot_s": tpot / 1e3,
+                "batch": out["batch"].reshape(shape), "fits": out["fits"].reshape(shape)}
