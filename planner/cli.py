@@ -420,10 +420,15 @@ class Progress:
 def simulate_command(run_dir: str, requests: int | None, seed: int, fmt: str) -> None:
     """Discrete-event simulation (simpy) of a solved plan: Poisson arrivals per class to every
     deployment's replicas (continuous batching, the model's step times); each class's TTFT and
-    TPOT percentiles against its SLO."""
+    TPOT percentiles against its SLO (also written to RUN_DIR/simulation.json for `planner
+    report`)."""
     from planner.simulate.plan import simulate_run
 
+    from planner.report.io import write_json_atomic
+
     result = simulate_run(run_dir, requests=requests, seed=seed)
+    # Kept beside the plan: `planner report` shows it in the latency table.
+    write_json_atomic(os.path.join(run_dir, "simulation.json"), result)
     if fmt == "json":
         click.echo(json.dumps(result, indent=2, default=float))
         return

@@ -410,7 +410,8 @@ def _assemble(instance: PlanningInstance, deployments: pd.DataFrame,
                                                 for c in instance.classes],
                             # the SLOs travel with the classes to the plan's class table
                             "ttft_slo_ms": [c.slo.ttft_ms for c in instance.classes],
-                            "tpot_slo_ms": [c.slo.tpot_ms for c in instance.classes]})
+                            "tpot_slo_ms": [c.slo.tpot_ms for c in instance.classes],
+                            "slo_percentile": [c.slo.percentile for c in instance.classes]})
     profile = np.ones((len(instance.classes), HOURS))
     for i, cls in enumerate(instance.classes):
         if cls.diurnal:

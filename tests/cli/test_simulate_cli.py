@@ -93,3 +93,14 @@ def test_bad_runs_are_one_line_errors(run_dir, tmp_path, case, message):
     assert result.exit_code != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_report_shows_predicted_and_simulated_latency(run_dir):
+    from planner.report.runs import load_run
+
+    assert _simulate(run_dir, "--requests", "2000").exit_code == 0
+    latency = load_run(run_dir).tables["latency"]
+    row = latency.iloc[0]
+    assert row["class"] == "chat" and row["percentile"] == 90
+    assert row["ttft_simulated_ms"] > 0 and row["tpot_simulated_ms"] > 0
+    assert row["simulated_met"] in (True, None) or bool(row["simulated_met"])
