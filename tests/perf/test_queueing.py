@@ -62,3 +62,20 @@ def test_usable_utilization_meets_the_slo_and_grows_with_demand():
     assert usable[0] == pytest.approx(0.8)
     none, _ = usable_utilization(0.99, 0.15, 0.8, rates, t0, W, np.full(rows, 4.0), moments)
     assert np.isnan(none).all()  # the unloaded P99 (0.2 s) already misses a 0.15 s SLO
+
+
+def test_analytic_p99_is_within_15_percent_of_the_simpy_simulation():
+    """A small pool in its queueing regime (2 replicas x 4 slots at 0.8): the analytic P99 TTFT
+    against the discrete-event simulation of the same pool (the full table over utilisation
+    0.3-0.95 and 1-1,000 replicas is scripts/bench_queueing.py, in docs/latency.md)."""
+    from planner.simulate.pool import Stream, simulate_pool
+
+    weight = np.array([0.5, 0.5])
+    t0, prefill, decode = np.array([0.1, 0.2]), np.array([0.05, 0.1]), np.array([2.0, 6.0])
+    moments = service_moments(t0[None], decode[None], prefill[None], weight)
+    rho, replicas, slots = 0.8, 2, 4
+    rate = rho * replicas * slots / moments["mean_s"][0]
+    analytic = ttft_quantile(0.99, t0[None], weight, rho, replicas, slots, **moments)[0]
+    sim = simulate_pool([Stream(rate, weight, t0, prefill, decode, np.full(2, 0.02))], replicas,
+                        slots, 40_000, seed=7)[0]["ttft_s"]
+    assert analytic == pytest.approx(np.percentile(sim, 99), rel=0.15)
