@@ -440,7 +440,7 @@ def simulation_text(result: dict) -> str:
     head = (f"simulated {result['requests']:,} requests ("
             + ("the whole day" if result["mode"] == "day"
                else f"peak hour {result['peak_hour']:02d}:00 UTC") + f", seed {result['seed']})")
-    lines = [head, f"{'class':<16}{'pct':>5}{'TTFT sim':>11}{'pred':>9}{'SLO':>9}"
+    lines = [head, f"{'class':<16}{'pct':>5}{'TTFT sim':>11}{'plan':>9}{'pred':>9}{'SLO':>9}"
                    f"{'TPOT sim':>11}{'pred':>9}{'SLO':>9}  met"]
     fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
     for c in result["classes"]:
@@ -451,10 +451,11 @@ def simulation_text(result: dict) -> str:
             verdict = "NO: no requests simulated"
         pct = "P" + format(slo["percentile"], "g")
         lines.append(f"{c['id']:<16}{pct:>5}{fmt(at['ttft_ms']):>11}"
-                     f"{fmt(pred['ttft_ms']):>9}{fmt(slo['ttft_ms']):>9}{fmt(at['tpot_ms']):>11}"
+                     f"{fmt(c.get('analytic_at_plan_ttft_ms')):>9}{fmt(pred['ttft_ms']):>9}{fmt(slo['ttft_ms']):>9}{fmt(at['tpot_ms']):>11}"
                      f"{fmt(pred['tpot_ms']):>9}{fmt(slo['tpot_ms']):>9}  {verdict}")
-    lines.append("(ms; sim = simulated at the SLO's percentile, pred = the plan's analytic "
-                 "prediction, worst deployment of the class)")
+    lines.append("(ms; sim = simulated at the SLO's percentile; plan = the queueing model on "
+                 "the plan's own pools; pred = the prediction the plan was made with, the class "
+                 "alone on its pool; worst deployment of the class)")
     return "\n".join(lines)
 
 

@@ -13,7 +13,9 @@ with the performance model's unloaded TTFT, prefill work, decode time and TPOT p
   (Little's law: rate x mean service of requests already running, at uniform residual times).
 
 Per class: TTFT and TPOT percentiles (P50, P90, P99) over all its requests after a warm-up,
-against its SLO at its percentile, beside the plan's analytic prediction.
+against its SLO at its percentile, beside the plan's prediction (the class-alone pool the
+candidates assumed) and the queueing model on the plan's own pools (its replica counts, all the
+classes of each deployment: the fixed point's check).
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ def simulate_run(path: str | Path, requests: int | None = None, seed: int = 0) -
     total_rate = sum(s["queries_per_day"] / 86400 * profiles[s["ci"], peak_hour]
                      for s in streams)
     samples = {c.id: {"ttft": [], "tpot": []} for c in instance.classes}
+    at_plan: dict[str, float] = {}
     pools = []
     for dep_id, members in _by_deployment(streams).items():
         replicas = max(int(math.ceil(float(deps.loc[dep_id, "replicas"]) - 1e-6)), 1)
@@ -116,6 +119,9 @@ def simulate_run(path: str | Path, requests: int | None = None, seed: int = 0) -
                         for s in members]
             dep_rate = sum(float(r[0]) for r in schedule)
             n_requests = max(int(round(requests * dep_rate / total_rate)), 100)
+        analytic = _analytic_at_plan(members, instance, profiles, peak_hour, replicas, slots)
+        for s_, value in zip(members, analytic):
+            at_plan[s_["class"]] = max(at_plan.get(s_["class"], 0.0), value)
         result = _simulate_deployment(members, schedule, replicas, slots, n_requests,
                                       seed + len(pools))
         for s, r in zip(members, result):
@@ -125,7 +131,7 @@ def simulate_run(path: str | Path, requests: int | None = None, seed: int = 0) -
                       "requests": int(sum(r["ttft_s"].size for r in result))})
     return {"mode": mode, "peak_hour": peak_hour if mode == "peak-hour" else None,
             "seed": seed, "requests": int(sum(p["requests"] for p in pools)),
-            "classes": _class_results(instance, samples, assignment),
+            "classes": _class_results(instance, samples, assignment, at_plan),
             "deployments": pools}
 
 
@@ -155,7 +161,34 @@ def _percentiles(values: np.ndarray) -> dict:
     return {f"p{p}": float(np.percentile(values, p) * 1e3) for p in PERCENTILES}
 
 
-def _class_results(instance, samples, assignment) -> list[dict]:
+def _analytic_at_plan(members, instance, profiles, hour, replicas, slots) -> list[float]:
+    """Each member class's analytic TTFT (ms) at its SLO percentile on this deployment's pool as
+    planned: its whole replicas and slots, all its classes' load at the peak hour (the slot wait
+    is shared; each class sees it over its own length buckets)."""
+    from planner.perf.queueing import service_moments, ttft_quantile
+
+    rates = np.array([s["queries_per_day"] / 86400 * profiles[s["ci"], hour] for s in members])
+    moments = [service_moments(s["t0_s"][None], s["decode_s"][None], s["prefill_s"][None],
+                               s["weight"]) for s in members]
+    total = rates.sum()
+    if total <= 0:
+        return [float("nan")] * len(members)
+    share = rates / total
+    mean_s = float(sum(w * m["mean_s"][0] for w, m in zip(share, moments)))
+    second_s = float(sum(w * (1 + m["scv_s"][0]) * m["mean_s"][0] ** 2
+                         for w, m in zip(share, moments)))
+    pooled = {"mean_s": mean_s, "scv_s": max(second_s / mean_s**2 - 1, 0.0),
+              "mean_p": float(sum(w * m["mean_p"][0] for w, m in zip(share, moments))),
+              "second_p": float(sum(w * m["second_p"][0] for w, m in zip(share, moments)))}
+    rho = total * mean_s / (replicas * slots)
+    if rho >= 1:
+        return [float("inf")] * len(members)
+    return [float(ttft_quantile(instance.classes[s["ci"]].slo.percentile / 100, s["t0_s"][None],
+                                s["weight"], rho, replicas, slots, **pooled)[0] * 1e3)
+            for s in members]
+
+
+def _class_results(instance, samples, assignment, at_plan=None) -> list[dict]:
     rows = []
     predicted = assignment.groupby("class")[["ttft_ms", "tpot_ms"]].max()
     for cls in instance.classes:
@@ -173,6 +206,9 @@ def _class_results(instance, samples, assignment) -> list[dict]:
                      "predicted_at_slo_percentile": {
                          k: (float(predicted.loc[cls.id, k]) if cls.id in predicted.index
                              else None) for k in ("ttft_ms", "tpot_ms")},
+                     # The queueing model on the plan's own pools (whole replicas, every
+                     # class of each deployment): the analytic twin of the simulated value.
+                     "analytic_at_plan_ttft_ms": (at_plan or {}).get(cls.id),
                      "slo": slo, "met": not misses and ttft.size > 0,
                      "miss_ms": misses})
     return rows

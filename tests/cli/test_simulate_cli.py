@@ -38,6 +38,8 @@ def test_the_whole_day_is_simulated_and_every_class_meets_its_slo(run_dir):
     # Light load: the simulated percentile is the analytic one (no queue to speak of).
     assert cls["at_slo_percentile"]["ttft_ms"] == pytest.approx(
         cls["predicted_at_slo_percentile"]["ttft_ms"], rel=0.15)
+    assert cls["analytic_at_plan_ttft_ms"] == pytest.approx(
+        cls["at_slo_percentile"]["ttft_ms"], rel=0.15)
     table = _simulate(run_dir)
     assert table.exit_code == 0 and "chat" in table.stdout and "yes" in table.stdout
 
