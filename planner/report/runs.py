@@ -159,7 +159,9 @@ def latency_table(folder: Path, classes: pd.DataFrame | None) -> pd.DataFrame | 
         at = s.get("at_slo_percentile", {})
         rows.append({
             "class": c["class"], "percentile": c.get("slo_percentile"),
-            "ttft_predicted_ms": c["worst_ttft_ms"], "ttft_simulated_ms": at.get("ttft_ms"),
+            "ttft_predicted_ms": c["worst_ttft_ms"],
+            "ttft_model_on_plan_ms": s.get("analytic_at_plan_ttft_ms"),
+            "ttft_simulated_ms": at.get("ttft_ms"),
             "ttft_slo_ms": c["ttft_slo_ms"], "ttft_headroom_ms": c["ttft_margin_ms"],
             "tpot_predicted_ms": c["worst_tpot_ms"], "tpot_simulated_ms": at.get("tpot_ms"),
             "tpot_slo_ms": c["tpot_slo_ms"], "tpot_headroom_ms": c["tpot_margin_ms"],
