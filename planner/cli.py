@@ -188,6 +188,13 @@ def calibrate(out_path: str | None, rows_csv: str | None, fmt: str, no_holdout: 
                    "\nnot written (pass --out FILE to save it; use it with --calibration FILE)")
 
 
+LATENCY_ROW_COLUMNS = ["model_id", "hardware_id", "precision_id", "num_gpus", "parallelism",
+                       "nominal_isl", "nominal_osl", "concurrency", "engine_id",
+                       "measured_tpot_ms", "tpot_ms", "tpot_error_pct", "measured_ttft_ms",
+                       "ttft_ms", "ttft_error_pct", "measured_tok_s", "predicted_throughput",
+                       "throughput_at_concurrency_error_pct", "source"]
+
+
 @cli.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Write validation.csv (every row), summary.csv, coverage.csv, holdout.csv, "
@@ -209,11 +216,13 @@ def validate(out_dir: str | None, calibration_path: str | None, fmt: str) -> Non
     if out_dir:
         for name, table in tables.items():
             target = Path(out_dir) / ("validation.csv" if name == "rows" else f"{name}.csv")
+            if name == "latency_rows":
+                table = table[[c for c in LATENCY_ROW_COLUMNS if c in table]]
             write_atomic(target, lambda tmp, t=table: t.to_csv(tmp, index=False))
         plot_predicted_vs_measured(tables["rows"], Path(out_dir) / "predicted_vs_measured.png")
     if fmt == "json":
         click.echo(json.dumps({k: v.to_dict(orient="records") for k, v in tables.items()
-                               if k != "rows"}, indent=2, default=float))
+                               if k not in ("rows", "latency_rows")}, indent=2, default=float))
         return
     fmt_table = lambda t: t.to_string(index=False, float_format=lambda v: f"{v:.3g}")  # noqa: E731
     summary = tables["summary"]
@@ -228,6 +237,17 @@ def validate(out_dir: str | None, calibration_path: str | None, fmt: str) -> Non
     click.echo(fmt_table(tables["holdout"]))
     click.echo("\nWorst 10 rows (throughput)")
     click.echo(fmt_table(tables["worst"]))
+    latency = tables["latency"]
+    click.echo("\nServing latency: InferenceMAX median TPOT, median TTFT and output tok/s at the "
+               "measured concurrency (engines and versions as published); ML.ENERGY v3 median "
+               "inter-token latency (MAPE and median signed error, %)")
+    click.echo(fmt_table(latency[latency["grouping"] == "all"]))
+    wide = latency[latency["grouping"] != "all"].pivot_table(
+        index="group", columns="metric", values="mape_pct")
+    click.echo("\nMAPE per model x hardware x engine (%)")
+    click.echo(wide.to_string(float_format=lambda v: f"{v:.3g}"))
+    click.echo("\nHeld-out serving-latency errors")
+    click.echo(fmt_table(tables["latency_heldout"]))
 
 
 @cli.command()
@@ -242,14 +262,26 @@ def throughput(cases_path: str, fmt: str, calibration_path: str | None) -> None:
     regime unless a concurrency is given)."""
     from planner.perf.factors import load_calibration
     from planner.perf.model import predict
+    import numpy as np
+
     from planner.config.validation import read_cases_csv
 
     cases = read_cases_csv(cases_path)
     result = predict(cases, calibration=load_calibration(calibration_path), file=cases_path)
+    # A concurrency the KV cache cannot hold runs at the memory bound: said per row.
+    over = result["concurrency_over_memory"].to_numpy(bool) & result["fits"].to_numpy(bool)
+    result["note"] = ""
+    for i in map(int, np.flatnonzero(over)):
+        result.iloc[i, result.columns.get_loc("note")] = (
+            f"concurrency {result['concurrency'].iloc[i]:g} above the memory bound "
+            f"{result['max_batch_memory'].iloc[i]:g}: predicted at the memory bound")
+        logging.getLogger(__name__).warning("%s row %d: %s", cases_path, i + 1,
+                                            result["note"].iloc[i])
     columns = list(cases.columns) + [
         "out_tok_s_total", "ttft_ms", "tpot_ms", "node_power_kw", "wh_per_query", "fits",
         "reason", "batch", "replica_power_kw", "gpu_power_w", "bound", "model_kind",
-        "uncertainty_pct", "calibrated"]
+        "uncertainty_pct", "calibrated", "engine_id", "ttft_unloaded_ms",
+        "out_tok_s_at_concurrency", "note"]
     result = result[columns]
     if fmt == "json":
         click.echo(result.to_json(orient="records", indent=2))
@@ -326,6 +358,10 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
         plan.summary["uncertainty"] = usum
     if out_dir:
         write_plan(plan, out_dir)
+        # The instance as solved (scenario and overrides applied), for `planner simulate`.
+        from planner.report.io import write_json_atomic
+
+        write_json_atomic(os.path.join(out_dir, "instance.json"), spec.model_dump(mode="json"))
         if uncertainty_draws is not None:
             from planner.report.uncertainty import write_uncertainty
 
@@ -379,6 +415,56 @@ class Progress:
     def update(self, n: int) -> None:
         if self.bar is not None:
             self.bar.update(n)
+
+
+@cli.command(name="simulate")
+@click.argument("run_dir", type=click.Path(path_type=str))
+@click.option("--requests", type=int, default=None, metavar="N",
+              help="Simulate the peak hour with N requests in all (needed when the plan's day "
+                   "has more than 10^7 requests); without it the whole day is simulated.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def simulate_command(run_dir: str, requests: int | None, seed: int, fmt: str) -> None:
+    """Discrete-event simulation (simpy) of a solved plan: Poisson arrivals per class to every
+    deployment's replicas (continuous batching, the model's step times); each class's TTFT and
+    TPOT percentiles against its SLO (also written to RUN_DIR/simulation.json for `planner
+    report`)."""
+    from planner.simulate.plan import simulate_run
+
+    from planner.report.io import write_json_atomic
+
+    result = simulate_run(run_dir, requests=requests, seed=seed)
+    # Kept beside the plan: `planner report` shows it in the latency table.
+    write_json_atomic(os.path.join(run_dir, "simulation.json"), result)
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2, default=float))
+        return
+    click.echo(simulation_text(result))
+
+
+def simulation_text(result: dict) -> str:
+    """The simulation's per-class table in words and numbers."""
+    head = (f"simulated {result['requests']:,} requests ("
+            + ("the whole day" if result["mode"] == "day"
+               else f"peak hour {result['peak_hour']:02d}:00 UTC") + f", seed {result['seed']})")
+    lines = [head, f"{'class':<16}{'pct':>5}{'TTFT sim':>11}{'plan':>9}{'pred':>9}{'SLO':>9}"
+                   f"{'TPOT sim':>11}{'pred':>9}{'SLO':>9}  met"]
+    fmt = lambda v: "-" if v is None else f"{v:.4g}"  # noqa: E731
+    for c in result["classes"]:
+        at, pred, slo = c["at_slo_percentile"], c["predicted_at_slo_percentile"], c["slo"]
+        verdict = "yes" if c["met"] else "NO: " + ", ".join(
+            f"{k.replace('_ms', '').upper()} over by {v:.4g} ms" for k, v in c["miss_ms"].items())
+        if not c["requests"]:
+            verdict = "NO: no requests simulated"
+        pct = "P" + format(slo["percentile"], "g")
+        lines.append(f"{c['id']:<16}{pct:>5}{fmt(at['ttft_ms']):>11}"
+                     f"{fmt(c.get('analytic_at_plan_ttft_ms')):>9}{fmt(pred['ttft_ms']):>9}{fmt(slo['ttft_ms']):>9}{fmt(at['tpot_ms']):>11}"
+                     f"{fmt(pred['tpot_ms']):>9}{fmt(slo['tpot_ms']):>9}  {verdict}")
+    lines.append("(ms; sim = simulated at the SLO's percentile; plan = the queueing model on "
+                 "the plan's own pools; pred = the prediction the plan was made with, the class "
+                 "alone on its pool; worst deployment of the class)")
+    return "\n".join(lines)
 
 
 @cli.command(name="levers")

@@ -152,6 +152,9 @@ def existing_file(path: str | Path) -> Path:
     return path
 
 
+TEXT_CASE_COLUMNS = ("engine_version",)
+
+
 def read_cases_csv(path: str | Path) -> pd.DataFrame:
     """A CSV of cases: every row as many fields as the header (a ragged row is an error, not
     a shifted index), cells stripped of surrounding blanks."""
@@ -180,6 +183,8 @@ def read_cases_csv(path: str | Path) -> pd.DataFrame:
     # Numbers as numbers where a whole column parses, like pandas.read_csv; ids stay text.
     frame = frame.replace({"": np.nan})
     for col in frame.columns:
+        if col in TEXT_CASE_COLUMNS:  # "0.10" is a version, not the number 0.1
+            continue
         converted = pd.to_numeric(frame[col], errors="coerce")
         if len(frame) and frame[col].notna().any() and (
                 converted.notna() == frame[col].notna()).all():

@@ -13,6 +13,9 @@ Four stages, each physical and none per model or per row:
    GPU power at every batch.
 4. The host's non-GPU power (one fraction of the node's non-GPU rating) on MLPerf Power wall
    measurements (MaxQ, power-capped systems excluded from the fit, reported).
+5. Each engine version's serving-latency factors (small-message all-reduce, per-step and
+   per-sequence time, MoE kernels, TTFT's server and scheduling terms) on the InferenceMAX
+   serving sweeps, families fixed (``planner.perf.latency``).
 
 Held-out error: leave-one-family-out (a family predicted from the pooled fit of the others: a
 GPU known only by its spec sheet) and leave-one-model-out (a model's rows predicted from its
@@ -350,6 +353,12 @@ def calibrate(rows: pd.DataFrame | None = None, holdout: bool = True
     calibration = Calibration(fitted, pooled, {}, engines)
     calibration = fit_power(calibration, energy)
     calibration = fit_host_power(calibration)
+    # Stage 5 (issue 22): each engine version's serving-latency physics on the InferenceMAX
+    # sweeps, the families' factors fixed (planner.perf.latency).
+    from planner.perf.latency import fit_serving_engines
+
+    calibration = replace(calibration, engines={**calibration.engines,
+                                                **fit_serving_engines(calibration)})
     lofo = held.groupby("family")["lofo_error_pct"].apply(lambda e: e.abs().mean()).dropna()
     lomo = held.groupby("model")["lomo_error_pct"].apply(lambda e: e.abs().mean()).dropna()
     calibration = replace(calibration, provenance={

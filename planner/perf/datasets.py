@@ -135,6 +135,8 @@ def mlenergy_rows() -> pd.DataFrame:
         "measured_tok_s": _numeric(table, "tok_s", file),
         "measured_gpu_power_w": _numeric(table, "gpu_power_w", file),
         "measured_j_per_token": _numeric(table, "j_per_token", file),
+        "measured_itl_ms": pd.to_numeric(table.get("median_itl_ms"), errors="coerce"),
+        "measured_p99_itl_ms": pd.to_numeric(table.get("p99_itl_ms"), errors="coerce"),
         "source": table["source"]})
     return _mark_catalog(cases)
 
@@ -149,3 +151,36 @@ def mlperf_power_rows() -> pd.DataFrame:
         "maxq": table["maxq"].astype(bool), "measured_tok_s": _numeric(table, "tok_s", file),
         "measured_wall_power_w": _numeric(table, "wall_power_w", file),
         "source": table["source"]})
+
+
+INFERENCEMAX_TABLE = "benchmarks/inferencemax.csv"
+# InferenceMAX draws each request's lengths uniformly from 80-100 % of the nominal ISL/OSL: the
+# mean request is 0.9 x nominal (its README; the rows state the nominal values).
+INFERENCEMAX_LENGTH_FRACTION = 0.9
+
+
+def inferencemax_rows() -> pd.DataFrame:
+    """SemiAnalysis InferenceMAX serving sweeps (NVIDIA, no disaggregation, no speculative
+    decoding) as cases at the measured concurrency, engine and engine version, with measured
+    output tokens/s, median TTFT and median TPOT. Attention data parallel maps to ``dep``;
+    expert parallel over tensor-parallel attention keeps TP's per-GPU weights (``tp``)."""
+    table = _read(INFERENCEMAX_TABLE)
+    file = str(data_path(INFERENCEMAX_TABLE))
+    dp_attention = table["dp_attention"].astype(str).str.lower() == "true"
+    cases = pd.DataFrame({
+        "dataset": "inferencemax", "table": "inferencemax.csv",
+        "version": table["engine"] + " " + table["engine_version"].astype(str),
+        "model": table["model"], "hardware": table["gpu"], "precision": table["precision"],
+        "num_gpus": _numeric(table, "num_gpus", file),
+        "parallelism": np.where(dp_attention, "dep", "tp"),
+        "isl": _numeric(table, "isl", file) * INFERENCEMAX_LENGTH_FRACTION,
+        "osl": _numeric(table, "osl", file) * INFERENCEMAX_LENGTH_FRACTION,
+        "nominal_isl": table["isl"], "nominal_osl": table["osl"],
+        "concurrency": _numeric(table, "concurrency", file), "engine": table["engine"],
+        "engine_version": table["engine_version"].astype(str),
+        "measured_tok_s": _numeric(table, "out_tok_s_total", file),
+        "measured_ttft_ms": _numeric(table, "median_ttft_ms", file),
+        "measured_tpot_ms": _numeric(table, "median_tpot_ms", file),
+        "measured_gpu_power_w": np.nan, "measured_j_per_token": np.nan,
+        "source": table["source"]})
+    return _mark_catalog(cases)

@@ -119,15 +119,59 @@ class EngineFactors:
     # TensorRT-LLM's and vLLM's default max_num_tokens / max_num_batched_tokens. It bounds the
     # offline regime's batch (``planner.perf.model.token_budget_batch``).
     max_num_tokens: float = 8192.0
+    # Latency side (issue 22), fit on serving measurements (InferenceMAX, ML.ENERGY ITL); NaN /
+    # 0 leave the family's physics as fit on the max-throughput tables.
+    # Latency of one small-message all-reduce step (the engine's own one-shot / custom
+    # all-reduce over NVLink at batch 1-64): replaces the family's ``allreduce_latency_s``,
+    # which the max-throughput tables fit amortised over thousands of sequences.
+    allreduce_latency_s: float = float("nan")
+    # The server's own time in a TTFT: HTTP, tokenization, scheduling of the first step, the
+    # detokenized first token (per request).
+    server_overhead_s: float = 0.0
+    # Decode steps a new request waits behind before its prefill is scheduled (continuous
+    # batching with chunked prefill: on average part of the running step, up to one).
+    schedule_wait_steps: float = 0.0
+    # Closed-loop benchmarks (B users, each sending its next request when the last ends, with
+    # similar lengths) keep their users in step: the fraction of the other users' prompts a
+    # request's prefill queues behind, as (B - 1) / 2 x fraction prompts. Serving sweeps only;
+    # Poisson traffic has no such term (the planner's queueing model covers it).
+    closed_loop_burst: float = 0.0
+    version: str = ""  # the engine version the factors were fit on ("" = as published tables)
     fitted_on: str = "reference engine (the throughput factors are fit on it)"
     mape_pct: float = float("nan")
     n_rows: int = 0
+    # Serving-latency errors on the rows fit (MAPE %), per metric: tpot, ttft, throughput.
+    latency_mape_pct: dict = field(default_factory=dict)
 
 
 REFERENCE_ENGINE = "trtllm"
 ENGINE_BOUNDS = {"kernel_time_factor": (0.5, 3.0), "step_overhead_s": (0.0, 0.05),
                  "moe_kernel_factor": (0.25, 5.0),
-                 "sequence_overhead_s": (0.0, 1e-3), "max_num_tokens": (256.0, 1e6)}
+                 "sequence_overhead_s": (0.0, 1e-3), "max_num_tokens": (256.0, 1e6),
+                 "server_overhead_s": (0.0, 1.0), "schedule_wait_steps": (0.0, 4.0),
+                 "closed_loop_burst": (0.0, 1.0)}
+# Names as published (InferenceMAX's ``framework``, images, instance files) -> engine ids.
+ENGINE_ALIASES = {"trt": "trtllm", "tensorrt-llm": "trtllm", "tensorrt_llm": "trtllm",
+                  "trt-llm": "trtllm", "tensorrtllm": "trtllm", "vllm": "vllm",
+                  "sglang": "sglang"}
+VERSION_SEP = ":"  # engine id with its version: ``vllm:0.13.0``
+
+
+def engine_name(name: str) -> str:
+    """An engine's id from its published name (``TensorRT-LLM`` -> ``trtllm``)."""
+    key = str(name).strip().lower()
+    return ENGINE_ALIASES.get(key, key)
+
+
+def version_tuple(version: str) -> tuple:
+    """``1.2.0rc2`` -> (1, 2, 0, -1, 2): numeric parts first, a pre-release below its release."""
+    import re
+
+    text = str(version).strip().lower().lstrip("v")
+    parts = [int(p) for p in re.findall(r"\d+", text.split("rc")[0].split("post")[0])][:3]
+    parts += [0] * (3 - len(parts))
+    rc = re.search(r"rc(\d+)", text)
+    return (*parts, -1 if rc else 0, int(rc.group(1)) if rc else 0)
 
 
 @dataclass(frozen=True)
@@ -145,15 +189,53 @@ class Calibration:
     host_power_fraction: float = 0.5
     host_power_note: str = "prior"
 
+    def versions(self, name: str) -> list[str]:
+        """The measured versions of an engine, oldest first."""
+        prefix = name + VERSION_SEP
+        found = {k.split("@")[0][len(prefix):] for k in self.engines if k.startswith(prefix)}
+        return sorted(found, key=version_tuple)
+
+    def resolve_engine(self, name: str, version: str | None = None) -> str:
+        """The calibrated engine id of a name as published and an optional version: the exact
+        version where it was measured, else the nearest measured version of that engine (an
+        unknown newer one gets the newest); no version: the engine as its max-throughput and
+        energy tables measure it (``trtllm``: TensorRT-LLM's tables; ``vllm``: ML.ENERGY v3),
+        or, for an engine known only from serving sweeps (``sglang``), its newest version."""
+        name = engine_name(name)
+        measured = self.versions(name)
+        version = "" if version is None else str(version).strip().lower().lstrip("v")
+        if version in ("", "nan", "none") or not measured:
+            if name in self.engines or not measured:
+                return name
+            return name + VERSION_SEP + measured[-1]
+        if version in measured:
+            return name + VERSION_SEP + version
+        key = version_tuple(version)
+        if key >= version_tuple(measured[-1]):
+            return name + VERSION_SEP + measured[-1]
+        if key <= version_tuple(measured[0]):
+            return name + VERSION_SEP + measured[0]
+        # Between two measured versions: the nearer (major, minor, patch weighted 1e4/1e2/1).
+        after = next(i for i, v in enumerate(measured) if version_tuple(v) > key)
+        target = np.array(key[:3], float)
+        distance = [float(np.abs(np.array(version_tuple(v)[:3], float) - target)
+                          @ np.array([1e4, 1e2, 1.0])) for v in measured[after - 1:after + 1]]
+        return name + VERSION_SEP + measured[after - 1 + int(np.argmin(distance))]
+
     def engine(self, name: str, family: str | None = None) -> EngineFactors:
         """An engine's factors on a hardware family (``engine@family`` where that pair was fit,
-        else the engine's pooled factors)."""
+        else the engine's pooled factors). ``name`` may carry a version (``vllm:0.13.0``)."""
+        if VERSION_SEP in name:
+            base, version = name.split(VERSION_SEP, 1)
+            name = self.resolve_engine(base, version)
+        else:
+            name = self.resolve_engine(name)
         if family is not None and f"{name}@{family}" in self.engines:
             return self.engines[f"{name}@{family}"]
         try:
             return self.engines[name]
         except KeyError:
-            known = ", ".join(sorted(k for k in self.engines if "@" not in k))
+            known = ", ".join(sorted({k.split("@")[0] for k in self.engines}))
             raise InputError(f"unknown engine (calibrated engines: {known})", field="engine",
                              value=name, has_value=True) from None
 
@@ -188,6 +270,8 @@ class Calibration:
         for name, engine in engines.items():
             for factor, (lo, hi) in ENGINE_BOUNDS.items():
                 value = getattr(engine, factor)
+                if np.isnan(value):
+                    continue
                 if not lo <= value <= hi:
                     raise InputError(f"engine factor outside its physical range [{lo}, {hi}]",
                                      file=file, field=f"engines.{name}.{factor}", value=value,

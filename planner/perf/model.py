@@ -52,8 +52,8 @@ import pandas as pd
 
 from planner.catalog.loaders import Catalog, kv_bytes_per_token_full, load_catalog, model_kind
 from planner.errors import InputError
-from planner.perf.factors import (FACTOR_NAMES, POWER_NAMES, REFERENCE_ENGINE, Calibration,
-                                  load_calibration)
+from planner.perf.factors import (FACTOR_NAMES, POWER_NAMES, REFERENCE_ENGINE, VERSION_SEP,
+                                  Calibration, load_calibration)
 from planner.config.validation import check_text_column, parse_bool_column, parse_number_column
 
 GIB = 2.0**30
@@ -101,6 +101,10 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
                                        what="blank for the offline regime")
                    if "concurrency" in cases.columns else np.full(len(cases), np.nan))
     engines = _text_column(cases, "engine", REFERENCE_ENGINE)
+    if "engine_version" in cases.columns:  # ``vllm`` + ``0.13.0`` -> ``vllm:0.13.0``
+        versions = _text_column(cases, "engine_version", "")
+        engines = np.where(versions == "", engines,
+                           engines + VERSION_SEP + versions.astype(str)).astype(object)
     parallelism = _text_column(cases, "parallelism", "tp")
     bad = ~np.isin(parallelism, PARALLELISM)
     if bad.any():
@@ -113,6 +117,11 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
     sequence_overhead = np.zeros(len(cases))
     window_kv = np.zeros(len(cases), dtype=bool)
     max_num_tokens = np.zeros(len(cases))
+    engine_allreduce = np.full(len(cases), np.nan)
+    server_overhead = np.zeros(len(cases))
+    schedule_wait = np.zeros(len(cases))
+    burst = np.zeros(len(cases))
+    resolved = np.asarray(engines, dtype=object).copy()
     m = _rows(catalog.models, model_ids)
     h = _rows(catalog.hardware, hw_ids)
     p = _rows(catalog.precisions, prec_ids)
@@ -125,10 +134,16 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         rows = pair_codes == code
         try:
             engine = calibration.engine(name, family)
+            base, _, version = name.partition(VERSION_SEP)
+            resolved[rows] = calibration.resolve_engine(base, version or None)
         except InputError as exc:
             i = int(np.flatnonzero(rows)[0])
             raise InputError(exc.reason, file=file, field=f"row {i + 1}.engine", value=name,
                              has_value=True) from None
+        engine_allreduce[rows] = engine.allreduce_latency_s
+        server_overhead[rows] = engine.server_overhead_s
+        schedule_wait[rows] = engine.schedule_wait_steps
+        burst[rows] = engine.closed_loop_burst
         kernel_factor[rows] = engine.kernel_time_factor
         moe_kernel_factor[rows] = engine.moe_kernel_factor
         step_overhead[rows] = engine.step_overhead_s
@@ -166,7 +181,9 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         "model": np.asarray(model_ids), "hardware": np.asarray(hw_ids),
         "precision": np.asarray(prec_ids), "family": families,
         "kind": model_kind(catalog.models).to_numpy()[catalog.models.index.get_indexer(model_ids)],
-        "engine": engines, "kernel_factor": kernel_factor,
+        "engine": resolved, "kernel_factor": kernel_factor,
+        "engine_allreduce_latency_s": engine_allreduce, "server_overhead_s": server_overhead,
+        "schedule_wait_steps": schedule_wait, "closed_loop_burst": burst,
         "moe_kernel_factor": moe_kernel_factor, "step_overhead_s": step_overhead,
         "sequence_overhead_s": sequence_overhead, "max_num_tokens": max_num_tokens,
         "dep": dep, "weight_only": weight_only,
@@ -369,12 +386,18 @@ def _math_efficiency(s: dict, f: dict) -> np.ndarray:
     return np.where(s["weight_only"], f["eta_weight_only"], 1.0)
 
 
-def collective_latency_s(f: dict, n: np.ndarray) -> np.ndarray:
+def collective_latency_s(f: dict, n: np.ndarray, s: dict | None = None) -> np.ndarray:
     """Latency of one all-reduce (or all-to-all) over ``n`` GPUs: ``allreduce_latency_s`` per
     step of a log2(n)-step exchange (recursive doubling / tree; 0 on one GPU). A latency
     independent of n over-predicted TP8 against TP1-TP4 on every family (+20 to +40 % on
     B200 and L40S); one step per ring hop (n - 1) over-corrected TP8 on Hopper."""
-    return f["allreduce_latency_s"] * np.log2(np.maximum(n, 1))
+    per_step = f["allreduce_latency_s"]
+    if s is not None and "engine_allreduce_latency_s" in s:
+        # An engine fit on serving sweeps brings its own small-message all-reduce (one-shot /
+        # custom all-reduce over NVLink at batch 1-64, issue 22).
+        engine = s["engine_allreduce_latency_s"]
+        per_step = np.where(np.isfinite(engine), engine, per_step)
+    return per_step * np.log2(np.maximum(n, 1))
 
 
 def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
@@ -411,7 +434,7 @@ def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
     t_other = other_bytes / bandwidth * draft
     t_serial = np.maximum(t_attention_memory, t_attention_compute) + t_other
     ring = 2 * (n - 1) / n
-    hop = collective_latency_s(f, n)
+    hop = collective_latency_s(f, n, s)
     allreduce = 2 * s["layers"] * (hop + ring * tokens * s["hidden"]
                                    * ACTIVATION_BYTES / s["link_bw_uni"])
     # DEP: each GPU's tokens go to the GPUs holding their experts and come back (k copies).
@@ -456,7 +479,7 @@ def prefill_s(s: dict, f: dict) -> np.ndarray:
     touched = _touched_experts(s, s["isl"])
     weight_bytes = (s["shared_params"] + s["expert_params"] * touched) * s["bytes_per_weight"]
     t_memory = weight_bytes / n / (s["hbm_bw"] * f["eta_bw"]) * s["kernel_factor"]
-    latency = np.where(n > 1, 2 * s["layers"] * collective_latency_s(f, n), 0.0)
+    latency = np.where(n > 1, 2 * s["layers"] * collective_latency_s(f, n, s), 0.0)
     return (np.maximum(prefill_compute_s(s, f), t_memory) + prefill_comm_s(s, f) + latency
             + f["layer_overhead_s"] * s["layers"] + s["step_overhead_s"])
 
@@ -529,6 +552,15 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
     kv_transfer = np.where(split, kv_sequence_bytes(s, s["isl"])
                            / (s["num_gpus"] * s["kv_transfer_bw"]), 0.0)
     wh_per_query = replica_power_w * seconds_per_query / 3600.0
+    ttft_s = (s["server_overhead_s"] + (1 + s["schedule_wait_steps"]) * step["t_step"]
+              + t_prefill + kv_transfer)
+    # Closed loop at B users: each user's cycle is TTFT + osl x TPOT; the replica's prefill work
+    # (compute and communication of one prompt) is a single server fed at B / cycle.
+    prefill_busy = np.where(split, 0.0, prefill_compute + prefill_comm)
+    cycle = ttft_s + cohort_time
+    rho_prefill = np.minimum(batch * prefill_busy / cycle, 0.95)
+    ttft_loaded_s = (ttft_s + rho_prefill * prefill_busy / (2 * (1 - rho_prefill))
+                     + s["closed_loop_burst"] * (batch - 1) / 2 * prefill_busy)
     fits = fit["fits"]
     nan = np.where(fits, 1.0, np.nan)
     return {
@@ -537,7 +569,15 @@ def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
         "max_batch_memory": fit["max_batch_memory"],
         "weights_gb_per_gpu": fit["weights_gb_per_gpu"], "kv_capacity_gb": fit["kv_capacity_gb"],
         "out_tok_s_total": out_tok_s * nan,
-        "ttft_ms": (t_prefill + kv_transfer + step["t_step"]) * 1e3 * nan,
+        # Unloaded TTFT: the server's overhead, the scheduling wait behind running decode
+        # steps, the prefill (and its KV transfer when split) and the first decode step.
+        "ttft_ms": ttft_s * 1e3 * nan,
+        # At the case's concurrency as a closed loop (B users each sending the next request
+        # when the last ends): prefills of the B users queue for the replica's prefill work
+        # (M/D/1 at the prefill load they bring); throughput B x osl / (TTFT + osl x TPOT).
+        "ttft_loaded_ms": ttft_loaded_s * 1e3 * nan,
+        "out_tok_s_at_concurrency": batch * osl / (ttft_loaded_s + cohort_time) * nan,
+        "prefill_busy_s": prefill_busy * nan,
         "tpot_ms": (cohort_time / osl) * 1e3 * nan,
         # Parts of the cohort time, so that TPOT can be recomputed against another prefill mix
         # (see ``mixed_tpot_ms``).
@@ -582,7 +622,14 @@ def predict(cases: pd.DataFrame, calibration: Calibration | None = None,
     specs = gather_specs(cases, catalog, file=file, calibration=calibration)
     factors = factor_arrays(specs["family"], calibration, specs["kind"], specs["engine"])
     result = evaluate(specs, factors)
+    # At a given concurrency the user sees the loaded TTFT (the B users' prefills queue).
+    loaded = np.isfinite(specs["concurrency"])
+    result["ttft_unloaded_ms"] = result["ttft_ms"]
+    result["ttft_ms"] = np.where(loaded, result["ttft_loaded_ms"], result["ttft_ms"])
+    result["concurrency_over_memory"] = loaded & (specs["concurrency"]
+                                                  > result["max_batch_memory"])
     columns = {f"{key}_id": specs[key] for key in ("model", "hardware", "precision")}
+    columns["engine_id"] = specs["engine"]
     columns.update(result)
     columns["model_kind"] = specs["kind"]
     columns["uncertainty_pct"] = np.where(result["fits"], factors["uncertainty_pct"], np.nan)

@@ -1,5 +1,9 @@
 """Every shipped measured dataset against the model, side by side (``planner validate``).
 
+Serving latency (issue 22): median TPOT, median TTFT and output throughput at concurrency on the
+InferenceMAX sweeps per model x hardware x engine version, ML.ENERGY's median inter-token
+latency, and the held-out latency errors (``planner.perf.latency``).
+
 Throughput on the TensorRT-LLM tables and on ML.ENERGY v3 (vLLM), GPU power and J/token on
 ML.ENERGY v3; MAPE and median signed error per dataset and per hardware family, model kind and
 precision; the worst rows; the held-out errors the calibration recorded (leave-one-family-out,
@@ -147,11 +151,14 @@ def worst_rows(rows: pd.DataFrame, n: int = 10) -> pd.DataFrame:
 
 def validation(calibration: Calibration | None = None,
                calibration_path=None) -> dict[str, pd.DataFrame]:
+    from planner.perf.latency import latency_validation
+
     calibration = calibration or load_calibration(calibration_path)
     rows = attach_heldout(prediction_rows(calibration), calibration_path)
     return {"rows": rows, "summary": summary_table(rows),
             "coverage": coverage_table(rows, calibration),
-            "holdout": holdout_table(calibration), "worst": worst_rows(rows)}
+            "holdout": holdout_table(calibration), "worst": worst_rows(rows),
+            **latency_validation(calibration)}
 
 
 def plot_predicted_vs_measured(rows: pd.DataFrame, path) -> None:

@@ -120,13 +120,15 @@ def build_coefficients(instance: PlanningInstance, calibration: Calibration | No
 
 
 def candidate_key(instance: PlanningInstance) -> str:
-    """What candidate_pairs depends on: classes (less demand and profile), options, the number
-    of sites, the throughput and power multipliers. Site PUE, caps, inventory and demand only
-    enter ``assemble``, so points that change only those can reuse the candidates."""
+    """What candidate_pairs depends on: classes (with their demand and profile: the usable
+    utilisation of a pair follows from the class's peak rate), options, the number of sites,
+    the throughput and power multipliers. Site PUE, caps and inventory only enter
+    ``assemble``, so points that change only those can reuse the candidates."""
     data = instance.model_dump(mode="json")
-    classes = [{k: v for k, v in c.items() if k not in ("queries_per_day", "diurnal")}
-               for c in data["classes"]]
-    adjust = {k: v for k, v in data["adjustments"].items() if k != "demand_scale"}
+    # Issue 22: a pair's usable utilisation depends on the class's peak arrival rate (pooling),
+    # so demand and its profile are part of the key.
+    classes = data["classes"]
+    adjust = data["adjustments"]
     own = [data.get(k) for k in ("measurements", "custom_hardware", "custom_models",
                                  "provisioning")]  # issue 13
     return json.dumps([classes, data["options"], len(data["sites"]), adjust, own],
@@ -195,6 +197,7 @@ def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None
     # --- end issue 13 ---
     per_class = []
     best_rows = []
+    o_ceiling = instance.options.utilization_ceiling
     for ci, cls in enumerate(instance.classes):
         isl, osl, weight = joint_buckets(cls.input_tokens, cls.output_tokens)
         b = isl.size
@@ -222,8 +225,16 @@ def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None
         ttft = ttft / adjust.throughput_scale
         tpot = tpot / adjust.throughput_scale
         q = cls.slo.percentile / 100
-        ttft_q = np.where(fits, weighted_quantile(np.nan_to_num(ttft, nan=np.inf), weight, q),
-                          np.inf)
+        ttft_unloaded_q = np.where(fits, weighted_quantile(np.nan_to_num(ttft, nan=np.inf),
+                                                           weight, q), np.inf)
+        # Issue 22: TTFT at the percentile under Poisson arrivals to the pool of replicas, and
+        # the pair's usable utilisation (the largest meeting the TTFT SLO, at most the ceiling).
+        usable_util, ttft_q = pair_queueing(cls, instance, out, ttft, tpot, tiled["osl"], weight,
+                                       shape, fits, q)
+        if overlay is not None:  # a measured profile was taken at its SLO-meeting load already
+            measured = (overlay.dep_source[:, ci] == 1) & fits
+            usable_util[measured] = instance.options.utilization_ceiling
+            ttft_q[measured] = ttft_unloaded_q[measured]
         tpot_q = np.where(fits, weighted_quantile(np.nan_to_num(tpot, nan=np.inf), weight, q),
                           np.inf)
         ns = np.where(fits, np.nansum(node_s * weight, axis=1), np.nan)
@@ -242,7 +253,11 @@ def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None
                 np.where(np.isfinite(u), weight, 0.0), axis=1)[known]
         if overlay is not None:  # issue 13: measured pairs carry no model error
             unc_pct[overlay.dep_source[:, ci] == 1] = np.nan
-        ok_ttft = ttft_q <= (cls.slo.ttft_ms or np.inf)
+        ok_ttft = np.isfinite(usable_util) & (ttft_q <= (cls.slo.ttft_ms or np.inf) * (1 + 1e-9))
+        # Capacity node-seconds: busy time x ceiling / usable utilisation, so the capacity rows
+        # (busy <= ceiling x nodes) hold each pair to its own usable utilisation.
+        busy_ns = ns
+        ns = np.where(ok_ttft, ns * o_ceiling / np.where(ok_ttft, usable_util, 1.0), ns)
         ok_tpot = tpot_q <= (cls.slo.tpot_ms or np.inf)
         # A reasoning model's score is earned with its chain of thought: credit it only where the
         # class's output lengths include those tokens.
@@ -256,17 +271,20 @@ def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None
             "class_idx": ci, "dep_idx": np.arange(d), "eligible": eligible, "fits": fits,
             "ok_ttft": ok_ttft, "ok_tpot": ok_tpot, "ok_quality": ok_quality, "allowed": allowed,
             "node_seconds": ns, "dynamic_kwh": dyn_kwh, "wh_per_query_it": wh_it,
-            "ttft_ms": ttft_q, "tpot_ms": tpot_q, "uncertainty_pct": unc_pct}))
+            "ttft_ms": ttft_q, "tpot_ms": tpot_q, "uncertainty_pct": unc_pct,
+            "busy_node_seconds": busy_ns, "usable_utilization": usable_util,
+            "ttft_unloaded_ms": ttft_unloaded_q}))
         usable = fits & allowed
         best_rows.append({
             "class": cls.id, "ttft_slo_ms": cls.slo.ttft_ms, "tpot_slo_ms": cls.slo.tpot_ms,
             "min_quality": cls.min_quality,
-            "best_ttft_ms": float(np.min(ttft_q[usable])) if usable.any() else np.inf,
+            "best_ttft_ms": (float(np.min(ttft_unloaded_q[usable])) if usable.any()
+                             else np.inf),
             "best_tpot_ms": float(np.min(tpot_q[usable])) if usable.any() else np.inf,
             "best_quality": float(credited[allowed].max()) if allowed.any() else 0.0,
             # Closest values of an SLO-vs-quality conflict: the best latency among candidates
             # meeting the quality floor, the best quality among those meeting the SLO.
-            "best_ttft_with_quality_ms": _least(ttft_q, usable & ok_quality),
+            "best_ttft_with_quality_ms": _least(ttft_unloaded_q, usable & ok_quality),
             "best_tpot_with_quality_ms": _least(tpot_q, usable & ok_quality & ok_ttft),
             "best_quality_with_slo": (float(credited[usable & ok_ttft & ok_tpot].max())
                                       if (usable & ok_ttft & ok_tpot).any() else np.nan),
@@ -303,6 +321,44 @@ def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None
     log.info("candidates: %d generated, %d kept, %d eligible pairs; dropped %s (%.2f s)",
              report.generated, report.kept, report.pairs, report.dropped, report.seconds)
     return deployments, pairs, report
+
+
+def class_peak_rate(cls, instance: PlanningInstance) -> float:
+    """A class's arrival rate (requests/s) at its peak hour."""
+    rate = cls.queries_per_day * instance.adjustments.demand_scale / 86400.0
+    if cls.diurnal:
+        p = np.asarray(cls.diurnal, dtype=float)
+        rate *= float(p.max() / p.mean())
+    return rate
+
+
+def pair_queueing(cls, instance: PlanningInstance, out: dict, ttft_ms: np.ndarray,
+                  tpot_ms: np.ndarray, osl: np.ndarray, weight: np.ndarray,
+                  shape: tuple[int, int], fits: np.ndarray, q: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per deployment (for this class): usable utilisation and TTFT at percentile ``q`` (ms)
+    under Poisson arrivals at the class's peak rate to the pool of replicas the class alone
+    needs there (``planner.perf.queueing``). NaN / inf where the deployment cannot serve it."""
+    from planner.perf.queueing import service_moments, usable_utilization
+
+    ceiling = instance.options.utilization_ceiling
+    usable = np.full(shape[0], np.nan)
+    ttft_q = np.full(shape[0], np.inf)
+    rows = np.flatnonzero(fits)
+    if rows.size == 0:
+        return usable, ttft_q
+    scale = instance.adjustments.throughput_scale
+    t0 = ttft_ms[rows] / 1e3
+    decode = osl.reshape(shape)[rows] * tpot_ms[rows] / 1e3
+    prefill = np.nan_to_num(out["prefill_busy_s"].reshape(shape)[rows]) / scale
+    slots = np.maximum(np.nansum(out["batch"].reshape(shape)[rows] * weight, axis=1), 1.0)
+    moments = service_moments(t0, decode, prefill, weight)
+    slo = cls.slo.ttft_ms / 1e3 if cls.slo.ttft_ms else None
+    u, t = usable_utilization(q, slo, ceiling, np.full(rows.size, class_peak_rate(cls, instance)),
+                              t0, weight, slots, moments)
+    usable[rows] = u
+    ttft_q[rows] = t * 1e3
+    return usable, ttft_q
 
 
 def _least(values: np.ndarray, mask: np.ndarray) -> float:
@@ -356,7 +412,8 @@ def _assemble(instance: PlanningInstance, deployments: pd.DataFrame,
                                                 for c in instance.classes],
                             # the SLOs travel with the classes to the plan's class table
                             "ttft_slo_ms": [c.slo.ttft_ms for c in instance.classes],
-                            "tpot_slo_ms": [c.slo.tpot_ms for c in instance.classes]})
+                            "tpot_slo_ms": [c.slo.tpot_ms for c in instance.classes],
+                            "slo_percentile": [c.slo.percentile for c in instance.classes]})
     profile = np.ones((len(instance.classes), HOURS))
     for i, cls in enumerate(instance.classes):
         if cls.diurnal:
@@ -406,3 +463,29 @@ def site_shares(instance: PlanningInstance) -> np.ndarray | None:
         for site, value in (cls.min_site_share or {}).items():
             share[i, site_index[site]] = value
     return share
+
+
+def bucket_numbers(instance: PlanningInstance, deployments: pd.DataFrame, ci: int,
+                   calibration: Calibration | None = None) -> dict[str, np.ndarray]:
+    """Per (deployment, length bucket) of class ``ci``: unloaded TTFT, prefill work, decode
+    time and TPOT (seconds), the running batch, and the buckets' weights; the same model path
+    as the candidates (for ``planner simulate``). ``deployments``: model, precision, hardware,
+    num_gpus, max_concurrency[, speculative, disaggregated, engine]."""
+    with instance_catalog_context(instance):
+        calibration = calibration or load_calibration()
+        cls = instance.classes[ci]
+        isl, osl, weight = joint_buckets(cls.input_tokens, cls.output_tokens)
+        d, b = len(deployments), isl.size
+        cases = deployments.rename(columns={"max_concurrency": "concurrency"}).loc[
+            np.repeat(np.arange(d), b)].reset_index(drop=True)
+        cases = cases.assign(isl=np.tile(isl, d), osl=np.tile(osl, d))
+        specs = gather_specs(cases, calibration=calibration)
+        f = factor_arrays(specs["family"], calibration, specs["kind"], specs["engine"])
+        out = evaluate(specs, f)
+        shape = (d, b)
+        scale = instance.adjustments.throughput_scale
+        tpot = class_mix_tpot_ms(out, specs["osl"], weight, shape) / scale
+        return {"weight": weight, "t0_s": out["ttft_ms"].reshape(shape) / 1e3 / scale,
+                "prefill_s": np.nan_to_num(out["prefill_busy_s"].reshape(shape)) / scale,
+                "decode_s": osl[None, :] * tpot / 1e3, "tpot_s": tpot / 1e3,
+                "batch": out["batch"].reshape(shape), "fits": out["fits"].reshape(shape)}

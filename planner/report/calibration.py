@@ -50,7 +50,28 @@ def calibration_text(calibration: Calibration, tables: dict[str, pd.DataFrame],
     if "speculative" in checks:
         lines += ["", "Speculative decoding speed-up (with / without; catalog assumptions in "
                       "techniques.csv, not fit on)", _fmt(checks["speculative"])]
+    serving = serving_engines_table(calibration)
+    if not serving.empty:
+        lines += ["", "Engine versions fit on the InferenceMAX serving sweeps (stage 5; "
+                      "families fixed; MAPE on their rows)", _fmt(serving)]
     return "\n".join(lines)
+
+
+def serving_engines_table(calibration: Calibration) -> pd.DataFrame:
+    """Issue 22: each engine version's latency factors and its TPOT/TTFT/throughput MAPE."""
+    rows = []
+    for name, e in sorted(calibration.engines.items()):
+        if not e.latency_mape_pct:
+            continue
+        rows.append({"engine": name, "rows": e.n_rows,
+                     "allreduce_step_us": e.allreduce_latency_s * 1e6,
+                     "step_ms": e.step_overhead_s * 1e3,
+                     "sequence_us": e.sequence_overhead_s * 1e6,
+                     "moe_kernel": e.moe_kernel_factor,
+                     "server_ms": e.server_overhead_s * 1e3,
+                     "wait_steps": e.schedule_wait_steps, "burst": e.closed_loop_burst,
+                     **{f"{k}_mape_pct": v for k, v in e.latency_mape_pct.items()}})
+    return pd.DataFrame(rows)
 
 
 def write_error_rows(errors: pd.DataFrame, path: Path | str) -> Path:

@@ -208,6 +208,12 @@ def solve_sections(page: Page, run: Run, prefix: str) -> None:
         body.append(page.chart(charts.bar("Energy per query by class (Wh/query)",
                                           cls["class"], cls["wh_per_query"], "Wh/query")))
         body.append(table_html(views.readable_classes(cls), name="classes", caption="classes"))
+    latency = run.tables.get("latency")
+    if latency is not None and not latency.empty:  # issue 22
+        body.append(table_html(latency, name="latency", caption=(
+            "latency: each class's TTFT and TPOT at its SLO percentile, predicted (queueing "
+            "model, worst deployment) and simulated (planner simulate, where run), against "
+            "the SLO")))
     if assignment is not None:
         body.append(table_html(assignment, name="assignment", caption="assignment"))
     if dep is not None:

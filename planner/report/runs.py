@@ -148,7 +148,36 @@ def _load_solve(folder: Path, summary: dict) -> Run:
     if "provenance" in summary and "catalog" not in summary["provenance"]:
         run.missing.append("catalog/calibration version: not recorded by the planner that "
                            "wrote this run")
+    latency = latency_table(folder, run.tables.get("classes"))
+    if latency is not None:
+        run.tables["latency"] = latency
     return run
+
+
+def latency_table(folder: Path, classes: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Issue 22: each class's predicted TTFT/TPOT at its SLO percentile (the plan's classes
+    table), the simulated ones (``simulation.json`` of ``planner simulate``, where run) and the
+    SLO, with the headroom."""
+    if classes is None or classes.empty:
+        return None
+    sim = {}
+    path = folder / "simulation.json"
+    if path.is_file():
+        sim = {c["id"]: c for c in _read_json(path).get("classes", [])}
+    rows = []
+    for _, c in classes.iterrows():
+        s = sim.get(c["class"], {})
+        at = s.get("at_slo_percentile", {})
+        rows.append({
+            "class": c["class"], "percentile": c.get("slo_percentile"),
+            "ttft_predicted_ms": c["worst_ttft_ms"],
+            "ttft_model_on_plan_ms": s.get("analytic_at_plan_ttft_ms"),
+            "ttft_simulated_ms": at.get("ttft_ms"),
+            "ttft_slo_ms": c["ttft_slo_ms"], "ttft_headroom_ms": c["ttft_margin_ms"],
+            "tpot_predicted_ms": c["worst_tpot_ms"], "tpot_simulated_ms": at.get("tpot_ms"),
+            "tpot_slo_ms": c["tpot_slo_ms"], "tpot_headroom_ms": c["tpot_margin_ms"],
+            "simulated_met": s.get("met")})
+    return pd.DataFrame(rows)
 
 
 def _load_levers(folder: Path, summary: dict) -> Run:

@@ -108,6 +108,10 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, for
         "class": class_ids[c.pair_class], "deployment": labels[c.pair_dep],
         "queries_per_day": x, "share": x / c.demand[c.pair_class], "wh_per_query": wh,
         "ttft_ms": pairs["ttft_ms"].to_numpy(), "tpot_ms": pairs["tpot_ms"].to_numpy()})
+    # Issue 22: the TTFT without queueing and the utilisation the SLO leaves the pair.
+    for col in ("ttft_unloaded_ms", "usable_utilization"):
+        if col in pairs:
+            assignment[col] = pairs[col].to_numpy()
     assignment = assignment[served].sort_values(["class", "queries_per_day"],
                                                 ascending=[True, False]).reset_index(drop=True)
     classes = []
@@ -123,7 +127,12 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, for
             "worst_ttft_ms": worst_ttft,
             "ttft_margin_ms": (s["ttft_slo_ms"] - worst_ttft) if s["ttft_slo_ms"] else np.nan,
             "tpot_slo_ms": s["tpot_slo_ms"], "worst_tpot_ms": worst_tpot,
-            "tpot_margin_ms": (s["tpot_slo_ms"] - worst_tpot) if s["tpot_slo_ms"] else np.nan})
+            "tpot_margin_ms": (s["tpot_slo_ms"] - worst_tpot) if s["tpot_slo_ms"] else np.nan,
+            # Issue 22: the percentile the worst values are at (TTFT under Poisson arrivals to
+            # the class's pool), and the least utilisation its TTFT SLO leaves a deployment.
+            "slo_percentile": s.get("slo_percentile", np.nan),
+            "usable_utilization_min": (float(a["usable_utilization"].min())
+                                       if "usable_utilization" in a and len(a) else np.nan)})
     constraints = constraint_table(c, x, n, duals, form, objective_unit, values)
     return assignment, deployments, pd.DataFrame(classes), constraints
 

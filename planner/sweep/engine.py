@@ -124,7 +124,7 @@ def tornado_context(spec: SweepSpec, base: dict) -> dict:
     from planner.config import get_path
     from planner.sweep.points import point_data
 
-    from planner.config.instance import instance_from_mapping
+    from planner.problem.instance import instance_from_mapping
 
     try:
         data = point_data(base, Point("base", "base", spec.base_scenario), "base")

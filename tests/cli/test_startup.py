@@ -9,7 +9,7 @@ import sys
 
 from tests.conftest import INSTANCES
 
-HEAVY = ("cvxpy", "scipy.stats", "scipy.interpolate", "matplotlib", "plotly", "dask")
+HEAVY = ("cvxpy", "scipy.stats", "scipy.interpolate", "matplotlib", "plotly", "dask", "simpy")
 
 PROBE = """
 import sys

@@ -100,7 +100,7 @@ def test_engine_is_a_dimension_and_unknown_engines_are_refused():
     out = predict(cases)
     assert out["out_tok_s_total"][0] != out["out_tok_s_total"][1]
     with pytest.raises(InputError, match="row 1.engine: unknown engine"):
-        predict(cases.assign(engine="sglang"))
+        predict(cases.assign(engine="lmdeploy"))
 
 
 def test_dataset_row_with_an_unreadable_number_names_file_row_and_column(tmp_path, monkeypatch):

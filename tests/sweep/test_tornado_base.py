@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from planner.config.instance import load_planning_data
+from planner.problem.instance import load_planning_data
 from planner.config.schema.loading import load_yaml_model
 from planner.report.sweep import tornado_figure, tornado_rows
 from planner.sweep.engine import run_sweep, tornado_context

@@ -193,7 +193,9 @@ class Options(Frozen):
         default=["trtllm"], min_length=1,
         description="Serving engines (calibrated in calibration.json: trtllm, the reference the "
                     "throughput tables measure and the most efficient measured; vllm, fit on "
-                    "ML.ENERGY v3): one, or several as a choice")
+                    "ML.ENERGY v3; with a version, the serving-sweep latency calibration: "
+                    "vllm:0.13.0, vllm:0.11.2, sglang:0.5.6, trtllm:1.2.0rc2, an unknown version "
+                    "the nearest): one, or several as a choice")
     utilization_ceiling: float = Field(default=0.8, ge=0.05, le=1,
                                        description="Largest planned busy fraction per hour "
                                                    "(0.05 to 1)")

@@ -1,0 +1,156 @@
+"""TTFT percentiles under Poisson arrivals to a pool of replicas with continuous batching.
+
+A class's requests arrive as a Poisson stream of rate lambda to ``n`` replicas of ``B`` slots
+each (continuous batching: a request holds a slot from admission until its last token). Its
+TTFT is
+
+    TTFT = W_slot + W_prefill + T0
+
+- ``W_slot``: waiting for one of the c = n x B slots, M/G/c. The probability of waiting is
+  Erlang C (exact for M/M/c, computed through the regularised incomplete gamma function so that
+  c may be 10^6 and non-integer); its tail is exponential with the Allen-Cunneen correction
+  (Ca^2 + Cs^2) / 2 of the M/M/c decay rate (c mu - lambda): P(W > t) = C exp(-t (c mu - lambda)
+  x 2 / (1 + Cs^2)). Allen-Cunneen is the standard M/G/c approximation (Allen 1990; Gross and
+  Harris): it keeps Erlang C's pooling (a pool of 2,000 replicas waits far less than one of 2 at
+  the same utilisation), which Kingman's single-server formula does not; it is exact for
+  exponential service and good for Cs^2 <= 2, which the length buckets give.
+- ``W_prefill``: a prompt queues for its replica's prefill work (a single server per replica fed
+  at lambda / n): M/G/1 with the Pollaczek-Khinchine mean and Kingman's exponential tail,
+  P(W > t) = rho_p exp(-t / theta), theta = E[tp^2] / (2 E[tp] (1 - rho_p)).
+- ``T0``: the unloaded TTFT of the request's length bucket (server overhead, scheduling behind a
+  decode step, the prefill, the first step: ``planner.perf.model``).
+
+The two waits are independent exponential-tailed variables with atoms at zero, so their sum's
+tail is closed-form; the class's percentile is the root of the bucket mixture's tail, by
+bisection (vectorised over pairs). A pair's usable utilisation is the largest rho (at most the
+user's ceiling) at which the percentile meets the SLO, with the pool sized for the class alone
+at its peak hour, in whole replicas: n = ceil(lambda E[S] / (B rho)) - a class with more demand
+gets more replicas and a higher usable utilisation (pooling). The solved plan's own replica
+counts (several classes sharing a deployment) are checked afterwards: ``planner simulate``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaincc, gammaln
+
+MIN_UTILIZATION = 0.05  # below it a pair is not worth planning (the schema's lowest ceiling)
+
+
+def erlang_c(c: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Probability of waiting in M/M/c with c servers (real, >= 1) and offered load a < c."""
+    c = np.asarray(c, float)
+    a = np.asarray(a, float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        log_pmf = c * np.log(np.maximum(a, 1e-300)) - a - gammaln(c + 1)
+        cdf = gammaincc(c + 1, a)  # P(Poisson(a) <= c)
+        blocking = np.exp(log_pmf) / np.maximum(cdf, 1e-300)  # Erlang B
+        rho = a / c
+        out = blocking / (1 - rho * (1 - blocking))
+    return np.where(a >= c, 1.0, np.clip(np.nan_to_num(out, nan=1.0), 0.0, 1.0))
+
+
+def wait_tail(t: np.ndarray, p_slot, r_slot, p_prefill, r_prefill) -> np.ndarray:
+    """P(W_slot + W_prefill > t) for t >= 0: each wait is 0 with probability 1 - p, else
+    exponential of rate r."""
+    t = np.maximum(t, 0.0)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        e1, e2 = np.exp(-r_slot * t), np.exp(-r_prefill * t)
+        # Sum of the two exponentials (rates kept apart by a relative 1e-6 to stay closed-form).
+        r_p = np.where(np.abs(r_prefill - r_slot) < 1e-6 * r_slot, r_slot * (1 + 1e-6),
+                       r_prefill)
+        both = (r_p * e1 - r_slot * np.exp(-r_p * t)) / (r_p - r_slot)
+    tail = ((1 - p_slot) * p_prefill * e2 + p_slot * (1 - p_prefill) * e1
+            + p_slot * p_prefill * both)
+    return np.where(t <= 0, 1 - (1 - p_slot) * (1 - p_prefill), tail)
+
+
+def _pool(rho, replicas, slots, mean_s, scv_s, mean_p, second_p):
+    """Parameters of the two waits at utilisation rho of a pool of ``replicas`` x ``slots``."""
+    c = np.maximum(replicas * slots, 1.0)
+    a = rho * c
+    p_slot = erlang_c(c, a)
+    r_slot = c * (1 - rho) / mean_s * 2 / (1 + scv_s)
+    rho_p = np.clip(rho * slots * mean_p / mean_s, 0.0, 0.999)
+    theta = second_p / (2 * np.maximum(mean_p, 1e-12) * (1 - rho_p))
+    r_prefill = 1 / np.maximum(theta, 1e-12)
+    return p_slot, r_slot, np.where(mean_p > 0, rho_p, 0.0), r_prefill
+
+
+def ttft_quantile(q: float, t0_s: np.ndarray, weight: np.ndarray, rho, replicas, slots,
+                  mean_s, scv_s, mean_p, second_p, iterations: int = 48) -> np.ndarray:
+    """The q-quantile (0-1) of TTFT in seconds, per row: ``t0_s`` (rows x buckets) unloaded
+    TTFT per bucket with bucket weights ``weight`` (buckets); the other arguments per row."""
+    t0_s = np.atleast_2d(t0_s)
+    col = lambda v: np.broadcast_to(np.asarray(v, float), (t0_s.shape[0],))[:, None]  # noqa: E731
+    p1, r1, p2, r2 = _pool(col(rho), col(replicas), col(slots), col(mean_s), col(scv_s),
+                           col(mean_p), col(second_p))
+    lo = np.min(t0_s, axis=1)
+    # An upper bracket: the largest T0 plus a wait whose tail is below 1 - q in each part.
+    bound = np.log(4 / max(1 - q, 1e-12))
+    hi = np.max(t0_s, axis=1) + bound / np.minimum(r1, r2)[:, 0]
+    hi = np.where(np.isfinite(hi), hi, np.max(t0_s, axis=1) * 1e6)
+
+    def exceed(x):
+        gap = x[:, None] - t0_s
+        return np.where(gap < 0, 1.0, wait_tail(gap, p1, r1, p2, r2)) @ weight
+
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        over = exceed(mid) > 1 - q + 1e-12
+        lo = np.where(over, mid, lo)
+        hi = np.where(over, hi, mid)
+    return hi
+
+
+def service_moments(t0_s: np.ndarray, decode_s: np.ndarray, prefill_s: np.ndarray,
+                    weight: np.ndarray) -> dict[str, np.ndarray]:
+    """Slot holding time S = T0 + decode (mean, squared coefficient of variation) and the
+    prefill work's first two moments, per row over the weighted buckets."""
+    s = t0_s + decode_s
+    mean_s = s @ weight
+    second_s = (s**2) @ weight
+    return {"mean_s": mean_s, "scv_s": np.maximum(second_s / mean_s**2 - 1, 0.0),
+            "mean_p": prefill_s @ weight, "second_p": (prefill_s**2) @ weight}
+
+
+def usable_utilization(q: float, slo_s: float | None, ceiling: float, rate_per_s: np.ndarray,
+                       t0_s: np.ndarray, weight: np.ndarray, slots: np.ndarray,
+                       moments: dict, iterations: int = 40, search_steps: int = 16
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the largest utilisation in [MIN_UTILIZATION, ceiling] whose q-quantile TTFT
+    meets ``slo_s`` with the pool sized for ``rate_per_s`` at that utilisation (NaN where even
+    MIN_UTILIZATION does not), and the TTFT quantile there (at the ceiling when there is no
+    SLO)."""
+    rows = t0_s.shape[0]
+
+    def at(rho, rows=slice(None)):
+        # Whole replicas (the MILP's integers): as many as the class needs at rho, at least one,
+        # and the utilisation they then run at.
+        busy = rate_per_s[rows] * moments["mean_s"][rows] / slots[rows]
+        replicas = np.maximum(np.ceil(busy / rho - 1e-9), 1.0)
+        return ttft_quantile(q, t0_s[rows], weight, busy / replicas, replicas, slots[rows],
+                             **{k: v[rows] for k, v in moments.items()},
+                             iterations=iterations)
+
+    top = np.full(rows, float(ceiling))
+    ttft_top = at(top)
+    if slo_s is None:
+        return top, ttft_top
+    usable = np.where(ttft_top <= slo_s, top, np.nan)
+    ttft = np.where(ttft_top <= slo_s, ttft_top, np.inf)
+    # Only pairs that miss the SLO at the ceiling are searched (most meet it there).
+    search = np.flatnonzero(ttft_top > slo_s)
+    if search.size:
+        lo = np.full(search.size, MIN_UTILIZATION)
+        feasible = at(lo, search) <= slo_s
+        search, lo = search[feasible], lo[feasible]
+        hi = np.full(search.size, float(ceiling))
+        for _ in range(search_steps):
+            mid = (lo + hi) / 2
+            good = at(mid, search) <= slo_s
+            lo = np.where(good, mid, lo)
+            hi = np.where(good, hi, mid)
+        usable[search] = lo
+        ttft[search] = at(lo, search)
+    return usable, ttft
