@@ -15,6 +15,7 @@ to top, is the one the code honours:
     pipeline                      instance -> plan, the one pipeline (robust plans included)
     levers, sweep                 lever attribution; sweeps and re-optimised draws
     report                        HTML / xlsx / text views of runs
+    simulate                      discrete-event simulation of a solved run (reads it as report does)
     cli                           parses, calls the library, formats
 """
 
@@ -37,6 +38,7 @@ LAYERS = [
     {"planner.pipeline"},
     {"planner.levers", "planner.sweep"},
     {"planner.report"},
+    {"planner.simulate"},
     {"planner.cli"},
 ]
 ROOTS = [Path(formulations.__file__).parent, Path(planner.__file__).parent]
