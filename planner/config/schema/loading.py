@@ -10,7 +10,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from planner.errors import InputError
+from planner.errors import InputError, one_line
 from planner.config.validation import existing_file, load_yaml_text
 
 M = TypeVar("M", bound=BaseModel)
@@ -28,6 +28,8 @@ def format_location(loc: tuple) -> str:
 
 
 MORE_ERRORS_SHOWN = 4
+MORE_ERROR_CHARS = 160  # each further error is named briefly; the first one is given in full
+MESSAGE_CHARS = 1200  # the whole line, whatever the first error's value
 
 
 def _models_in(annotation) -> list[type[BaseModel]]:
@@ -90,9 +92,9 @@ def first_validation_error(exc: ValidationError, file: str | None,
     if len(raw) > 1:
         more = [_one(err, file, model, list_known=False) for err in raw[1:1 + MORE_ERRORS_SHOWN]]
         rest = len(raw) - 1 - len(more)
-        text = (first._render() + "; also " + "; ".join(f"{e.field}: {e.reason}" for e in more)
-                + (f"; and {rest} more" if rest else ""))
-        first.args = (text,)
+        also = "; ".join(one_line(f"{e.field}: {e.reason}", MORE_ERROR_CHARS) for e in more)
+        text = first._render() + "; also " + also + (f"; and {rest} more" if rest else "")
+        first.args = (one_line(text, MESSAGE_CHARS),)
     return first
 
 
