@@ -18,7 +18,8 @@ blocks of the same kind (Temoa-style vintage cohorts):
     build limit (h, a):   sum_s order[s,h,a] <= B_{h,a}
 
 Orders exist only for arrivals the lead time and the first delivery allow (the planner side
-computes them from dates); ``retired`` only where early retirement is allowed. Spare nodes are
+computes them from dates); ``retired`` only where early retirement is allowed and spare nodes are warm (an unused node that
+is off costs nothing, so retiring it early gains nothing). Spare nodes are
 installed but unused: with ``idle_warm`` they draw idle power x PUE (in the objective and in the
 site's power-cap rows), otherwise nothing. Each period's objective is its daily objective x its
 days x its discount factor; an order costs its capex x the discount factor of its arrival.
@@ -46,7 +47,7 @@ from formulations.coefficients import HOURS, Coefficients, objective_site_weight
 from formulations.constraints import demand_unit
 from formulations.form import Block, Form, Options, build
 
-TIE = 1e-9  # an order's or retirement's tie-breaking cost, relative to a node-day's objective
+TIE = 1e-6  # an order's or retirement's tie-breaking cost, relative to a node-day's objective
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,9 @@ def build_periods(cs: list[Coefficients], h: Horizon, options: Options = Options
         "hardware": k_hw[alive_k], "cohort": np.array(k_label, dtype=object)[alive_k]
         if alive_k.size else []}), period=alive_t)
     alive_of = {(int(k), int(t)): a_start + i for i, (k, t) in enumerate(zip(alive_k, alive_t))}
-    # retirements: installed cohorts from their first period, order cohorts after arrival
-    if h.retire:
+    # retirements: installed cohorts from their first period, order cohorts after arrival; only
+    # where a spare node costs something (warm), else retiring one gains nothing
+    if h.retire and h.idle_warm:
         r_mask = (alive_k < n_installed) | (alive_t > k_first[alive_k])
     else:
         r_mask = np.zeros(alive_k.size, bool)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -63,9 +63,22 @@ def roadmap_form(cs: list[Coefficients], h: Horizon, integer: bool,
                          unmet_price=unmet_price)
 
 
+def scaled(form: Form) -> tuple[Form, float]:
+    """The form with its costs scaled to a largest of 1 (a horizon's GWh per node are small
+    numbers beside HiGHS's absolute tolerances; the tie-breaking costs must stay above them)."""
+    largest = float(np.max(np.abs(form.cost))) if form.cost.size else 0.0
+    factor = 1.0 / largest if largest > 0 else 1.0
+    return replace(form, cost=form.cost * factor), factor
+
+
 def solve_form(form: Form, time_limit_s: float, mip_gap: float) -> Result:
-    model = HighsModel(form, presolve="choose")
-    return model.solve(time_limit_s, mip_gap if form.integrality is not None else None)
+    form_s, factor = scaled(form)
+    model = HighsModel(form_s, presolve="choose")
+    result = model.solve(time_limit_s, mip_gap if form.integrality is not None else None)
+    result.objective = result.objective / factor
+    if result.dual_bound is not None:
+        result.dual_bound = result.dual_bound / factor
+    return result
 
 
 def extract(form: Form, cs: list[Coefficients], h: Horizon, values: np.ndarray,
@@ -212,9 +225,10 @@ def solve_myopic(form: Form, cs, h, limit: float, gap: float, integer: bool) -> 
     """Period by period: period t sees only its own demand and costs (later periods' demand
     rows at 0 and their costs at 0), buys for itself what can arrive by t, and keeps every
     earlier decision (columns of earlier periods fixed). One HiGHS model, changed in place."""
-    model = HighsModel(form, presolve="choose")
+    form_s, factor = scaled(form)
+    model = HighsModel(form_s, presolve="choose")
     col_period, row_period = form.meta["col_period"], form.meta["row_period"]
-    cost = np.asarray(form.cost, float)
+    cost = np.asarray(form_s.cost, float)
     lower0, upper0 = form.row_lower.copy(), form.row_upper.copy()
     relax = np.zeros(form.shape[0], bool)
     for name in ("demand", "min_site_share"):
@@ -249,7 +263,7 @@ def solve_myopic(form: Form, cs, h, limit: float, gap: float, integer: bool) -> 
         model.set_col_bounds(mine, fixed, fixed)
         values[mine] = fixed
     sol = extract(form, cs, h, values, integer)
-    sol.result = Result(Status.OPTIMAL, float(cost @ values), values=values,
+    sol.result = Result(Status.OPTIMAL, float(form.cost @ values), values=values,
                         mip_gap=max(gaps) if gaps else (0.0 if not integer else None),
                         seconds=seconds)
     return sol
@@ -281,7 +295,7 @@ def diagnose(cs: list[Coefficients], h: Horizon, form: Form, limit: float) -> In
         c = cs[t]
         mine = np.flatnonzero(c.pair_class == ci)
         later = [(first_arrival[hw], hw) for hw in set(c.dep_hardware[c.pair_dep[mine]])
-                 if first_arrival.get(hw, 10**9) > t]
+                 if hw in first_arrival and first_arrival[hw] > t]
         peak = float(c.profile[ci].max()) / HOURS
         detail = {"class": cls, "period": period, "constraint": "demand",
                   "unmet_queries_per_day": float(unmet[j]),
