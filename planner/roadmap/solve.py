@@ -400,6 +400,9 @@ def assemble(instance, digest, formulation, foresight, cs, h, form, solutions, k
     sol = solutions[foresight]
     deployments = deployment_labels(cs[0])
     periods = period_rows(cs, h, sol, keys, deployments)
+    binding = binding_constraints(form, sol.result.values, cs, h, sol, keys)
+    for p in periods:
+        p["binding"] = list(binding.loc[binding["period"] == p["id"], "words"])
     other = [m for m in solutions if m != foresight]
     value = None
     perfect, myopic = solutions.get("perfect"), solutions.get("myopic")
@@ -439,8 +442,63 @@ def assemble(instance, digest, formulation, foresight, cs, h, form, solutions, k
     if other:
         summary["also_solved"] = other
     tables = roadmap_tables(cs, h, sol, keys, deployments, periods)
+    tables["binding"] = binding
+    tables["do_nothing"] = pd.DataFrame(baseline["periods"])
     return Roadmap(summary, tables, {"solution": sol, "solutions": solutions, "horizon": h,
                                      "coefficients": cs, "form": form})
+
+
+def binding_constraints(form: Form, values: np.ndarray, cs: list[Coefficients], h: Horizon,
+                        sol: Solution, keys: list) -> pd.DataFrame:
+    """Per period, the user-facing constraints the plan runs into, in words: a site's power
+    cap (in how many hours), a hardware's build limit, an installed base used to the last node
+    where nothing more can be ordered, a class's minimum site share."""
+    rows = []
+    activity = form.a @ values
+
+    def tight(block, upper: bool) -> np.ndarray:
+        idx = np.arange(block.index.start, block.index.stop)
+        bound = form.row_upper[idx] if upper else form.row_lower[idx]
+        act = activity[idx]
+        scale = np.maximum(np.abs(bound), 1.0)
+        return np.isfinite(bound) & (np.abs(act - bound) <= 1e-6 * scale)
+
+    if "power_cap" in form.rows:
+        b = form.rows["power_cap"]
+        coords = b.coords.assign(tight=tight(b, True))
+        for (period, site), g in coords[coords["tight"]].groupby(["period", "site"], sort=False):
+            cap = float(g["cap_kw"].iloc[0]) / 1e3
+            rows.append({"period": period, "constraint": "power_cap", "where": site,
+                         "words": f"{site}'s power cap of {cap:.4g} MW binds in {len(g)} of "
+                                  f"the kept hours: more efficient nodes or a higher cap there "
+                                  f"would lower the energy"})
+    if "build_limit" in form.rows and form.rows["build_limit"].size:
+        b = form.rows["build_limit"]
+        coords = b.coords.assign(tight=tight(b, True))
+        for r in coords[coords["tight"]].itertuples():
+            rows.append({"period": r.period, "constraint": "build_limit", "where": r.hardware,
+                         "words": f"the build limit of {r.hardware} ({r.nodes:.4g} nodes a "
+                                  f"period) binds: every node it may deliver is ordered"})
+    if "min_site_share" in form.rows:
+        b = form.rows["min_site_share"]
+        coords = b.coords.assign(tight=tight(b, False))
+        for r in coords[coords["tight"]].itertuples():
+            rows.append({"period": r.period, "constraint": "min_site_share",
+                         "where": f"{getattr(r, '_1', '')}",
+                         "words": f"class {r[1]}'s minimum share at {r.site} binds"})
+    orderable = {(int(r.site_idx), str(r.hardware)) for r in h.orders.itertuples()}
+    c0 = cs[0]
+    for t, pid in enumerate(h.period_ids):
+        for i, (s, hw) in enumerate(keys):
+            if (s, hw) in orderable:
+                continue
+            used = float(sol.n[t][(c0.dep_site == s) & (c0.dep_hardware == hw)].sum())
+            if used > 1e-6 and sol.spare[t, i] <= 1e-6 * max(used, 1.0):
+                rows.append({"period": pid, "constraint": "installed",
+                             "where": f"{c0.site_ids[s]} {hw}",
+                             "words": f"every installed {hw} node at {c0.site_ids[s]} is used "
+                                      f"({used:.4g}) and none can be ordered there"})
+    return pd.DataFrame(rows, columns=["period", "constraint", "where", "words"])
 
 
 def stranded(h: Horizon, sol: Solution, keys: list, c0: Coefficients) -> list[dict]:
