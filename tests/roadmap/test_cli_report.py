@@ -1,0 +1,60 @@
+"""`planner roadmap` end to end: JSON fields, --out tables, exit 3 with its one line, and
+`planner report` reading the run (installed base, orders, energy per period, binding words)."""
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from planner.cli import cli
+from tests.conftest import INSTANCES
+
+TWO = str(INSTANCES / "small" / "roadmap-2p.yaml")
+
+
+def test_roadmap_json_and_out(tmp_path):
+    out = tmp_path / "rm"
+    res = CliRunner().invoke(cli, ["-q", "roadmap", TWO, "--format", "json", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    for key in ("status", "objective_value", "objective_unit", "mip_gap", "periods",
+                "value_of_foresight"):
+        assert key in data
+    assert data["objective_unit"] == "million USD (NPV)"
+    first = data["periods"][0]
+    for key in ("id", "gwh", "gwh_per_day", "peak_mw", "wh_per_query", "installed", "orders",
+                "retired", "deployments", "binding"):
+        assert key in first
+    assert first["orders"][0]["hardware"] == "b200" and first["orders"][0]["arrives"] == "2027"
+    assert first["gwh"] == pytest.approx(first["gwh_per_day"] * 365)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["kind"] == "roadmap"
+    periods = pd.read_parquet(out / "roadmap_periods.parquet")
+    assert list(periods["period"]) == ["2027", "2028"]
+    assert pd.read_csv(out / "roadmap_orders.csv")["nodes"].iloc[0] == pytest.approx(
+        first["orders"][0]["nodes"])
+    html = tmp_path / "r.html"
+    res = CliRunner().invoke(cli, ["report", str(out), "--out", str(html), "--xlsx",
+                                   str(tmp_path / "r.xlsx")])
+    assert res.exit_code == 0, res.output
+    text = html.read_text()
+    for title in ("Installed base over the periods", "Order timeline",
+                  "Energy per period", "Binding constraints per period"):
+        assert title in text
+    sheets = pd.read_excel(tmp_path / "r.xlsx", sheet_name=None)
+    assert any("roadmap-orders" in name for name in sheets)
+
+
+def test_roadmap_infeasible_exit_3_one_line():
+    res = CliRunner().invoke(cli, ["-q", "roadmap", TWO, "--set", "sites[0].inventory.h100-sxm=2",
+                                   "--set", "roadmap.hardware.b200.lead_time_days=365"])
+    assert res.exit_code == 3
+    assert res.output.strip().splitlines()[-1] == (
+        "error: class chat in 2027 needs 2 more nodes; the earliest order of b200 arrives 2028")
+
+
+def test_an_instance_without_roadmap_is_exit_2():
+    res = CliRunner().invoke(cli, ["-q", "roadmap", str(INSTANCES / "small" / "two-hardware.yaml")])
+    assert res.exit_code == 2
+    assert "roadmap" in res.output
