@@ -58,3 +58,22 @@ def test_an_instance_without_roadmap_is_exit_2():
     res = CliRunner().invoke(cli, ["-q", "roadmap", str(INSTANCES / "small" / "two-hardware.yaml")])
     assert res.exit_code == 2
     assert "roadmap" in res.output
+
+
+def test_sweep_of_a_roadmap_instance_solves_roadmaps(tmp_path):
+    """The 2p instance at r = 0 buys B200 now (objective below doing nothing), at r = 0.9 it
+    does not (objective = the H100 fleet's cost, discounted)."""
+    import yaml
+
+    from planner.sweep.engine import run_sweep
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"name": "rm", "grids": [
+        {"mode": "product", "parameters": {"roadmap.discount_rate": [0.0, 0.9]}}]}))
+    result = run_sweep(TWO, str(spec), str(tmp_path / "sw"))
+    table = result.table.set_index("roadmap.discount_rate")
+    assert set(table["status"]) == {"optimal"}
+    alone = json.loads(CliRunner().invoke(cli, ["-q", "roadmap", TWO, "--format", "json",
+                                                "--no-compare"]).output)
+    assert table.loc[0.0, "objective_value"] == pytest.approx(alone["objective_value"])
+    assert table.loc[0.9, "gwh"] > table.loc[0.0, "gwh"]  # no B200: more energy
