@@ -22,7 +22,7 @@ from planner.errors import (InfeasibleError, InputError, NoSolutionError, Solver
                             VerificationError)
 from planner.pipeline import OBJECTIVE_UNITS, eligible_coefficients, provenance
 from planner.roadmap.horizon import build_horizon, period_coefficients
-from planner.roadmap.verify import verify_roadmap
+from planner.roadmap.verify import verify_dates, verify_roadmap
 from planner.solve.highs import HighsModel, dust_floor
 from planner.solve.result import Result, Status
 
@@ -183,15 +183,31 @@ def optimize_roadmap(instance: PlanningInstance, digest: str = "", formulation: 
         timings[f"solve_{mode}"] = time.perf_counter() - t0
         if sol is not None:
             sol.objective = horizon_objective(cs, h, sol, keys)["total"]
-            check(cs, h, sol, integer, mode)
+            check(cs, h, sol, integer, mode, instance)
         solutions[mode] = sol
     return assemble(instance, digest, formulation, foresight, cs, h, form, solutions, keys,
                     report, timings)
 
 
-def check(cs, h, sol: Solution, integer: bool, mode: str) -> None:
+def check(cs, h, sol: Solution, integer: bool, mode: str, instance=None) -> None:
+    """The independent re-check (raises VerificationError): operations, cohorts and, with the
+    instance, the orders' dates re-derived from the roadmap."""
     t0 = time.perf_counter()
     bad = verify_roadmap(cs, h, sol.x, sol.n, sol.orders, sol.retired, integer=integer)
+    if instance is not None:
+        dates = verify_dates(instance, h)
+        # an order cohort breaking a date rule is only a violation where something is ordered
+        index = {(int(r.site_idx), str(r.hardware), int(r.arrival)): j
+                 for j, r in enumerate(h.orders.itertuples())}
+        site_ids = list(cs[0].site_ids)
+        keep = []
+        for r in dates.itertuples():
+            parts = r.where.split(" ")
+            j = index.get((site_ids.index(parts[0]), parts[1],
+                           h.period_ids.index(parts[-1]))) if "arriving" in r.where else None
+            keep.append(j is None or sol.orders[j] > 1e-9)
+        bad = pd.concat([bad, dates[np.array(keep, bool)]], ignore_index=True) \
+            if len(dates) else bad
     log.info("roadmap (%s) re-checked in %.3f s: %d violations", mode,
              time.perf_counter() - t0, len(bad))
     if not bad.empty:

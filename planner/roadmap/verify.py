@@ -88,3 +88,62 @@ def verify_roadmap(cs: list[Coefficients], h: Horizon, x: np.ndarray, n: np.ndar
                              "constraint": "build_limit", "where": lim.hardware,
                              "excess": got - lim.nodes})
     return pd.DataFrame(problems, columns=["period", "constraint", "where", "excess"])
+
+
+def verify_dates(instance, h: Horizon) -> pd.DataFrame:
+    """The horizon's arrays re-derived from the roadmap's dates, independently of
+    :mod:`planner.roadmap.horizon`: every order cohort arrives no earlier than its order
+    period's start plus the lead time and the first delivery, is ordered by the last order
+    date, lives no longer than its lifetime (and as long), is never at a site whose installed
+    base the hardware is; every installed vintage lives its lifetime from its date."""
+    import datetime as dt
+
+    from planner.catalog.loaders import load_catalog
+    from planner.config.schema.roadmap import DAYS_PER_YEAR, HardwarePlan
+    from planner.problem.measurements import instance_catalog_context
+
+    r = instance.roadmap
+    starts = [p.start for p in r.periods]
+    with instance_catalog_context(instance):
+        catalog = load_catalog()
+        plans = {catalog.hardware_id(k): v for k, v in r.hardware.items()}
+        base = {(s, catalog.hardware_id(hw)) for s, site in enumerate(instance.sites)
+                for hw in site.inventory}
+        site_ids = [s.id for s in instance.sites]
+        base |= {(site_ids.index(v.site), catalog.hardware_id(v.hardware)) for v in r.installed}
+    problems = []
+
+    def life_ok(since: dt.date, last: int, years: float | None) -> bool:
+        if years is None:
+            return last == len(starts) - 1
+        end = since + dt.timedelta(days=years * DAYS_PER_YEAR)
+        return starts[last] < end and (last == len(starts) - 1 or starts[last + 1] >= end)
+
+    for row in h.orders.itertuples():
+        plan = plans.get(row.hardware, HardwarePlan())
+        ordered, arrives = starts[int(row.ordered)], starts[int(row.arrival)]
+        where = f"{site_ids[int(row.site_idx)]} {row.hardware} arriving {h.period_ids[row.arrival]}"
+        if not plan.orderable or (int(row.site_idx), row.hardware) in base:
+            problems.append({"period": h.period_ids[row.arrival], "constraint": "orderable",
+                             "where": where, "excess": 1.0})
+        if arrives < ordered + dt.timedelta(days=plan.lead_time_days):
+            problems.append({"period": h.period_ids[row.arrival], "constraint": "lead_time",
+                             "where": where, "excess": (ordered - arrives).days
+                             + plan.lead_time_days})
+        if plan.first_delivery is not None and arrives < plan.first_delivery:
+            problems.append({"period": h.period_ids[row.arrival], "constraint": "availability",
+                             "where": where, "excess": (plan.first_delivery - arrives).days})
+        if plan.last_order is not None and ordered > plan.last_order:
+            problems.append({"period": h.period_ids[row.arrival], "constraint": "last_order",
+                             "where": where, "excess": (ordered - plan.last_order).days})
+        if not life_ok(arrives, int(row.last), plan.lifetime_years):
+            problems.append({"period": h.period_ids[row.arrival], "constraint": "lifetime",
+                             "where": where, "excess": 1.0})
+    for row in h.cohorts.itertuples():
+        plan = plans.get(row.hardware, HardwarePlan())
+        since = dt.date.fromisoformat(row.vintage)
+        if since > starts[0] or not life_ok(since, int(row.last), plan.lifetime_years):
+            problems.append({"period": "all", "constraint": "lifetime",
+                             "where": f"{site_ids[int(row.site_idx)]} {row.hardware} "
+                                      f"installed {row.vintage}", "excess": 1.0})
+    return pd.DataFrame(problems, columns=["period", "constraint", "where", "excess"])

@@ -177,3 +177,49 @@ def test_perfect_foresight_never_worse_than_myopic(capex_b200, capex_rubin, rate
     v = result.summary["value_of_foresight"]
     if v["myopic"] is not None:  # every myopic plan is feasible for the whole horizon
         assert v["perfect"] <= v["myopic"] * (1 + 1e-9) + 1e-12
+
+
+def test_dates_recheck_rederives_lead_times_and_lifetimes(roadmap_3y):
+    from dataclasses import replace
+
+    from planner.roadmap.verify import verify_dates
+
+    instance, result = roadmap_3y
+    h = result.extra["horizon"]
+    assert verify_dates(instance, h).empty
+    early = h.orders.copy()
+    rubin = early.index[early["hardware"] == "rubin"][0]
+    early.loc[rubin, "arrival"] = 0  # a Rubin rack in 2027Q1: before its first delivery
+    bad = verify_dates(instance, replace(h, orders=early))
+    assert set(bad["constraint"]) >= {"availability", "lead_time"}
+    long = h.cohorts.copy()
+    long["last"] = 11  # the H100 vintages kept past their five years
+    assert set(verify_dates(instance, replace(h, cohorts=long))["constraint"]) == {"lifetime"}
+
+
+def test_warm_spares_cost_idle_power_unless_retired():
+    """roadmap-2p buys B200 at once; the 1000 H100 nodes are then spare. Off: free. Warm
+    without early retirement: the 1000 nodes draw idle power whatever the plan does, so the
+    H100 serve everything for their dynamic energy only and nothing is bought: 731 days x
+    0.1 USD/kWh x 1.25 x (Q k_H100 + 1000 x 24 x P_idle) / 1e6. Warm with early retirement: the
+    unused H100 are retired in 2027 and the plan is the off one."""
+    instance, digest = load("small/roadmap-2p.yaml")
+    off = optimize_roadmap(instance, digest, compare=False).summary
+    c = eligible_coefficients(instance, None, {})[0]
+    h100 = int(np.flatnonzero(c.dep_hardware == "h100-sxm")[0])
+    idle, k = c.dep_idle_kw[h100], c.dynamic_kwh[c.pair_dep == h100][0]
+    warm, _ = load("small/roadmap-2p.yaml", sets=["roadmap.idle_policy=warm",
+                                                  "roadmap.allow_early_retirement=false"])
+    kept = optimize_roadmap(warm, digest, compare=False).summary
+    daily = 0.1 * 1.25 * (1e8 * k + 1000 * 24 * idle) / 1e6
+    assert kept["objective_value"] == pytest.approx(731 * daily, rel=1e-6)
+    assert all(p["orders"] == [] for p in kept["periods"])
+    assert kept["periods"][0]["peak_mw"] == pytest.approx(
+        1.25 * (1e8 / 24 * k + 1000 * idle) / 1e3, rel=1e-6)
+    retire, _ = load("small/roadmap-2p.yaml", sets=["roadmap.idle_policy=warm"])
+    gone = optimize_roadmap(retire, digest, compare=False).summary
+    assert gone["objective_value"] == pytest.approx(off["objective_value"], rel=1e-6)
+    assert gone["periods"][0]["retired"] == [
+        {"site": "site-a", "hardware": "h100-sxm", "nodes": pytest.approx(1000.0)}]
+    assert off["spare_off_saves_gwh"] == pytest.approx(
+        1000 * idle * 24 * 1.25 * 731 / 1e6, rel=1e-6)
