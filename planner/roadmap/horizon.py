@@ -140,7 +140,8 @@ def _build_horizon(instance: PlanningInstance, c: Coefficients) -> Horizon:
                 a = _first_at_or_after(starts, plan.first_delivery)
             if a is not None:
                 arrival_of[a] = p  # the latest order period that still arrives at a
-        capex = plan.capex_usd_per_node / 1e6 if instance.objective == "cost" else 0.0
+        capex = {"cost": plan.capex_usd_per_node / 1e6,  # million USD
+                 "carbon": plan.embodied_t_co2_per_node / 1e3}.get(instance.objective, 0.0)  # kt
         for s in range(len(instance.sites)):
             if (s, hw) in vintages:
                 continue  # a site's installed base is not ordered there

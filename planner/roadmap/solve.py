@@ -176,9 +176,10 @@ def optimize_roadmap(instance: PlanningInstance, digest: str = "", formulation: 
         try:
             sol = (solve_perfect if mode == "perfect" else solve_myopic)(form, cs, h, limit, gap,
                                                                          integer)
-        except InfeasibleError:
+        except (InfeasibleError, NoSolutionError) as exc:
             if mode == foresight:
                 raise
+            log.info("the %s roadmap has no plan: %s", mode, exc)
             sol = None
         timings[f"solve_{mode}"] = time.perf_counter() - t0
         if sol is not None:
@@ -430,8 +431,9 @@ def assemble(instance, digest, formulation, foresight, cs, h, form, solutions, k
                  "myopic_stranded": stranded(h, myopic, keys, cs[0])}
     elif "myopic" in solutions and myopic is None:
         value = {"perfect": perfect.objective, "myopic": None, "value": None,
-                 "note": "the myopic roadmap is infeasible: a period cannot be served by what "
-                         "can arrive once its own demand is known"}
+                 "note": "the myopic roadmap has no plan: a period cannot be served by what "
+                         "can arrive once its own demand is known (or its solve ran out of "
+                         "time)"}
     parts = horizon_objective(cs, h, sol, keys)
     result = sol.result
     total_gwh = float(sum(p["gwh"] for p in periods))

@@ -192,3 +192,19 @@ def test_infeasible_order_too_late_is_one_line():
                     f"arrives 2028")
     assert err.value.details[0]["unmet_queries_per_day"] == pytest.approx(unmet, rel=1e-6)
     assert hw  # the per-hardware numbers exist for both
+
+
+def test_embodied_carbon_is_counted_on_arrival():
+    """Carbon objective at 0.4 kg/kWh: B200 (k_B, P_B) needs no capex to win on carbon alone,
+    so it is bought in 2027; its embodied t CO2 per node x n_B / 1e3 kt is added to the
+    horizon's operations, kt CO2 = GWh x 0.4."""
+    sets = ["objective=carbon", "sites[0].carbon_kg_per_kwh=0.4"]
+    instance, result = plan("roadmap-2p", *sets)
+    with_embodied, more = plan("roadmap-2p", *sets,
+                               "roadmap.hardware.b200.embodied_t_co2_per_node=2")
+    n_b = per_hardware(instance)["b200"][1]
+    assert result.summary["objective_value"] == pytest.approx(result.summary["gwh"] * 0.4,
+                                                              rel=1e-6)
+    assert more.summary["objective_value"] == pytest.approx(
+        result.summary["objective_value"] + 2 * n_b / 1e3, rel=1e-6)
+    assert bought(more) == {"b200": "2027"}

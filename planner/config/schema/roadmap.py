@@ -54,6 +54,10 @@ class HardwarePlan(Frozen):
     capex_usd_per_node: NonNegativeFloat = Field(
         default=0.0, le=1e9, description="Purchase price per node, paid on arrival (objective: "
                                          "cost, discounted)")
+    embodied_t_co2_per_node: NonNegativeFloat = Field(
+        default=0.0, le=1e6, description="Embodied (manufacturing) emissions per node, t CO2, "
+                                         "counted on arrival (objective: carbon); give its "
+                                         "source")
     source: str = Field(default="", description="Where the dates, lead time and prices come from")
 
 
