@@ -76,6 +76,7 @@ def solve_form(form: Form, time_limit_s: float, mip_gap: float) -> Result:
     model = HighsModel(form_s, presolve="choose")
     result = model.solve(time_limit_s, mip_gap if form.integrality is not None else None)
     result.objective = result.objective / factor
+    result.duals = {k: v / factor for k, v in (result.duals or {}).items()}
     if result.dual_bound is not None:
         result.dual_bound = result.dual_bound / factor
     return result
@@ -417,7 +418,9 @@ def assemble(instance, digest, formulation, foresight, cs, h, form, solutions, k
     sol = solutions[foresight]
     deployments = deployment_labels(cs[0])
     periods = period_rows(cs, h, sol, keys, deployments)
-    binding = binding_constraints(form, sol.result.values, cs, h, sol, keys)
+    binding = binding_constraints(form, sol.result.values, cs, h, sol, keys,
+                                  sol.result.duals if formulation == "lp" else None,
+                                  HORIZON_UNITS[instance.objective])
     for p in periods:
         p["binding"] = list(binding.loc[binding["period"] == p["id"], "words"])
     other = [m for m in solutions if m != foresight]
@@ -467,12 +470,20 @@ def assemble(instance, digest, formulation, foresight, cs, h, form, solutions, k
 
 
 def binding_constraints(form: Form, values: np.ndarray, cs: list[Coefficients], h: Horizon,
-                        sol: Solution, keys: list) -> pd.DataFrame:
+                        sol: Solution, keys: list, duals: dict | None = None,
+                        unit: str = "") -> pd.DataFrame:
     """Per period, the user-facing constraints the plan runs into, in words: a site's power
     cap (in how many hours), a hardware's build limit, an installed base used to the last node
-    where nothing more can be ordered, a class's minimum site share."""
+    where nothing more can be ordered, a class's minimum site share. With the LP's ``duals``
+    (objective per unit of the row's bound, >= 0 on a binding <= row) the ``value`` column says
+    what one more MW of cap in that period, or one more node delivered, would save."""
     rows = []
     activity = form.a @ values
+    duals = duals or {}
+
+    def saving(block: str, index) -> float | None:
+        d = duals.get(block)
+        return None if d is None else float(np.sum(d[np.asarray(index)]))
 
     def tight(block, upper: bool) -> np.ndarray:
         idx = np.arange(block.index.start, block.index.stop)
@@ -486,17 +497,25 @@ def binding_constraints(form: Form, values: np.ndarray, cs: list[Coefficients], 
         coords = b.coords.assign(tight=tight(b, True))
         for (period, site), g in coords[coords["tight"]].groupby(["period", "site"], sort=False):
             cap = float(g["cap_kw"].iloc[0]) / 1e3
+            rows_of = coords.index[(coords["period"] == period) & (coords["site"] == site)]
+            value = saving("power_cap", rows_of)
+            value = None if value is None else value * 1e3  # per MW
+            more = (f"; 1 MW more there would save {value:.4g} {unit}" if value is not None
+                    else "")
             rows.append({"period": period, "constraint": "power_cap", "where": site,
+                         "value": value,
                          "words": f"{site}'s power cap of {cap:.4g} MW binds in {len(g)} of "
-                                  f"the kept hours: more efficient nodes or a higher cap there "
-                                  f"would lower the energy"})
+                                  f"the kept hours{more}"})
     if "build_limit" in form.rows and form.rows["build_limit"].size:
         b = form.rows["build_limit"]
         coords = b.coords.assign(tight=tight(b, True))
         for r in coords[coords["tight"]].itertuples():
+            value = saving("build_limit", [r.Index])
+            more = (f"; one more would save {value:.4g} {unit}" if value is not None else "")
             rows.append({"period": r.period, "constraint": "build_limit", "where": r.hardware,
+                         "value": value,
                          "words": f"the build limit of {r.hardware} ({r.nodes:.4g} nodes a "
-                                  f"period) binds: every node it may deliver is ordered"})
+                                  f"period) binds: every node it may deliver is ordered{more}"})
     if "min_site_share" in form.rows:
         b = form.rows["min_site_share"]
         coords = b.coords.assign(tight=tight(b, False))
@@ -516,7 +535,8 @@ def binding_constraints(form: Form, values: np.ndarray, cs: list[Coefficients], 
                              "where": f"{c0.site_ids[s]} {hw}",
                              "words": f"every installed {hw} node at {c0.site_ids[s]} is used "
                                       f"({used:.4g}) and none can be ordered there"})
-    return pd.DataFrame(rows, columns=["period", "constraint", "where", "words"])
+    out = pd.DataFrame(rows, columns=["period", "constraint", "where", "value", "words"])
+    return out.astype({"value": float})
 
 
 def stranded(h: Horizon, sol: Solution, keys: list, c0: Coefficients) -> list[dict]:

@@ -223,3 +223,18 @@ def test_warm_spares_cost_idle_power_unless_retired():
         {"site": "site-a", "hardware": "h100-sxm", "nodes": pytest.approx(1000.0)}]
     assert off["spare_off_saves_gwh"] == pytest.approx(
         1000 * idle * 24 * 1.25 * 731 / 1e6, rel=1e-6)
+
+
+def test_build_limit_values_are_the_lp_duals(roadmap_3y):
+    """The binding table's value of one more Rubin rack a quarter, summed over the quarters,
+    predicts the objective of the roadmap with the limit raised by 0.01 rack (finite
+    difference)."""
+    instance, result = roadmap_3y
+    binding = result.tables["binding"]
+    rubin = binding[(binding["constraint"] == "build_limit") & (binding["where"] == "rubin")]
+    assert len(rubin) >= 4 and (rubin["value"] >= 0).all() and rubin["value"].max() > 0
+    raised, digest = load("roadmap-3y.yaml",
+                          sets=["roadmap.hardware.rubin.max_nodes_per_period=30.01"])
+    after = optimize_roadmap(raised, digest, compare=False).summary["objective_value"]
+    drop = result.summary["objective_value"] - after
+    assert drop == pytest.approx(0.01 * rubin["value"].sum(), rel=1e-3)
