@@ -369,9 +369,13 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
               help="Override the solver time limit (s), per solve.")
 @click.option("--no-compare", is_flag=True, help="Skip the other foresight (no value of "
                                                  "foresight).")
+@click.option("--levers", "with_levers", is_flag=True,
+              help="Also measure the instance's lever groups on the roadmap, period by period "
+                   "(baseline, each alone, all).")
 def roadmap_command(instance: str, formulation: str, foresight: str, scenario: str | None,
                     sets: tuple[str, ...], out_dir: str | None, fmt: str,
-                    time_limit: float | None, no_compare: bool) -> None:
+                    time_limit: float | None, no_compare: bool,
+                    with_levers: bool = False) -> None:
     """Plan the fleet over a horizon of periods (the instance's roadmap section): what to
     order when, what to retire, and each period's operations, minimizing energy (GWh), carbon
     or cost (NPV) over the horizon."""
@@ -393,6 +397,14 @@ def roadmap_command(instance: str, formulation: str, foresight: str, scenario: s
         if out_dir:
             write_infeasible(exc, spec, digest, formulation, out_dir)
         raise
+    if with_levers:
+        from planner.config.instance import load_planning_data
+        from planner.roadmap.levers import levers_over_time
+
+        table, lsum = levers_over_time(load_planning_data(instance, scenario=scenario,
+                                                          sets=sets), instance, formulation)
+        result.summary["levers_over_time"] = lsum
+        result.tables["levers"] = table
     if out_dir:
         write_roadmap(result, out_dir)
     if fmt == "json":

@@ -326,6 +326,16 @@ def roadmap_sections(page: Page, run: Run, prefix: str) -> None:
         body.append(table_html(energy, name="periods", caption="per period"))
     page.section(f"{prefix}-energy", "Energy per period",
                  "".join(body) or missing("the periods table"), level=3)
+    levers = run.tables.get("levers")
+    if levers is not None and not levers.empty:
+        series = {v: list(t["gwh_per_day"]) for v, t in levers.groupby("variant", sort=False)}
+        chart = charts.stacked("Levers over time: GWh/day per period", periods, series,
+                               "GWh/day")
+        chart["layout"]["barmode"] = "group"
+        page.section(f"{prefix}-levers", "Levers over time",
+                     page.chart(chart) + table_html(levers, name="levers", caption=(
+                         "each lever alone and all together on the roadmap, per period; "
+                         "reduction = the baseline's GWh/day / the variant's")), level=3)
     words = "".join(f"<li><b>{esc(p['id'])}</b>: "
                     + (esc("; ".join(p.get("binding") or [])) or "nothing binds") + "</li>"
                     for p in s.get("periods", []))

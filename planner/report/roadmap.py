@@ -73,5 +73,15 @@ def roadmap_text(roadmap) -> str:
     base = s.get("do_nothing")
     if base:
         lines.append(f"do nothing ({base['rule']}): {base['gwh']:.6g} GWh")
+    lev = s.get("levers_over_time")
+    table = roadmap.tables.get("levers")
+    if lev and table is not None:
+        wide = table.pivot(index="period", columns="variant", values="gwh_per_day")
+        order = ["baseline"] + [v for v in dict.fromkeys(table["variant"])
+                                if v not in ("baseline", "all levers")] + ["all levers"]
+        lines += ["", "Levers over time (GWh/day; horizon reduction against the baseline)",
+                  wide.reindex(index=list(dict.fromkeys(table["period"])), columns=order)
+                  .to_string(float_format=lambda v: f"{v:.4g}"),
+                  "  ".join(f"{k} {v:.3g}x" for k, v in lev["reduction"].items())]
     lines.append("timings (s): " + ", ".join(f"{k} {v:.3f}" for k, v in s["timings_s"].items()))
     return "\n".join(lines)

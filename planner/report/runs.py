@@ -143,7 +143,7 @@ def _load_solve(folder: Path, summary: dict) -> Run:
 
 
 ROADMAP_TABLES = ("periods", "installed", "orders", "retired", "deployments", "binding",
-                  "do_nothing")
+                  "do_nothing", "levers")
 
 
 def _load_roadmap(folder: Path, summary: dict) -> Run:
@@ -154,6 +154,8 @@ def _load_roadmap(folder: Path, summary: dict) -> Run:
     run = Run(folder, "roadmap", summary)
     for name in ROADMAP_TABLES:
         table = _read_table(folder, f"roadmap_{name}")
+        if table is None and name == "levers":
+            continue  # only with `planner roadmap --levers`
         if table is None:
             run.missing.append(f"roadmap {name} table: no roadmap_{name}.parquet or .csv")
         else:

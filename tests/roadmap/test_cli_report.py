@@ -77,3 +77,29 @@ def test_sweep_of_a_roadmap_instance_solves_roadmaps(tmp_path):
                                                 "--no-compare"]).output)
     assert table.loc[0.0, "objective_value"] == pytest.approx(alone["objective_value"])
     assert table.loc[0.9, "gwh"] > table.loc[0.0, "gwh"]  # no B200: more energy
+
+
+def test_levers_over_time_on_roadmap_3y(tmp_path):
+    """Option expansions only widen the feasible set, so over the horizon every lever alone is
+    at most the baseline and all levers at most each alone; in 2027Q1 nothing of the next
+    generation can have arrived (a quarter's lead time), so that lever changes nothing there."""
+    out = tmp_path / "lev"
+    res = CliRunner().invoke(cli, ["-q", "roadmap", str(INSTANCES / "roadmap-3y.yaml"),
+                                   "--levers", "--no-compare", "--format", "json",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    lev = json.loads(res.output)["levers_over_time"]
+    gwh = lev["gwh"]
+    assert set(gwh) == {"baseline", "hardware-generation", "quantization",
+                        "speculative-decoding", "all levers"}
+    for name, value in gwh.items():
+        assert value <= gwh["baseline"] * (1 + 1e-9)
+        assert gwh["all levers"] <= value * (1 + 1e-9)
+    table = pd.read_parquet(out / "roadmap_levers.parquet")
+    q1 = table[table["period"] == "2027Q1"].set_index("variant")["gwh_per_day"]
+    assert q1["hardware-generation"] == pytest.approx(q1["baseline"], rel=1e-9)
+    assert lev["reduction"]["hardware-generation"] == pytest.approx(
+        gwh["baseline"] / gwh["hardware-generation"])
+    html = tmp_path / "r.html"
+    assert CliRunner().invoke(cli, ["report", str(out), "--out", str(html)]).exit_code == 0
+    assert "Levers over time" in html.read_text()

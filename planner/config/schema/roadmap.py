@@ -114,6 +114,15 @@ class Roadmap(Frozen):
         return [float((p.end - p.start).days) for p in self.periods]
 
 
+def _unused(text: str) -> None:
+    """Said once, not an error: a scenario or lever baseline may narrow options.hardware."""
+    import logging
+
+    from planner.config.validation import warn_once
+
+    warn_once(logging.getLogger(__name__), text)
+
+
 def check_roadmap(roadmap: Roadmap, file: str, class_ids: list[str], site_ids: list[str],
                   hardware_ids: list[str], base_demand: dict[str, float],
                   resolve=lambda hw, field: hw) -> None:
@@ -174,7 +183,9 @@ def check_roadmap(roadmap: Roadmap, file: str, class_ids: list[str], site_ids: l
             fail("gives zero or negative demand", f"demand_growth_per_year.{cid}", rate)
     for hw, plan in roadmap.hardware.items():
         if resolve(hw, f"roadmap.hardware.{hw}") not in hardware_ids:
-            fail(f"hardware not in options.hardware ({hardware_ids})", "hardware", hw)
+            _unused(f"{file}: roadmap.hardware.{hw}: hardware not in options.hardware; its "
+                    f"plan is unused")
+            continue
         if plan.lead_time_days > horizon_days:
             fail(f"lead time longer than the horizon ({horizon_days} days, {start} to {end})",
                  f"hardware.{hw}.lead_time_days", plan.lead_time_days)
@@ -185,8 +196,8 @@ def check_roadmap(roadmap: Roadmap, file: str, class_ids: list[str], site_ids: l
         if v.site not in site_ids:
             fail(f"unknown site; known: {site_ids}", f"installed[{i}].site", v.site)
         if resolve(v.hardware, f"roadmap.installed[{i}].hardware") not in hardware_ids:
-            fail(f"hardware not in options.hardware ({hardware_ids})", f"installed[{i}].hardware",
-                 v.hardware)
+            _unused(f"{file}: roadmap.installed[{i}].hardware: {v.hardware} not in "
+                    f"options.hardware; this vintage is unused")
         if v.installed > start:
             fail(f"vintage in the future: installed after the horizon starts ({start}); a later "
                  f"arrival is an order", f"installed[{i}].installed", str(v.installed))
