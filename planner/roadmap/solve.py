@@ -20,7 +20,7 @@ from formulations.loads import site_power_kw
 from planner.config.schema.plan import PlanningInstance
 from planner.errors import (InfeasibleError, InputError, NoSolutionError, SolverNumericError,
                             VerificationError)
-from planner.pipeline import OBJECTIVE_UNITS, eligible_coefficients, provenance
+from planner.pipeline import eligible_coefficients, provenance
 from planner.roadmap.horizon import build_horizon, period_coefficients
 from planner.roadmap.verify import verify_dates, verify_roadmap
 from planner.solve.highs import HighsModel, dust_floor
