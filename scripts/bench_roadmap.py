@@ -11,6 +11,9 @@ Cases:
             generator's classes include some only Rubin serves), LP, perfect foresight
   syn-1     the same instance's one-period LP (`planner.pipeline.optimize`)
 
+The synthetic cases keep every deployment (``prune_dominated=False``, as bench_scale.py: ~1,700
+deployments at 100 classes); the roadmap then removes exact duplicates as `solve` does.
+
 Wall is the roadmap call (candidates, build, solves of both foresights unless --no-compare,
 re-checks, tables); peak RSS is the process's. Ratios are against the one-period solve of the
 same instance in this run.
@@ -71,17 +74,25 @@ def worker(case: str, classes: int, seed: int, compare: bool) -> dict:
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     out = {"case": case}
+    coefficients = None
+    if case.startswith("syn"):  # as bench_scale.py: every deployment, none pruned as dominated
+        from planner.problem.candidates import build_coefficients
+
+        coefficients = build_coefficients(instance, prune_dominated=False)
+        out["deployments"] = coefficients[0].n_deployments
+        out["pairs"] = coefficients[0].n_pairs
     if case in ("3y-one", "syn-1"):
         from planner.pipeline import optimize
 
-        plan = optimize(instance, digest, "lp")
+        plan = optimize(instance, digest, "lp", coefficients)
         out.update(objective=plan.summary["objective_value"],
                    pairs=plan.summary["candidates"]["eligible_pairs"])
     else:
         from planner.roadmap.solve import optimize_roadmap
 
         formulation = "milp" if case.endswith("milp") else "lp"
-        result = optimize_roadmap(instance, digest, formulation, "perfect", compare=compare)
+        result = optimize_roadmap(instance, digest, formulation, "perfect", compare=compare,
+                                  coefficients=coefficients)
         s = result.summary
         out.update(objective=s["objective_value"], mip_gap=s["mip_gap"], size=s["size"],
                    timings=s["timings_s"],

@@ -149,9 +149,11 @@ def spare_energy(cs: list[Coefficients], h: Horizon, spare: np.ndarray, keys: li
 
 
 def optimize_roadmap(instance: PlanningInstance, digest: str = "", formulation: str = "lp",
-                     foresight: str = "perfect", compare: bool = True) -> Roadmap:
+                     foresight: str = "perfect", compare: bool = True,
+                     coefficients: tuple | None = None) -> Roadmap:
     """Solve the instance's roadmap; with ``compare`` the other foresight is solved too and the
-    value of foresight reported (perfect minus myopic, re-evaluated over the horizon)."""
+    value of foresight reported (perfect minus myopic, re-evaluated over the horizon).
+    ``coefficients``: (Coefficients, CandidateReport) already built (as for ``optimize``)."""
     if instance.roadmap is None:
         raise InputError("the instance has no roadmap section (periods, growth, hardware over "
                          "time); see docs/roadmap.md", field="roadmap")
@@ -162,7 +164,7 @@ def optimize_roadmap(instance: PlanningInstance, digest: str = "", formulation: 
         raise InputError(f"unknown foresight; known: {list(FORESIGHT)}", field="--foresight",
                          value=foresight, has_value=True)
     timings: dict[str, float] = {}
-    c, report = eligible_coefficients(instance, None, timings)
+    c, report = eligible_coefficients(instance, coefficients, timings)
     t0 = time.perf_counter()
     cs = period_coefficients(instance, c)
     h = build_horizon(instance, c)
