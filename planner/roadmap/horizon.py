@@ -64,8 +64,16 @@ def period_coefficients(instance: PlanningInstance, c: Coefficients) -> list[Coe
             if period_index[step.period] <= t:
                 cap[site_index[step.site]] = (step.power_cap_mw * 1e3 if step.power_cap_mw
                                               else np.inf)
+        weight = c.site_weight.copy()
+        key = {"carbon": "carbon_kg_per_kwh", "cost": "electricity_usd_per_kwh"}.get(
+            instance.objective)
+        for step in sorted(r.site_changes, key=lambda s: period_index[s.period]):
+            value = getattr(step, key) if key else None
+            if period_index[step.period] <= t and value is not None:
+                weight[site_index[step.site]] = value
         out.append(replace(c, classes=c.classes.assign(queries_per_day=demand), demand=demand,
-                           profile=profile, site_cap_kw=cap, inventory=empty))
+                           profile=profile, site_cap_kw=cap, inventory=empty,
+                           site_weight=weight))
     return out
 
 
@@ -105,6 +113,7 @@ def _build_horizon(instance: PlanningInstance, c: Coefficients) -> Horizon:
     catalog = load_catalog()
     r = instance.roadmap
     starts = [p.start for p in r.periods]
+    ids = [p.id for p in r.periods]
     start0 = starts[0]
     plans = {catalog.hardware_id(hw): plan for hw, plan in r.hardware.items()}
     allowed = list(dict.fromkeys(catalog.hardware_id(hw) for hw in instance.options.hardware))
@@ -140,15 +149,25 @@ def _build_horizon(instance: PlanningInstance, c: Coefficients) -> Horizon:
                 a = _first_at_or_after(starts, plan.first_delivery)
             if a is not None:
                 arrival_of[a] = p  # the latest order period that still arrives at a
-        capex = {"cost": plan.capex_usd_per_node / 1e6,  # million USD
-                 "carbon": plan.embodied_t_co2_per_node / 1e3}.get(instance.objective, 0.0)  # kt
+        def capex(a: int, plan=plan) -> float:
+            """Objective units per node of an order arriving in period a."""
+            if instance.objective == "carbon":
+                return plan.embodied_t_co2_per_node / 1e3  # kt CO2
+            if instance.objective != "cost":
+                return 0.0
+            price = plan.capex_usd_per_node
+            for pid, value in sorted(plan.capex_by_period.items(),
+                                     key=lambda kv: ids.index(kv[0])):
+                if ids.index(pid) <= a:
+                    price = value
+            return price / 1e6  # million USD
         for s in range(len(instance.sites)):
             if (s, hw) in vintages:
                 continue  # a site's installed base is not ordered there
             for a, p in sorted(arrival_of.items()):
                 order_rows.append({"site_idx": s, "hardware": hw, "arrival": a, "ordered": p,
                                    "last": _last_alive(starts, starts[a], plan.lifetime_years),
-                                   "capex": capex})
+                                   "capex": capex(a)})
         if plan.max_nodes_per_period is not None:
             limits += [{"hardware": hw, "arrival": a, "nodes": plan.max_nodes_per_period}
                        for a in sorted(arrival_of)]

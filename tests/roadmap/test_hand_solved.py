@@ -208,3 +208,25 @@ def test_embodied_carbon_is_counted_on_arrival():
     assert more.summary["objective_value"] == pytest.approx(
         result.summary["objective_value"] + 2 * n_b / 1e3, rel=1e-6)
     assert bought(more) == {"b200": "2027"}
+
+
+def test_falling_capex_makes_waiting_pay():
+    """B200 at 6,000 USD in 2027 but 1,000 from 2028: buying now saves S x 731 - 6000 n
+    ~ 2,843 USD, waiting S x 366 - 1000 n ~ 7,157: it waits, and the horizon costs
+    365 C_H100 + 366 C_B200 + 1000 n / 1e6."""
+    instance, result = plan("roadmap-2p", 'roadmap.hardware.b200.capex_by_period={"2028": 1000}')
+    assert bought(result) == {"b200": "2028"}
+    hw = per_hardware(instance)
+    expect = 365 * hw["h100-sxm"][0] + 366 * hw["b200"][0] + 1000 * hw["b200"][1] / 1e6
+    assert result.summary["objective_value"] == pytest.approx(expect, rel=1e-6)
+
+
+def test_site_price_changes_from_a_period_on():
+    """Electricity at 0.2 USD/kWh from 2028 doubles 2028's operations (C_h is linear in the
+    price); B200 is still bought at once."""
+    instance, result = plan("roadmap-2p", 'roadmap.site_changes=[{"site": "site-a", '
+                                          '"period": "2028", "electricity_usd_per_kwh": 0.2}]')
+    assert bought(result) == {"b200": "2027"}
+    hw = per_hardware(instance)
+    expect = (365 + 2 * 366) * hw["b200"][0] + 6000 * hw["b200"][1] / 1e6
+    assert result.summary["objective_value"] == pytest.approx(expect, rel=1e-6)

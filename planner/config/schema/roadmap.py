@@ -54,6 +54,10 @@ class HardwarePlan(Frozen):
     capex_usd_per_node: NonNegativeFloat = Field(
         default=0.0, le=1e9, description="Purchase price per node, paid on arrival (objective: "
                                          "cost, discounted)")
+    capex_by_period: dict[Id, Annotated[float, Field(ge=0, le=1e9)]] = Field(
+        default_factory=dict, description="Purchase price per node of an order arriving from "
+                                          "that period id on (falling prices); before the "
+                                          "first listed period: capex_usd_per_node")
     embodied_t_co2_per_node: NonNegativeFloat = Field(
         default=0.0, le=1e6, description="Embodied (manufacturing) emissions per node, t CO2, "
                                          "counted on arrival (objective: carbon); give its "
@@ -79,6 +83,18 @@ class CapStep(Frozen):
                                                description="Facility-side cap, MW (null: none)")
 
 
+class SiteStep(Frozen):
+    """A site's electricity price or grid carbon intensity from a period on."""
+
+    site: Id = Field(description="Site id")
+    period: Id = Field(description="Period id from which the values hold")
+    electricity_usd_per_kwh: NonNegativeFloat | None = Field(
+        default=None, le=100.0, description="Electricity price, USD per facility kWh (null: "
+                                            "unchanged)")
+    carbon_kg_per_kwh: NonNegativeFloat | None = Field(
+        default=None, le=10.0, description="Grid carbon intensity (null: unchanged)")
+
+
 class Roadmap(Frozen):
     """The horizon: periods, demand growth, hardware over time, installed base by vintage."""
 
@@ -102,6 +118,9 @@ class Roadmap(Frozen):
                     "site's inventory figure, which otherwise counts as installed at the start")
     power_caps: list[CapStep] = Field(default_factory=list,
                                       description="Site caps changing from a period on")
+    site_changes: list[SiteStep] = Field(
+        default_factory=list, description="Site electricity prices or carbon intensities "
+                                          "changing from a period on")
     discount_rate: float = Field(default=0.0, ge=0, le=1,
                                  description="Yearly discount rate of the cost objective (NPV)")
     idle_policy: Literal["off", "warm"] = Field(
@@ -201,6 +220,15 @@ def check_roadmap(roadmap: Roadmap, file: str, class_ids: list[str], site_ids: l
         if v.installed > start:
             fail(f"vintage in the future: installed after the horizon starts ({start}); a later "
                  f"arrival is an order", f"installed[{i}].installed", str(v.installed))
+    for hw, plan in roadmap.hardware.items():
+        for pid in plan.capex_by_period:
+            if pid not in ids:
+                fail(f"unknown period; known: {ids}", f"hardware.{hw}.capex_by_period", pid)
+    for i, step in enumerate(roadmap.site_changes):
+        if step.site not in site_ids:
+            fail(f"unknown site; known: {site_ids}", f"site_changes[{i}].site", step.site)
+        if step.period not in ids:
+            fail(f"unknown period; known: {ids}", f"site_changes[{i}].period", step.period)
     for i, step in enumerate(roadmap.power_caps):
         if step.site not in site_ids:
             fail(f"unknown site; known: {site_ids}", f"power_caps[{i}].site", step.site)
