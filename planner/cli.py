@@ -391,6 +391,68 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
                           if usum["treated_as_exact"] else ""))
 
 
+@cli.command(name="roadmap")
+@click.argument("instance", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--formulation", type=click.Choice(["lp", "milp"]), default="lp", show_default=True)
+@click.option("--foresight", type=click.Choice(["perfect", "myopic"]), default="perfect",
+              show_default=True,
+              help="One program over the horizon, or period by period with earlier decisions "
+                   "fixed (the other is solved too, for the value of foresight).")
+@click.option("--scenario", default=None, help="Apply a named scenario of the instance.")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
+              help="Override a field, e.g. --set roadmap.discount_rate=0.08 (repeatable).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write the roadmap tables (CSV and Parquet) and summary.json here.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@click.option("--time-limit", type=click.FloatRange(min=0.1), default=None,
+              help="Override the solver time limit (s), per solve.")
+@click.option("--no-compare", is_flag=True, help="Skip the other foresight (no value of "
+                                                 "foresight).")
+@click.option("--levers", "with_levers", is_flag=True,
+              help="Also measure the instance's lever groups on the roadmap, period by period "
+                   "(baseline, each alone, all).")
+def roadmap_command(instance: str, formulation: str, foresight: str, scenario: str | None,
+                    sets: tuple[str, ...], out_dir: str | None, fmt: str,
+                    time_limit: float | None, no_compare: bool,
+                    with_levers: bool = False) -> None:
+    """Plan the fleet over a horizon of periods (the instance's roadmap section): what to
+    order when, what to retire, and each period's operations, minimizing energy (GWh), carbon
+    or cost (NPV) over the horizon."""
+    from planner.problem.instance import load_planning_instance
+    from planner.config.validation import check_writable_dir
+    from planner.pipeline import InfeasibleError
+    from planner.report.plan import write_infeasible
+    from planner.report.roadmap import roadmap_json, roadmap_text, write_roadmap
+    from planner.roadmap.solve import optimize_roadmap
+
+    if time_limit is not None:
+        sets = (*sets, f"solver.time_limit_s={time_limit}")
+    spec, digest = load_planning_instance(instance, scenario=scenario, sets=sets)
+    if out_dir:
+        check_writable_dir(out_dir)
+    try:
+        result = optimize_roadmap(spec, digest, formulation, foresight, compare=not no_compare)
+    except InfeasibleError as exc:
+        if out_dir:
+            write_infeasible(exc, spec, digest, formulation, out_dir)
+        raise
+    if with_levers:
+        from planner.problem.instance import load_planning_data
+        from planner.roadmap.levers import levers_over_time
+
+        table, lsum = levers_over_time(load_planning_data(instance, scenario=scenario,
+                                                          sets=sets), instance, formulation)
+        result.summary["levers_over_time"] = lsum
+        result.tables["levers"] = table
+    if out_dir:
+        write_roadmap(result, out_dir)
+    if fmt == "json":
+        click.echo(json.dumps(roadmap_json(result.summary), indent=2, default=float))
+    else:
+        click.echo(roadmap_text(result))
+
+
 class Progress:
     """A progress bar with ETA on a terminal's stderr (silent under --quiet or when stderr is
     piped or captured); the total is set once known."""

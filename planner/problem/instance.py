@@ -57,7 +57,7 @@ def instance_from_mapping(data: dict, file: str) -> tuple[PlanningInstance, str]
     instance = validate_mapping(data, PlanningInstance, file=file)
     check_ids(instance, file)
     dump = instance.model_dump(mode="json")
-    for key in ("measurements", "custom_hardware", "custom_models", "provisioning"):
+    for key in ("measurements", "custom_hardware", "custom_models", "provisioning", "roadmap"):
         if not dump.get(key):  # issue 13: unused new fields leave the digest as it was
             dump.pop(key, None)
     for cls in dump["classes"]:  # likewise a class without a minimum site share
@@ -134,3 +134,9 @@ def _check_ids(instance: PlanningInstance, file: str) -> None:
     for c, cls in enumerate(instance.classes):
         for i, model in enumerate(cls.models or []):
             catalog.model_id(model, file=file, field=f"classes[{c}].models[{i}]")
+    if instance.roadmap is not None:  # issue 23: the horizon's cross-field rules
+        from planner.config.schema.roadmap import check_roadmap
+
+        check_roadmap(instance.roadmap, file, class_ids, site_ids, sorted(allowed),
+                      {c.id: c.queries_per_day * scale for c in instance.classes},
+                      lambda hw, field: catalog.hardware_id(hw, file=file, field=field))

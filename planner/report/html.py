@@ -274,6 +274,87 @@ def solve_sections(page: Page, run: Run, prefix: str) -> None:
                  level=3)
 
 
+# ------------------------------------------------------------------------------------ roadmap
+
+def roadmap_sections(page: Page, run: Run, prefix: str) -> None:
+    """A ``planner roadmap`` run: the installed base by hardware over the periods (stacked),
+    the order timeline, energy per period against doing nothing, binding constraints per
+    period in words."""
+    s = run.summary
+    v = s.get("value_of_foresight") or {}
+    rows = [{"label": "objective over the horizon", "key": "objective_value",
+             "value": s.get("objective_value"), "unit": s.get("objective_unit")},
+            {"label": "energy over the horizon", "key": "gwh", "value": s.get("gwh"),
+             "unit": "GWh"},
+            {"label": "value of foresight", "key": "value_of_foresight.value",
+             "value": v.get("value"), "unit": s.get("objective_unit"),
+             "note": v.get("note") or (f"myopic {fmt(v.get('myopic'))} vs perfect "
+                                       f"{fmt(v.get('perfect'))}" if v else "not solved")},
+            {"label": "formulation", "key": "formulation", "value": s.get("formulation"),
+             "note": f"{s.get('foresight')} foresight; MIP gap {fmt(s.get('mip_gap'))}"}]
+    body = [f'<p class="path">{esc(run.path)}</p>', cards(rows, "roadmap")]
+    body += [missing(m) for m in run.missing]
+    page.section(f"{prefix}-headline", f"Roadmap: {run.label}", "".join(body))
+    if s.get("status") == "infeasible":
+        return
+    periods = [p["id"] for p in s.get("periods", [])]
+    installed = run.tables.get("installed")
+    body = []
+    if installed is not None and not installed.empty:
+        by_hw = installed.groupby(["period", "hardware"], sort=False)["nodes"].sum()
+        series = {hw: [float(by_hw.get((p, hw), 0.0)) for p in periods]
+                  for hw in dict.fromkeys(installed["hardware"])}
+        body.append(page.chart(charts.stacked("Installed nodes by hardware (all sites)",
+                                              periods, series, "nodes")))
+        body.append(table_html(installed, name="installed", caption="installed, used and "
+                               "spare nodes per period, site and hardware", fold=True))
+    page.section(f"{prefix}-installed", "Installed base over the periods",
+                 "".join(body) or missing("the installed table"), level=3)
+    orders = run.tables.get("orders")
+    body = []
+    if orders is not None and not orders.empty:
+        by_hw = orders.groupby(["arrives", "hardware"], sort=False)["nodes"].sum()
+        series = {hw: [float(by_hw.get((p, hw), 0.0)) for p in periods]
+                  for hw in dict.fromkeys(orders["hardware"])}
+        body.append(page.chart(charts.stacked("Orders by arrival period", periods, series,
+                                              "nodes")))
+        body.append(table_html(orders, name="orders", caption="order timeline: nodes, where, "
+                                                              "ordered, arriving"))
+    page.section(f"{prefix}-orders", "Order timeline",
+                 "".join(body) or "<p>no orders</p>", level=3)
+    energy = run.tables.get("periods")
+    base = run.tables.get("do_nothing")
+    body = []
+    if energy is not None:
+        series = {"roadmap": list(energy["gwh_per_day"])}
+        if base is not None:
+            series["do nothing"] = list(base["gwh_per_day"])
+        chart = charts.stacked("Energy per period (GWh/day) against doing nothing", periods,
+                               series, "GWh/day")
+        chart["layout"]["barmode"] = "group"
+        body.append(page.chart(chart))
+        body.append(f'<p class="note">Do nothing: {esc((s.get("do_nothing") or {}).get("rule"))}'
+                    f'</p>')
+        body.append(table_html(energy, name="periods", caption="per period"))
+    page.section(f"{prefix}-energy", "Energy per period",
+                 "".join(body) or missing("the periods table"), level=3)
+    levers = run.tables.get("levers")
+    if levers is not None and not levers.empty:
+        series = {v: list(t["gwh_per_day"]) for v, t in levers.groupby("variant", sort=False)}
+        chart = charts.stacked("Levers over time: GWh/day per period", periods, series,
+                               "GWh/day")
+        chart["layout"]["barmode"] = "group"
+        page.section(f"{prefix}-levers", "Levers over time",
+                     page.chart(chart) + table_html(levers, name="levers", caption=(
+                         "each lever alone and all together on the roadmap, per period; "
+                         "reduction = the baseline's GWh/day / the variant's")), level=3)
+    words = "".join(f"<li><b>{esc(p['id'])}</b>: "
+                    + (esc("; ".join(p.get("binding") or [])) or "nothing binds") + "</li>"
+                    for p in s.get("periods", []))
+    page.section(f"{prefix}-binding", "Binding constraints per period",
+                 f'<ul class="words">{words}</ul>', level=3)
+
+
 # ------------------------------------------------------------------------------------- levers
 
 def levers_sections(page: Page, run: Run, prefix: str) -> None:
@@ -565,7 +646,8 @@ def render(runs: list[Run], fallbacks: bool = True) -> str:
     for i, run in enumerate(runs, start=1):
         prefix = f"r{i}"
         {"solve": solve_sections, "levers": levers_sections, "sweep": sweep_sections,
-         "uncertainty": uncertainty_sections}[run.kind](page, run, prefix)
+         "uncertainty": uncertainty_sections, "roadmap": roadmap_sections}[run.kind](
+            page, run, prefix)
     toc = "".join(f'<a class="toc{level}" href="#{esc(sid)}">{esc(title)}</a>'
                   for sid, title, _, level in page.sections)
     body = "".join(f'<section id="{esc(sid)}" class="level{level}"><h{level}>{esc(title)}'

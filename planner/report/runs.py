@@ -34,7 +34,7 @@ class Run:
     """One output folder: its kind, summary, tables and pictures, and what it lacks."""
 
     path: Path
-    kind: str  # "solve", "levers", "sweep" or "uncertainty"
+    kind: str  # "solve", "levers", "sweep", "uncertainty" or "roadmap"
     summary: dict
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     images: dict[str, bytes] = field(default_factory=dict)
@@ -51,7 +51,7 @@ class Run:
     @property
     def instance(self) -> str:
         s = self.summary
-        if self.kind == "solve":
+        if self.kind in ("solve", "roadmap"):
             return str(s.get("provenance", {}).get("instance", "?"))
         if self.kind in ("levers", "uncertainty"):
             return str(s.get("instance") or "?")
@@ -122,6 +122,8 @@ def load_run(path: Path | str) -> Run:
         raise InputError("not a planner run: no summary.json (give the --out folder of "
                          "planner solve, levers or sweep)", file=str(folder))
     summary = _read_json(summary_path)
+    if summary.get("kind") == "roadmap":
+        return _load_roadmap(folder, summary)
     if "baseline_gwh_per_day" in summary or "levers" in summary:
         return _load_levers(folder, summary)
     if "status_counts" in summary or manifest_path.is_file():
@@ -178,6 +180,27 @@ def latency_table(folder: Path, classes: pd.DataFrame | None) -> pd.DataFrame | 
             "tpot_slo_ms": c["tpot_slo_ms"], "tpot_headroom_ms": c["tpot_margin_ms"],
             "simulated_met": s.get("met")})
     return pd.DataFrame(rows)
+
+
+ROADMAP_TABLES = ("periods", "installed", "orders", "retired", "deployments", "binding",
+                  "do_nothing", "levers")
+
+
+def _load_roadmap(folder: Path, summary: dict) -> Run:
+    """A ``planner roadmap --out`` folder: summary.json (``kind: roadmap``) and the
+    roadmap_*.parquet/csv tables."""
+    _older_format(folder, "roadmap", ("status", "periods", "objective_value", "provenance"),
+                  summary)
+    run = Run(folder, "roadmap", summary)
+    for name in ROADMAP_TABLES:
+        table = _read_table(folder, f"roadmap_{name}")
+        if table is None and name == "levers":
+            continue  # only with `planner roadmap --levers`
+        if table is None:
+            run.missing.append(f"roadmap {name} table: no roadmap_{name}.parquet or .csv")
+        else:
+            run.tables[name] = table
+    return run
 
 
 def _load_levers(folder: Path, summary: dict) -> Run:

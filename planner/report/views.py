@@ -408,6 +408,11 @@ def levers_tables(run: Run) -> dict[str, pd.DataFrame]:
     return out
 
 
+def roadmap_tables(run: Run) -> dict[str, pd.DataFrame]:
+    """Every table of a roadmap run, as read (periods, installed base, orders, ...)."""
+    return {f"roadmap-{name}": table for name, table in run.tables.items()}
+
+
 def uncertainty_tables(run: Run) -> dict[str, pd.DataFrame]:
     """Per-deployment tables of each plan of a ``planner uncertainty`` run, and the robust vs
     nominal comparison when there is one (as read)."""

@@ -34,7 +34,8 @@ def report_tables(runs: list[Run]) -> list[tuple[str, str, pd.DataFrame]]:
     for run in runs:
         tables = {"solve": views.solve_tables, "levers": views.levers_tables,
                   "sweep": views.sweep_tables,
-                  "uncertainty": views.uncertainty_tables}[run.kind](run)
+                  "uncertainty": views.uncertainty_tables,
+                  "roadmap": views.roadmap_tables}[run.kind](run)
         out += [(run.label, name, t) for name, t in tables.items()]
     return out
 

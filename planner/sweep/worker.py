@@ -72,6 +72,10 @@ def solve_point(base: dict, point: dict, file: str, formulation: str) -> dict:
                 _CANDIDATES.pop(next(iter(_CANDIDATES)))
             _CANDIDATES[key] = candidate_pairs(instance)
         deployments, pairs, report = _CANDIDATES[key]
+        if instance.roadmap is not None:  # issue 23: a roadmap instance sweeps roadmaps
+            record["result"] = _roadmap_point(instance, digest, formulation)
+            record["result"]["seconds"] = time.perf_counter() - t0
+            return record
         plan = optimize(instance, digest, formulation,
                         (assemble(instance, deployments, pairs), report))
         s = plan.summary
@@ -91,3 +95,21 @@ def solve_point(base: dict, point: dict, file: str, formulation: str) -> dict:
                             "error": f"{type(exc).__name__}: {exc}"}
     record["result"]["seconds"] = time.perf_counter() - t0
     return record
+
+
+def _roadmap_point(instance, digest: str, formulation: str) -> dict:
+    """A roadmap instance's point: its horizon's headline numbers (perfect foresight, no
+    myopic pass); GWh/day, Wh/query and peak power are over the whole horizon."""
+    from planner.roadmap.solve import optimize_roadmap
+
+    s = optimize_roadmap(instance, digest, formulation, "perfect", compare=False).summary
+    days = sum(p["days"] for p in s["periods"])
+    queries = sum(p["queries_per_day"] * p["days"] for p in s["periods"])
+    return {"status": s["status"], "objective_value": s["objective_value"],
+            "objective_gwh_per_day": s["gwh"] / days, "gwh": s["gwh"],
+            "wh_per_query": s["gwh"] * 1e9 / queries,
+            "peak_power_mw": max(p["peak_mw"] for p in s["periods"]),
+            "nodes": sum(o["nodes"] for p in s["periods"] for o in p["orders"]),
+            "deployments_used": len({d["deployment"] for p in s["periods"]
+                                     for d in p["deployments"]}),
+            "mip_gap": s["mip_gap"], "reused_candidates": False, "instance_hash": digest}

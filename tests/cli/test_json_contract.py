@@ -68,6 +68,7 @@ COMMANDS = [
     ("sweep", ["sweep", SMALL, "{spec}", "--out", "{tmp}/sweep", "--format", "json"]),
     ("estimate", ["estimate", str(INSTANCES / "paper-v2.yaml"), "--format", "json"]),
     ("throughput", ["throughput", "--cases", "{cases}", "--format", "json"]),
+    ("roadmap", ["roadmap", str(INSTANCES / "small" / "roadmap-2p.yaml"), "--format", "json"]),
 ]
 
 

@@ -13,6 +13,7 @@ to top, is the one the code honours:
     solve                         backends, solve paths, diagnosis, the independent verifier
     results                       plan tables, summary, uncertainty of a plan
     pipeline                      instance -> plan, the one pipeline (robust plans included)
+    roadmap                       the plan over periods (orders, cohorts, foresight)
     levers, sweep                 lever attribution; sweeps and re-optimised draws
     report                        HTML / xlsx / text views of runs
     simulate                      discrete-event simulation of a solved run (reads it as report does)
@@ -36,6 +37,7 @@ LAYERS = [
     {"planner.solve"},
     {"planner.results"},
     {"planner.pipeline"},
+    {"planner.roadmap"},
     {"planner.levers", "planner.sweep"},
     {"planner.report"},
     {"planner.simulate"},

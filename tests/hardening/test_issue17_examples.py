@@ -396,7 +396,9 @@ def test_echoed_values_are_truncated(tmp_path):
     text = open(ONE).read() + "unknown_key: " + json.dumps(["x" * 100] * 5000) + "\n"
     result = run("solve", write(tmp_path, "long.yaml", text))
     assert result.exit_code == EXIT_INPUT and "unknown_key" in result.stderr
-    assert len(result.stderr) < 400 and "characters)" in result.stderr
+    # short despite a 520,000-character value (the list of known top-level fields in the line
+    # grows with the schema: 406 characters with issue 23's `roadmap`)
+    assert len(result.stderr) < 500 and "characters)" in result.stderr
 
 
 def test_moderate_anchors_still_work(tmp_path):

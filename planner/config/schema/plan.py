@@ -9,6 +9,7 @@ from pydantic import (Field, NonNegativeFloat, PositiveFloat, PositiveInt, field
 
 from planner.config.schema.common import Frozen, Id, repeated
 from planner.config.schema.custom import CustomHardware, CustomModel, Measurements, Provisioning
+from planner.config.schema.roadmap import Roadmap
 from planner.config.schema.robustness import Robustness
 from planner.config.validation import StrictBool
 
@@ -359,6 +360,9 @@ class PlanningInstance(Frozen):
                                           "instance, node, rack); default node. Prices "
                                           "(node_cost_usd_per_hour) and inventory count it")
     # --- end issue 13 ---
+    roadmap: Roadmap | None = Field(
+        default=None, description="The instance over a horizon of periods (planner roadmap): "
+                                  "demand growth, hardware orders, vintages, caps over time")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "PlanningInstance":
