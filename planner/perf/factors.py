@@ -153,7 +153,11 @@ ENGINE_BOUNDS = {"kernel_time_factor": (0.5, 3.0), "step_overhead_s": (0.0, 0.05
 # Names as published (InferenceMAX's ``framework``, images, instance files) -> engine ids.
 ENGINE_ALIASES = {"trt": "trtllm", "tensorrt-llm": "trtllm", "tensorrt_llm": "trtllm",
                   "trt-llm": "trtllm", "tensorrtllm": "trtllm", "vllm": "vllm",
-                  "sglang": "sglang"}
+                  "sglang": "sglang", "atom": "atom", "rocm/atom": "atom",
+                  # ROCm builds keep the engine's id; the build is in its version string
+                  # (``0.9.0.2.dev108+g71faa1880.rocm641``, image ``...-rocm700-mi30x``).
+                  "vllm-rocm": "vllm", "rocm/vllm": "vllm", "sglang-rocm": "sglang",
+                  "lmsysorg/sglang": "sglang"}
 VERSION_SEP = ":"  # engine id with its version: ``vllm:0.13.0``
 
 
