@@ -71,7 +71,8 @@ def mlperf_rows(scenarios=("Offline", "Server", "Interactive")
         try:
             catalog.hardware_id(row["accelerator"], file=file, field=f"row {i + 2}.accelerator")
         except InputError as exc:
-            reason = str(exc)
+            reason = ("a mixed-accelerator system: no single hardware id"
+                      if "mixed-accelerator" in str(exc) else str(exc))
         if reason is None:
             try:
                 engine, version = engine_of(row["software"])
@@ -345,3 +346,69 @@ def fit_amd(calibration: Calibration) -> tuple[Calibration, dict[str, pd.DataFra
 
 def is_extrapolated(factors: FamilyFactors) -> bool:
     return factors.fitted_on.startswith("extrapolated")
+
+
+# --- validation ------------------------------------------------------------------------------
+
+# MLPerf's latency bounds per scenario (Llama-2-70B and Mixtral-8x7B: TTFT, TPOT in ms; the 99th
+# percentile) [MLPerf Inference rules, as recalled; not re-read in this session]. Offline has none.
+SCENARIO_TPOT_MS = {"Offline": np.inf, "Server": 200.0, "Interactive": 40.0}
+CONCURRENCY_GRID = np.unique(np.round(np.geomspace(1, 2048, 45)))
+
+
+def scenario_throughput(calibration: Calibration, rows: pd.DataFrame) -> np.ndarray:
+    """Predicted output tok/s per row under its scenario: Offline at the engine's batch limit;
+    Server and Interactive at the largest concurrency whose predicted TPOT meets the scenario's
+    bound (the bound, not the arrival process, sets the batch)."""
+    from planner.perf.model import predict
+
+    rows = rows.drop(columns=["engine_version"], errors="ignore").reset_index(drop=True)
+    offline = predict(rows, calibration=calibration)["out_tok_s_total"].to_numpy(float)
+    bound = rows["scenario"].map(SCENARIO_TPOT_MS).to_numpy(float)
+    limited = np.isfinite(bound)
+    if not limited.any():
+        return offline
+    part = rows[limited].reset_index(drop=True)
+    grid = part.loc[part.index.repeat(len(CONCURRENCY_GRID))].reset_index(drop=True)
+    grid["concurrency"] = np.tile(CONCURRENCY_GRID, len(part))
+    out = predict(grid, calibration=calibration)
+    ok = out["tpot_ms"].to_numpy(float) <= np.repeat(bound[limited], len(CONCURRENCY_GRID))
+    rate = np.where(ok, out["out_tok_s_at_concurrency"].to_numpy(float), 0.0)
+    best = rate.reshape(len(part), len(CONCURRENCY_GRID)).max(axis=1)
+    result = offline.copy()
+    result[limited] = np.minimum(best, offline[limited])
+    return result
+
+
+def amd_validation(calibration: Calibration) -> dict[str, pd.DataFrame]:
+    """``planner validate``'s AMD tables: MLPerf per scenario x hardware x model, InferenceMAX
+    per hardware (throughput at concurrency, TPOT, TTFT), the leave-one-generation-out errors
+    and the skipped rows with their reasons."""
+    ml, skipped = mlperf_rows()
+    ml = ml.reset_index(drop=True)
+    ml["predicted_tok_s"] = scenario_throughput(calibration, ml)
+    ml["error_pct"] = (ml["predicted_tok_s"] / ml["measured_tok_s"] - 1) * 100
+    records = []
+
+    def add(dataset, metric, group, errors):
+        errors = pd.Series(errors).dropna()
+        records.append({"dataset": dataset, "metric": metric, "group": group,
+                        "rows": int(errors.size), "mape_pct": float(errors.abs().mean()),
+                        "median_signed_pct": float(errors.median())})
+
+    add("amd_mlperf", "throughput", "all", ml["error_pct"])
+    for scenario, part in ml.groupby("scenario"):
+        add("amd_mlperf", "throughput", f"scenario {scenario}", part["error_pct"])
+    for key, part in ml.groupby(["scenario", "hardware_id", "model_id"]):
+        add("amd_mlperf", "throughput", " | ".join(key), part["error_pct"])
+    serving = inferencemax_amd_rows()
+    errs = _serving_errors(calibration, serving)
+    for metric in ("throughput", "tpot", "ttft"):
+        add("inferencemax_amd", metric, "all", errs[f"{metric}_error_pct"])
+        for hw, part in errs.groupby(serving["hardware_id"]):
+            add("inferencemax_amd", metric, hw, part[f"{metric}_error_pct"])
+    both = pd.concat([ml["error_pct"], errs["throughput_error_pct"]])
+    add("amd_mlperf + inferencemax_amd", "throughput", "all", both)
+    logo = leave_one_generation_out(calibration)
+    return {"amd": pd.DataFrame(records), "amd_logo": logo_summary(logo),
+            "amd_skipped": skipped, "amd_rows": ml}

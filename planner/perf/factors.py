@@ -247,7 +247,10 @@ class Calibration:
         return self.families.get(family, self.default)
 
     def is_calibrated(self, family: str) -> bool:
-        return family in self.families
+        """Fit on the family's own rows (a family extrapolated from another's fit and its spec
+        sheet, as CDNA4 from CDNA3, is not)."""
+        return (family in self.families
+                and not self.families[family].fitted_on.startswith("extrapolated"))
 
     def to_json(self) -> dict:
         return {"families": {k: asdict(v) for k, v in self.families.items()},
