@@ -159,6 +159,18 @@ ENGINE_ALIASES = {"trt": "trtllm", "tensorrt-llm": "trtllm", "tensorrt_llm": "tr
                   "vllm-rocm": "vllm", "rocm/vllm": "vllm", "sglang-rocm": "sglang",
                   "lmsysorg/sglang": "sglang"}
 VERSION_SEP = ":"  # engine id with its version: ``vllm:0.13.0``
+# A family with no released rows -> the calibrated family whose factors (and engine fits) it
+# extends with its own spec sheet (issue 25: CDNA4 / MI355X from CDNA3).
+FAMILY_PARENT = {"cdna4": "cdna3"}
+# Engines built for one vendor's GPUs only (TensorRT-LLM is CUDA-only), and the AMD families.
+CUDA_ONLY_ENGINES = frozenset({"trtllm"})
+AMD_FAMILIES = frozenset({"cdna3", "cdna4"})
+
+
+def runs_on(engine: str, family: str) -> bool:
+    """Whether an engine runs on a hardware family (TensorRT-LLM: NVIDIA only)."""
+    return not (engine_name(str(engine).split(VERSION_SEP)[0]) in CUDA_ONLY_ENGINES
+                and family in AMD_FAMILIES)
 
 
 def engine_name(name: str) -> str:
@@ -229,13 +241,25 @@ class Calibration:
     def engine(self, name: str, family: str | None = None) -> EngineFactors:
         """An engine's factors on a hardware family (``engine@family`` where that pair was fit,
         else the engine's pooled factors). ``name`` may carry a version (``vllm:0.13.0``)."""
-        if VERSION_SEP in name:
+        versioned = VERSION_SEP in name
+        if versioned:
             base, version = name.split(VERSION_SEP, 1)
             name = self.resolve_engine(base, version)
         else:
+            base = engine_name(name)
             name = self.resolve_engine(name)
-        if family is not None and f"{name}@{family}" in self.engines:
-            return self.engines[f"{name}@{family}"]
+        for fam in ([family, FAMILY_PARENT.get(family)] if family is not None else []):
+            if fam is None:
+                continue
+            if f"{name}@{fam}" in self.engines:
+                return self.engines[f"{name}@{fam}"]
+            if not versioned:
+                # No version asked: the newest version measured on this family (an engine's
+                # ROCm build is measured on AMD only: SGLang 0.5.5.post3 on CDNA3).
+                mine = [v for v in self.versions(base)
+                        if f"{base}{VERSION_SEP}{v}@{fam}" in self.engines]
+                if mine:
+                    return self.engines[f"{base}{VERSION_SEP}{mine[-1]}@{fam}"]
         try:
             return self.engines[name]
         except KeyError:

@@ -80,3 +80,35 @@ def test_cdna4_is_extrapolated_with_the_generation_uncertainty():
     ratio = out["out_tok_s_total"].iloc[0] / mi325["out_tok_s_total"].iloc[0]
     assert 1.2 < ratio < 2.0
     assert np.isfinite(out["gpu_power_w"].iloc[0])
+
+
+def _plan(scenario, sets=()):
+    from planner.pipeline import optimize
+    from planner.problem.instance import load_planning_instance
+    from tests.golden.capture import INSTANCES
+
+    instance, digest = load_planning_instance(INSTANCES / "fleet-1b.yaml", scenario, sets)
+    return optimize(instance, digest, formulation="lp")
+
+
+def test_fleet_1b_amd_scenario_is_solved():
+    plan = _plan("amd")
+    assert plan.summary["objective_gwh_per_day"] == pytest.approx(0.2324, abs=5e-4)
+    used = plan.deployments[plan.deployments["nodes"] > 1e-9]
+    by_class = {r[1]: r.deployment for r in plan.assignment.itertuples()}
+    assert "mi355x" in by_class["chat"] and "mi355x" in by_class["chat-frontier"]
+    assert "h100-sxm" in by_class["reasoning"]
+    # TensorRT-LLM is CUDA-only: no AMD deployment carries it; SGLang's ROCm build on AMD.
+    amd = used[used["hardware"].str.startswith("mi")]
+    assert not amd["engine"].str.startswith("trtllm").any()
+    assert set(amd["engine"]) == {"sglang:0.5.5.post3"}
+    assert not amd["calibrated"].any() and amd["uncertainty_pct"].iloc[0] == pytest.approx(40.4,
+                                                                                             abs=0.1)
+
+
+def test_fleet_1b_amd_released_generations_only():
+    plan = _plan("amd", ["options.hardware=[h100-sxm, mi300x, mi325x]"])
+    assert plan.summary["objective_gwh_per_day"] == pytest.approx(0.2666, abs=5e-4)
+    by_class = {r[1]: r.deployment for r in plan.assignment.itertuples()}
+    assert by_class["chat"].startswith("llama-3.3-70b/fp8/mi300xx1")
+    assert by_class["chat-frontier"].startswith("llama-3.1-405b/fp8/mi325xx2")
