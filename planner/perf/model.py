@@ -292,6 +292,11 @@ def factor_arrays(families: np.ndarray, calibration: Calibration,
                 out["uncertainty_pct"][rows & (kind_codes == k)] = factors.uncertainty_for(
                     kind, engine)
         out["calibrated"][rows] = calibration.is_calibrated(family)
+        spec_sheet = calibration.provenance.get("spec_sheet_uncertainty_pct")
+        if spec_sheet is not None and not calibration.is_calibrated(family):
+            # Issue 25: a generation known only by its spec sheet (Rubin, Blackwell Ultra,
+            # CDNA4) states the leave-one-generation-out error, not the pooled fit's.
+            out["uncertainty_pct"][rows] = float(spec_sheet)
     return out
 
 

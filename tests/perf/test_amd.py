@@ -112,3 +112,17 @@ def test_fleet_1b_amd_released_generations_only():
     by_class = {r[1]: r.deployment for r in plan.assignment.itertuples()}
     assert by_class["chat"].startswith("llama-3.3-70b/fp8/mi300xx1")
     assert by_class["chat-frontier"].startswith("llama-3.1-405b/fp8/mi325xx2")
+
+
+def test_spec_sheet_generations_state_the_generation_error():
+    """Rubin (projected) and Blackwell Ultra (no rows) state the leave-one-generation-out error
+    for every model kind, not the pooled fit's leave-one-family-out error."""
+    calibration = load_calibration()
+    spec = calibration.provenance["spec_sheet_uncertainty_pct"]
+    cases = pd.DataFrame([{"model": m, "hardware": hw, "precision": "fp8", "num_gpus": 8,
+                           "isl": 1000, "osl": 500}
+                          for m in ("llama-3.1-70b", "gpt-oss-120b") for hw in ("rubin", "b300")])
+    out = predict(cases, calibration=calibration)
+    assert np.allclose(out["uncertainty_pct"], spec)
+    hopper = predict(cases.assign(hardware="h100-sxm"), calibration=calibration)
+    assert (hopper["uncertainty_pct"] < spec).all()
