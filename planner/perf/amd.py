@@ -81,6 +81,12 @@ def mlperf_rows(scenarios=("Offline", "Server", "Interactive")
         if reason is None and str(row["precision"]).upper() in ("UNSET", "", "NAN"):
             reason = f"precision not stated ({row['precision']})"
         if reason is None:
+            for column in ("tokens_per_sample", "tok_s_per_accel"):
+                value = pd.to_numeric(pd.Series([row[column]]), errors="coerce").iloc[0]
+                if not (np.isfinite(value) and 0 < value < 1e9):
+                    reason = f"{column} is not a positive finite number ({row[column]!r})"
+                    break
+        if reason is None:
             try:
                 catalog.model_id(row["model"])
             except InputError:

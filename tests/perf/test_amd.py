@@ -126,3 +126,21 @@ def test_spec_sheet_generations_state_the_generation_error():
     assert np.allclose(out["uncertainty_pct"], spec)
     hopper = predict(cases.assign(hardware="h100-sxm"), calibration=calibration)
     assert (hopper["uncertainty_pct"] < spec).all()
+
+
+def test_unreadable_numbers_are_skipped_with_a_reason(monkeypatch):
+    import planner.perf.amd as amd
+
+    table = amd._read(amd.MLPERF_TABLE)
+    keep = table[(table["scenario"] == "Offline") & table["software"].str.contains("vLLM")].head(4)
+    keep = keep.copy()
+    keep["tokens_per_sample"] = keep["tokens_per_sample"].astype(object)
+    keep.iloc[0, keep.columns.get_loc("tokens_per_sample")] = "n/a"
+    keep.iloc[1, keep.columns.get_loc("tok_s_per_accel")] = float("inf")
+    keep.iloc[2, keep.columns.get_loc("software")] = ""
+    monkeypatch.setattr(amd, "_read", lambda name: keep.reset_index(drop=True))
+    rows, skipped = amd.mlperf_rows()
+    assert len(rows) == 1 and len(skipped) == 3
+    assert skipped["reason"].str.contains("tokens_per_sample").sum() == 1
+    assert skipped["reason"].str.contains("tok_s_per_accel").sum() == 1
+    assert skipped["reason"].str.contains("no engine").sum() == 1
