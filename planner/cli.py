@@ -222,7 +222,7 @@ def validate(out_dir: str | None, calibration_path: str | None, fmt: str) -> Non
         plot_predicted_vs_measured(tables["rows"], Path(out_dir) / "predicted_vs_measured.png")
     if fmt == "json":
         click.echo(json.dumps({k: v.to_dict(orient="records") for k, v in tables.items()
-                               if k not in ("rows", "latency_rows")}, indent=2, default=float))
+                               if k not in ("rows", "latency_rows", "amd_rows")}, indent=2, default=float))
         return
     fmt_table = lambda t: t.to_string(index=False, float_format=lambda v: f"{v:.3g}")  # noqa: E731
     summary = tables["summary"]
@@ -248,6 +248,17 @@ def validate(out_dir: str | None, calibration_path: str | None, fmt: str) -> Non
     click.echo(wide.to_string(float_format=lambda v: f"{v:.3g}"))
     click.echo("\nHeld-out serving-latency errors")
     click.echo(fmt_table(tables["latency_heldout"]))
+    click.echo("\nAMD Instinct (CDNA3): MLPerf v4.1/v5.1 per scenario (Server/Interactive at the "
+               "largest concurrency meeting the scenario's TPOT bound) and InferenceMAX SGLang "
+               "(MAPE and median signed error, %)")
+    click.echo(fmt_table(tables["amd"]))
+    click.echo("\nLeave one generation out (the previous generation's fit predicts the next)")
+    click.echo(fmt_table(tables["amd_logo"]))
+    skipped = tables["amd_skipped"]
+    if len(skipped):
+        click.echo(f"\nAMD MLPerf rows skipped ({len(skipped)}), by reason")
+        click.echo(skipped.groupby("reason").size().rename("rows").reset_index()
+                   .to_string(index=False))
 
 
 @cli.command()

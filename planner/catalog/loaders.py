@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
+import re
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,14 @@ HARDWARE_ALIASES = {
     "gb200-192gb(nvl72)": "gb200", "gb200-nvl72": "gb200", "gb200-192gb": "gb200",
     "b300-288gb": "b300", "gb300-288gb(nvl72)": "gb300", "gb300-nvl72": "gb300",
     "vera-rubin": "rubin", "vr200": "rubin",
+    # AMD Instinct names as published (MLPerf system JSONs, InferenceMAX): vendor prefix dropped.
+    "mi300x-nps1-spx-192gb-750w": "mi300x", "mi300x-192gb-hbm3": "mi300x", "mi300x-192gb": "mi300x",
+    "mi300x-oam": "mi300x", "mi325x-256gb-hbm3e": "mi325x", "mi325x-256gb": "mi325x",
+    "mi355x-288gb-hbm3e": "mi355x", "mi355x-288gb": "mi355x",
 }
+# A system of several accelerator kinds, as MLPerf writes it ("AMD Instinct MI300X 192GB HBM3
+# (x32), AMD Instinct MI325X 256GB HBM3e (x16)"): no one hardware id describes it.
+MIXED_ACCELERATORS = re.compile(r"\(x\d+\)|,")
 
 PRECISION_ALIASES = {"nvfp4": "fp4", "mxfp4": "fp4", "w4a16": "int4-awq", "int4": "int4-awq",
                      "awq": "int4-awq", "int4_awq": "int4-awq", "float16": "fp16",
@@ -57,6 +65,10 @@ class Catalog:
         return float(self.techniques.loc[(technique, field), "value"])
 
     def hardware_id(self, name: str, *, file: str | None = None, field: str = "hardware") -> str:
+        if MIXED_ACCELERATORS.search(str(name)):
+            raise InputError("a mixed-accelerator system (several accelerator kinds in one "
+                             "submission) has no single hardware id; give each kind's rows "
+                             "separately", file=file, field=field, value=name, has_value=True)
         return _resolve(name, self.hardware.index, HARDWARE_ALIASES, "hardware", file, field)
 
     def model_id(self, name: str, *, file: str | None = None, field: str = "model") -> str:

@@ -355,10 +355,20 @@ def calibrate(rows: pd.DataFrame | None = None, holdout: bool = True
     calibration = fit_host_power(calibration)
     # Stage 5 (issue 22): each engine version's serving-latency physics on the InferenceMAX
     # sweeps, the families' factors fixed (planner.perf.latency).
-    from planner.perf.latency import fit_serving_engines
+    from planner.perf.latency import fit_serving_engines, serving_rows
 
     calibration = replace(calibration, engines={**calibration.engines,
                                                 **fit_serving_engines(calibration)})
+    # Stage 6 (issue 25): AMD Instinct CDNA3 on its MLPerf and InferenceMAX rows, CDNA4 from
+    # CDNA3 and its spec sheet, the leave-one-generation-out errors (planner.perf.amd).
+    from planner.perf.amd import fit_amd
+
+    amd_provenance = {}
+    if holdout:
+        calibration, _ = fit_amd(calibration)
+        amd_provenance = {k: calibration.provenance[k] for k in
+                          ("amd", "leave_one_generation_out_mape_pct",
+                           "spec_sheet_uncertainty_pct")}
     lofo = held.groupby("family")["lofo_error_pct"].apply(lambda e: e.abs().mean()).dropna()
     lomo = held.groupby("model")["lomo_error_pct"].apply(lambda e: e.abs().mean()).dropna()
     calibration = replace(calibration, provenance={
@@ -370,7 +380,10 @@ def calibrate(rows: pd.DataFrame | None = None, holdout: bool = True
                   "and power stages on ML.ENERGY v3; host power on MLPerf Power",
         "leave_one_family_out_mape_pct": {k: round(float(v), 2) for k, v in lofo.items()},
         "leave_one_model_out_mape_pct": {k: round(float(v), 2) for k, v in lomo.items()},
-        "seconds": round(time.perf_counter() - t0, 2)})
+        "serving_latency": f"stage 5 (issue 22): engine versions fit on {len(serving_rows())} "
+                           f"InferenceMAX rows (median TPOT, median TTFT, output tok/s at "
+                           f"concurrency), families' factors fixed",
+        **amd_provenance, "seconds": round(time.perf_counter() - t0, 2)})
     errors = error_rows(joint, calibration)
     errors["lofo_error_pct"] = held["lofo_error_pct"].to_numpy()
     errors["lomo_error_pct"] = held["lomo_error_pct"].to_numpy()

@@ -153,8 +153,24 @@ ENGINE_BOUNDS = {"kernel_time_factor": (0.5, 3.0), "step_overhead_s": (0.0, 0.05
 # Names as published (InferenceMAX's ``framework``, images, instance files) -> engine ids.
 ENGINE_ALIASES = {"trt": "trtllm", "tensorrt-llm": "trtllm", "tensorrt_llm": "trtllm",
                   "trt-llm": "trtllm", "tensorrtllm": "trtllm", "vllm": "vllm",
-                  "sglang": "sglang"}
+                  "sglang": "sglang", "atom": "atom", "rocm/atom": "atom",
+                  # ROCm builds keep the engine's id; the build is in its version string
+                  # (``0.9.0.2.dev108+g71faa1880.rocm641``, image ``...-rocm700-mi30x``).
+                  "vllm-rocm": "vllm", "rocm/vllm": "vllm", "sglang-rocm": "sglang",
+                  "lmsysorg/sglang": "sglang"}
 VERSION_SEP = ":"  # engine id with its version: ``vllm:0.13.0``
+# A family with no released rows -> the calibrated family whose factors (and engine fits) it
+# extends with its own spec sheet (issue 25: CDNA4 / MI355X from CDNA3).
+FAMILY_PARENT = {"cdna4": "cdna3"}
+# Engines built for one vendor's GPUs only (TensorRT-LLM is CUDA-only), and the AMD families.
+CUDA_ONLY_ENGINES = frozenset({"trtllm"})
+AMD_FAMILIES = frozenset({"cdna3", "cdna4"})
+
+
+def runs_on(engine: str, family: str) -> bool:
+    """Whether an engine runs on a hardware family (TensorRT-LLM: NVIDIA only)."""
+    return not (engine_name(str(engine).split(VERSION_SEP)[0]) in CUDA_ONLY_ENGINES
+                and family in AMD_FAMILIES)
 
 
 def engine_name(name: str) -> str:
@@ -225,13 +241,25 @@ class Calibration:
     def engine(self, name: str, family: str | None = None) -> EngineFactors:
         """An engine's factors on a hardware family (``engine@family`` where that pair was fit,
         else the engine's pooled factors). ``name`` may carry a version (``vllm:0.13.0``)."""
-        if VERSION_SEP in name:
+        versioned = VERSION_SEP in name
+        if versioned:
             base, version = name.split(VERSION_SEP, 1)
             name = self.resolve_engine(base, version)
         else:
+            base = engine_name(name)
             name = self.resolve_engine(name)
-        if family is not None and f"{name}@{family}" in self.engines:
-            return self.engines[f"{name}@{family}"]
+        for fam in ([family, FAMILY_PARENT.get(family)] if family is not None else []):
+            if fam is None:
+                continue
+            if f"{name}@{fam}" in self.engines:
+                return self.engines[f"{name}@{fam}"]
+            if not versioned:
+                # No version asked: the newest version measured on this family (an engine's
+                # ROCm build is measured on AMD only: SGLang 0.5.5.post3 on CDNA3).
+                mine = [v for v in self.versions(base)
+                        if f"{base}{VERSION_SEP}{v}@{fam}" in self.engines]
+                if mine:
+                    return self.engines[f"{base}{VERSION_SEP}{mine[-1]}@{fam}"]
         try:
             return self.engines[name]
         except KeyError:
@@ -243,7 +271,10 @@ class Calibration:
         return self.families.get(family, self.default)
 
     def is_calibrated(self, family: str) -> bool:
-        return family in self.families
+        """Fit on the family's own rows (a family extrapolated from another's fit and its spec
+        sheet, as CDNA4 from CDNA3, is not)."""
+        return (family in self.families
+                and not self.families[family].fitted_on.startswith("extrapolated"))
 
     def to_json(self) -> dict:
         return {"families": {k: asdict(v) for k, v in self.families.items()},

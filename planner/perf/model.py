@@ -135,7 +135,11 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         try:
             engine = calibration.engine(name, family)
             base, _, version = name.partition(VERSION_SEP)
-            resolved[rows] = calibration.resolve_engine(base, version or None)
+            label = calibration.resolve_engine(base, version or None)
+            if engine.version and VERSION_SEP in label and not version:
+                # The version measured on this family (SGLang's ROCm build on CDNA3).
+                label = label.split(VERSION_SEP)[0] + VERSION_SEP + engine.version
+            resolved[rows] = label
         except InputError as exc:
             i = int(np.flatnonzero(rows)[0])
             raise InputError(exc.reason, file=file, field=f"row {i + 1}.engine", value=name,
@@ -288,6 +292,11 @@ def factor_arrays(families: np.ndarray, calibration: Calibration,
                 out["uncertainty_pct"][rows & (kind_codes == k)] = factors.uncertainty_for(
                     kind, engine)
         out["calibrated"][rows] = calibration.is_calibrated(family)
+        spec_sheet = calibration.provenance.get("spec_sheet_uncertainty_pct")
+        if spec_sheet is not None and not calibration.is_calibrated(family):
+            # Issue 25: a generation known only by its spec sheet (Rubin, Blackwell Ultra,
+            # CDNA4) states the leave-one-generation-out error, not the pooled fit's.
+            out["uncertainty_pct"][rows] = float(spec_sheet)
     return out
 
 

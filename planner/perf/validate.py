@@ -151,6 +151,7 @@ def worst_rows(rows: pd.DataFrame, n: int = 10) -> pd.DataFrame:
 
 def validation(calibration: Calibration | None = None,
                calibration_path=None) -> dict[str, pd.DataFrame]:
+    from planner.perf.amd import amd_validation
     from planner.perf.latency import latency_validation
 
     calibration = calibration or load_calibration(calibration_path)
@@ -158,7 +159,7 @@ def validation(calibration: Calibration | None = None,
     return {"rows": rows, "summary": summary_table(rows),
             "coverage": coverage_table(rows, calibration),
             "holdout": holdout_table(calibration), "worst": worst_rows(rows),
-            **latency_validation(calibration)}
+            **latency_validation(calibration), **amd_validation(calibration)}
 
 
 def plot_predicted_vs_measured(rows: pd.DataFrame, path) -> None:

@@ -69,7 +69,12 @@ def deployment_grid(instance: PlanningInstance) -> pd.DataFrame:
     grid = pd.DataFrame(rows, columns=["model", "precision", "hardware", "num_gpus",
                                        "max_concurrency", "speculative", "disaggregated",
                                        "engine", "site_idx"])
-    return grid
+    # An engine that cannot run on the hardware (TensorRT-LLM on AMD Instinct) is no deployment.
+    from planner.perf.factors import runs_on
+
+    family = catalog.hardware["family"]
+    ok = [runs_on(e, family[h]) for e, h in zip(grid["engine"], grid["hardware"])]
+    return grid[ok].reset_index(drop=True)
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:

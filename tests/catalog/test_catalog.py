@@ -6,11 +6,11 @@ from planner.catalog.loaders import HARDWARE_NUMERIC, kv_bytes_per_token_full, l
 from planner.errors import InputError
 
 HARDWARE = ["h100-sxm", "h200-sxm", "gh200", "a100-sxm-80gb", "l40s", "b200", "gb200", "b300",
-            "gb300", "rubin", "mi300x", "mi355x"]
+            "gb300", "rubin", "mi300x", "mi325x", "mi355x"]
 MODELS = ["llama-3.1-8b", "llama-3.1-70b", "llama-3.3-70b", "llama-3.1-405b", "mistral-7b",
           "mixtral-8x7b", "mixtral-8x22b", "deepseek-r1", "qwen3-30b-a3b", "qwen3-235b-a22b",
           "gpt-oss-20b", "gpt-oss-120b", "llama-4-scout", "llama-4-maverick",
-          "nemotron-ultra-253b"]
+          "nemotron-ultra-253b", "llama-2-70b"]
 
 
 def test_every_required_id_is_present():

@@ -149,10 +149,12 @@ def test_instance_loading_reports_its_changes_and_keeps_the_hash(caplog):
         ("sites[0].power_cap_mw", 0.3, "scenario tight-cap"), ("sites[0].pue", 1.2, "--set")]
     assert data["sites"][0]["power_cap_mw"] == 0.3
     assert len(_logged(caplog)) == 2
-    # the shipped instance hashes (provenance) are those of the code before issue 15
-    assert load_planning_instance(FLEET)[1] == "9846daa61b18aae1"
+    # the shipped instance hashes (provenance) are those of the code before issue 15 (fleet-1b's
+    # moved with its text when issue 25 added the `amd` scenario: 9846daa61b18aae1 ->
+    # c1b030d380893410)
+    assert load_planning_instance(FLEET)[1] == "c1b030d380893410"
     assert load_planning_instance(FLEET, "tight-cap", ["sites[*].pue=1.2"])[1] == \
-        "e9045cf120719cab"
+        "50f2ccc0dbf86934"  # e9045cf120719cab before the amd scenario
 
 
 def test_lever_overrides_are_logged_as_coming_from_the_lever(caplog):

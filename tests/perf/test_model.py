@@ -112,7 +112,10 @@ def test_throughput_grows_and_latency_grows_with_concurrency(model, n, isl, osl,
         assert out["tpot_ms"].iloc[1] >= out["tpot_ms"].iloc[0] * (1 - 1e-9)
 
 
-def test_uncalibrated_families_carry_the_default_uncertainty_per_model_kind():
+def test_uncalibrated_families_carry_the_generation_uncertainty():
+    """A family without rows (Rubin) gets the pooled fit's factors and, since issue 25, the
+    leave-one-generation-out error for every model kind (it had the pooled fit's
+    leave-one-family-out error per kind before)."""
     cal = load_calibration()
     cases = pd.concat([case(), case(hardware="rubin"), case(hardware="rubin", model="gpt-oss-120b",
                                                             precision="fp4")], ignore_index=True)
@@ -121,9 +124,10 @@ def test_uncalibrated_families_carry_the_default_uncertainty_per_model_kind():
     assert out["model_kind"].tolist() == ["dense", "dense", "moe-small-active"]
     assert out["uncertainty_pct"][0] == pytest.approx(
         cal.families["hopper"].uncertainty_by_kind["dense"])
-    assert out["uncertainty_pct"][1] == pytest.approx(cal.default.uncertainty_by_kind["dense"])
-    assert out["uncertainty_pct"][2] == pytest.approx(
-        cal.default.uncertainty_by_kind["moe-small-active"])
+    spec_sheet = cal.provenance["spec_sheet_uncertainty_pct"]
+    assert out["uncertainty_pct"][1] == pytest.approx(spec_sheet)
+    assert out["uncertainty_pct"][2] == pytest.approx(spec_sheet)
+    assert spec_sheet > max(cal.default.uncertainty_by_kind.values())
     assert out["uncertainty_pct"][1] > out["uncertainty_pct"][0]
 
 
