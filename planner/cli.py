@@ -359,7 +359,7 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
     if out_dir:
         write_plan(plan, out_dir)
         # The instance as solved (scenario and overrides applied), for `planner simulate`.
-        from planner.report.io import write_json_atomic
+        from planner.io import write_json_atomic
 
         write_json_atomic(os.path.join(out_dir, "instance.json"), spec.model_dump(mode="json"))
         if uncertainty_draws is not None:
@@ -432,7 +432,7 @@ def simulate_command(run_dir: str, requests: int | None, seed: int, fmt: str) ->
     report`)."""
     from planner.simulate.plan import simulate_run
 
-    from planner.report.io import write_json_atomic
+    from planner.io import write_json_atomic
 
     result = simulate_run(run_dir, requests=requests, seed=seed)
     # Kept beside the plan: `planner report` shows it in the latency table.
