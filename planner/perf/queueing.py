@@ -57,9 +57,11 @@ def wait_tail(t: np.ndarray, p_slot, r_slot, p_prefill, r_prefill) -> np.ndarray
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         e1, e2 = np.exp(-r_slot * t), np.exp(-r_prefill * t)
         # Sum of the two exponentials (rates kept apart by a relative 1e-6 to stay closed-form).
-        r_p = np.where(np.abs(r_prefill - r_slot) < 1e-6 * r_slot, r_slot * (1 + 1e-6),
-                       r_prefill)
-        both = (r_p * e1 - r_slot * np.exp(-r_p * t)) / (r_p - r_slot)
+        close = np.abs(r_prefill - r_slot) < 1e-6 * r_slot
+        r_p = np.where(close, r_slot * (1 + 1e-6), r_prefill)
+        # exp(-r_p t) is e2 wherever the rates are apart (issue 26: one exponential less).
+        e_p = np.where(close, np.exp(-r_p * t), e2) if np.any(close) else e2
+        both = (r_p * e1 - r_slot * e_p) / (r_p - r_slot)
     tail = ((1 - p_slot) * p_prefill * e2 + p_slot * (1 - p_prefill) * e1
             + p_slot * p_prefill * both)
     return np.where(t <= 0, 1 - (1 - p_slot) * (1 - p_prefill), tail)
@@ -114,14 +116,14 @@ def service_moments(t0_s: np.ndarray, decode_s: np.ndarray, prefill_s: np.ndarra
             "mean_p": prefill_s @ weight, "second_p": (prefill_s**2) @ weight}
 
 
-def usable_utilization(q: float, slo_s: float | None, ceiling: float, rate_per_s: np.ndarray,
+def usable_utilization(q: float, slo_s, ceiling: float, rate_per_s: np.ndarray,
                        t0_s: np.ndarray, weight: np.ndarray, slots: np.ndarray,
                        moments: dict, iterations: int = 40, search_steps: int = 16
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the largest utilisation in [MIN_UTILIZATION, ceiling] whose q-quantile TTFT
     meets ``slo_s`` with the pool sized for ``rate_per_s`` at that utilisation (NaN where even
     MIN_UTILIZATION does not), and the TTFT quantile there (at the ceiling when there is no
-    SLO)."""
+    SLO). ``slo_s``: seconds, one for all rows or one per row (inf: none), or None."""
     rows = t0_s.shape[0]
 
     def at(rho, rows=slice(None)):
@@ -137,18 +139,19 @@ def usable_utilization(q: float, slo_s: float | None, ceiling: float, rate_per_s
     ttft_top = at(top)
     if slo_s is None:
         return top, ttft_top
+    slo_s = np.broadcast_to(np.asarray(slo_s, float), (rows,))
     usable = np.where(ttft_top <= slo_s, top, np.nan)
     ttft = np.where(ttft_top <= slo_s, ttft_top, np.inf)
     # Only pairs that miss the SLO at the ceiling are searched (most meet it there).
     search = np.flatnonzero(ttft_top > slo_s)
     if search.size:
         lo = np.full(search.size, MIN_UTILIZATION)
-        feasible = at(lo, search) <= slo_s
+        feasible = at(lo, search) <= slo_s[search]
         search, lo = search[feasible], lo[feasible]
         hi = np.full(search.size, float(ceiling))
         for _ in range(search_steps):
             mid = (lo + hi) / 2
-            good = at(mid, search) <= slo_s
+            good = at(mid, search) <= slo_s[search]
             lo = np.where(good, mid, lo)
             hi = np.where(good, hi, mid)
         usable[search] = lo
