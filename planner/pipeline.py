@@ -134,6 +134,7 @@ class Solved:
     form: Form | None
     path: str
     lp_bound: float | None = None
+    distributed: dict | None = None  # issue 26: the cluster of a --scheduler solve
     gap_history: list | None = None
     timings: dict = field(default_factory=dict)
 
@@ -222,8 +223,11 @@ def _solve_on_dask(instance, formulation, scheduler, coefficients, solve_path, s
     ds = solve_lp_dask(instance, scheduler, limit)
     timings.update(ds.timings)
     log.info("solved on %s", ds.where)
-    return ds.c, ds.report, Solved(ds.colgen.result, ds.colgen.unit, ds.colgen.form,
-                                   "colgen-dask", timings={})
+    solved = Solved(ds.colgen.result, ds.colgen.unit, ds.colgen.form, "colgen-dask",
+                    timings={})
+    solved.distributed = {"where": ds.where, "workers_peak_rss_gb": {
+        k: round(v / 1e9, 3) for k, v in (ds.workers_peak_rss or {}).items()}}
+    return ds.c, ds.report, solved
 
 
 def plan_from_result(c: Coefficients, result: Result, unit: float
@@ -315,6 +319,8 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
                "solve_path": solved.path, "lp_bound": solved.lp_bound,
                "lp_bound_gwh_per_day": (solved.lp_bound if instance.objective == "energy"
                                         else None)}
+    if solved.distributed is not None:
+        summary["distributed"] = solved.distributed
     return assemble_plan(instance, digest, formulation, c, report, x, n, duals, form, summary,
                          timings, warnings, integer=formulation == "milp", values=values,
                          flows=flows, changes=changes)

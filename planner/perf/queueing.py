@@ -93,9 +93,31 @@ def ttft_quantile(q: float, t0_s: np.ndarray, weight: np.ndarray, rho, replicas,
     hi = np.max(t0_s, axis=1) + bound / np.minimum(r1, r2)[:, 0]
     hi = np.where(np.isfinite(hi), hi, np.max(t0_s, axis=1) * 1e6)
 
+    # wait_tail's per-row constants, once per call (issue 26: the bisection below evaluates
+    # the tail 48 times; the same operations in the same order, without the temporaries).
+    close = np.abs(r2 - r1) < 1e-6 * r1
+    r_p = np.where(close, r1 * (1 + 1e-6), r2)
+    neg_r1, neg_r2, neg_rp, den = -r1, -r2, -r_p, r_p - r1
+    c_e2, c_e1, c_both = (1 - p1) * p2, p1 * (1 - p2), p1 * p2
+    at_zero = np.broadcast_to(1 - (1 - p1) * (1 - p2), t0_s.shape)
+    any_close = bool(np.any(close))
+
     def exceed(x):
         gap = x[:, None] - t0_s
-        return np.where(gap < 0, 1.0, wait_tail(gap, p1, r1, p2, r2)) @ weight
+        t = np.maximum(gap, 0.0)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            e1 = np.exp(np.multiply(neg_r1, t))
+            e2 = np.exp(np.multiply(neg_r2, t))
+            e_p = np.where(close, np.exp(neg_rp * t), e2) if any_close else e2
+            both = np.multiply(r_p, e1)
+            both -= np.multiply(r1, e_p)
+            both /= den
+            tail = np.multiply(c_e2, e2)
+            tail += np.multiply(c_e1, e1)
+            tail += np.multiply(c_both, both)
+        np.copyto(tail, at_zero, where=t <= 0)
+        np.copyto(tail, 1.0, where=gap < 0)
+        return tail @ weight
 
     for _ in range(iterations):
         mid = (lo + hi) / 2

@@ -156,9 +156,11 @@ def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None
     keep, remap, deployments = kept_deployments(ctx, report, chunk.any_fit, chunk.any_eligible,
                                                 dominated)
     pairs = chunk.pairs
-    pairs = pairs[keep[pairs["dep_idx"].to_numpy()]].copy()
+    del chunk
+    kept = keep[pairs["dep_idx"].to_numpy()]
+    if not kept.all():  # (no copy of every pair where every pair stays)
+        pairs = pairs[kept].reset_index(drop=True)
     pairs["dep_idx"] = remap[pairs["dep_idx"].to_numpy()]
-    pairs = pairs.reset_index(drop=True)
     report.pairs = len(pairs)
     report.seconds = time.perf_counter() - t0
     log.info("candidates: %d generated, %d kept, %d eligible pairs; dropped %s (%.2f s)",
@@ -350,7 +352,8 @@ def evaluate_classes(ctx: CandidateContext, classes) -> ClassChunk:
                     cols[k].append(out[k][src])
             best_rows.append(best)
     if cols["class_idx"]:
-        pairs = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+        pairs = pd.DataFrame({k: np.concatenate(cols.pop(k)) for k in PAIR_COLUMNS},
+                             copy=False)
     else:
         pairs = pd.DataFrame({k: np.zeros(0, dtype=np.int64 if k.endswith("_idx") else float)
                               for k in PAIR_COLUMNS})
@@ -438,17 +441,39 @@ def _evaluate_class(ctx: CandidateContext, ci: int, out: dict, isl: np.ndarray,
     # Issue 26: the queueing model (most of the candidates' time) runs only where its answer
     # can matter - a pair that fits, is allowed, meets the quality floor and the TPOT SLO (the
     # queueing leaves those unchanged) and whose *unloaded* TTFT percentile meets the SLO
-    # (a lower bound of the loaded one, see ``unloaded_ttft_bound``). Where that leaves a class
+    # (a lower bound of the loaded one: ``unloaded_ttft_bound``). Where that leaves a class
     # no eligible pair, the TPOT-failing pairs are queued too, for the diagnosis' closest
     # values; everything else is exactly as if every pair were queued.
     slo = cls.slo.ttft_ms
-    bound_ok = (ttft_unloaded_q <= slo * (1 + UNLOADED_TTFT_MARGIN)) if slo else \
-        np.ones(d, bool)
+    bound_ok = unloaded_ttft_bound(ttft_unloaded_q, slo)
     candidates = fits & allowed & ok_quality & bound_ok
     state = dict(locals())
     state["queue"] = queue_inputs(cls, instance, out, ttft, tpot, tiled["osl"], weight, shape,
                                   candidates & ok_tpot)
     return state
+
+
+def unloaded_ttft_bound(ttft_unloaded_q: np.ndarray, slo_ms: float | None) -> np.ndarray:
+    """Pairs the queueing model can still find SLO-meeting: False where the *unloaded* TTFT
+    percentile already exceeds the SLO. The bound that prunes before the queueing evaluation
+    (issue 26; the queueing is most of the candidates' cost).
+
+    Proof that a pruned pair is never eligible. A request of length bucket k has TTFT =
+    T0_k + W_slot + W_prefill with both waits >= 0 (``planner.perf.queueing``), so at every
+    utilisation and pool size, for every t, P(TTFT > t) = sum_k w_k P(T0_k + W > t) >=
+    sum_k w_k 1[T0_k > t] = P(T0 > t): the loaded tail dominates the unloaded one, hence its
+    q-quantile is at least the unloaded q-quantile. In the code: ``ttft_quantile``'s
+    ``exceed(t)`` is 1 where t < T0_k and a tail >= 0 elsewhere, so exceed(t) >= P(T0 > t);
+    its bisection returns a point ``hi`` with exceed(hi) <= 1 - q + 1e-12, so the buckets with
+    T0_k <= hi weigh at least q - 1e-12, and ``weighted_quantile`` (the first bucket value whose
+    cumulative weight reaches q - 1e-12) is <= hi. So if the unloaded percentile exceeds the
+    SLO, the percentile at every utilisation - MIN_UTILIZATION included - does too:
+    ``usable_utilization`` returns NaN, ``ok_ttft`` is False and the pair is not eligible, as
+    if it had been queued. (UNLOADED_TTFT_MARGIN covers the ms / s conversions.) A pruned pair
+    is not in the pair table, and the diagnosis' closest values read only ``ok_ttft``."""
+    if not slo_ms:
+        return np.ones(ttft_unloaded_q.shape, bool)
+    return ttft_unloaded_q <= slo_ms * (1 + UNLOADED_TTFT_MARGIN)
 
 
 def _finish_class(ctx: CandidateContext, state: dict, usable_util: np.ndarray,

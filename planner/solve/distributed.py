@@ -54,6 +54,7 @@ CHUNK_CLASSES = 100  # classes per chunk (about 2,500 pairs a class at most on t
 BYTES_PER_PAIR = 400  # a chunk's memory on its worker per eligible pair: the pair table
 # (17 columns) and the chunk's pricing form (measured ~300-350 bytes; rounded up)
 CONNECT_TIMEOUT_S = 10
+PRUNE_DOMINATED = True  # as build_coefficients (benchmarks set False to keep every pair)
 LOCAL_MEMORY_LIMIT = "3GB"  # per worker of ``local[:N]`` (the issue's local cluster)
 
 
@@ -198,6 +199,7 @@ class DaskSolve:
     colgen: ColgenResult
     where: str
     timings: dict
+    workers_peak_rss: dict | None = None  # address -> bytes (max RSS of each worker process)
 
 
 def _gather(client, futures, what: str):
@@ -215,19 +217,28 @@ def _gather(client, futures, what: str):
 
 
 def solve_lp_dask(instance, scheduler: str, time_limit_s: float = 60.0,
-                  chunk_classes: int | None = None, prune_dominated: bool = True
+                  chunk_classes: int | None = None, prune_dominated: bool | None = None
                   ) -> DaskSolve:
     """The LP of ``instance`` on a Dask cluster; the same master sequence, objective and plan
     as one process's :func:`planner.solve.colgen.solve_lp_colgen` after
     :func:`planner.problem.candidates.build_coefficients` and ``distinct``."""
     chunk_classes = chunk_classes or CHUNK_CLASSES
+    prune_dominated = PRUNE_DOMINATED if prune_dominated is None else prune_dominated
     client, cluster, where = connect(scheduler)
     try:
-        return _solve(client, where, instance, time_limit_s, chunk_classes, prune_dominated)
+        out = _solve(client, where, instance, time_limit_s, chunk_classes, prune_dominated)
+        out.workers_peak_rss = client.run(_peak_rss)
+        return out
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _peak_rss() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kB
 
 
 def _workers_memory(client) -> dict[str, int]:
