@@ -442,8 +442,11 @@ def _evaluate_class(ctx: CandidateContext, ci: int, out: dict, isl: np.ndarray,
     # can matter - a pair that fits, is allowed, meets the quality floor and the TPOT SLO (the
     # queueing leaves those unchanged) and whose *unloaded* TTFT percentile meets the SLO
     # (a lower bound of the loaded one: ``unloaded_ttft_bound``). Where that leaves a class
-    # no eligible pair, the TPOT-failing pairs are queued too, for the diagnosis' closest
-    # values; everything else is exactly as if every pair were queued.
+    # no eligible pair, every pair that fits, is allowed and passes the bound is queued too,
+    # for the diagnosis' closest values; everything else is exactly as if every pair were
+    # queued (a class with an eligible pair: the closest values' extremes are attained by pairs
+    # that were queued - a TPOT-failing pair has a larger TPOT, a pair below the floor a lower
+    # quality, than the eligible one).
     slo = cls.slo.ttft_ms
     bound_ok = unloaded_ttft_bound(ttft_unloaded_q, slo)
     candidates = fits & allowed & ok_quality & bound_ok
@@ -492,7 +495,9 @@ def _finish_class(ctx: CandidateContext, state: dict, usable_util: np.ndarray,
         ttft_q[measured] = ttft_unloaded_q[measured]
     ok_ttft = np.isfinite(usable_util) & (ttft_q <= (slo or np.inf) * (1 + 1e-9))
     if not (ok_ttft & ok_tpot & candidates).any():
-        rest = candidates & ~ok_tpot
+        # No eligible pair: the diagnosis' closest values (the best TPOT meeting the quality
+        # floor and TTFT, the best quality meeting both SLOs) need every pair's TTFT answer.
+        rest = fits & allowed & state["bound_ok"] & ~(candidates & ok_tpot)
         u2, t2 = pair_queueing(cls, instance, out, ttft, tpot, tiled["osl"], weight, shape,
                                rest, q)
         usable_util[rest], ttft_q[rest] = u2[rest], t2[rest]
