@@ -273,9 +273,11 @@ def _solve(client, where, instance, time_limit_s, chunk_classes, prune_dominated
         # Only a bound: check again with the real pair count below.
         log.info("up to %.1f GB of pairs for %.1f GB of worker memory; checked after the "
                  "candidates", bound / 1e9, limit / 1e9)
-    futures = [client.submit(_chunk_candidates, instance, cl, key=f"candidates-{i}", pure=False)
-               for i, cl in enumerate(chunks)]
-    summaries = _gather(client, [client.submit(_chunk_summary, instance, f, pure=False)
+    # The instance goes to each worker once (not pickled into every task).
+    instance_f = client.scatter(instance, broadcast=True)
+    futures = [client.submit(_chunk_candidates, instance_f, cl, key=f"candidates-{i}",
+                             pure=False) for i, cl in enumerate(chunks)]
+    summaries = _gather(client, [client.submit(_chunk_summary, instance_f, f, pure=False)
                                  for f in futures], "the candidates")
     n_pairs = sum(s["pairs"] for s in summaries)
     need = n_pairs * BYTES_PER_PAIR
