@@ -110,7 +110,7 @@ def exponents(rows: list[dict], path: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--classes", type=int, nargs="+", default=[3000],
+    parser.add_argument("--classes", type=int, nargs="*", default=[3000],
                         help="sizes of the one-process path (this branch)")
     parser.add_argument("--before-classes", type=int, nargs="*", default=[3000])
     parser.add_argument("--dask-classes", type=int, nargs="*", default=[3000, 9000])

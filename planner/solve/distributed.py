@@ -51,8 +51,9 @@ log = logging.getLogger(__name__)
 SCHEDULER = re.compile(r"^(local(:\d{1,3})?|((tcp|tls|inproc|ucx|ws|wss)://)?"
                        r"[A-Za-z0-9_.\-\[\]:]+:\d{1,5})$")
 CHUNK_CLASSES = 100  # classes per chunk (about 2,500 pairs a class at most on the bench grid)
-BYTES_PER_PAIR = 400  # a chunk's memory on its worker per eligible pair: the pair table
-# (17 columns) and the chunk's pricing form (measured ~300-350 bytes; rounded up)
+BYTES_PER_PAIR = 900  # a worker's memory per eligible pair it holds: the pair table (17
+# columns), the chunk's Coefficients and pricing form, the Python base (measured at peak:
+# 2.14 GB per worker holding 2.5M pairs, ~850 bytes a pair; rounded up)
 CONNECT_TIMEOUT_S = 10
 PRUNE_DOMINATED = True  # as build_coefficients (benchmarks set False to keep every pair)
 LOCAL_MEMORY_LIMIT = "3GB"  # per worker of ``local[:N]`` (the local cluster)
