@@ -321,10 +321,13 @@ def throughput(cases_path: str, fmt: str, calibration_path: str | None) -> None:
 @click.option("--solver", default="highs", show_default=True, metavar="highs|cvxpy[:NAME]",
               help="Backend: HiGHS directly, or the same matrices through cvxpy with any solver "
                    "it supports (cvxpy:HIGHS, cvxpy:SCIPY, cvxpy:CLARABEL, ...).")
+@click.option("--scheduler", default=None, metavar="local[:N]|HOST:PORT",
+              help="Solve the LP on a Dask cluster: candidates and pricing on the workers, the "
+                   "master LP here ('local:N': a LocalCluster of N workers, 3 GB each).")
 def solve_command(instance: str, formulation: str, scenario: str | None, sets: tuple[str, ...],
                   out_dir: str | None, fmt: str, time_limit: float | None,
                   robust: bool = False, uncertainty_draws: int | None = None,
-                  solver: str = "highs") -> None:
+                  solver: str = "highs", scheduler: str | None = None) -> None:
     """Choose models, precisions, batching and hardware for every query class, minimizing
     fleet GWh/day under SLOs, quality floors, inventory and power caps."""
     from planner.problem.instance import load_planning_instance
@@ -337,6 +340,10 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
         sets = (*sets, (f"solver.time_limit_s={time_limit}", "--time-limit"))
     if robust:
         sets = (*sets, ("robustness.robust=true", "--robust"))
+    if scheduler is not None:  # the address is checked before anything is read or solved
+        from planner.solve.distributed import check_scheduler
+
+        check_scheduler(scheduler)
     changes: list = []  # the overrides applied, for the summary's provenance
     spec, digest = load_planning_instance(instance, scenario=scenario, sets=sets,
                                           changes=changes)
@@ -352,9 +359,12 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
 
             if formulation != "lp":
                 raise InputError("--robust solves the LP (continuous nodes); drop --formulation")
+            if scheduler is not None:
+                raise InputError("--robust runs in one process; drop --scheduler")
             plan = optimize_robust(spec, digest, changes=changes)
         else:
-            plan = optimize(spec, digest, formulation, solver=solver, changes=changes)
+            plan = optimize(spec, digest, formulation, solver=solver, changes=changes,
+                            scheduler=scheduler)
     except InfeasibleError as exc:
         if out_dir:  # the diagnosis goes to summary.json too, for `planner report`
             write_infeasible(exc, spec, digest, formulation, out_dir, changes)

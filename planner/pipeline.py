@@ -134,6 +134,7 @@ class Solved:
     form: Form | None
     path: str
     lp_bound: float | None = None
+    distributed: dict | None = None  # issue 26: the cluster of a --scheduler solve
     gap_history: list | None = None
     timings: dict = field(default_factory=dict)
 
@@ -206,6 +207,29 @@ def _solve_milp(c: Coefficients, time_limit_s: float, mip_gap: float, milp_solve
                   timings=timings)
 
 
+def _solve_on_dask(instance, formulation, scheduler, coefficients, solve_path, solver, limit,
+                   timings) -> tuple[Coefficients, CandidateReport, Solved]:
+    """The LP on a Dask cluster; what it cannot do is refused, never done in one process."""
+    from planner.solve.distributed import check_scheduler, solve_lp_dask
+
+    check_scheduler(scheduler)
+    if formulation != "lp":
+        raise InputError("--scheduler solves the LP (the MILP's priced stages run in one "
+                         "process)", field="--scheduler", value=scheduler, has_value=True)
+    if solver != "highs" or solve_path == "direct" or coefficients is not None:
+        raise InputError("--scheduler runs column generation with HiGHS on candidates it "
+                         "evaluates itself", field="--scheduler", value=scheduler,
+                         has_value=True)
+    ds = solve_lp_dask(instance, scheduler, limit)
+    timings.update(ds.timings)
+    log.info("solved on %s", ds.where)
+    solved = Solved(ds.colgen.result, ds.colgen.unit, ds.colgen.form, "colgen-dask",
+                    timings={})
+    solved.distributed = {"where": ds.where, "workers_peak_rss_gb": {
+        k: round(v / 1e9, 3) for k, v in (ds.workers_peak_rss or {}).items()}}
+    return ds.c, ds.report, solved
+
+
 def plan_from_result(c: Coefficients, result: Result, unit: float
                      ) -> tuple[np.ndarray, np.ndarray, dict]:
     """A solve's plan in queries/day: x without solver dust, n, and its other per-pair column
@@ -240,7 +264,8 @@ def diagnose(c: Coefficients, formulation: str, solved: Solved, time_limit_s: fl
 def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "lp",
              coefficients: tuple[Coefficients, CandidateReport] | None = None,
              solve_path: str = "auto", milp_solver: str = "auto",
-             solver: str = "highs", changes: list | None = None) -> Plan:
+             solver: str = "highs", changes: list | None = None,
+             scheduler: str | None = None) -> Plan:
     """Solve an instance and return a verified plan (raises InfeasibleError / NoSolutionError).
 
     ``solve_path`` (LP): "auto", "direct" (the whole aggregated LP) or "colgen" (column
@@ -248,7 +273,9 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     pairs with a bound valid for the whole MILP), "direct" (the whole aggregated MILP after
     rounding and restricted incumbents) or "lazy" (lazy hour rows). ``solver``: "highs"
     (highspy directly) or "cvxpy[:NAME]" (the same matrices through cvxpy). ``changes``: the
-    overrides applied to the instance file, recorded in the summary's provenance."""
+    overrides applied to the instance file, recorded in the summary's provenance.
+    ``scheduler`` (issue 26): ``local[:N]`` or a Dask address - the LP with the candidates and
+    the pricing on the cluster's workers (:mod:`planner.solve.distributed`)."""
     if formulation not in FORMULATIONS:
         raise InputError(f"unknown formulation; known: {sorted(FORMULATIONS)}",
                          field="formulation", value=formulation, has_value=True)
@@ -256,9 +283,13 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     for text in warnings:  # in the summary's warnings; a note, not a warning, on stderr: a
         log.info("%s", text)  # shipped instance's MILP rules must not warn on every LP run
     timings = {}
-    c, report = eligible_coefficients(instance, coefficients, timings)
     limit, gap = instance.solver.time_limit_s, instance.solver.mip_gap
-    solved = solve_coefficients(c, formulation, limit, gap, solve_path, milp_solver, solver)
+    if scheduler is not None:
+        c, report, solved = _solve_on_dask(instance, formulation, scheduler, coefficients,
+                                           solve_path, solver, limit, timings)
+    else:
+        c, report = eligible_coefficients(instance, coefficients, timings)
+        solved = solve_coefficients(c, formulation, limit, gap, solve_path, milp_solver, solver)
     timings.update(solved.timings)
     result = solved.result
     if result.status is Status.INFEASIBLE:
@@ -288,6 +319,8 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
                "solve_path": solved.path, "lp_bound": solved.lp_bound,
                "lp_bound_gwh_per_day": (solved.lp_bound if instance.objective == "energy"
                                         else None)}
+    if solved.distributed is not None:
+        summary["distributed"] = solved.distributed
     return assemble_plan(instance, digest, formulation, c, report, x, n, duals, form, summary,
                          timings, warnings, integer=formulation == "milp", values=values,
                          flows=flows, changes=changes)

@@ -57,9 +57,11 @@ def wait_tail(t: np.ndarray, p_slot, r_slot, p_prefill, r_prefill) -> np.ndarray
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         e1, e2 = np.exp(-r_slot * t), np.exp(-r_prefill * t)
         # Sum of the two exponentials (rates kept apart by a relative 1e-6 to stay closed-form).
-        r_p = np.where(np.abs(r_prefill - r_slot) < 1e-6 * r_slot, r_slot * (1 + 1e-6),
-                       r_prefill)
-        both = (r_p * e1 - r_slot * np.exp(-r_p * t)) / (r_p - r_slot)
+        close = np.abs(r_prefill - r_slot) < 1e-6 * r_slot
+        r_p = np.where(close, r_slot * (1 + 1e-6), r_prefill)
+        # exp(-r_p t) is e2 wherever the rates are apart (issue 26: one exponential less).
+        e_p = np.where(close, np.exp(-r_p * t), e2) if np.any(close) else e2
+        both = (r_p * e1 - r_slot * e_p) / (r_p - r_slot)
     tail = ((1 - p_slot) * p_prefill * e2 + p_slot * (1 - p_prefill) * e1
             + p_slot * p_prefill * both)
     return np.where(t <= 0, 1 - (1 - p_slot) * (1 - p_prefill), tail)
@@ -91,9 +93,31 @@ def ttft_quantile(q: float, t0_s: np.ndarray, weight: np.ndarray, rho, replicas,
     hi = np.max(t0_s, axis=1) + bound / np.minimum(r1, r2)[:, 0]
     hi = np.where(np.isfinite(hi), hi, np.max(t0_s, axis=1) * 1e6)
 
+    # wait_tail's per-row constants, once per call (issue 26: the bisection below evaluates
+    # the tail 48 times; the same operations in the same order, without the temporaries).
+    close = np.abs(r2 - r1) < 1e-6 * r1
+    r_p = np.where(close, r1 * (1 + 1e-6), r2)
+    neg_r1, neg_r2, neg_rp, den = -r1, -r2, -r_p, r_p - r1
+    c_e2, c_e1, c_both = (1 - p1) * p2, p1 * (1 - p2), p1 * p2
+    at_zero = np.broadcast_to(1 - (1 - p1) * (1 - p2), t0_s.shape)
+    any_close = bool(np.any(close))
+
     def exceed(x):
         gap = x[:, None] - t0_s
-        return np.where(gap < 0, 1.0, wait_tail(gap, p1, r1, p2, r2)) @ weight
+        t = np.maximum(gap, 0.0)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            e1 = np.exp(np.multiply(neg_r1, t))
+            e2 = np.exp(np.multiply(neg_r2, t))
+            e_p = np.where(close, np.exp(neg_rp * t), e2) if any_close else e2
+            both = np.multiply(r_p, e1)
+            both -= np.multiply(r1, e_p)
+            both /= den
+            tail = np.multiply(c_e2, e2)
+            tail += np.multiply(c_e1, e1)
+            tail += np.multiply(c_both, both)
+        np.copyto(tail, at_zero, where=t <= 0)
+        np.copyto(tail, 1.0, where=gap < 0)
+        return tail @ weight
 
     for _ in range(iterations):
         mid = (lo + hi) / 2
@@ -114,14 +138,14 @@ def service_moments(t0_s: np.ndarray, decode_s: np.ndarray, prefill_s: np.ndarra
             "mean_p": prefill_s @ weight, "second_p": (prefill_s**2) @ weight}
 
 
-def usable_utilization(q: float, slo_s: float | None, ceiling: float, rate_per_s: np.ndarray,
+def usable_utilization(q: float, slo_s, ceiling: float, rate_per_s: np.ndarray,
                        t0_s: np.ndarray, weight: np.ndarray, slots: np.ndarray,
                        moments: dict, iterations: int = 40, search_steps: int = 16
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the largest utilisation in [MIN_UTILIZATION, ceiling] whose q-quantile TTFT
     meets ``slo_s`` with the pool sized for ``rate_per_s`` at that utilisation (NaN where even
     MIN_UTILIZATION does not), and the TTFT quantile there (at the ceiling when there is no
-    SLO)."""
+    SLO). ``slo_s``: seconds, one for all rows or one per row (inf: none), or None."""
     rows = t0_s.shape[0]
 
     def at(rho, rows=slice(None)):
@@ -137,18 +161,19 @@ def usable_utilization(q: float, slo_s: float | None, ceiling: float, rate_per_s
     ttft_top = at(top)
     if slo_s is None:
         return top, ttft_top
+    slo_s = np.broadcast_to(np.asarray(slo_s, float), (rows,))
     usable = np.where(ttft_top <= slo_s, top, np.nan)
     ttft = np.where(ttft_top <= slo_s, ttft_top, np.inf)
     # Only pairs that miss the SLO at the ceiling are searched (most meet it there).
     search = np.flatnonzero(ttft_top > slo_s)
     if search.size:
         lo = np.full(search.size, MIN_UTILIZATION)
-        feasible = at(lo, search) <= slo_s
+        feasible = at(lo, search) <= slo_s[search]
         search, lo = search[feasible], lo[feasible]
         hi = np.full(search.size, float(ceiling))
         for _ in range(search_steps):
             mid = (lo + hi) / 2
-            good = at(mid, search) <= slo_s
+            good = at(mid, search) <= slo_s[search]
             lo = np.where(good, mid, lo)
             hi = np.where(good, hi, mid)
         usable[search] = lo

@@ -152,6 +152,57 @@ def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None
                      prune_dominated: bool, availability: np.ndarray | None
                      ) -> tuple[pd.DataFrame, pd.DataFrame, CandidateReport]:
     t0 = time.perf_counter()
+    ctx, report = candidate_context(instance, calibration)
+    chunk = evaluate_classes(ctx, range(len(instance.classes)))
+    report.class_best = pd.DataFrame(chunk.best_rows)
+    dominated = (dominated_deployments(ctx.grid, chunk.pairs, chunk.any_eligible,
+                                       len(instance.classes), availability)
+                 if prune_dominated else np.zeros(len(ctx.grid), dtype=bool))
+    keep, remap, deployments = kept_deployments(ctx, report, chunk.any_fit, chunk.any_eligible,
+                                                dominated)
+    pairs = chunk.pairs
+    del chunk
+    kept = keep[pairs["dep_idx"].to_numpy()]
+    if not kept.all():  # (no copy of every pair where every pair stays)
+        pairs = pairs[kept].reset_index(drop=True)
+    pairs["dep_idx"] = remap[pairs["dep_idx"].to_numpy()]
+    report.pairs = len(pairs)
+    report.seconds = time.perf_counter() - t0
+    log.info("candidates: %d generated, %d kept, %d eligible pairs; dropped %s (%.2f s)",
+             report.generated, report.kept, report.pairs, report.dropped, report.seconds)
+    return deployments, pairs, report
+
+
+def kept_deployments(ctx: "CandidateContext", report: CandidateReport, any_fit: np.ndarray,
+                     any_eligible: np.ndarray, dominated: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Which grid deployments stay (serve a class, not dominated), the grid-to-kept index
+    (-1: dropped) and the kept deployments' table; the drop reasons go into ``report``."""
+    grid = ctx.grid
+    d = len(grid)
+    overlay = ctx.overlay
+    if overlay is not None:  # issue 13: where each deployment's coefficients come from
+        grid["coefficient_source"] = overlay.deployment_sources()
+        # A measured deployment carries no model error (its measurement error is not stated).
+        grid.loc[grid["coefficient_source"] == "measured", "uncertainty_pct"] = np.nan
+        report.measurements = {"profiles": len(overlay.profiles), "warnings": overlay.warnings}
+    # Drop deployments that serve no class, with the reason that knocked out the last class.
+    report.dropped["cannot run (memory, precision, parallelism)"] = int((~any_fit).sum())
+    report.dropped["meets no class's SLO or quality floor"] = int((any_fit & ~any_eligible).sum())
+    keep = any_eligible & ~dominated
+    report.dropped["dominated"] = int((any_eligible & dominated).sum())
+    kept_idx = np.flatnonzero(keep)
+    remap = -np.ones(d, dtype=int)
+    remap[kept_idx] = np.arange(kept_idx.size)
+    deployments = grid.iloc[kept_idx].reset_index(drop=True)
+    report.kept = len(deployments)
+    return keep, remap, deployments
+
+
+def candidate_context(instance: PlanningInstance, calibration: Calibration | None = None
+                      ) -> tuple["CandidateContext", CandidateReport]:
+    """The deployment grid with everything the classes' evaluation shares (call inside
+    ``instance_catalog_context``)."""
     calibration = calibration or load_calibration()
     catalog = load_catalog()
     grid = deployment_grid(instance)
@@ -200,132 +251,309 @@ def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None
         grid["provisioning_unit"] = provisioning_unit_names(instance, grid["hardware"].to_numpy())
         grid["gpus_per_unit"] = per_unit
     # --- end issue 13 ---
-    per_class = []
+    ctx = CandidateContext(instance, grid, specs, factors, overlay, unit_ratio,
+                           needs_reasoning, catalog)
+    return ctx, report
+
+
+PAIR_COLUMNS = ("class_idx", "dep_idx", "eligible", "fits", "ok_ttft", "ok_tpot", "ok_quality",
+                "allowed", "node_seconds", "dynamic_kwh", "wh_per_query_it", "ttft_ms",
+                "tpot_ms", "uncertainty_pct", "busy_node_seconds", "usable_utilization",
+                "ttft_unloaded_ms")
+# A TTFT percentile under load is never below the unloaded one (the waits are >= 0): a pair
+# whose unloaded percentile exceeds the SLO by this relative margin is not queued at all.
+UNLOADED_TTFT_MARGIN = 1e-6
+
+
+@dataclass
+class CandidateContext:
+    """What every class's evaluation shares: the deployment grid with its gathered specs and
+    factors (issue 26: evaluated on the grid's first site only where no measurement overlay
+    applies, since nothing in the performance or queueing model depends on the site)."""
+
+    instance: PlanningInstance
+    grid: pd.DataFrame
+    specs: dict
+    factors: dict
+    overlay: MeasurementOverlay | None
+    unit_ratio: np.ndarray | None
+    needs_reasoning: np.ndarray
+    catalog: object
+
+    def __post_init__(self):
+        d = len(self.grid)
+        n_sites = len(self.instance.sites)
+        # deployment_grid puts the site last: rows s, s+1, ... of one site-less deployment.
+        sites_last = (n_sites > 1 and d % n_sites == 0 and np.array_equal(
+            self.grid["site_idx"].to_numpy(), np.tile(np.arange(n_sites), d // n_sites)))
+        self.fold = n_sites if (self.overlay is None and sites_last) else 1
+        self.base = np.arange(0, d, self.fold)
+        self.expand = np.repeat(np.arange(self.base.size), self.fold)
+
+        def base(v):
+            return v[self.base] if isinstance(v, np.ndarray) and v.shape == (d,) else v
+
+        self.specs_b = {k: base(v) for k, v in self.specs.items()}
+        self.factors_b = {k: base(v) for k, v in self.factors.items()}
+        self.idle_b = self.grid["idle_kw"].to_numpy()[self.base]
+        self.quality_b = self.grid["quality"].to_numpy()[self.base]
+        self.model_b = self.grid["model"].to_numpy()[self.base]
+        self.reasoning_b = self.needs_reasoning[self.base]
+        self.ratio_b = None if self.unit_ratio is None else self.unit_ratio[self.base]
+
+
+@dataclass
+class ClassChunk:
+    """The evaluation of some classes: their eligible pairs (grid deployment indices), which
+    grid deployments fit / serve any of them, and their closest values (for diagnosis)."""
+
+    pairs: pd.DataFrame
+    any_fit: np.ndarray
+    any_eligible: np.ndarray
+    best_rows: list
+
+
+# What the per-class arithmetic reads of the performance model's output (all of it where a
+# measurement overlay applies).
+OUT_KEYS = ("fits", "node_seconds_per_query", "node_power_kw", "ttft_ms", "batch",
+            "interleaved_prefill_compute_s", "interleaved_prefill_comm_s", "decode_compute_s",
+            "decode_memory_s", "decode_fixed_s", "prefill_busy_s", "uncertainty_pct")
+CLASS_BLOCK = 16  # classes whose distinct length buckets are evaluated in one vectorised call
+
+
+def evaluate_classes(ctx: CandidateContext, classes) -> ClassChunk:
+    """Evaluate the given classes over the grid; only eligible pairs are kept (no dense
+    classes x deployments x buckets table).
+
+    Issue 26: the operating point of a deployment depends on a class only through its length
+    buckets (the SLOs, the length mix and the demand enter afterwards), so each block of
+    ``CLASS_BLOCK`` classes evaluates every (deployment, distinct (isl, osl) bucket) once, in
+    one vectorised call over the site-folded grid, and each class reads its buckets' columns."""
+    classes = list(classes)
+    d = len(ctx.grid)
+    any_fit = np.zeros(d, dtype=bool)
+    any_eligible = np.zeros(d, dtype=bool)
+    cols: dict[str, list] = {k: [] for k in PAIR_COLUMNS}
     best_rows = []
+    for start in range(0, len(classes), CLASS_BLOCK):
+        block = classes[start:start + CLASS_BLOCK]
+        states = [_evaluate_class(ctx, ci, *out) for ci, out in _evaluate_block(ctx, block)]
+        answers = queue_block(ctx.instance, [s["queue"] for s in states])
+        for state, (usable_util, ttft_q) in zip(states, answers):
+            ci = state["ci"]
+            out, best = _finish_class(ctx, state, usable_util, ttft_q)
+            fits_full = out["fits"][ctx.expand]
+            elig_full = out["eligible"][ctx.expand]
+            any_fit |= fits_full
+            any_eligible |= elig_full
+            rows = np.flatnonzero(elig_full)
+            src = ctx.expand[rows]
+            for k in PAIR_COLUMNS:
+                if k == "class_idx":
+                    cols[k].append(np.full(rows.size, ci, dtype=np.int64))
+                elif k == "dep_idx":
+                    cols[k].append(rows.astype(np.int64))
+                else:
+                    cols[k].append(out[k][src])
+            best_rows.append(best)
+    if cols["class_idx"]:
+        pairs = pd.DataFrame({k: np.concatenate(cols.pop(k)) for k in PAIR_COLUMNS},
+                             copy=False)
+    else:
+        pairs = pd.DataFrame({k: np.zeros(0, dtype=np.int64 if k.endswith("_idx") else float)
+                              for k in PAIR_COLUMNS})
+    return ClassChunk(pairs, any_fit, any_eligible, best_rows)
+
+
+def _evaluate_block(ctx: CandidateContext, block: list):
+    """Yield (class, (out, isl, osl, weight)) per class of ``block``: the performance model's
+    output over (deployment, the class's buckets), rows deployment-major, read from one
+    evaluation of the block's distinct buckets."""
+    d = ctx.base.size
+    lengths = {}
+    for ci in block:
+        cls = ctx.instance.classes[ci]
+        lengths[ci] = joint_buckets(cls.input_tokens, cls.output_tokens)
+    both = np.unique(np.concatenate([np.column_stack(lengths[ci][:2]) for ci in block]), axis=0)
+    u = both.shape[0]
+    tiled = {k: (np.repeat(v, u) if isinstance(v, np.ndarray) and v.shape == (d,) else v)
+             for k, v in ctx.specs_b.items()}
+    tiled["isl"], tiled["osl"] = np.tile(both[:, 0], d), np.tile(both[:, 1], d)
+    f = {k: np.repeat(v, u) for k, v in ctx.factors_b.items()}
+    out = evaluate(tiled, f)
+    index = {(a, b): i for i, (a, b) in enumerate(both.tolist())}
+    keys = list(out) if ctx.overlay is not None else [k for k in OUT_KEYS if k in out]
+    for ci in block:
+        isl, osl, weight = lengths[ci]
+        where = np.array([index[(a, b)] for a, b in zip(isl.tolist(), osl.tolist())])
+        mine = {}
+        for k in keys:
+            v = out[k]
+            if isinstance(v, np.ndarray) and v.shape == (d * u,):
+                mine[k] = v.reshape(d, u)[:, where].reshape(-1)
+            else:
+                mine[k] = v
+        yield ci, (mine, isl, osl, weight)
+
+
+def _evaluate_class(ctx: CandidateContext, ci: int, out: dict, isl: np.ndarray,
+                    osl: np.ndarray, weight: np.ndarray) -> dict:
+    """One class over the (site-folded) grid, up to its queueing: the state that
+    :func:`_finish_class` completes, with the queueing model's inputs on the rows to queue."""
+    instance, catalog = ctx.instance, ctx.catalog
+    adjust = instance.adjustments
     o_ceiling = instance.options.utilization_ceiling
-    for ci, cls in enumerate(instance.classes):
-        isl, osl, weight = joint_buckets(cls.input_tokens, cls.output_tokens)
-        b = isl.size
+    cls = instance.classes[ci]
+    d = ctx.base.size
+    b = isl.size
+    tiled = {"isl": np.tile(isl, d), "osl": np.tile(osl, d)}
+    f = None
+    if ctx.overlay is not None:  # the overlay reads every spec and factor per (deployment, bucket)
         tiled = {k: (np.repeat(v, b) if isinstance(v, np.ndarray) and v.shape == (d,) else v)
-                 for k, v in specs.items()}
-        tiled["isl"], tiled["osl"] = np.tile(isl, d), np.tile(osl, d)
-        f = {k: np.repeat(v, b) for k, v in factors.items()}
-        out = evaluate(tiled, f)
-        shape = (d, b)
-        fits_b = out["fits"].reshape(shape)
-        node_s = out["node_seconds_per_query"].reshape(shape)
-        node_kw = out["node_power_kw"].reshape(shape)
-        ttft = out["ttft_ms"].reshape(shape)
-        tpot = class_mix_tpot_ms(out, tiled["osl"], weight, shape)
-        if overlay is not None:  # issue 13: measurements replace predictions where they cover
-            fits_b, node_s, node_kw, ttft, tpot = overlay.apply(
-                ci, len(instance.classes), tiled, f, out, fits_b, node_s, node_kw, ttft, tpot,
-                shape, grid["max_concurrency"].to_numpy(float))
-        if unit_ratio is not None:  # issue 13: per provisioned unit
-            node_s = node_s / unit_ratio[:, None]
-            node_kw = node_kw * unit_ratio[:, None]
-        fits = fits_b.all(axis=1)
-        node_s = node_s / adjust.throughput_scale
-        node_kw = node_kw * adjust.power_scale
-        ttft = ttft / adjust.throughput_scale
-        tpot = tpot / adjust.throughput_scale
-        q = cls.slo.percentile / 100
-        ttft_unloaded_q = np.where(fits, weighted_quantile(np.nan_to_num(ttft, nan=np.inf),
-                                                           weight, q), np.inf)
-        # Issue 22: TTFT at the percentile under Poisson arrivals to the pool of replicas, and
-        # the pair's usable utilisation (the largest meeting the TTFT SLO, at most the ceiling).
-        usable_util, ttft_q = pair_queueing(cls, instance, out, ttft, tpot, tiled["osl"], weight,
-                                       shape, fits, q)
-        if overlay is not None:  # a measured profile was taken at its SLO-meeting load already
-            measured = (overlay.dep_source[:, ci] == 1) & fits
+                 for k, v in ctx.specs_b.items()} | tiled
+        f = {k: np.repeat(v, b) for k, v in ctx.factors_b.items()}
+    shape = (d, b)
+    fits_b = out["fits"].reshape(shape)
+    node_s = out["node_seconds_per_query"].reshape(shape)
+    node_kw = out["node_power_kw"].reshape(shape)
+    ttft = out["ttft_ms"].reshape(shape)
+    tpot = class_mix_tpot_ms(out, tiled["osl"], weight, shape)
+    overlay = ctx.overlay
+    if overlay is not None:  # issue 13: measurements replace predictions where they cover
+        fits_b, node_s, node_kw, ttft, tpot = overlay.apply(
+            ci, len(instance.classes), tiled, f, out, fits_b, node_s, node_kw, ttft, tpot,
+            shape, ctx.grid["max_concurrency"].to_numpy(float))
+    if ctx.ratio_b is not None:  # issue 13: per provisioned unit
+        node_s = node_s / ctx.ratio_b[:, None]
+        node_kw = node_kw * ctx.ratio_b[:, None]
+    fits = fits_b.all(axis=1)
+    node_s = node_s / adjust.throughput_scale
+    node_kw = node_kw * adjust.power_scale
+    ttft = ttft / adjust.throughput_scale
+    tpot = tpot / adjust.throughput_scale
+    q = cls.slo.percentile / 100
+    ttft_unloaded_q = np.where(fits, weighted_quantile(np.nan_to_num(ttft, nan=np.inf),
+                                                       weight, q), np.inf)
+    tpot_q = np.where(fits, weighted_quantile(np.nan_to_num(tpot, nan=np.inf), weight, q),
+                      np.inf)
+    ok_tpot = tpot_q <= (cls.slo.tpot_ms or np.inf)
+    credited = np.where(ctx.reasoning_b & ~cls.test_time_scaling, 0.0, ctx.quality_b)
+    ok_quality = credited >= cls.min_quality - 1e-9
+    allowed = (np.isin(ctx.model_b, [catalog.model_id(m) for m in cls.models])
+               if cls.models else np.ones(d, bool))
+    # Issue 22: TTFT at the percentile under Poisson arrivals to the pool of replicas, and
+    # the pair's usable utilisation (the largest meeting the TTFT SLO, at most the ceiling).
+    # Issue 26: the queueing model (most of the candidates' time) runs only where its answer
+    # can matter - a pair that fits, is allowed, meets the quality floor and the TPOT SLO (the
+    # queueing leaves those unchanged) and whose *unloaded* TTFT percentile meets the SLO
+    # (a lower bound of the loaded one: ``unloaded_ttft_bound``). Where that leaves a class
+    # no eligible pair, every pair that fits, is allowed and passes the bound is queued too,
+    # for the diagnosis' closest values; everything else is exactly as if every pair were
+    # queued (a class with an eligible pair: the closest values' extremes are attained by pairs
+    # that were queued - a TPOT-failing pair has a larger TPOT, a pair below the floor a lower
+    # quality, than the eligible one).
+    slo = cls.slo.ttft_ms
+    bound_ok = unloaded_ttft_bound(ttft_unloaded_q, slo)
+    candidates = fits & allowed & ok_quality & bound_ok
+    state = dict(locals())
+    state["queue"] = queue_inputs(cls, instance, out, ttft, tpot, tiled["osl"], weight, shape,
+                                  candidates & ok_tpot)
+    return state
+
+
+def unloaded_ttft_bound(ttft_unloaded_q: np.ndarray, slo_ms: float | None) -> np.ndarray:
+    """Pairs the queueing model can still find SLO-meeting: False where the *unloaded* TTFT
+    percentile already exceeds the SLO. The bound that prunes before the queueing evaluation
+    (issue 26; the queueing is most of the candidates' cost).
+
+    Proof that a pruned pair is never eligible. A request of length bucket k has TTFT =
+    T0_k + W_slot + W_prefill with both waits >= 0 (``planner.perf.queueing``), so at every
+    utilisation and pool size, for every t, P(TTFT > t) = sum_k w_k P(T0_k + W > t) >=
+    sum_k w_k 1[T0_k > t] = P(T0 > t): the loaded tail dominates the unloaded one, hence its
+    q-quantile is at least the unloaded q-quantile. In the code: ``ttft_quantile``'s
+    ``exceed(t)`` is 1 where t < T0_k and a tail >= 0 elsewhere, so exceed(t) >= P(T0 > t);
+    its bisection returns a point ``hi`` with exceed(hi) <= 1 - q + 1e-12, so the buckets with
+    T0_k <= hi weigh at least q - 1e-12, and ``weighted_quantile`` (the first bucket value whose
+    cumulative weight reaches q - 1e-12) is <= hi. So if the unloaded percentile exceeds the
+    SLO, the percentile at every utilisation - MIN_UTILIZATION included - does too:
+    ``usable_utilization`` returns NaN, ``ok_ttft`` is False and the pair is not eligible, as
+    if it had been queued. (UNLOADED_TTFT_MARGIN covers the ms / s conversions.) A pruned pair
+    is not in the pair table, and the diagnosis' closest values read only ``ok_ttft``."""
+    if not slo_ms:
+        return np.ones(ttft_unloaded_q.shape, bool)
+    return ttft_unloaded_q <= slo_ms * (1 + UNLOADED_TTFT_MARGIN)
+
+
+def _finish_class(ctx: CandidateContext, state: dict, usable_util: np.ndarray,
+                  ttft_q: np.ndarray) -> tuple[dict, dict]:
+    """The rest of a class's evaluation, given the queueing's answers on its queued rows."""
+    (instance, cls, ci, out, ttft, tpot, tiled, weight, shape, q, overlay, fits, ok_tpot,
+     candidates, ttft_unloaded_q, slo, d, b, node_s, node_kw, o_ceiling, f, credited,
+     ok_quality, allowed, tpot_q) = (
+        state[k] for k in ("instance", "cls", "ci", "out", "ttft", "tpot", "tiled", "weight",
+                           "shape", "q", "overlay", "fits", "ok_tpot", "candidates",
+                           "ttft_unloaded_q", "slo", "d", "b", "node_s", "node_kw", "o_ceiling",
+                           "f", "credited", "ok_quality", "allowed", "tpot_q"))
+    if overlay is not None:  # a measured profile was taken at its SLO-meeting load already
+        measured = (overlay.dep_source[:, ci] == 1) & fits
+        usable_util[measured] = instance.options.utilization_ceiling
+        ttft_q[measured] = ttft_unloaded_q[measured]
+    ok_ttft = np.isfinite(usable_util) & (ttft_q <= (slo or np.inf) * (1 + 1e-9))
+    if not (ok_ttft & ok_tpot & candidates).any():
+        # No eligible pair: the diagnosis' closest values (the best TPOT meeting the quality
+        # floor and TTFT, the best quality meeting both SLOs) need every pair's TTFT answer.
+        rest = fits & allowed & state["bound_ok"] & ~(candidates & ok_tpot)
+        u2, t2 = pair_queueing(cls, instance, out, ttft, tpot, tiled["osl"], weight, shape,
+                               rest, q)
+        usable_util[rest], ttft_q[rest] = u2[rest], t2[rest]
+        if overlay is not None:
             usable_util[measured] = instance.options.utilization_ceiling
             ttft_q[measured] = ttft_unloaded_q[measured]
-        tpot_q = np.where(fits, weighted_quantile(np.nan_to_num(tpot, nan=np.inf), weight, q),
-                          np.inf)
-        ns = np.where(fits, np.nansum(node_s * weight, axis=1), np.nan)
-        dyn_kwh = np.where(fits, np.nansum((node_kw - grid["idle_kw"].to_numpy()[:, None])
-                                           * node_s * weight, axis=1) / 3600, np.nan)
-        wh_it = np.where(fits, np.nansum(node_kw * node_s * weight, axis=1) / 3.6, np.nan)
-        # Stated relative uncertainty of the pair's coefficients (issue 14): the perf model's
-        # per-prediction ``uncertainty_pct`` when it returns one, else its family's; weighted
-        # over the class's length buckets. NaN (missing) is reported as "treated as exact".
-        unc = out.get("uncertainty_pct", f.get("uncertainty_pct"))
-        unc_pct = np.full(d, np.nan)
-        if unc is not None:
-            u = np.asarray(unc, float).reshape(shape)
-            known = np.isfinite(u).any(axis=1)
-            unc_pct[known] = np.nansum(u * weight, axis=1)[known] / np.sum(
-                np.where(np.isfinite(u), weight, 0.0), axis=1)[known]
-        if overlay is not None:  # issue 13: measured pairs carry no model error
-            unc_pct[overlay.dep_source[:, ci] == 1] = np.nan
-        ok_ttft = np.isfinite(usable_util) & (ttft_q <= (cls.slo.ttft_ms or np.inf) * (1 + 1e-9))
-        # Capacity node-seconds: busy time x ceiling / usable utilisation, so the capacity rows
-        # (busy <= ceiling x nodes) hold each pair to its own usable utilisation.
-        busy_ns = ns
-        ns = np.where(ok_ttft, ns * o_ceiling / np.where(ok_ttft, usable_util, 1.0), ns)
-        ok_tpot = tpot_q <= (cls.slo.tpot_ms or np.inf)
-        # A reasoning model's score is earned with its chain of thought: credit it only where the
-        # class's output lengths include those tokens.
-        credited = np.where(needs_reasoning & ~cls.test_time_scaling, 0.0,
-                            grid["quality"].to_numpy())
-        ok_quality = credited >= cls.min_quality - 1e-9
-        allowed = (np.isin(grid["model"], [catalog.model_id(m) for m in cls.models])
-                   if cls.models else np.ones(d, bool))
-        eligible = fits & ok_ttft & ok_tpot & ok_quality & allowed
-        per_class.append(pd.DataFrame({
-            "class_idx": ci, "dep_idx": np.arange(d), "eligible": eligible, "fits": fits,
-            "ok_ttft": ok_ttft, "ok_tpot": ok_tpot, "ok_quality": ok_quality, "allowed": allowed,
-            "node_seconds": ns, "dynamic_kwh": dyn_kwh, "wh_per_query_it": wh_it,
-            "ttft_ms": ttft_q, "tpot_ms": tpot_q, "uncertainty_pct": unc_pct,
-            "busy_node_seconds": busy_ns, "usable_utilization": usable_util,
-            "ttft_unloaded_ms": ttft_unloaded_q}))
-        usable = fits & allowed
-        best_rows.append({
-            "class": cls.id, "ttft_slo_ms": cls.slo.ttft_ms, "tpot_slo_ms": cls.slo.tpot_ms,
-            "min_quality": cls.min_quality,
-            "best_ttft_ms": (float(np.min(ttft_unloaded_q[usable])) if usable.any()
-                             else np.inf),
-            "best_tpot_ms": float(np.min(tpot_q[usable])) if usable.any() else np.inf,
-            "best_quality": float(credited[allowed].max()) if allowed.any() else 0.0,
-            # Closest values of an SLO-vs-quality conflict: the best latency among candidates
-            # meeting the quality floor, the best quality among those meeting the SLO.
-            "best_ttft_with_quality_ms": _least(ttft_unloaded_q, usable & ok_quality),
-            "best_tpot_with_quality_ms": _least(tpot_q, usable & ok_quality & ok_ttft),
-            "best_quality_with_slo": (float(credited[usable & ok_ttft & ok_tpot].max())
-                                      if (usable & ok_ttft & ok_tpot).any() else np.nan),
-            "fit_with_quality": int((fits & ok_quality & allowed).sum()),
-            "eligible": int(eligible.sum())})
-    pairs = pd.concat(per_class, ignore_index=True)
-    report.class_best = pd.DataFrame(best_rows)
-    if overlay is not None:  # issue 13: where each deployment's coefficients come from
-        grid["coefficient_source"] = overlay.deployment_sources()
-        # A measured deployment carries no model error (its measurement error is not stated).
-        grid.loc[grid["coefficient_source"] == "measured", "uncertainty_pct"] = np.nan
-        report.measurements = {"profiles": len(overlay.profiles), "warnings": overlay.warnings}
-
-    # Drop deployments that serve no class, with the reason that knocked out the last class.
-    any_eligible = pairs.groupby("dep_idx")["eligible"].any().to_numpy()
-    any_fit = pairs.groupby("dep_idx")["fits"].any().to_numpy()
-    report.dropped["cannot run (memory, precision, parallelism)"] = int((~any_fit).sum())
-    report.dropped["meets no class's SLO or quality floor"] = int((any_fit & ~any_eligible).sum())
-    keep = any_eligible.copy()
-    dominated = (dominated_deployments(grid, pairs, keep, len(instance.classes), availability)
-                 if prune_dominated else np.zeros(d, dtype=bool))
-    report.dropped["dominated"] = int(dominated.sum())
-    keep &= ~dominated
-    kept_idx = np.flatnonzero(keep)
-    remap = -np.ones(d, dtype=int)
-    remap[kept_idx] = np.arange(kept_idx.size)
-    deployments = grid.iloc[kept_idx].reset_index(drop=True)
-    pairs = pairs[pairs["eligible"] & keep[pairs["dep_idx"].to_numpy()]].copy()
-    pairs["dep_idx"] = remap[pairs["dep_idx"].to_numpy()]
-    pairs = pairs.reset_index(drop=True)
-    report.kept = len(deployments)
-    report.pairs = len(pairs)
-    report.seconds = time.perf_counter() - t0
-    log.info("candidates: %d generated, %d kept, %d eligible pairs; dropped %s (%.2f s)",
-             report.generated, report.kept, report.pairs, report.dropped, report.seconds)
-    return deployments, pairs, report
+        ok_ttft = np.isfinite(usable_util) & (ttft_q <= (slo or np.inf) * (1 + 1e-9))
+    ns = np.where(fits, np.nansum(node_s * weight, axis=1), np.nan)
+    dyn_kwh = np.where(fits, np.nansum((node_kw - ctx.idle_b[:, None]) * node_s * weight,
+                                       axis=1) / 3600, np.nan)
+    wh_it = np.where(fits, np.nansum(node_kw * node_s * weight, axis=1) / 3.6, np.nan)
+    # Stated relative uncertainty of the pair's coefficients (issue 14): the perf model's
+    # per-prediction ``uncertainty_pct`` when it returns one, else its family's; weighted
+    # over the class's length buckets. NaN (missing) is reported as "treated as exact".
+    unc = out.get("uncertainty_pct")
+    if unc is None and ctx.factors_b.get("uncertainty_pct") is not None:
+        unc = np.repeat(ctx.factors_b["uncertainty_pct"], b)
+    unc_pct = np.full(d, np.nan)
+    if unc is not None:
+        u = np.asarray(unc, float).reshape(shape)
+        known = np.isfinite(u).any(axis=1)
+        unc_pct[known] = np.nansum(u * weight, axis=1)[known] / np.sum(
+            np.where(np.isfinite(u), weight, 0.0), axis=1)[known]
+    if overlay is not None:  # issue 13: measured pairs carry no model error
+        unc_pct[overlay.dep_source[:, ci] == 1] = np.nan
+    # Capacity node-seconds: busy time x ceiling / usable utilisation, so the capacity rows
+    # (busy <= ceiling x nodes) hold each pair to its own usable utilisation.
+    busy_ns = ns
+    ns = np.where(ok_ttft, ns * o_ceiling / np.where(ok_ttft, usable_util, 1.0), ns)
+    eligible = fits & ok_ttft & ok_tpot & ok_quality & allowed
+    usable = fits & allowed
+    best = {
+        "class": cls.id, "ttft_slo_ms": cls.slo.ttft_ms, "tpot_slo_ms": cls.slo.tpot_ms,
+        "min_quality": cls.min_quality,
+        "best_ttft_ms": (float(np.min(ttft_unloaded_q[usable])) if usable.any() else np.inf),
+        "best_tpot_ms": float(np.min(tpot_q[usable])) if usable.any() else np.inf,
+        "best_quality": float(credited[allowed].max()) if allowed.any() else 0.0,
+        # Closest values of an SLO-vs-quality conflict: the best latency among candidates
+        # meeting the quality floor, the best quality among those meeting the SLO.
+        "best_ttft_with_quality_ms": _least(ttft_unloaded_q, usable & ok_quality),
+        "best_tpot_with_quality_ms": _least(tpot_q, usable & ok_quality & ok_ttft),
+        "best_quality_with_slo": (float(credited[usable & ok_ttft & ok_tpot].max())
+                                  if (usable & ok_ttft & ok_tpot).any() else np.nan),
+        "fit_with_quality": int((fits & ok_quality & allowed).sum()) * ctx.fold,
+        "eligible": int(eligible.sum()) * ctx.fold}
+    arrays = {"eligible": eligible, "fits": fits, "ok_ttft": ok_ttft, "ok_tpot": ok_tpot,
+              "ok_quality": ok_quality, "allowed": allowed, "node_seconds": ns,
+              "dynamic_kwh": dyn_kwh, "wh_per_query_it": wh_it, "ttft_ms": ttft_q,
+              "tpot_ms": tpot_q, "uncertainty_pct": unc_pct, "busy_node_seconds": busy_ns,
+              "usable_utilization": usable_util, "ttft_unloaded_ms": ttft_unloaded_q}
+    return arrays, best
 
 
 def class_peak_rate(cls, instance: PlanningInstance) -> float:
@@ -344,26 +572,66 @@ def pair_queueing(cls, instance: PlanningInstance, out: dict, ttft_ms: np.ndarra
     """Per deployment (for this class): usable utilisation and TTFT at percentile ``q`` (ms)
     under Poisson arrivals at the class's peak rate to the pool of replicas the class alone
     needs there (``planner.perf.queueing``). NaN / inf where the deployment cannot serve it."""
-    from planner.perf.queueing import service_moments, usable_utilization
+    return queue_block(instance, [queue_inputs(cls, instance, out, ttft_ms, tpot_ms, osl,
+                                               weight, shape, fits)])[0]
 
-    ceiling = instance.options.utilization_ceiling
-    usable = np.full(shape[0], np.nan)
-    ttft_q = np.full(shape[0], np.inf)
-    rows = np.flatnonzero(fits)
+
+def queue_inputs(cls, instance: PlanningInstance, out: dict, ttft_ms: np.ndarray,
+                 tpot_ms: np.ndarray, osl: np.ndarray, weight: np.ndarray,
+                 shape: tuple[int, int], rows_mask: np.ndarray) -> dict:
+    """The queueing model's per-row inputs of one class on the rows of ``rows_mask``."""
+    from planner.perf.queueing import service_moments
+
+    rows = np.flatnonzero(rows_mask)
+    spec = {"rows": rows, "d": shape[0], "weight": weight, "q": cls.slo.percentile / 100}
     if rows.size == 0:
-        return usable, ttft_q
+        return spec
     scale = instance.adjustments.throughput_scale
     t0 = ttft_ms[rows] / 1e3
     decode = osl.reshape(shape)[rows] * tpot_ms[rows] / 1e3
     prefill = np.nan_to_num(out["prefill_busy_s"].reshape(shape)[rows]) / scale
-    slots = np.maximum(np.nansum(out["batch"].reshape(shape)[rows] * weight, axis=1), 1.0)
-    moments = service_moments(t0, decode, prefill, weight)
-    slo = cls.slo.ttft_ms / 1e3 if cls.slo.ttft_ms else None
-    u, t = usable_utilization(q, slo, ceiling, np.full(rows.size, class_peak_rate(cls, instance)),
-                              t0, weight, slots, moments)
-    usable[rows] = u
-    ttft_q[rows] = t * 1e3
-    return usable, ttft_q
+    spec["slots"] = np.maximum(np.nansum(out["batch"].reshape(shape)[rows] * weight, axis=1),
+                               1.0)
+    spec["moments"] = service_moments(t0, decode, prefill, weight)
+    spec["t0"] = t0
+    spec["slo"] = cls.slo.ttft_ms / 1e3 if cls.slo.ttft_ms else np.inf
+    spec["rate"] = class_peak_rate(cls, instance)
+    return spec
+
+
+def queue_block(instance: PlanningInstance, specs: list[dict]
+                ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Usable utilisation and TTFT percentile (ms) per deployment of each spec (class): the
+    classes that share length-bucket weights and percentile are queued in one vectorised call
+    (issue 26: per-class calls were mostly interpreter overhead)."""
+    from planner.perf.queueing import usable_utilization
+
+    ceiling = instance.options.utilization_ceiling
+    answers = [(np.full(s["d"], np.nan), np.full(s["d"], np.inf)) for s in specs]
+    groups: dict[tuple, list[int]] = {}
+    for i, s in enumerate(specs):
+        if s["rows"].size:
+            groups.setdefault((s["weight"].tobytes(), s["q"]), []).append(i)
+    for members in groups.values():
+        first = specs[members[0]]
+        cat = lambda key: np.concatenate([specs[i][key] for i in members])  # noqa: E731
+        sizes = [specs[i]["rows"].size for i in members]
+        t0 = np.concatenate([specs[i]["t0"] for i in members])
+        moments = {k: np.concatenate([specs[i]["moments"][k] for i in members])
+                   for k in first["moments"]}
+        slo = np.repeat([specs[i]["slo"] for i in members], sizes)
+        rate = np.repeat([specs[i]["rate"] for i in members], sizes)
+        slo_arg = None if np.all(np.isinf(slo)) else slo
+        u, t = usable_utilization(first["q"], slo_arg, ceiling, rate, t0, first["weight"],
+                                  cat("slots"), moments)
+        at = 0
+        for i, n in zip(members, sizes):
+            usable, ttft_q = answers[i]
+            rows = specs[i]["rows"]
+            usable[rows] = u[at:at + n]
+            ttft_q[rows] = t[at:at + n] * 1e3
+            at += n
+    return answers
 
 
 def _least(values: np.ndarray, mask: np.ndarray) -> float:
@@ -373,23 +641,58 @@ def _least(values: np.ndarray, mask: np.ndarray) -> float:
 def dominated_deployments(grid: pd.DataFrame, pairs: pd.DataFrame, keep: np.ndarray,
                           n_classes: int, availability: np.ndarray | None = None) -> np.ndarray:
     """Deployments another one beats or ties on every class it serves (same site, hardware,
-    model, precision: same idle power per node, same inventory pool, same quality)."""
+    model, precision: same idle power per node, same inventory pool, same quality).
+    ``pairs``: the eligible pairs (grid deployment indices)."""
+    return dominated_from_relations(len(grid), [dominance_relation(grid, pairs, keep)],
+                                    availability)
+
+
+def dominance_relation(grid: pd.DataFrame, pairs: pd.DataFrame, keep: np.ndarray) -> dict:
+    """Per (site, hardware, model, precision) group of kept deployments: ``better[i, j]``, j
+    serves every class of ``pairs`` that i serves with no more node-seconds and energy. Over a
+    partition of the classes (Dask chunks) the relation over all classes is the AND of the
+    parts' (a class outside ``pairs`` constrains nothing)."""
+    p_dep = pairs["dep_idx"].to_numpy()
+    # Issue 26: ``pairs`` holds the eligible pairs only; each group's deployments x classes
+    # block is filled from them, over the classes present (no table for the whole grid).
+    present, p_cls = np.unique(pairs["class_idx"].to_numpy(), return_inverse=True)
+    n_classes = present.size
+    p_ns = pairs["node_seconds"].to_numpy(float)
+    p_dyn = pairs["dynamic_kwh"].to_numpy(float)
     d = len(grid)
-    elig = pairs["eligible"].to_numpy().reshape(n_classes, d).T  # D x C
-    ns = np.where(elig, pairs["node_seconds"].to_numpy().reshape(n_classes, d).T, np.inf)
-    dyn = np.where(elig, pairs["dynamic_kwh"].to_numpy().reshape(n_classes, d).T, np.inf)
-    dominated = np.zeros(d, dtype=bool)
-    for _, idx in grid.groupby(["site_idx", "hardware", "model", "precision"]).indices.items():
+    order = np.argsort(p_dep, kind="stable")
+    starts = np.searchsorted(p_dep[order], np.arange(d + 1))
+    out = {}
+    for key, idx in grid.groupby(["site_idx", "hardware", "model", "precision"]).indices.items():
         idx = idx[keep[idx]]
         if idx.size < 2:
             continue
-        e, a, b = elig[idx], ns[idx], dyn[idx]
+        e = np.zeros((idx.size, n_classes), dtype=bool)
+        a = np.full((idx.size, n_classes), np.inf)
+        b = np.full((idx.size, n_classes), np.inf)
+        for k, dep in enumerate(idx):
+            rows = order[starts[dep]:starts[dep + 1]]
+            e[k, p_cls[rows]] = True
+            a[k, p_cls[rows]] = p_ns[rows]
+            b[k, p_cls[rows]] = p_dyn[rows]
         # better[i, j]: j is at least as good as i on every class i serves (and serves them all)
         covers = np.all(~e[:, None, :] | e[None, :, :], axis=2)
         no_worse = np.all((a[None, :, :] <= a[:, None, :] * (1 + 1e-12))
                           & (b[None, :, :] <= b[:, None, :] * (1 + 1e-12)) | ~e[:, None, :],
                           axis=2)
-        better = covers & no_worse
+        out[key] = (idx, covers & no_worse)
+    return out
+
+
+def dominated_from_relations(d: int, relations: list[dict],
+                             availability: np.ndarray | None = None) -> np.ndarray:
+    """The dominated deployments from the dominance relations of a partition of the classes
+    (the same groups and kept deployments in each)."""
+    dominated = np.zeros(d, dtype=bool)
+    for key, (idx, better) in relations[0].items():
+        for other in relations[1:]:
+            better = better & other[key][1]
+        better = better.copy()
         if availability is not None:
             av = availability[idx]
             better &= np.all(~av[:, None, :] | av[None, :, :], axis=2)

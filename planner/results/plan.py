@@ -115,10 +115,14 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, for
     assignment = assignment[served].sort_values(["class", "queries_per_day"],
                                                 ascending=[True, False]).reset_index(drop=True)
     classes = []
+    # Each class's rows, in the table's order (issue 26: one pass, not one scan per class).
+    rows_of = assignment.groupby("class", sort=False).indices
+    no_rows = np.zeros(0, dtype=int)
+    class_records = c.classes.to_dict("records")
     for i, cid in enumerate(class_ids):
-        a = assignment[assignment["class"] == cid]
+        a = assignment.iloc[rows_of.get(cid, no_rows)]
         q = a["queries_per_day"].to_numpy()
-        s = c.classes.iloc[i]
+        s = class_records[i]
         worst_ttft, worst_tpot = a["ttft_ms"].max(), a["tpot_ms"].max()
         classes.append({
             "class": cid, "queries_per_day": c.demand[i],
@@ -177,9 +181,15 @@ def constraint_table(c: Coefficients, x, n, duals: dict, form,
                     "shadow_price": float(inv_dual[i]) if len(inv_dual) else np.nan,
                     "shadow_unit": UNITS[INVENTORY.name]})
     dual = duals.get(DEMAND.name, np.full(len(c.demand), np.nan))
+    # Each class's x in pair order (a stable sort by class: the same elements in the same order
+    # as x[c.pair_class == i], so the same sums) - one pass, not one scan per class (issue 26).
+    by_class = np.argsort(c.pair_class, kind="stable")
+    x_by_class = np.asarray(x)[by_class]
+    bounds = np.searchsorted(c.pair_class[by_class], np.arange(len(c.demand) + 1))
     for i, cid in enumerate(c.classes["id"]):
         out.append({"constraint": DEMAND.name, "key": cid, "limit": c.demand[i],
-                    "value": float(x[c.pair_class == i].sum()), "unit": "queries/day",
+                    "value": float(x_by_class[bounds[i]:bounds[i + 1]].sum()),
+                    "unit": "queries/day",
                     "binding": True, "shadow_price": float(abs(dual[i]) / unit * 1e6),
                     "shadow_unit": UNITS[DEMAND.name]})
     if CAPACITY.name in duals and len(duals[CAPACITY.name]):

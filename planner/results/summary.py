@@ -13,6 +13,7 @@ class PlanSummary(TypedDict, total=False):
     objective_unit: str  # GWh/day, kt CO2/day, million USD/day
     objective_value: float  # in objective_unit, without the tie-breaking energy term
     objective_gwh_per_day: float  # the fleet's energy whatever is minimised
+    distributed: dict  # issue 26: a --scheduler solve's cluster and its workers' peak memory
     peak_power_mw: float  # facility-side peak over the day, all sites
     wh_per_query: float
     queries_per_day: float

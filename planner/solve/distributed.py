@@ -1,0 +1,433 @@
+"""One LP solve across a Dask cluster (issue 26): candidates in chunks of classes on the workers
+and kept there, column generation's pricing as a map over the worker-held chunks, the master LP
+on the client.
+
+The client never holds the pairs. Each chunk (a range of classes) is evaluated on a worker
+(:func:`planner.problem.candidates.evaluate_classes`) and its eligible pairs stay in that
+worker's memory as a Dask future; what travels back is per deployment (which fit, which serve a
+class, a digest of its numbers for :meth:`Coefficients.distinct`, the dominance relation within
+each (site, hardware, model, precision) group over the chunk's classes) and per class (closest
+values for the diagnosis). The dominance relation over all classes is the AND of the chunks'
+(a deployment beats another on every class iff it does on every chunk's), so the kept
+deployments are exactly one process's.
+
+Column generation is :func:`planner.solve.colgen.solve_lp_colgen`'s, step for step: the first
+master takes each chunk's 8 cheapest pairs per class (chunks are whole classes, so per class is
+per chunk), the client solves the master, broadcasts its form and row duals, and every worker
+prices its chunk with the same generic reduced cost (:func:`formulations.pricing.lift_duals`
+onto the chunk's own pricing form, built once and kept on the worker, then
+:func:`formulations.pricing.pair_reduced_costs`) and returns the rows of its most negative 8
+pairs per class - kilobytes a round. The master's pairs are kept in one process's (class-major)
+order, so every master is the same LP and the objective and plan are one process's.
+
+Failures end in one line: an unreachable scheduler names its address, a worker lost mid-solve
+names the worker, a cluster whose memory cannot hold the chunks says how much it needs. There
+is no fallback to one process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from formulations.coefficients import Coefficients
+from formulations.constraints import demand_unit, objective_weights
+from formulations.form import DEMAND, Options, build, map_flows
+from formulations.pricing import lift_duals, pair_reduced_costs
+from planner.errors import InputError, PlannerError
+from planner.solve.colgen import (ADD_PER_CLASS, INITIAL_PER_CLASS, RC_TOL, ColgenResult,
+                                  lowest_per_class, pricing_form, standalone_cost)
+from planner.solve.lp import solve_lp_direct
+from planner.solve.result import Result, Status
+
+log = logging.getLogger(__name__)
+
+SCHEDULER = re.compile(r"^(local(:\d{1,3})?|((tcp|tls|inproc|ucx|ws|wss)://)?"
+                       r"[A-Za-z0-9_.\-\[\]:]+:\d{1,5})$")
+CHUNK_CLASSES = 100  # classes per chunk (about 2,500 pairs a class at most on the bench grid)
+BYTES_PER_PAIR = 900  # a worker's memory per eligible pair it holds: the pair table (17
+# columns), the chunk's Coefficients and pricing form, the Python base (measured at peak:
+# 2.14 GB per worker holding 2.5M pairs, ~850 bytes a pair; rounded up)
+CONNECT_TIMEOUT_S = 10
+PRUNE_DOMINATED = True  # as build_coefficients (benchmarks set False to keep every pair)
+LOCAL_MEMORY_LIMIT = "3GB"  # per worker of ``local[:N]`` (the issue's local cluster)
+
+
+def check_scheduler(scheduler: str) -> None:
+    """``local[:N]`` or a Dask address (tcp://host:8786, host:8786)."""
+    if not SCHEDULER.match(scheduler):
+        raise InputError("not a Dask scheduler address: give local[:N] or tcp://HOST:PORT",
+                         field="--scheduler", value=scheduler, has_value=True)
+
+
+def connect(scheduler: str):
+    """(client, cluster or None, description). Raises a one-line InputError naming the address
+    where the scheduler cannot be reached within CONNECT_TIMEOUT_S."""
+    check_scheduler(scheduler)
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    for name in ("distributed", "distributed.nanny", "distributed.scheduler",
+                 "distributed.worker", "distributed.core", "distributed.http.proxy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # A task whose worker dies is not retried on the next one: the failure names the worker.
+    dask.config.set({"distributed.scheduler.allowed-failures": 0})
+
+    if scheduler.startswith("local"):
+        n = int(scheduler.partition(":")[2] or 2)
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               memory_limit=LOCAL_MEMORY_LIMIT, dashboard_address=None)
+        return Client(cluster), cluster, f"dask LocalCluster ({n} workers, {LOCAL_MEMORY_LIMIT} each)"
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {scheduler} within "
+                         f"{CONNECT_TIMEOUT_S} s ({type(exc).__name__})", field="--scheduler",
+                         value=scheduler, has_value=True) from None
+    return client, None, f"dask {scheduler}"
+
+
+# --- on the workers ---------------------------------------------------------------------------
+
+_CONTEXT: dict[str, object] = {}  # per worker process: the grid context of an instance
+
+
+def _context(instance):
+    from planner.problem.candidates import candidate_context, candidate_key
+
+    key = candidate_key(instance)
+    if key not in _CONTEXT:
+        _CONTEXT.clear()
+        _CONTEXT[key] = candidate_context(instance)[0]
+    return _CONTEXT[key]
+
+
+def _chunk_candidates(instance, classes: list[int]):
+    from planner.problem.candidates import evaluate_classes
+    from planner.problem.measurements import instance_catalog_context
+
+    with instance_catalog_context(instance):
+        ctx = _context(instance)
+        return evaluate_classes(ctx, classes)
+
+
+def _chunk_summary(instance, chunk) -> dict:
+    """What the client needs of a chunk: per grid deployment fit / serve flags, the dominance
+    relation per group over the chunk's classes, the closest values per class, sizes."""
+    from planner.problem.candidates import dominance_relation
+    from planner.problem.measurements import instance_catalog_context
+
+    with instance_catalog_context(instance):
+        ctx = _context(instance)
+        # Every grid deployment takes part (the kept ones are only known over all chunks); one
+        # that serves no class is beaten by all and beats none that serves one.
+        relation = dominance_relation(ctx.grid, chunk.pairs, np.ones(len(ctx.grid), bool))
+    return {"any_fit": chunk.any_fit, "any_eligible": chunk.any_eligible,
+            "best_rows": chunk.best_rows, "pairs": len(chunk.pairs), "relation": relation,
+            "nbytes": int(chunk.pairs.memory_usage(index=False).sum())}
+
+
+def _chunk_coefficients(skeleton: Coefficients, chunk, keep: np.ndarray, remap: np.ndarray
+                        ) -> Coefficients:
+    """The chunk's pairs on the kept deployments, as a Coefficients with the full problem's
+    classes and deployments (so its rows and columns carry the whole problem's coordinates)."""
+    pairs = chunk.pairs
+    pairs = pairs[keep[pairs["dep_idx"].to_numpy()]].copy()
+    pairs["dep_idx"] = remap[pairs["dep_idx"].to_numpy()]
+    pairs = pairs.reset_index(drop=True)
+    return replace(skeleton, pairs=pairs, pair_class=pairs["class_idx"].to_numpy(),
+                   pair_dep=pairs["dep_idx"].to_numpy(),
+                   node_seconds=pairs["node_seconds"].to_numpy(float),
+                   dynamic_kwh=pairs["dynamic_kwh"].to_numpy(float))
+
+
+def _distinct_digests(c: Coefficients) -> list[bytes]:
+    """Per deployment, a digest of the numbers :meth:`Coefficients.distinct` compares."""
+    order = np.lexsort((c.pair_class, c.pair_dep))
+    bounds = np.searchsorted(c.pair_dep[order], np.arange(c.n_deployments + 1))
+    numbers = np.column_stack([c.pair_class, c.node_seconds, c.dynamic_kwh,
+                               c.pairs["ttft_ms"].to_numpy(float),
+                               c.pairs["tpot_ms"].to_numpy(float)])[order]
+    return [hashlib.blake2b(numbers[bounds[i]:bounds[i + 1]].tobytes(), digest_size=16).digest()
+            for i in range(c.n_deployments)]
+
+
+def _restrict(c: Coefficients, keep: np.ndarray) -> Coefficients:
+    return c if keep.all() else c.restricted(keep)[0]
+
+
+def _chunk_prices(c: Coefficients, unit: float) -> dict:
+    per_query, _ = objective_weights(c, unit)
+    return {"max_per_query": float(np.max(np.abs(per_query))) if per_query.size else 0.0}
+
+
+def _rows(c: Coefficients, idx: np.ndarray) -> dict:
+    return {"idx": idx, "pairs": c.pairs.iloc[idx].reset_index(drop=True),
+            "pair_class": c.pair_class[idx], "pair_dep": c.pair_dep[idx],
+            "node_seconds": c.node_seconds[idx], "dynamic_kwh": c.dynamic_kwh[idx]}
+
+
+def _initial(c: Coefficients, unit: float, k: int) -> dict:
+    return _rows(c, np.flatnonzero(lowest_per_class(c, standalone_cost(c, unit), k)))
+
+
+def _price(c: Coefficients, pricing, form, row_dual, in_master: np.ndarray, tol: float,
+           k: int) -> dict:
+    """The chunk's pairs that price out: reduced costs under the full-LP dual lifted from the
+    master's onto the chunk's pricing form, the k most negative per class outside the master."""
+    y = lift_duals(form, row_dual, pricing)
+    rc = pair_reduced_costs(pricing, y, c.n_pairs)
+    mask = np.zeros(c.n_pairs, dtype=bool)
+    mask[in_master] = True
+    negative = (rc < -tol) & ~mask
+    out = _rows(c, np.flatnonzero(lowest_per_class(c, rc, k, negative)))
+    out["min_rc"] = float(rc.min()) if rc.size else np.inf
+    return out
+
+
+# --- on the client ----------------------------------------------------------------------------
+
+@dataclass
+class DaskSolve:
+    c: Coefficients  # the problem over the last master's pairs (all classes and deployments)
+    report: object
+    colgen: ColgenResult
+    where: str
+    timings: dict
+    workers_peak_rss: dict | None = None  # address -> bytes (max RSS of each worker process)
+
+
+def _gather(client, futures, what: str):
+    """client.gather that names the worker a failure came from, in one line."""
+    from distributed import KilledWorker
+    try:
+        return client.gather(futures)
+    except KilledWorker as exc:
+        worker = getattr(exc, "last_worker", None)
+        name = getattr(worker, "address", worker) or "unknown"
+        raise PlannerError(f"dask worker {name} died during {what} (killed or out of memory); "
+                           "the solve was stopped, nothing fell back to one process") from None
+    except (OSError, TimeoutError) as exc:
+        raise PlannerError(f"lost the dask cluster during {what}: {exc}") from None
+
+
+def solve_lp_dask(instance, scheduler: str, time_limit_s: float = 60.0,
+                  chunk_classes: int | None = None, prune_dominated: bool | None = None
+                  ) -> DaskSolve:
+    """The LP of ``instance`` on a Dask cluster; the same master sequence, objective and plan
+    as one process's :func:`planner.solve.colgen.solve_lp_colgen` after
+    :func:`planner.problem.candidates.build_coefficients` and ``distinct``."""
+    chunk_classes = chunk_classes or CHUNK_CLASSES
+    prune_dominated = PRUNE_DOMINATED if prune_dominated is None else prune_dominated
+    client, cluster, where = connect(scheduler)
+    try:
+        out = _solve(client, where, instance, time_limit_s, chunk_classes, prune_dominated)
+        out.workers_peak_rss = client.run(_peak_rss)
+        return out
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _peak_rss() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kB
+
+
+def _workers_memory(client) -> dict[str, int]:
+    info = client.scheduler_info().get("workers", {})
+    return {addr: int(w.get("memory_limit") or 0) for addr, w in info.items()}
+
+
+def _solve(client, where, instance, time_limit_s, chunk_classes, prune_dominated):
+    from planner.problem.candidates import (candidate_context, dominated_from_relations,
+                                            kept_deployments, assemble)
+    from planner.problem.measurements import instance_catalog_context
+    from planner.solve.colgen import ColgenResult
+
+    timings = {}
+    t0 = time.perf_counter()
+    with instance_catalog_context(instance):
+        ctx, report = candidate_context(instance)
+    if ctx.overlay is not None:
+        raise InputError("measured profiles (issue 13) are evaluated in one process only; "
+                         "drop --scheduler for this instance", field="--scheduler")
+    n_classes = len(instance.classes)
+    chunks = [list(range(s, min(s + chunk_classes, n_classes)))
+              for s in range(0, n_classes, chunk_classes)]
+    workers = _workers_memory(client)
+    if not workers:
+        raise PlannerError(f"the dask cluster at {where} has no workers")
+    # Before anything runs: the chunks' pairs must fit the cluster's memory. At most every
+    # (class, deployment) is eligible; a chunk needs BYTES_PER_PAIR a pair on its worker.
+    bound = n_classes * len(ctx.grid) * BYTES_PER_PAIR
+    limit = sum(workers.values())
+    if limit and bound > limit:
+        # Only a bound: check again with the real pair count below.
+        log.info("up to %.1f GB of pairs for %.1f GB of worker memory; checked after the "
+                 "candidates", bound / 1e9, limit / 1e9)
+    # The instance goes to each worker once (not pickled into every task).
+    instance_f = client.scatter(instance, broadcast=True)
+    futures = [client.submit(_chunk_candidates, instance_f, cl, key=f"candidates-{i}",
+                             pure=False) for i, cl in enumerate(chunks)]
+    summaries = _gather(client, [client.submit(_chunk_summary, instance_f, f, pure=False)
+                                 for f in futures], "the candidates")
+    n_pairs = sum(s["pairs"] for s in summaries)
+    need = n_pairs * BYTES_PER_PAIR
+    biggest = max(workers.values())
+    if limit and need > 0.8 * limit:
+        raise PlannerError(f"the dask cluster at {where} has {limit / 1e9:.1f} GB of worker "
+                           f"memory; {n_pairs:,} pairs need about {need / 1e9:.1f} GB "
+                           f"(+ 20 % headroom): add workers or memory")
+    if biggest and max(s["pairs"] for s in summaries) * BYTES_PER_PAIR > 0.6 * biggest:
+        raise PlannerError("a chunk of classes needs more memory than a dask worker has "
+                           f"({biggest / 1e9:.1f} GB): lower the chunk size")
+    any_fit = np.logical_or.reduce([s["any_fit"] for s in summaries])
+    any_eligible = np.logical_or.reduce([s["any_eligible"] for s in summaries])
+    report.class_best = pd.DataFrame([r for s in summaries for r in s["best_rows"]])
+    dominated = (dominated_from_relations(len(ctx.grid), [s["relation"] for s in summaries])
+                 if prune_dominated else np.zeros(len(ctx.grid), dtype=bool))
+    keep, remap, deployments = kept_deployments(ctx, report, any_fit, any_eligible, dominated)
+    report.pairs = n_pairs  # corrected below to the kept deployments' pairs
+    empty = pd.DataFrame({"class_idx": np.zeros(0, np.int64), "dep_idx": np.zeros(0, np.int64),
+                          "node_seconds": np.zeros(0), "dynamic_kwh": np.zeros(0),
+                          "ttft_ms": np.zeros(0), "tpot_ms": np.zeros(0)})
+    skeleton = assemble(instance, deployments, empty)
+    coef = [client.submit(_chunk_coefficients, skeleton, f, keep, remap, pure=False)
+            for f in futures]
+    del futures  # the raw chunks are released on the workers
+    timings["candidates"] = time.perf_counter() - t0
+
+    from planner.solve.diagnosis import explain_ineligible, message
+    from planner.errors import InfeasibleError
+    details = explain_ineligible(report)
+    if details:
+        raise InfeasibleError(message(details), details)
+
+    # Coefficients.distinct over the chunks: a deployment's key is its own fields and the
+    # chunks' digests of its numbers, in chunk order (equal iff the concatenations are).
+    digests = _gather(client, [client.submit(_distinct_digests, f, pure=False) for f in coef],
+                      "the candidates")
+    sizes = _gather(client, [client.submit(lambda c: c.n_pairs, f, pure=False) for f in coef],
+                    "the candidates")
+    report.pairs = int(sum(sizes))
+    distinct_keep = _distinct_keep(skeleton, [b"".join(d[i] for d in digests)
+                                              for i in range(skeleton.n_deployments)])
+    skeleton = _restrict(skeleton, distinct_keep)
+    coef = [client.submit(_restrict, f, distinct_keep, pure=False) for f in coef]
+
+    cg = _colgen(client, coef, skeleton, time_limit_s)
+    timings["solve"] = cg.result.seconds
+    timings["colgen_rounds"] = len(cg.rounds)
+    timings["colgen_pairs"] = cg.pairs_in_master
+    return DaskSolve(cg.master, report, cg, where, timings)
+
+
+def _distinct_keep(c: Coefficients, numbers: list[bytes]) -> np.ndarray:
+    """:meth:`Coefficients.distinct`'s choice with each deployment's numbers given as bytes."""
+    d = c.deployments
+    fixed = (c.dep_fixed_per_day if c.dep_fixed_per_day is not None
+             else np.zeros(c.n_deployments))
+    quality = d["quality"].to_numpy(float) if "quality" in d else np.zeros(len(d))
+    best: dict[tuple, int] = {}
+    for i in range(c.n_deployments):
+        key = (int(c.dep_site[i]), str(c.dep_hardware[i]), float(c.dep_idle_kw[i]),
+               float(c.dep_nodes_per_replica[i]), float(fixed[i]), numbers[i])
+        j = best.get(key)
+        if j is None or quality[i] > quality[j]:
+            best[key] = i
+    keep = np.zeros(c.n_deployments, dtype=bool)
+    keep[list(best.values())] = True
+    return keep
+
+
+def _master(skeleton: Coefficients, pieces: list[dict]) -> Coefficients:
+    pairs = pd.concat([p["pairs"] for p in pieces], ignore_index=True)
+    return replace(skeleton, pairs=pairs,
+                   pair_class=np.concatenate([p["pair_class"] for p in pieces]),
+                   pair_dep=np.concatenate([p["pair_dep"] for p in pieces]),
+                   node_seconds=np.concatenate([p["node_seconds"] for p in pieces]),
+                   dynamic_kwh=np.concatenate([p["dynamic_kwh"] for p in pieces]))
+
+
+def _merge(held: list[dict], add: list[dict]) -> list[dict]:
+    """Each chunk's master pairs united with ``add``'s, in the chunk's own order."""
+    out = []
+    for h, a in zip(held, add):
+        idx = np.concatenate([h["idx"], a["idx"]])
+        _, order = np.unique(idx, return_index=True)  # sorted, each pair once
+        merged = {"idx": idx[order],
+                  "pairs": pd.concat([h["pairs"], a["pairs"]], ignore_index=True)
+                  .iloc[order].reset_index(drop=True)}
+        for k in ("pair_class", "pair_dep", "node_seconds", "dynamic_kwh"):
+            merged[k] = np.concatenate([h[k], a[k]])[order]
+        out.append(merged)
+    return out
+
+
+@dataclass
+class _CG:
+    result: Result
+    rounds: list
+    pairs_in_master: int
+    master: Coefficients
+    unit: float
+    form: object
+
+
+def _colgen(client, coef, skeleton: Coefficients, time_limit_s: float) -> _CG:
+    """:func:`planner.solve.colgen.solve_lp_colgen` with the pairs on the workers."""
+    t_start = time.perf_counter()
+    unit = demand_unit(skeleton)
+    prices = _gather(client, [client.submit(_chunk_prices, f, unit, pure=False) for f in coef],
+                     "pricing")
+    tol = RC_TOL * max((p["max_per_query"] for p in prices), default=0.0)
+    pricing = [client.submit(pricing_form, f, unit, pure=False) for f in coef]
+    held = _gather(client, [client.submit(_initial, f, unit, INITIAL_PER_CLASS, pure=False)
+                            for f in coef], "the first master")
+    rounds = []
+    while True:
+        t0 = time.perf_counter()
+        master = _master(skeleton, held)
+        form = build(master, Options(aggregated=True, unit=unit))
+        left = time_limit_s - (time.perf_counter() - t_start)
+        res, _, phase = solve_lp_direct(master, max(left, 0.01), unit, form=form)
+        if res.status is not Status.OPTIMAL:
+            if res.status is Status.INFEASIBLE:
+                k = 4 * max(INITIAL_PER_CLASS, 1) * (len(rounds) + 2)
+                more = _gather(client, [client.submit(_initial, f, unit, k, pure=False)
+                                        for f in coef], "the first master")
+                merged = _merge(held, more)
+                if sum(len(m["idx"]) for m in merged) > master.n_pairs:
+                    held = merged
+                    rounds.append({"pairs": int(master.n_pairs), "objective": None,
+                                   "added": -1, "seconds": time.perf_counter() - t0})
+                    continue
+            return _CG(res, rounds, master.n_pairs, master, unit, form)
+        form_f, dual_f = client.scatter([form, np.asarray(res.row_dual)], broadcast=True)
+        add = _gather(client, [client.submit(_price, f, p, form_f, dual_f, h["idx"], tol,
+                                             ADD_PER_CLASS, pure=False)
+                               for f, p, h in zip(coef, pricing, held)], "pricing")
+        added = sum(len(a["idx"]) for a in add)
+        min_rc = min(a["min_rc"] for a in add)
+        rounds.append({"pairs": int(master.n_pairs), "objective": res.objective,
+                       "added": int(added), "nonzeros": int(form.a.nnz), "min_rc": min_rc,
+                       "highs_s": phase["highs"], "seconds": time.perf_counter() - t0})
+        log.info("colgen (dask) round %d: %d pairs, objective %.9g, %d priced in",
+                 len(rounds), master.n_pairs, res.objective, added)
+        if not added or len(rounds) >= 100 or time.perf_counter() - t_start >= time_limit_s:
+            break
+        held = _merge(held, add)
+    status = Status.OPTIMAL if not added else Status.TIME_LIMIT
+    out = Result(status, res.objective, res.x, res.n, mip_gap=0.0, dual_bound=res.objective,
+                 seconds=time.perf_counter() - t_start, duals=res.duals, values=res.values,
+                 flows=res.flows)
+    return _CG(out, rounds, master.n_pairs, master, unit, form)

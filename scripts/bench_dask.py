@@ -1,0 +1,168 @@
+"""Benchmark (issue 26): candidates at solver speed, and one LP solve on a Dask cluster.
+
+Each path runs in its own process (wall = the whole process, imports included; peak = its max
+RSS; for Dask also each worker's max RSS), on ``bench_solve.py``'s synthetic generator (seed 0,
+no dominance pruning, as ``bench_scale.py``):
+
+  before   the product pipeline (candidates -> colgen -> verify -> tables) with the candidates
+           module of ``--baseline-ref`` (default: the merge base with main), loaded from git:
+           the baseline, measured in the same run
+  planner  the same pipeline with this branch's candidates
+  dask     ``optimize(..., scheduler="local:N")``: a LocalCluster of N workers (3 GB each),
+           candidates and pricing on the workers, the master here
+
+Prints per row pairs, wall, peak memory, phases and the objective; then the ratios
+before/planner (candidates time, wall, peak memory) and dask vs planner (objective, relative),
+and the scaling exponents of wall and peak memory against pairs per path.
+
+    python scripts/bench_dask.py [--classes 3000] [--dask-classes 3000 9000]
+                                 [--before-classes 3000] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+T_START = time.perf_counter()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_baseline(ref: str) -> None:
+    """Put ``ref``'s planner/problem/candidates.py in place of this branch's (before anything
+    imports it)."""
+    import importlib.util
+    import tempfile
+
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:planner/problem/candidates.py"],
+                            capture_output=True, text=True, check=True).stdout
+    path = Path(tempfile.mkdtemp()) / "candidates_baseline.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("planner.problem.candidates", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["planner.problem.candidates"] = module
+    spec.loader.exec_module(module)
+
+
+def worker(classes: int, path: str, workers: int, ref: str) -> dict:
+    import logging
+    import resource
+
+    logging.basicConfig(level=logging.WARNING)
+    if path == "before":
+        load_baseline(ref)
+    from bench_solve import synthetic_instance
+
+    from planner.pipeline import optimize
+    from planner.problem.candidates import build_coefficients
+
+    instance = synthetic_instance(classes, 0)
+    out = {"classes": classes, "path": path}
+    if path == "dask":
+        from planner.solve import distributed
+        distributed.PRUNE_DOMINATED = False
+        plan = optimize(instance, scheduler=f"local:{workers}")
+        rss = plan.summary["distributed"]["workers_peak_rss_gb"]
+        out["worker_peak_gb"] = max(rss.values())
+        out["where"] = plan.summary["distributed"]["where"]
+    else:
+        t0 = time.perf_counter()
+        c, report = build_coefficients(instance, prune_dominated=False)
+        t_cand = time.perf_counter() - t0
+        plan = optimize(instance, coefficients=(c, report))
+        plan.summary["timings_s"]["candidates"] = t_cand
+    s = plan.summary
+    out.update({"pairs": s["candidates"]["eligible_pairs"], "objective": s["objective_value"],
+                "solve_path": s["solve_path"], "wall_s": time.perf_counter() - T_START,
+                "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+                # CPU seconds of this process (the shared machine's wall swings with its load)
+                "cpu_s": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
+                "phases": {k: round(v, 2) for k, v in s["timings_s"].items()}})
+    return out
+
+
+def run(classes: int, path: str, workers: int, ref: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--worker", path, "--classes", str(classes),
+                          "--workers", str(workers), "--baseline-ref", ref],
+                         capture_output=True, text=True)
+    if out.returncode:
+        tail = (out.stderr.strip().splitlines() or ["?"])[-1]
+        return {"classes": classes, "path": path, "error": tail}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def exponents(rows: list[dict], path: str) -> None:
+    import numpy as np
+    rows = [r for r in rows if r.get("path") == path and "error" not in r]
+    if len(rows) < 2:
+        return
+    logp = np.log([r["pairs"] for r in rows])
+    wall = np.polyfit(logp, np.log([r["wall_s"] for r in rows]), 1)[0]
+    key = "worker_peak_gb" if path == "dask" else "peak_rss_gb"
+    mem = np.polyfit(logp, np.log([r[key] for r in rows]), 1)[0]
+    print(f"scaling exponent, {path}: wall ~ pairs^{wall:.2f}, "
+          f"{'peak per worker' if path == 'dask' else 'peak'} ~ pairs^{mem:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classes", type=int, nargs="*", default=[3000],
+                        help="sizes of the one-process path (this branch)")
+    parser.add_argument("--before-classes", type=int, nargs="*", default=[3000])
+    parser.add_argument("--dask-classes", type=int, nargs="*", default=[3000, 9000])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--baseline-ref", default=None,
+                        help="git ref of the baseline candidates (default: merge base with main)")
+    parser.add_argument("--worker", choices=["before", "planner", "dask"])
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.classes[0], args.worker, args.workers, args.baseline_ref)))
+        return
+    ref = args.baseline_ref or subprocess.run(
+        ["git", "-C", str(ROOT), "merge-base", "HEAD", "main"], capture_output=True, text=True,
+        check=True).stdout.strip()
+    print(f"baseline candidates: {ref}")
+    rows = []
+    sizes = sorted(set(args.classes) | set(args.before_classes) | set(args.dask_classes))
+    for k in sizes:
+        for path, chosen in (("before", args.before_classes), ("planner", args.classes),
+                             ("dask", args.dask_classes)):
+            if k in chosen:
+                rows.append(run(k, path, args.workers, ref))
+                print(json.dumps(rows[-1]), flush=True)
+    print("\n| classes | pairs | path | wall s | CPU s (process) | peak GB (process) | "
+          "peak GB per worker | candidates s | objective | rel. diff vs planner |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['classes']:,} | | {r['path']} | error: {r['error']} ||||||")
+            continue
+        ref_row = next((o for o in rows if o.get("path") == "planner" and "error" not in o
+                        and o["classes"] == r["classes"]), None)
+        diff = (f"{abs(r['objective'] - ref_row['objective']) / abs(ref_row['objective']):.1e}"
+                if ref_row else "")
+        print(f"| {r['classes']:,} | {r['pairs']:,} | {r['path']} | {r['wall_s']:.1f} | "
+              f"{r['cpu_s']:.1f} | {r['peak_rss_gb']:.2f} | {r.get('worker_peak_gb', float('nan')):.2f} | "
+              f"{r['phases'].get('candidates', float('nan')):.1f} | {r['objective']:.12g} | "
+              f"{diff} |")
+    for r in rows:
+        if r.get("path") != "before" or "error" in r:
+            continue
+        new = next((o for o in rows if o.get("path") == "planner" and "error" not in o
+                    and o["classes"] == r["classes"]), None)
+        if new:
+            print(f"{r['classes']} classes, before / planner: candidates "
+                  f"{r['phases']['candidates'] / new['phases']['candidates']:.2f}x, wall "
+                  f"{r['wall_s'] / new['wall_s']:.2f}x, CPU {r['cpu_s'] / new['cpu_s']:.2f}x, peak memory "
+                  f"{r['peak_rss_gb'] / new['peak_rss_gb']:.2f}x; objective rel. diff "
+                  f"{abs(r['objective'] - new['objective']) / abs(new['objective']):.1e}")
+    for path in ("planner", "dask"):
+        exponents(rows, path)
+
+
+if __name__ == "__main__":
+    main()
