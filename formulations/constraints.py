@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from formulations.coefficients import HOURS, SECONDS_PER_HOUR, Coefficients
+from formulations.coefficients import HOURS, SECONDS_PER_HOUR, Coefficients  # noqa: F401 (re-exported)
 
 
 def capacity_matrix(c: Coefficients, unit: float) -> sp.csr_matrix:

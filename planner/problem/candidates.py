@@ -213,7 +213,6 @@ def candidate_context(instance: PlanningInstance, calibration: Calibration | Non
     grid["idle_kw"] = node_idle_kw(hw, calibration) * adjust.power_scale
     grid["quality"] = class_quality(grid["model"], grid["precision"])
     needs_reasoning = catalog.models.loc[grid["model"], "score_needs_reasoning"].to_numpy(bool)
-    d = len(grid)
 
     # Gather the deployments' specs once; each class only tiles them over its length buckets.
     specs = gather_specs(grid.rename(columns={"max_concurrency": "concurrency"}).assign(

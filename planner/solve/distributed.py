@@ -38,7 +38,7 @@ import pandas as pd
 
 from formulations.coefficients import Coefficients
 from formulations.constraints import demand_unit, objective_weights
-from formulations.form import DEMAND, Options, build, map_flows
+from formulations.form import Options, build
 from formulations.pricing import lift_duals, pair_reduced_costs
 from planner.errors import InputError, PlannerError
 from planner.solve.colgen import (ADD_PER_CLASS, INITIAL_PER_CLASS, RC_TOL, ColgenResult,
@@ -251,7 +251,6 @@ def _solve(client, where, instance, time_limit_s, chunk_classes, prune_dominated
     from planner.problem.candidates import (candidate_context, dominated_from_relations,
                                             kept_deployments, assemble)
     from planner.problem.measurements import instance_catalog_context
-    from planner.solve.colgen import ColgenResult
 
     timings = {}
     t0 = time.perf_counter()
