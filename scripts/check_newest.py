@@ -47,9 +47,9 @@ def _marker_holds(marker: str) -> bool:
     """Whether a lock line's environment marker holds for this interpreter."""
     try:
         from packaging.markers import Marker
-        return Marker(marker).evaluate()
-    except Exception:  # no packaging module: keep the line (conservative: reports more drift)
-        return True
+    except ImportError:  # a bare venv (CI's, before the install) has pip's vendored copy
+        from pip._vendor.packaging.markers import Marker
+    return Marker(marker).evaluate()
 
 
 def _canonical(name: str) -> str:
