@@ -33,7 +33,7 @@ import pandas as pd
 from planner.catalog import data_path
 from planner.catalog.loaders import load_catalog
 from planner.errors import InputError
-from planner.perf.datasets import INFERENCEMAX_LENGTH_FRACTION, _mark_catalog, _numeric, _read
+from planner.perf.datasets import _mark_catalog, _numeric, _read, inferencemax_rows
 from planner.perf.factors import VERSION_SEP, Calibration, FamilyFactors, engine_name
 
 log = logging.getLogger(__name__)
@@ -123,27 +123,10 @@ def mlperf_rows(scenarios=("Offline", "Server", "Interactive")
 
 
 def inferencemax_amd_rows() -> pd.DataFrame:
-    """InferenceMAX MI300X/MI325X SGLang sweeps as serving cases (as ``serving_rows``)."""
-    table = _read(INFERENCEMAX_AMD_TABLE)
-    file = str(data_path(INFERENCEMAX_AMD_TABLE))
-    dp_attention = table["dp_attention"].astype(str).str.lower() == "true"
-    cases = pd.DataFrame({
-        "dataset": "inferencemax_amd", "table": "inferencemax_amd.csv",
-        "version": table["engine"] + " " + table["engine_version"].astype(str),
-        "model": table["model"], "hardware": table["gpu"], "precision": table["precision"],
-        "num_gpus": _numeric(table, "num_gpus", file),
-        "parallelism": np.where(dp_attention, "dep", "tp"),
-        "isl": _numeric(table, "isl", file) * INFERENCEMAX_LENGTH_FRACTION,
-        "osl": _numeric(table, "osl", file) * INFERENCEMAX_LENGTH_FRACTION,
-        "concurrency": _numeric(table, "concurrency", file),
-        "engine": table["engine"].map(engine_name),
-        "engine_version": table["engine_version"].astype(str),
-        "measured_tok_s": _numeric(table, "out_tok_s_total", file),
-        "measured_ttft_ms": _numeric(table, "median_ttft_ms", file),
-        "measured_tpot_ms": _numeric(table, "median_tpot_ms", file),
-        "measured_gpu_power_w": np.nan, "measured_j_per_token": np.nan,
-        "source": table["source"]})
-    cases = _mark_catalog(cases)
+    """InferenceMAX MI300X/MI325X SGLang sweeps as serving cases (the NVIDIA reader on the AMD
+    table), engines by their catalog names, rows outside the catalog left out."""
+    cases = inferencemax_rows(INFERENCEMAX_AMD_TABLE, "inferencemax_amd")
+    cases["engine"] = cases["engine"].map(engine_name)
     cases = cases[cases["in_catalog"]].reset_index(drop=True)
     cases["engine_id"] = cases["engine"] + VERSION_SEP + cases["engine_version"]
     catalog = load_catalog()

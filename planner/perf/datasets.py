@@ -159,16 +159,18 @@ INFERENCEMAX_TABLE = "benchmarks/inferencemax.csv"
 INFERENCEMAX_LENGTH_FRACTION = 0.9
 
 
-def inferencemax_rows() -> pd.DataFrame:
-    """SemiAnalysis InferenceMAX serving sweeps (NVIDIA, no disaggregation, no speculative
-    decoding) as cases at the measured concurrency, engine and engine version, with measured
-    output tokens/s, median TTFT and median TPOT. Attention data parallel maps to ``dep``;
-    expert parallel over tensor-parallel attention keeps TP's per-GPU weights (``tp``)."""
-    table = _read(INFERENCEMAX_TABLE)
-    file = str(data_path(INFERENCEMAX_TABLE))
+def inferencemax_rows(table_name: str = INFERENCEMAX_TABLE,
+                      dataset: str = "inferencemax") -> pd.DataFrame:
+    """SemiAnalysis InferenceMAX serving sweeps (NVIDIA by default, no disaggregation, no
+    speculative decoding; the AMD table through ``table_name``) as cases at the measured
+    concurrency, engine and engine version, with measured output tokens/s, median TTFT and
+    median TPOT. Attention data parallel maps to ``dep``; expert parallel over
+    tensor-parallel attention keeps TP's per-GPU weights (``tp``)."""
+    table = _read(table_name)
+    file = str(data_path(table_name))
     dp_attention = table["dp_attention"].astype(str).str.lower() == "true"
     cases = pd.DataFrame({
-        "dataset": "inferencemax", "table": "inferencemax.csv",
+        "dataset": dataset, "table": table_name.rsplit("/", 1)[-1],
         "version": table["engine"] + " " + table["engine_version"].astype(str),
         "model": table["model"], "hardware": table["gpu"], "precision": table["precision"],
         "num_gpus": _numeric(table, "num_gpus", file),
