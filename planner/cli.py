@@ -26,6 +26,30 @@ EXIT_INPUT_ERROR = EXIT_INPUT
 DEFAULT_MAX_POINTS = 10_000
 
 
+
+def format_option(choices: tuple[str, ...] = ("table", "json")):
+    """--format: text for people (the first choice) or machine output."""
+    return click.option("--format", "fmt", type=click.Choice(list(choices)),
+                        default=choices[0], show_default=True)
+
+
+def instance_options(example: str):
+    """INSTANCE, --scenario and --set: how every planning command reads its instance."""
+    def decorate(command):
+        command = click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
+                               help=f"Override a field, {example} (repeatable).")(command)
+        command = click.option("--scenario", default=None,
+                               help="Apply a named scenario of the instance.")(command)
+        return click.argument("instance",
+                              type=click.Path(dir_okay=False, path_type=str))(command)
+    return decorate
+
+
+def emit(fmt: str, summary, text) -> None:
+    """One output: the summary as JSON, or ``text()`` for people."""
+    click.echo(json.dumps(summary, indent=2, default=float) if fmt == "json" else text())
+
+
 class PlannerGroup(click.Group):
     """Every failure is one line on stderr and its exit code (``planner.errors``); with
     ``--debug`` the traceback comes first, the exit code is the same."""
@@ -141,8 +165,7 @@ def estimate(instance: str, fmt: str, show_fit: bool, plot_path: str | None, sam
                    "is written: the installed package's calibration.json is never changed.")
 @click.option("--rows-csv", type=click.Path(dir_okay=False), default=None,
               help="Also write measured vs predicted for every benchmark row to this CSV.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@format_option()
 @click.option("--no-holdout", is_flag=True,
               help="Skip the leave-one-family/model-out refits (faster; the stated uncertainty "
                    "is then the in-sample MAPE).")
@@ -201,8 +224,7 @@ LATENCY_ROW_COLUMNS = ["model_id", "hardware_id", "precision_id", "num_gpus", "p
                    "worst.csv and predicted_vs_measured.png here.")
 @click.option("--calibration", "calibration_path", type=click.Path(dir_okay=False), default=None,
               help="Calibration file [default: the shipped one].")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@format_option()
 def validate(out_dir: str | None, calibration_path: str | None, fmt: str) -> None:
     """Every shipped measured dataset against the model: throughput, GPU power and J/token
     errors per source, family, model kind and precision; held-out errors; coverage."""
@@ -264,8 +286,7 @@ def validate(out_dir: str | None, calibration_path: str | None, fmt: str) -> Non
 @cli.command()
 @click.option("--cases", "cases_path", required=True, type=click.Path(dir_okay=False),
               help="CSV with model, hardware, precision, num_gpus, isl, osl[, concurrency].")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
-              show_default=True)
+@format_option(("csv", "json"))
 @click.option("--calibration", "calibration_path", type=click.Path(dir_okay=False), default=None,
               help="Calibration file [default: the shipped one].")
 def throughput(cases_path: str, fmt: str, calibration_path: str | None) -> None:
@@ -301,15 +322,11 @@ def throughput(cases_path: str, fmt: str, calibration_path: str | None) -> None:
 
 
 @cli.command(name="solve")
-@click.argument("instance", type=click.Path(dir_okay=False, path_type=str))
+@instance_options("e.g. --set sites[0].power_cap_mw=30")
 @click.option("--formulation", type=click.Choice(["lp", "milp"]), default="lp", show_default=True)
-@click.option("--scenario", default=None, help="Apply a named scenario of the instance.")
-@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
-              help="Override a field, e.g. --set sites[0].power_cap_mw=30 (repeatable).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Write the tables (CSV and Parquet) and summary.json here.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@format_option()
 @click.option("--time-limit", type=click.FloatRange(min=0.1), default=None,
               help="Override the solver time limit (s).")
 @click.option("--robust", is_flag=True,
@@ -413,19 +430,15 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
 
 
 @cli.command(name="roadmap")
-@click.argument("instance", type=click.Path(dir_okay=False, path_type=str))
+@instance_options("e.g. --set roadmap.discount_rate=0.08")
 @click.option("--formulation", type=click.Choice(["lp", "milp"]), default="lp", show_default=True)
 @click.option("--foresight", type=click.Choice(["perfect", "myopic"]), default="perfect",
               show_default=True,
               help="One program over the horizon, or period by period with earlier decisions "
                    "fixed (the other is solved too, for the value of foresight).")
-@click.option("--scenario", default=None, help="Apply a named scenario of the instance.")
-@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
-              help="Override a field, e.g. --set roadmap.discount_rate=0.08 (repeatable).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Write the roadmap tables (CSV and Parquet) and summary.json here.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@format_option()
 @click.option("--time-limit", type=click.FloatRange(min=0.1), default=None,
               help="Override the solver time limit (s), per solve.")
 @click.option("--no-compare", is_flag=True, help="Skip the other foresight (no value of "
@@ -468,10 +481,7 @@ def roadmap_command(instance: str, formulation: str, foresight: str, scenario: s
         result.tables["levers"] = table
     if out_dir:
         write_roadmap(result, out_dir)
-    if fmt == "json":
-        click.echo(json.dumps(roadmap_json(result.summary), indent=2, default=float))
-    else:
-        click.echo(roadmap_text(result))
+    emit(fmt, roadmap_json(result.summary), lambda: roadmap_text(result))
 
 
 class Progress:
@@ -506,8 +516,7 @@ class Progress:
               help="Simulate the peak hour with N requests in all (needed when the plan's day "
                    "has more than 10^7 requests); without it the whole day is simulated.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@format_option()
 def simulate_command(run_dir: str, requests: int | None, seed: int, fmt: str) -> None:
     """Discrete-event simulation (simpy) of a solved plan: Poisson arrivals per class to every
     deployment's replicas (continuous batching, the model's step times); each class's TTFT and
@@ -520,10 +529,7 @@ def simulate_command(run_dir: str, requests: int | None, seed: int, fmt: str) ->
     result = simulate_run(run_dir, requests=requests, seed=seed)
     # Kept beside the plan: `planner report` shows it in the latency table.
     write_json_atomic(os.path.join(run_dir, "simulation.json"), result)
-    if fmt == "json":
-        click.echo(json.dumps(result, indent=2, default=float))
-        return
-    click.echo(simulation_text(result))
+    emit(fmt, result, lambda: simulation_text(result))
 
 
 def simulation_text(result: dict) -> str:
@@ -551,14 +557,10 @@ def simulation_text(result: dict) -> str:
 
 
 @cli.command(name="levers")
-@click.argument("instance", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--scenario", default=None, help="Apply a named scenario of the instance first.")
-@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
-              help="Override a field before the levers are applied (repeatable).")
+@instance_options("e.g. --set sites[0].pue=1.2, before the levers are applied")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Write levers/classes/subsets (CSV, Parquet), waterfall.png, summary.json.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@format_option()
 @click.option("--uncertainty", "uncertainty_draws", type=int, default=None, metavar="N",
               help="Also re-solve baseline, each lever alone and all levers over N coefficient "
                    "draws (robustness section): reductions as median and P10-P90.")
@@ -623,8 +625,7 @@ def levers_command(ctx: click.Context, instance: str, scenario: str | None,
 @click.option("--max-points", type=click.IntRange(min=1), default=DEFAULT_MAX_POINTS,
               show_default=True,
               help="Refuse a spec with more points than this (counted before anything runs).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@format_option()
 def sweep_command(instance: str, spec: str, out_dir: str, jobs: int, scheduler: str | None,
                   resume: bool, max_points: int, fmt: str) -> None:
     """Solve the instance at every point of a sweep spec (grids, scenarios, Monte Carlo); each
@@ -637,10 +638,7 @@ def sweep_command(instance: str, spec: str, out_dir: str, jobs: int, scheduler: 
                            resume=resume, progress=bar.update, total=bar.set_total,
                            max_points=max_points)
     write_plots(result.table, out_dir, result.summary.get("tornado_context"))
-    if fmt == "json":
-        click.echo(json.dumps(result.summary, indent=2, default=float))
-    else:
-        click.echo(sweep_text(result.summary, result.table))
+    emit(fmt, result.summary, lambda: sweep_text(result.summary, result.table))
     if result.summary["failed"]:
         click.echo(f"{len(result.summary['failed'])} points failed; see summary.json "
                    f"(rerun with --resume to retry them)", err=True)
@@ -669,10 +667,7 @@ def report_command(run_dirs: tuple[str, ...], out_path: str, xlsx_path: str | No
 
 
 @cli.command(name="uncertainty")
-@click.argument("instance", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--scenario", default=None, help="Apply a named scenario of the instance.")
-@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
-              help="Override a field (repeatable), e.g. --set robustness.correlated_share=0.8.")
+@instance_options("e.g. --set robustness.correlated_share=0.8")
 @click.option("--samples", type=int, default=None,
               help="Monte Carlo draws of the fixed plan (robustness.samples, at least 10).")
 @click.option("--seed", type=int, default=None, help="Seed of the draws (robustness.seed).")
@@ -690,8 +685,7 @@ def report_command(run_dirs: tuple[str, ...], out_path: str, xlsx_path: str | No
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Write uncertainty_summary.json, per-deployment tables, "
                    "energy_distribution.png (and redraws).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@format_option()
 def uncertainty_command(instance: str, scenario: str | None, sets: tuple[str, ...],
                         samples: int | None, seed: int | None, robust: bool,
                         risk_level: float | None, redraws: int | None, jobs: int,

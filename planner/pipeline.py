@@ -24,8 +24,7 @@ from formulations.loads import site_power_kw
 from planner import __version__
 from planner.problem.candidates import CandidateReport, build_coefficients
 from planner.errors import (EXIT_INFEASIBLE, EXIT_NO_SOLUTION, InfeasibleError, InputError,
-                            NoSolutionError, PlannerError, SolverNumericError,
-                            VerificationError)
+                            NoSolutionError, PlannerError, VerificationError)
 from planner.results.plan import Plan, build_tables, hourly_table
 from planner.results.summary import PlanSummary
 from planner.config.schema.plan import PlanningInstance
@@ -292,14 +291,7 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
         solved = solve_coefficients(c, formulation, limit, gap, solve_path, milp_solver, solver)
     timings.update(solved.timings)
     result = solved.result
-    if result.status is Status.INFEASIBLE:
-        raise diagnose(c, formulation, solved, limit, gap)
-    if result.x is None:
-        if result.status is Status.NO_SOLUTION:
-            raise NoSolutionError(f"no solution within the time limit: no feasible plan found "
-                                  f"after {result.seconds:.1f} s (time limit {limit} s)")
-        raise SolverNumericError(f"the solver ended with status {result.status.value} after "
-                                 f"{result.seconds:.1f} s without a plan")
+    result.require_plan("plan", limit, lambda: diagnose(c, formulation, solved, limit, gap))
     x, n, flows = plan_from_result(c, result, solved.unit)
     duals, form, values = result.duals, solved.form, result.values
     if formulation == "milp":

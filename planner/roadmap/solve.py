@@ -18,8 +18,7 @@ from formulations.form import Form, Options
 from formulations.periods import Horizon, build_periods, site_factor
 from formulations.loads import site_power_kw
 from planner.config.schema.plan import PlanningInstance
-from planner.errors import (InfeasibleError, InputError, NoSolutionError, SolverNumericError,
-                            VerificationError)
+from planner.errors import (InfeasibleError, InputError, NoSolutionError, VerificationError)
 from planner.pipeline import eligible_coefficients, provenance
 from planner.roadmap.horizon import build_horizon, period_coefficients
 from planner.roadmap.verify import verify_dates, verify_roadmap
@@ -247,14 +246,7 @@ def check(cs, h, sol: Solution, integer: bool, mode: str, instance=None) -> None
 
 
 def _require_plan(result: Result, cs, h, form, limit, what: str) -> None:
-    if result.status is Status.INFEASIBLE:
-        raise diagnose(cs, h, form, limit)
-    if result.values is None:
-        if result.status is Status.NO_SOLUTION:
-            raise NoSolutionError(f"no roadmap plan within the time limit ({what}; "
-                                  f"{result.seconds:.1f} s, limit {limit} s)")
-        raise SolverNumericError(f"the solver ended with status {result.status.value} "
-                                 f"({what}) without a plan")
+    result.require_plan(f"roadmap plan ({what})", limit, lambda: diagnose(cs, h, form, limit))
 
 
 def solve_perfect(form: Form, cs, h, limit: float, gap: float, integer: bool) -> Solution:

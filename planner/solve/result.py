@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from formulations.form import pair_flows
+from planner.errors import NoSolutionError, SolverNumericError
 
 
 class Status(str, enum.Enum):
@@ -75,6 +76,20 @@ class Result:
     @property
     def optimal(self) -> bool:
         return self.status is Status.OPTIMAL
+
+    def require_plan(self, what: str, limit: float, diagnose) -> None:
+        """Raise why there is no plan, if there is none: ``diagnose()`` (the infeasibility
+        diagnosis) when infeasible, else no solution within the time limit, else the solver's
+        failure. Every solve path ends here, so the three sentences are said one way."""
+        if self.status is Status.INFEASIBLE:
+            raise diagnose()
+        if self.x is not None or self.values is not None:
+            return
+        if self.status is Status.NO_SOLUTION:
+            raise NoSolutionError(f"no solution within the time limit: no feasible {what} "
+                                  f"found after {self.seconds:.1f} s (time limit {limit} s)")
+        raise SolverNumericError(f"the solver ended with status {self.status.value} after "
+                                 f"{self.seconds:.1f} s without a {what}")
 
     @classmethod
     def from_values(cls, form, status: Status, objective: float, values: np.ndarray,
