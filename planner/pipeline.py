@@ -340,7 +340,8 @@ def assemble_plan(instance: PlanningInstance, digest: str, formulation: str, c: 
         raise VerificationError(f"plan failed the independent re-check: {found}")
     t0 = time.perf_counter()
     assignment, deployments, classes, constraints = build_tables(
-        c, x, n, duals, form, OBJECTIVE_UNITS[instance.objective], values)
+        c, x, n, duals, form, OBJECTIVE_UNITS[instance.objective], values,
+        integer=formulation == "milp")
     timings["report"] = time.perf_counter() - t0
     power = site_power_kw(c, x, n)
     per_query, per_node = c.energy_weights()

@@ -9,11 +9,10 @@ import numpy as np
 import pandas as pd
 
 from formulations.coefficients import HOURS, Coefficients
-from formulations.form import CAPACITY, DEMAND, INVENTORY, POWER_CAP
-from formulations.loads import busy_node_seconds, site_power_kw
+from formulations.loads import busy_node_seconds
 from planner.perf.factors import REFERENCE_ENGINE
 from planner.results.summary import PlanSummary
-from planner.solve.explain import shadow_units
+from planner.results.constraints import constraint_table
 
 
 @dataclass
@@ -59,7 +58,8 @@ def deployment_labels(c: Coefficients) -> list[str]:
 
 def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, form,
                  objective_unit: str = "GWh/day",
-                 values: np.ndarray | None = None) -> tuple[pd.DataFrame, ...]:
+                 values: np.ndarray | None = None,
+                 integer: bool = False) -> tuple[pd.DataFrame, ...]:
     """Assignment, deployment, class and constraint tables of a plan (x in queries/day);
     ``duals`` are labelled by the row blocks of ``form`` (None: no shadow prices)."""
     labels = np.array(deployment_labels(c))
@@ -137,7 +137,7 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, for
             "slo_percentile": s.get("slo_percentile", np.nan),
             "usable_utilization_min": (float(a["usable_utilization"].min())
                                        if "usable_utilization" in a and len(a) else np.nan)})
-    constraints = constraint_table(c, x, n, duals, form, objective_unit, values)
+    constraints = constraint_table(c, x, n, duals, form, objective_unit, values, integer)
     return assignment, deployments, pd.DataFrame(classes), constraints
 
 
@@ -145,113 +145,3 @@ def _hourly_dynamic_kw(c: Coefficients, x: np.ndarray) -> np.ndarray:
     out = np.zeros((c.n_deployments, HOURS))
     np.add.at(out, c.pair_dep, (x * c.dynamic_kwh)[:, None] * c.profile[c.pair_class] / HOURS)
     return out
-
-
-def constraint_table(c: Coefficients, x, n, duals: dict, form,
-                     objective_unit: str = "GWh/day", values: np.ndarray | None = None
-                     ) -> pd.DataFrame:
-    """One row per constraint group and key (per site for power, per class for demand, per
-    class and site for a minimum share ...) with whether it binds and its shadow price in named
-    units (LP duals, read by the coordinates of the form's row blocks). Every other row block
-    the builder marks as user-facing is reported row by row from ``values`` (the form's
-    columns), so a new constraint type shows up here without code of its own."""
-    UNITS = shadow_units(objective_unit)  # noqa: N806 (issue 13: was always GWh/day)
-    unit = form.unit if form is not None else 1.0
-    rows = {name: block.coords for name, block in form.rows.items()} if form is not None else {}
-    out = []
-    power = site_power_kw(c, x, n)
-    capped = np.flatnonzero(np.isfinite(c.site_cap_kw))
-    power_dual = _dual_by(rows.get(POWER_CAP.name), duals.get(POWER_CAP.name), "site")
-    for s in capped:
-        site = c.site_ids[s]
-        peak = power[s].max()
-        out.append({"constraint": POWER_CAP.name, "key": site, "limit": c.site_cap_kw[s] / 1e3,
-                    "value": peak / 1e3, "unit": "MW",
-                    "binding": bool(peak >= c.site_cap_kw[s] * (1 - 1e-4)),
-                    "shadow_price": power_dual.get(site, np.nan) * 1e3,
-                    "shadow_unit": UNITS[POWER_CAP.name]})
-    inv_dual = duals.get(INVENTORY.name, np.full(len(c.inventory), np.nan))
-    site_ids = np.array(c.site_ids)
-    for i, r in enumerate(c.inventory.itertuples()):
-        site = site_ids[int(r.site_idx)]
-        used = n[(c.dep_site == r.site_idx) & (c.dep_hardware == r.hardware)].sum()
-        out.append({"constraint": INVENTORY.name, "key": f"{site}:{r.hardware}",
-                    "limit": r.nodes, "value": used, "unit": "nodes",
-                    "binding": bool(used >= r.nodes * (1 - 1e-4)),
-                    "shadow_price": float(inv_dual[i]) if len(inv_dual) else np.nan,
-                    "shadow_unit": UNITS[INVENTORY.name]})
-    dual = duals.get(DEMAND.name, np.full(len(c.demand), np.nan))
-    # Each class's x in pair order (a stable sort by class: the same elements in the same order
-    # as x[c.pair_class == i], so the same sums) - one pass, not one scan per class (issue 26).
-    by_class = np.argsort(c.pair_class, kind="stable")
-    x_by_class = np.asarray(x)[by_class]
-    bounds = np.searchsorted(c.pair_class[by_class], np.arange(len(c.demand) + 1))
-    for i, cid in enumerate(c.classes["id"]):
-        out.append({"constraint": DEMAND.name, "key": cid, "limit": c.demand[i],
-                    "value": float(x_by_class[bounds[i]:bounds[i + 1]].sum()),
-                    "unit": "queries/day",
-                    "binding": True, "shadow_price": float(abs(dual[i]) / unit * 1e6),
-                    "shadow_unit": UNITS[DEMAND.name]})
-    if CAPACITY.name in duals and len(duals[CAPACITY.name]):
-        # Prices per node-hour: hourly rows are in node-seconds, aggregated rows in load units.
-        seconds = form.meta.get("load_seconds", 1.0) if form.options.aggregated else 1.0
-        per_hour = duals[CAPACITY.name] * 3600.0 / seconds
-        deps = rows[CAPACITY.name]["deployment"].to_numpy()
-        # Only deployments the plan uses (nodes > 0) count: an unused candidate's capacity
-        # row (0 >= 0) may carry a dual, but nothing runs there (fleet-1b: 4, not 12).
-        used = n > 1e-6
-        busy = busy_node_seconds(c, x)
-        peak = np.divide(busy.max(axis=1), n * 3600.0, out=np.zeros(len(n)), where=used)
-        at_ceiling = used & (peak >= c.utilization_ceiling * (1 - 1e-4))
-        priced = per_hour[used[deps]] if used.any() else np.zeros(0)
-        out.append({"constraint": CAPACITY.name, "key": "all deployments",
-                    "limit": c.utilization_ceiling, "value": float(at_ceiling.sum()),
-                    "unit": "used deployments at the ceiling in some hour",
-                    "binding": bool(at_ceiling.any()),
-                    "shadow_price": float(max(priced.max(), 0.0)) if priced.size else 0.0,
-                    "shadow_unit": UNITS[CAPACITY.name]})
-    if form is not None and values is not None:
-        out += reported_rows(form, values, duals, objective_unit)
-    table = pd.DataFrame(out)
-    if len(table):  # solver noise (1e-12) is no price: see PRICE_TOLERANCE
-        tiny = table["shadow_price"].abs() <= PRICE_TOLERANCE * abs(c.daily_objective(x, n))
-        table.loc[tiny, "shadow_price"] = 0.0
-    return table
-
-
-# A shadow price is zero when one more unit of the constraint's limit (1 MW, 1 node, 1 million
-# queries/day, 1 node-hour) moves the objective by at most this fraction of the objective: the
-# cost-minimising Melange plan's demand duals of 5.8e-12 million USD/day are solver noise.
-PRICE_TOLERANCE = 1e-6
-
-
-def reported_rows(form, values: np.ndarray, duals: dict, objective_unit: str) -> list[dict]:
-    """Each row of every block with a ``report_unit``: its bound, its value, whether it binds
-    and its shadow price per million of the row's unit."""
-    out = []
-    for name, block in form.rows.items():
-        if block.report_unit is None:
-            continue
-        idx = block.index
-        activity = form.a[idx] @ values
-        lower, upper = form.row_lower[idx], form.row_upper[idx]
-        bound = np.where(np.isfinite(lower), lower, upper)
-        dual = duals.get(name, np.full(block.size, np.nan))
-        keys = block.coords.drop(columns="constraint").astype(str).agg("@".join, axis=1)
-        scale = block.report_scale
-        for i in range(block.size):
-            out.append({"constraint": block.kind.name if block.kind else name,
-                        "key": keys.iloc[i], "limit": bound[i] * scale,
-                        "value": activity[i] * scale, "unit": block.report_unit,
-                        "binding": bool(abs(activity[i] - bound[i])
-                                        <= 1e-6 * max(abs(bound[i]), 1.0)),
-                        "shadow_price": float(abs(dual[i]) / scale * 1e6),
-                        "shadow_unit": f"{objective_unit} per million {block.report_unit}"})
-    return out
-
-
-def _dual_by(coords: pd.DataFrame | None, dual: np.ndarray | None, key: str) -> dict:
-    """Duals summed per value of a coordinate (a site's cap over its hours)."""
-    if coords is None or dual is None or not len(dual):
-        return {}
-    return pd.Series(np.asarray(dual, float)).groupby(coords[key].to_numpy()).sum().to_dict()

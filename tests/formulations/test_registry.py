@@ -103,6 +103,13 @@ def test_every_milp_path_solves_every_unit():
     for plan in plans.values():
         used = plan.deployments
         assert len(used) <= 4 and np.all(used["replicas"] >= 2 - 1e-9)
+        # Every checked unit has a row in the plan's constraint table (the MILP's integer
+        # rules too: planner.results.constraints.SUMMARY_ROWS), with the plan's own numbers.
+        table = plan.constraints.set_index("constraint")
+        assert {u.name for u in checked()} <= set(table.index)
+        assert table.loc["max_deployments", "limit"] == 4
+        assert table.loc["max_deployments", "value"] == len(used)
+        assert table.loc["min_replicas", "value"] == pytest.approx(used["replicas"].min())
 
 
 def test_priced_milp_bound_holds_with_a_ge_row_outside_the_pairs():
