@@ -50,7 +50,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from planner.catalog.loaders import Catalog, kv_bytes_per_token_full, load_catalog, model_kind
+from planner.catalog.loaders import (Catalog, kv_bytes_per_token_full, kv_cache_precision,
+                                     load_catalog, model_kind)
 from planner.errors import InputError
 from planner.perf.factors import (FACTOR_NAMES, POWER_NAMES, REFERENCE_ENGINE, VERSION_SEP,
                                   Calibration, load_calibration)
@@ -165,7 +166,14 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
     peak_tflops = np.select([weight_only, compute == "fp4", compute == "fp8"],
                             [bf16, fp4, h["fp8_tflops"].to_numpy(float)], bf16)
     native = native | weight_only
-    kv_bpe = p["bytes_per_kv_element"].to_numpy(float)
+    # The KV cache's element: the engine's documented default for the checkpoint (kv_cache.csv).
+    engine_codes, engine_names = pd.factorize(pd.Series(engines, dtype=object))
+    base_engines = np.array([str(e).split(VERSION_SEP)[0] for e in engine_names],
+                            dtype=object)[engine_codes]
+    kv_precision = kv_cache_precision(catalog, np.asarray(model_ids, dtype=object),
+                                      np.asarray(prec_ids, dtype=object), base_engines,
+                                      h["family"].to_numpy(dtype=object))
+    kv_bpe = catalog.precisions["bytes_per_kv_element"].reindex(kv_precision).to_numpy(float)
     kv_full = kv_bytes_per_token_full(m, kv_bpe).to_numpy(float)
     sliding_layers = (m["layers"] - m["attention_layers"]).to_numpy(float)
     kv_sliding = np.where(m["sliding_window"].to_numpy(float) > 0,
