@@ -220,6 +220,15 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         "layers": layers, "attention_layers": m["attention_layers"].to_numpy(float),
         "hidden": m["hidden"].to_numpy(float), "vocab": m["vocab"].to_numpy(float),
         "attn_width": (m["heads"] * m["head_dim"]).to_numpy(float),
+        # Decode attention's QK + PV width per head, halved (FLOPs = 4 x tokens x context x
+        # layers x width). MLA decodes in its absorbed (MQA) form: K is the 512-wide latent plus
+        # the 64-wide RoPE part (576), V the latent (512) for every query head (FlashMLA README:
+        # head_dim_k 576, head_dim_v 512), not the 192/128 of the prefill (MHA) form.
+        "decode_attn_width": np.where(
+            m["attention"].to_numpy() == "mla",
+            m["heads"].to_numpy(float) * (2 * m["kv_lora_rank"].to_numpy(float)
+                                          + m["qk_rope_dim"].to_numpy(float)) / 2,
+            (m["heads"] * m["head_dim"]).to_numpy(float)),
         "heads": m["heads"].to_numpy(float),
         "kv_full_bytes": kv_full, "kv_sliding_bytes": kv_sliding,
         "sliding_window": np.where(window_kv, m["sliding_window"].to_numpy(float), np.inf),
@@ -438,7 +447,7 @@ def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
     kv_bytes = batch * kv_sequence_bytes(s, context) / n
     other_bytes = _token_bytes(s, f, tokens) / n
     bandwidth = s["hbm_bw"] * f["eta_bw"]
-    attention_flops = 4 * tokens * context * s["attention_layers"] * s["attn_width"]
+    attention_flops = 4 * tokens * context * s["attention_layers"] * s["decode_attn_width"]
     dense_flops, expert_flops = _gemm_flops(s, f, tokens)
     peak = s["peak_flops"] * f["eta_decode"] * _math_efficiency(s, f)
     draft = (1 + s["draft_cost"] * s["draft_tokens"]) * kernel
