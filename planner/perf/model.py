@@ -53,7 +53,8 @@ import pandas as pd
 from planner.catalog.loaders import (Catalog, kv_bytes_per_token_full, kv_cache_precision,
                                      load_catalog, model_kind)
 from planner.errors import InputError
-from planner.perf.factors import (FACTOR_NAMES, POWER_NAMES, REFERENCE_ENGINE, VERSION_SEP,
+from planner.perf.factors import (CAP_NAMES, FACTOR_NAMES, POWER_NAMES, REFERENCE_ENGINE,
+                                  VERSION_SEP,
                                   Calibration, load_calibration)
 from planner.config.validation import check_text_column, parse_bool_column, parse_number_column
 
@@ -286,7 +287,7 @@ def factor_arrays(families: np.ndarray, calibration: Calibration,
                   ) -> dict[str, np.ndarray]:
     """Per-row efficiency and power factors from the family of each row's hardware; the stated
     uncertainty per row from its family and model kind."""
-    names = FACTOR_NAMES + POWER_NAMES
+    names = FACTOR_NAMES + POWER_NAMES + CAP_NAMES
     out = {name: np.empty(len(families)) for name in names}
     out["uncertainty_pct"] = np.empty(len(families))
     out["calibrated"] = np.zeros(len(families), dtype=bool)
@@ -409,7 +410,19 @@ def _math_efficiency(s: dict, f: dict) -> np.ndarray:
     (A separate FP8/FP4-vs-BF16 efficiency was tried: it lowers J/token MAPE on ML.ENERGY from
     27 % to 23 % but is confounded with vLLM-on-Blackwell, the only source of B200 FP8/BF16
     rows, and makes B200 FP8 less efficient than H100 FP8 under TensorRT-LLM.)"""
-    return np.where(s["weight_only"], f["eta_weight_only"], 1.0)
+    return np.where(s["weight_only"], f["eta_weight_only"], 1.0) * power_limited_clock(s, f)
+
+
+def power_limited_clock(s: dict, f: dict) -> np.ndarray:
+    """Fraction of the rated math peak a GPU sustains under its board power limit: TDP over the
+    family's board power at full tensor-core load and rated clock (``power_at_peak_w``; clocks,
+    hence math throughput, fall in proportion until the board draws its TDP), at most 1."""
+    at_peak = f.get("power_at_peak_w")
+    if at_peak is None:
+        return np.ones_like(s["tdp_w"])
+    at_peak = np.asarray(at_peak, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(at_peak > 0, np.minimum(1.0, s["tdp_w"] / at_peak), 1.0)
 
 
 def collective_latency_s(f: dict, n: np.ndarray, s: dict | None = None) -> np.ndarray:
