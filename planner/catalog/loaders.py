@@ -60,6 +60,8 @@ class Catalog:
     models: pd.DataFrame
     precisions: pd.DataFrame
     techniques: pd.DataFrame  # serving techniques: (technique, field) -> value, with source
+    # KV-cache precision per engine and checkpoint (kv_cache.csv); None: the precision's own.
+    kv_cache: pd.DataFrame | None = None
 
     def technique(self, technique: str, field: str) -> float:
         return float(self.techniques.loc[(technique, field), "value"])
@@ -140,8 +142,68 @@ def load_shipped_catalog() -> Catalog:
     techniques = pd.read_csv(data_path("techniques.csv")).set_index(["technique", "field"])
     if techniques["source"].isna().any():
         raise ValueError("techniques.csv has numbers without a source")
+    kv_cache = check_kv_cache(pd.read_csv(data_path("kv_cache.csv")), precisions.index,
+                              "kv_cache.csv")
     return Catalog(*(_object_strings(t) for t in (hardware, long, models, precisions)),
-                   techniques)
+                   techniques, kv_cache)
+
+
+def check_kv_cache(table: pd.DataFrame, precisions: pd.Index, file: str) -> pd.DataFrame:
+    """Refuse a KV-cache row without a checkpoint or a source, or naming an unknown precision."""
+    required = ["engine", "model", "precision", "families", "kv_cache", "checkpoint", "source"]
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise InputError(f"missing columns {missing}", file=file)
+    for i, row in table.reset_index(drop=True).iterrows():
+        for column in required:
+            if pd.isna(row[column]) or not str(row[column]).strip():
+                raise InputError("no value (every KV-cache precision names its checkpoint and "
+                                 "source)", file=file, field=f"row {i + 2}.{column}")
+        for column in ("precision", "kv_cache"):
+            if row[column] not in precisions:
+                raise InputError("unknown precision id", file=file,
+                                 field=f"row {i + 2}.{column}", value=row[column],
+                                 has_value=True)
+    return table.astype(object)
+
+
+def kv_cache_precision(catalog: Catalog, models: np.ndarray, precisions: np.ndarray,
+                       engines: np.ndarray, families: np.ndarray) -> np.ndarray:
+    """The KV cache's precision id per case, from kv_cache.csv: the engine's most specific row
+    for (model, precision, hardware family) (a named model before ``*``, a named family before
+    ``*``); without a row, the precision's own KV element (precisions.csv)."""
+    out = np.asarray(precisions, dtype=object).copy()
+    table = catalog.kv_cache
+    if table is None or not len(table):
+        return out
+    codes, keys = pd.factorize(pd.Series(engines, dtype=object).astype(str) + "|"
+                               + pd.Series(models, dtype=object).astype(str) + "|"
+                               + pd.Series(precisions, dtype=object).astype(str) + "|"
+                               + pd.Series(families, dtype=object).astype(str))
+    for code, key in enumerate(keys):
+        engine, model, precision, family = key.split("|")
+        best, rank = None, -1
+        for r in table.itertuples():
+            fams = str(r.families).split(";")
+            if (r.engine != engine or r.precision != precision or r.model not in (model, "*")
+                    or not (family in fams or "*" in fams)):
+                continue
+            score = 2 * (r.model != "*") + ("*" not in fams)
+            if score > rank:
+                best, rank = r.kv_cache, score
+        if best is not None:
+            out[codes == code] = best
+    return out
+    lookup = {(r.engine, r.model, r.precision): r.kv_cache for r in table.itertuples()}
+    codes, keys = pd.factorize(pd.Series(engines, dtype=object).astype(str) + "|"
+                               + pd.Series(models, dtype=object).astype(str) + "|"
+                               + pd.Series(precisions, dtype=object).astype(str))
+    for code, key in enumerate(keys):
+        engine, model, precision = key.split("|")
+        kv = lookup.get((engine, model, precision), lookup.get((engine, "*", precision)))
+        if kv is not None:
+            out[codes == code] = kv
+    return out
 
 
 def _object_strings(table: pd.DataFrame) -> pd.DataFrame:

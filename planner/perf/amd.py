@@ -150,6 +150,13 @@ def _offline(rows: pd.DataFrame) -> pd.DataFrame:
 FIT_NAMES = ("eta_bw", "eta_decode", "eta_prefill", "eta_moe")
 
 
+# Board power at full tensor-core load and rated clock (``power_at_peak_w``) tried for CDNA3:
+# none (the rated peak holds at every TDP), or 800-1600 W. MI300X (750 W) and MI325X (1000 W)
+# are the same silicon at the same rated peak, so their two TDPs identify it; rows of one TDP
+# cannot (it is then the same as a lower eta_decode) and keep none.
+CAP_GRID_W = (0.0, 800.0, 900.0, 1000.0, 1100.0, 1200.0, 1300.0, 1400.0, 1600.0)
+
+
 def _fit_family(calibration: Calibration, rows: pd.DataFrame, label: str
                 ) -> tuple[FamilyFactors, np.ndarray]:
     from scipy.optimize import least_squares
@@ -162,21 +169,24 @@ def _fit_family(calibration: Calibration, rows: pd.DataFrame, label: str
     base = _factor_values(calibration.default)
     lower, upper = _bounds(FIT_NAMES)
     x0 = np.clip(np.log([base[n] for n in FIT_NAMES]), lower + 1e-9, upper - 1e-9)
+    caps = CAP_GRID_W if len(np.unique(specs["tdp_w"])) > 1 else (0.0,)
     best = None
-    for max_batch in MAX_BATCH_GRID:
-        def residuals(theta, max_batch=max_batch):
-            values = {**base, **dict(zip(FIT_NAMES, np.exp(theta))), "max_batch": max_batch}
-            out = evaluate(specs, _full_factors(values, len(rows)))
-            return np.log(out["out_tok_s_total"]) - log_measured
+    for cap in caps:
+        for max_batch in MAX_BATCH_GRID:
+            def residuals(theta, max_batch=max_batch, cap=cap):
+                values = {**base, **dict(zip(FIT_NAMES, np.exp(theta))),
+                          "max_batch": max_batch, "power_at_peak_w": cap}
+                out = evaluate(specs, _full_factors(values, len(rows)))
+                return np.log(out["out_tok_s_total"]) - log_measured
 
-        sol = least_squares(residuals, x0, bounds=(lower, upper), loss="soft_l1", f_scale=0.1,
-                            max_nfev=400)
-        cost = float(np.mean(np.abs(np.expm1(sol.fun))))
-        if best is None or cost < best[0]:
-            best = (cost, sol.x, max_batch, sol.fun)
-    cost, theta, max_batch, resid = best
+            sol = least_squares(residuals, x0, bounds=(lower, upper), loss="soft_l1",
+                                f_scale=0.1, max_nfev=400)
+            cost = float(np.mean(np.abs(np.expm1(sol.fun))))
+            if best is None or cost < best[0]:
+                best = (cost, sol.x, max_batch, sol.fun, cap)
+    cost, theta, max_batch, resid, cap = best
     values = {**base, **dict(zip(FIT_NAMES, (float(v) for v in np.exp(theta)))),
-              "max_batch": max_batch}
+              "max_batch": max_batch, "power_at_peak_w": cap}
     factors = FamilyFactors(**values, mape_pct=cost * 100, n_rows=len(rows), fitted_on=label)
     return factors, np.expm1(resid) * 100
 

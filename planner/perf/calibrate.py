@@ -38,7 +38,7 @@ from planner import __version__
 from planner.catalog import data_path
 from planner.catalog.loaders import load_catalog
 from planner.perf.datasets import known, mlenergy_rows, mlperf_power_rows, trtllm_rows
-from planner.perf.factors import (FACTOR_BOUNDS, FACTOR_NAMES, POWER_NAMES, PRIOR,
+from planner.perf.factors import (CAP_NAMES, FACTOR_BOUNDS, FACTOR_NAMES, POWER_NAMES, PRIOR,
                                   REFERENCE_ENGINE, Calibration, EngineFactors, FamilyFactors,
                                   ENGINE_BOUNDS)
 from planner.perf.model import evaluate, factor_arrays, gather_specs
@@ -72,7 +72,7 @@ def _bounds(names):
 
 def _full_factors(values: dict, n_rows: int) -> dict[str, np.ndarray]:
     merged = {**PRIOR, **values}
-    return {k: np.full(n_rows, float(merged[k])) for k in FACTOR_NAMES + POWER_NAMES}
+    return {k: np.full(n_rows, float(merged[k])) for k in FACTOR_NAMES + POWER_NAMES + CAP_NAMES}
 
 
 def _fit(specs: dict, measured: np.ndarray, start: dict | None = None,
@@ -111,11 +111,11 @@ def _subset(specs: dict, mask: np.ndarray) -> dict:
 def _predict_with(specs: dict, factors: FamilyFactors) -> dict[str, np.ndarray]:
     n = specs["num_gpus"].size
     return evaluate(specs, {k: np.full(n, float(getattr(factors, k)))
-                            for k in FACTOR_NAMES + POWER_NAMES})
+                            for k in FACTOR_NAMES + POWER_NAMES + CAP_NAMES})
 
 
 def _factor_values(factors: FamilyFactors) -> dict:
-    return {k: getattr(factors, k) for k in FACTOR_NAMES + POWER_NAMES}
+    return {k: getattr(factors, k) for k in FACTOR_NAMES + POWER_NAMES + CAP_NAMES}
 
 
 def fit_throughput(rows: pd.DataFrame, holdout: bool = True,

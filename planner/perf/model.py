@@ -50,9 +50,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from planner.catalog.loaders import Catalog, kv_bytes_per_token_full, load_catalog, model_kind
+from planner.catalog.loaders import (Catalog, kv_bytes_per_token_full, kv_cache_precision,
+                                     load_catalog, model_kind)
 from planner.errors import InputError
-from planner.perf.factors import (FACTOR_NAMES, POWER_NAMES, REFERENCE_ENGINE, VERSION_SEP,
+from planner.perf.factors import (CAP_NAMES, FACTOR_NAMES, POWER_NAMES, REFERENCE_ENGINE,
+                                  VERSION_SEP,
                                   Calibration, load_calibration)
 from planner.config.validation import check_text_column, parse_bool_column, parse_number_column
 
@@ -165,7 +167,14 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
     peak_tflops = np.select([weight_only, compute == "fp4", compute == "fp8"],
                             [bf16, fp4, h["fp8_tflops"].to_numpy(float)], bf16)
     native = native | weight_only
-    kv_bpe = p["bytes_per_kv_element"].to_numpy(float)
+    # The KV cache's element: the engine's documented default for the checkpoint (kv_cache.csv).
+    engine_codes, engine_names = pd.factorize(pd.Series(engines, dtype=object))
+    base_engines = np.array([str(e).split(VERSION_SEP)[0] for e in engine_names],
+                            dtype=object)[engine_codes]
+    kv_precision = kv_cache_precision(catalog, np.asarray(model_ids, dtype=object),
+                                      np.asarray(prec_ids, dtype=object), base_engines,
+                                      h["family"].to_numpy(dtype=object))
+    kv_bpe = catalog.precisions["bytes_per_kv_element"].reindex(kv_precision).to_numpy(float)
     kv_full = kv_bytes_per_token_full(m, kv_bpe).to_numpy(float)
     sliding_layers = (m["layers"] - m["attention_layers"]).to_numpy(float)
     kv_sliding = np.where(m["sliding_window"].to_numpy(float) > 0,
@@ -212,6 +221,15 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         "layers": layers, "attention_layers": m["attention_layers"].to_numpy(float),
         "hidden": m["hidden"].to_numpy(float), "vocab": m["vocab"].to_numpy(float),
         "attn_width": (m["heads"] * m["head_dim"]).to_numpy(float),
+        # Decode attention's QK + PV width per head, halved (FLOPs = 4 x tokens x context x
+        # layers x width). MLA decodes in its absorbed (MQA) form: K is the 512-wide latent plus
+        # the 64-wide RoPE part (576), V the latent (512) for every query head (FlashMLA README:
+        # head_dim_k 576, head_dim_v 512), not the 192/128 of the prefill (MHA) form.
+        "decode_attn_width": np.where(
+            m["attention"].to_numpy() == "mla",
+            m["heads"].to_numpy(float) * (2 * m["kv_lora_rank"].to_numpy(float)
+                                          + m["qk_rope_dim"].to_numpy(float)) / 2,
+            (m["heads"] * m["head_dim"]).to_numpy(float)),
         "heads": m["heads"].to_numpy(float),
         "kv_full_bytes": kv_full, "kv_sliding_bytes": kv_sliding,
         "sliding_window": np.where(window_kv, m["sliding_window"].to_numpy(float), np.inf),
@@ -269,7 +287,7 @@ def factor_arrays(families: np.ndarray, calibration: Calibration,
                   ) -> dict[str, np.ndarray]:
     """Per-row efficiency and power factors from the family of each row's hardware; the stated
     uncertainty per row from its family and model kind."""
-    names = FACTOR_NAMES + POWER_NAMES
+    names = FACTOR_NAMES + POWER_NAMES + CAP_NAMES
     out = {name: np.empty(len(families)) for name in names}
     out["uncertainty_pct"] = np.empty(len(families))
     out["calibrated"] = np.zeros(len(families), dtype=bool)
@@ -392,7 +410,19 @@ def _math_efficiency(s: dict, f: dict) -> np.ndarray:
     (A separate FP8/FP4-vs-BF16 efficiency was tried: it lowers J/token MAPE on ML.ENERGY from
     27 % to 23 % but is confounded with vLLM-on-Blackwell, the only source of B200 FP8/BF16
     rows, and makes B200 FP8 less efficient than H100 FP8 under TensorRT-LLM.)"""
-    return np.where(s["weight_only"], f["eta_weight_only"], 1.0)
+    return np.where(s["weight_only"], f["eta_weight_only"], 1.0) * power_limited_clock(s, f)
+
+
+def power_limited_clock(s: dict, f: dict) -> np.ndarray:
+    """Fraction of the rated math peak a GPU sustains under its board power limit: TDP over the
+    family's board power at full tensor-core load and rated clock (``power_at_peak_w``; clocks,
+    hence math throughput, fall in proportion until the board draws its TDP), at most 1."""
+    at_peak = f.get("power_at_peak_w")
+    if at_peak is None:
+        return np.ones_like(s["tdp_w"])
+    at_peak = np.asarray(at_peak, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(at_peak > 0, np.minimum(1.0, s["tdp_w"] / at_peak), 1.0)
 
 
 def collective_latency_s(f: dict, n: np.ndarray, s: dict | None = None) -> np.ndarray:
@@ -430,7 +460,7 @@ def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
     kv_bytes = batch * kv_sequence_bytes(s, context) / n
     other_bytes = _token_bytes(s, f, tokens) / n
     bandwidth = s["hbm_bw"] * f["eta_bw"]
-    attention_flops = 4 * tokens * context * s["attention_layers"] * s["attn_width"]
+    attention_flops = 4 * tokens * context * s["attention_layers"] * s["decode_attn_width"]
     dense_flops, expert_flops = _gemm_flops(s, f, tokens)
     peak = s["peak_flops"] * f["eta_decode"] * _math_efficiency(s, f)
     draft = (1 + s["draft_cost"] * s["draft_tokens"]) * kernel

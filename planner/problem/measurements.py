@@ -122,7 +122,8 @@ def _extended(key: str, file: str | None) -> Catalog:
         row["display_name"] = m.id if m.like is None else row["display_name"]
         models.loc[m.id] = row
     models["score_needs_reasoning"] = models["score_needs_reasoning"].fillna(False).astype(bool)
-    return Catalog(hardware, base.hardware_sources, models, base.precisions, base.techniques)
+    return Catalog(hardware, base.hardware_sources, models, base.precisions, base.techniques,
+                   base.kv_cache)
 
 
 def _not_a_catalog_id(name: str, known: pd.Index, kind: str, file, where: str) -> None:

@@ -2,7 +2,8 @@
 
 import pytest
 
-from planner.catalog.loaders import HARDWARE_NUMERIC, kv_bytes_per_token_full, load_catalog
+from planner.catalog.loaders import (HARDWARE_NUMERIC, check_kv_cache, kv_bytes_per_token_full,
+                                     load_catalog)
 from planner.errors import InputError
 
 HARDWARE = ["h100-sxm", "h200-sxm", "gh200", "a100-sxm-80gb", "l40s", "b200", "gb200", "b300",
@@ -83,3 +84,17 @@ def test_model_aliases(name, expected):
 def test_unknown_id_names_nearest():
     with pytest.raises(InputError, match="nearest known: h100-sxm"):
         load_catalog().hardware_id("h100-sxn")
+
+
+def test_kv_cache_rows_name_their_checkpoint_and_source():
+    catalog = load_catalog()
+    table = catalog.kv_cache
+    assert table["source"].str.len().min() > 20 and table["checkpoint"].str.len().min() > 10
+    bad = table.copy()
+    bad.loc[bad.index[2], "source"] = ""
+    with pytest.raises(InputError, match=r"kv_cache.csv.*row 4\.source"):
+        check_kv_cache(bad, catalog.precisions.index, "kv_cache.csv")
+    bad = table.copy()
+    bad.loc[bad.index[0], "kv_cache"] = "fp7"
+    with pytest.raises(InputError, match="fp7"):
+        check_kv_cache(bad, catalog.precisions.index, "kv_cache.csv")

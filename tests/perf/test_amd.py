@@ -46,30 +46,48 @@ def test_engine_of_reads_rocm_builds():
 def test_cdna3_fit_and_serving_targets(tables):
     amd = tables["amd"]
     offline = _get(amd, "amd_mlperf", "throughput", "scenario Offline")
-    assert offline["rows"] == 25 and offline["mape_pct"] == pytest.approx(12.6, abs=0.3)
+    assert offline["rows"] == 25 and offline["mape_pct"] == pytest.approx(6.0, abs=0.3)
     serving = _get(amd, "inferencemax_amd", "throughput", "all")
     assert serving["rows"] == 30 and serving["mape_pct"] == pytest.approx(13.5, abs=0.3)
     assert serving["mape_pct"] <= 15
-    assert _get(amd, "inferencemax_amd", "tpot", "all")["mape_pct"] == pytest.approx(11.0, abs=0.3)
-    # Not met, reported as measured: the latency-bounded MLPerf scenarios on MI300X.
+    assert _get(amd, "inferencemax_amd", "tpot", "all")["mape_pct"] == pytest.approx(11.4, abs=0.3)
     assert _get(amd, "amd_mlperf", "throughput", "scenario Server")["mape_pct"] == pytest.approx(
-        15.0, abs=0.3)
-    assert _get(amd, "amd_mlperf", "throughput", "all")["mape_pct"] == pytest.approx(22.3, abs=0.3)
+        11.5, abs=0.3)
+    # Not met, reported as measured: Interactive (8 rows, 78 %) keeps all scenarios above 15 %.
+    assert _get(amd, "amd_mlperf", "throughput", "scenario Interactive")["mape_pct"] == (
+        pytest.approx(78.0, abs=0.5))
+    assert _get(amd, "amd_mlperf", "throughput", "all")["mape_pct"] == pytest.approx(18.4, abs=0.3)
+
+
+def test_cdna3_power_limited_clocks():
+    """MI300X (750 W) and MI325X (1000 W) are the same silicon at the same rated peak: the
+    family's board power at full tensor load (fit: 1000 W) caps MI300X's math at 750/1000 of
+    its peak; MI325X and MI355X (1400 W) run at their rated peak; NVIDIA families keep none."""
+    calibration = load_calibration()
+    assert calibration.families["cdna3"].power_at_peak_w == pytest.approx(1000.0)
+    assert calibration.families["hopper"].power_at_peak_w == 0.0
+    case = pd.DataFrame([{"model": "llama-3.1-70b", "hardware": hw, "precision": "fp8",
+                          "num_gpus": 1, "isl": 1000, "osl": 1000} for hw in ("mi300x",
+                                                                               "mi325x")])
+    out = predict(case, calibration=calibration)
+    ratio = out["out_tok_s_total"].iloc[1] / out["out_tok_s_total"].iloc[0]
+    # MLPerf measures MI325X 1.21-1.38x MI300X per GPU; the model gave 1.02-1.10x without it.
+    assert 1.15 < ratio < 1.45
 
 
 def test_leave_one_generation_out(tables):
     logo = tables["amd_logo"].set_index(["split", "dataset", "metric"])["mape_pct"]
-    assert logo[("MI300X -> MI325X", "amd_mlperf", "throughput")] == pytest.approx(21.1, abs=0.3)
-    assert logo[("MI300X -> MI325X", "inferencemax_amd", "throughput")] == pytest.approx(12.8,
+    assert logo[("MI300X -> MI325X", "amd_mlperf", "throughput")] == pytest.approx(21.6, abs=0.3)
+    assert logo[("MI300X -> MI325X", "inferencemax_amd", "throughput")] == pytest.approx(12.9,
                                                                                           abs=0.3)
-    assert logo[("Hopper -> B200", "trtllm", "throughput")] == pytest.approx(31.0, abs=0.3)
+    assert logo[("Hopper -> B200", "trtllm", "throughput")] == pytest.approx(30.8, abs=0.3)
 
 
 def test_cdna4_is_extrapolated_with_the_generation_uncertainty():
     calibration = load_calibration()
     assert calibration.is_calibrated("cdna3") and not calibration.is_calibrated("cdna4")
     spec = calibration.provenance["spec_sheet_uncertainty_pct"]
-    assert spec == pytest.approx(40.4, abs=0.3)
+    assert spec == pytest.approx(40.2, abs=0.3)
     case = pd.DataFrame([{"model": "llama-3.1-70b", "hardware": "mi355x", "precision": "fp8",
                           "num_gpus": 1, "isl": 1000, "osl": 1000}])
     out = predict(case, calibration=calibration)
@@ -93,22 +111,24 @@ def _plan(scenario, sets=()):
 
 def test_fleet_1b_amd_scenario_is_solved():
     plan = _plan("amd")
-    assert plan.summary["objective_gwh_per_day"] == pytest.approx(0.2324, abs=5e-4)
+    assert plan.summary["objective_gwh_per_day"] == pytest.approx(0.2014, abs=5e-4)
     used = plan.deployments[plan.deployments["nodes"] > 1e-9]
     by_class = {r[1]: r.deployment for r in plan.assignment.itertuples()}
     assert "mi355x" in by_class["chat"] and "mi355x" in by_class["chat-frontier"]
-    assert "h100-sxm" in by_class["reasoning"]
+    # gpt-oss-120b (MXFP4 as W4A16 on CDNA3) on one MI300X: memory-bound decode at 5.3 TB/s.
+    assert "mi300x" in by_class["reasoning"]
     # TensorRT-LLM is CUDA-only: no AMD deployment carries it; SGLang's ROCm build on AMD.
     amd = used[used["hardware"].str.startswith("mi")]
     assert not amd["engine"].str.startswith("trtllm").any()
     assert set(amd["engine"]) == {"sglang:0.5.5.post3"}
-    assert not amd["calibrated"].any() and amd["uncertainty_pct"].iloc[0] == pytest.approx(40.4,
-                                                                                             abs=0.1)
+    mi355x = amd[amd["hardware"] == "mi355x"]
+    assert not mi355x["calibrated"].any() and amd[amd["hardware"] == "mi300x"]["calibrated"].all()
+    assert mi355x["uncertainty_pct"].iloc[0] == pytest.approx(40.2, abs=0.1)
 
 
 def test_fleet_1b_amd_released_generations_only():
     plan = _plan("amd", ["options.hardware=[h100-sxm, mi300x, mi325x]"])
-    assert plan.summary["objective_gwh_per_day"] == pytest.approx(0.2666, abs=5e-4)
+    assert plan.summary["objective_gwh_per_day"] == pytest.approx(0.2465, abs=5e-4)
     by_class = {r[1]: r.deployment for r in plan.assignment.itertuples()}
     assert by_class["chat"].startswith("llama-3.3-70b/fp8/mi300xx1")
     assert by_class["chat-frontier"].startswith("llama-3.1-405b/fp8/mi325xx2")

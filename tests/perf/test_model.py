@@ -164,3 +164,38 @@ def test_mixed_tpot_of_a_homogeneous_mix_is_the_models_own():
     # A mix with a tenth of the prefill work per output token stalls decode less.
     lighter = mixed_tpot_ms(out, np.array([50.0]), per_token / 10, comm / 10)
     assert lighter[0] < out["tpot_ms"][0] / 2
+
+
+def test_kv_cache_precision_is_the_checkpoints_per_engine_and_family():
+    """kv_cache.csv: gpt-oss's TensorRT-LLM tables run 'auto' (BF16, the checkpoint's own) on
+    Hopper and an FP8 KV cache on Blackwell; ModelOpt FP8 checkpoints an FP8 KV cache; engines
+    without a row keep the precision's own KV element."""
+    rows = pd.DataFrame([
+        {"model": "gpt-oss-120b", "hardware": "h200-sxm", "precision": "fp4", "engine": "trtllm"},
+        {"model": "gpt-oss-120b", "hardware": "b200", "precision": "fp4", "engine": "trtllm"},
+        {"model": "llama-3.1-8b", "hardware": "h100-sxm", "precision": "fp8", "engine": "trtllm"},
+        {"model": "llama-3.1-8b", "hardware": "h100-sxm", "precision": "bf16", "engine": "trtllm"},
+        {"model": "llama-3.1-8b", "hardware": "h100-sxm", "precision": "fp8", "engine": "vllm"}])
+    s = gather_specs(rows.assign(num_gpus=1, isl=1000, osl=1000))
+    # gpt-oss-120b: 18 full-attention layers x 8 KV heads x 64 x 2 (K, V) = 18,432 elements.
+    assert list(s["kv_full_bytes"][:2]) == [18432 * 2, 18432 * 1]
+    # Llama-3.1-8B: 32 x 8 x 128 x 2 = 65,536 elements: FP8 (trtllm), BF16, FP8 (precisions.csv).
+    assert list(s["kv_full_bytes"][2:]) == [65536, 2 * 65536, 65536]
+
+
+def test_mla_decodes_in_the_absorbed_form():
+    """DeepSeek-R1 decode attention per query head: K 576 wide (512 latent + 64 RoPE), V 512
+    (FlashMLA's MQA mode), against 192 / 128 for the prefill (MHA) form."""
+    s = gather_specs(case(model="deepseek-r1", hardware="h200-sxm", num_gpus=8))
+    assert s["decode_attn_width"][0] == 128 * (576 + 512) / 2
+    assert s["attn_width"][0] == 128 * 192
+    assert gather_specs(case())["decode_attn_width"][0] == 32 * 128
+
+
+def test_power_limited_clock_scales_math_only_below_the_tdp():
+    s = gather_specs(case(hardware="mi300x", isl=2048, concurrency=1))
+    full = prefill_compute_s(s, unit_factors())
+    capped = prefill_compute_s(s, {**unit_factors(), "power_at_peak_w": np.full(1, 1000.0)})
+    assert capped[0] == pytest.approx(full[0] * 1000 / 750, rel=1e-12)
+    above = prefill_compute_s(s, {**unit_factors(), "power_at_peak_w": np.full(1, 600.0)})
+    assert above[0] == pytest.approx(full[0], rel=1e-12)
