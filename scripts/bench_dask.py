@@ -4,9 +4,9 @@ Each path runs in its own process (wall = the whole process, imports included; p
 RSS; for Dask also each worker's max RSS), on ``bench_solve.py``'s synthetic generator (seed 0,
 no dominance pruning, as ``bench_scale.py``):
 
-  before   the product pipeline (candidates -> colgen -> verify -> tables) with the candidates
-           module of ``--baseline-ref`` (default: the merge base with main), loaded from git:
-           the baseline, measured in the same run
+  before   the product pipeline (candidates -> colgen -> verify -> tables) of
+           ``--baseline-ref`` (default: the merge base with main; its planner and formulations
+           packages exported from git): the baseline, measured in the same run
   planner  the same pipeline with this branch's candidates
   dask     ``optimize(..., scheduler="local:N")``: a LocalCluster of N workers (3 GB each),
            candidates and pricing on the workers, the master here
@@ -33,19 +33,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_baseline(ref: str) -> None:
-    """Put ``ref``'s planner/problem/candidates.py in place of this branch's (before anything
-    imports it)."""
-    import importlib.util
+    """Put ``ref``'s planner and formulations packages in place of this branch's (before
+    anything imports them): the whole product at the baseline, end to end."""
     import tempfile
 
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:planner/problem/candidates.py"],
-                            capture_output=True, text=True, check=True).stdout
-    path = Path(tempfile.mkdtemp()) / "candidates_baseline.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("planner.problem.candidates", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["planner.problem.candidates"] = module
-    spec.loader.exec_module(module)
+    where = Path(tempfile.mkdtemp())
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "planner", "formulations"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    sys.path.insert(0, str(where))
 
 
 def worker(classes: int, path: str, workers: int, ref: str) -> dict:
@@ -116,7 +112,7 @@ def main() -> None:
     parser.add_argument("--dask-classes", type=int, nargs="*", default=[3000, 9000])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline-ref", default=None,
-                        help="git ref of the baseline candidates (default: merge base with main)")
+                        help="git ref of the baseline (default: merge base with main)")
     parser.add_argument("--worker", choices=["before", "planner", "dask"])
     args = parser.parse_args()
     if args.worker:
@@ -125,7 +121,7 @@ def main() -> None:
     ref = args.baseline_ref or subprocess.run(
         ["git", "-C", str(ROOT), "merge-base", "HEAD", "main"], capture_output=True, text=True,
         check=True).stdout.strip()
-    print(f"baseline candidates: {ref}")
+    print(f"baseline: {ref}")
     rows = []
     sizes = sorted(set(args.classes) | set(args.before_classes) | set(args.dask_classes))
     for k in sizes:

@@ -318,6 +318,9 @@ OUT_KEYS = ("fits", "node_seconds_per_query", "node_power_kw", "ttft_ms", "batch
             "interleaved_prefill_compute_s", "interleaved_prefill_comm_s", "decode_compute_s",
             "decode_memory_s", "decode_fixed_s", "prefill_busy_s", "uncertainty_pct")
 CLASS_BLOCK = 16  # classes whose distinct length buckets are evaluated in one vectorised call
+# classes queued together: the queueing's searches run on a few rows per class, so per-call
+# overhead dominates unless many classes share the calls
+QUEUE_BLOCK = 64
 # Evaluate a class only on the deployments meeting its quality floor and model list (the others
 # are never eligible); False: every deployment, as before (kept for the equality tests).
 SCREEN = True
@@ -338,10 +341,11 @@ def evaluate_classes(ctx: CandidateContext, classes) -> ClassChunk:
     cols: dict[str, list] = {k: [] for k in PAIR_COLUMNS}
     best_rows = []
     screen = SCREEN and ctx.overlay is None
-    for start in range(0, len(classes), CLASS_BLOCK):
-        block = classes[start:start + CLASS_BLOCK]
+    for start in range(0, len(classes), QUEUE_BLOCK):
+        block = classes[start:start + QUEUE_BLOCK]
         states = [_evaluate_class(ctx, ci, *out)
-                  for ci, out in _evaluate_block(ctx, block, screen)]
+                  for at in range(0, len(block), CLASS_BLOCK)
+                  for ci, out in _evaluate_block(ctx, block[at:at + CLASS_BLOCK], screen)]
         answers = queue_block(ctx.instance, [s["queue"] for s in states])
         for state, (usable_util, ttft_q) in zip(states, answers):
             ci, sub = state["ci"], state["sub"]
