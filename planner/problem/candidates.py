@@ -403,7 +403,7 @@ def fits_shortest(ctx: CandidateContext, classes: list) -> np.ndarray:
     d = ctx.base.size
     specs = dict(ctx.specs_b, isl=np.full(d, best[0]), osl=np.full(d, best[1]))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return memory_fit(specs, ctx.factors_b)["fits"]
+        return memory_fit(specs, ctx.factors_b, reasons=False)["fits"]
 
 
 def class_screen(ctx: CandidateContext, cls) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -453,7 +453,7 @@ def _evaluate_block(ctx: CandidateContext, block: list, screen: bool):
              for k, v in ctx.specs_b.items()}
     tiled["isl"], tiled["osl"] = both[bucket_of, 0], both[bucket_of, 1]
     f = {k: v[dep_of] for k, v in ctx.factors_b.items()}
-    out = evaluate(tiled, f)
+    out = evaluate(tiled, f, reasons=False)
     n = cases.size
     keys = list(out) if ctx.overlay is not None else [k for k in OUT_KEYS if k in out]
     for ci in block:
