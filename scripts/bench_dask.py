@@ -138,7 +138,10 @@ def exponents(rows: list[dict], path: str) -> None:
     wall = np.polyfit(logp, np.log([r["wall_s"] for r in rows]), 1)[0]
     key = "worker_peak_gb" if path == "dask" else "peak_rss_gb"
     mem = np.polyfit(logp, np.log([r[key] for r in rows]), 1)[0]
+    # CPU of this process (for dask the client's only: the workers' is not measured)
+    cpu = np.polyfit(logp, np.log([r["cpu_s"] for r in rows]), 1)[0]
     print(f"scaling exponent, {path}: wall ~ pairs^{wall:.2f}, "
+          f"{'client ' if path == 'dask' else ''}CPU ~ pairs^{cpu:.2f}, "
           f"{'peak per worker' if path == 'dask' else 'peak'} ~ pairs^{mem:.2f}")
 
 

@@ -51,7 +51,8 @@ SCHEDULER = re.compile(r"^(local(:\d{1,3})?|((tcp|tls|inproc|ucx|ws|wss)://)?"
 CHUNK_CLASSES = 100  # classes per chunk (about 2,500 pairs a class at most on the bench grid)
 BYTES_PER_PAIR = 900  # a worker's memory per eligible pair it holds: the pair table (17
 # columns), the chunk's Coefficients and pricing form, the Python base (measured at peak:
-# 2.14 GB per worker holding 2.5M pairs, ~850 bytes a pair; rounded up)
+# 1.68 GB per worker holding 2.5M pairs, ~670 bytes a pair; 2.14 GB / ~850 before the
+# candidates' screen; kept at 900 for headroom)
 CONNECT_TIMEOUT_S = 10
 PRUNE_DOMINATED = True  # as build_coefficients (benchmarks set False to keep every pair)
 LOCAL_MEMORY_LIMIT = "3GB"  # per worker of ``local[:N]`` (the issue's local cluster)
