@@ -4,9 +4,9 @@ Each path runs in its own process (wall = the whole process, imports included; p
 RSS; for Dask also each worker's max RSS), on ``bench_solve.py``'s synthetic generator (seed 0,
 no dominance pruning, as ``bench_scale.py``):
 
-  before   the product pipeline (candidates -> colgen -> verify -> tables) with the candidates
-           module of ``--baseline-ref`` (default: the merge base with main), loaded from git:
-           the baseline, measured in the same run
+  before   the product pipeline (candidates -> colgen -> verify -> tables) of
+           ``--baseline-ref`` (default: the merge base with main; its planner and formulations
+           packages exported from git): the baseline, measured in the same run
   planner  the same pipeline with this branch's candidates
   dask     ``optimize(..., scheduler="local:N")``: a LocalCluster of N workers (3 GB each),
            candidates and pricing on the workers, the master here
@@ -16,13 +16,17 @@ before/planner (candidates time, wall, peak memory) and dask vs planner (objecti
 and the scaling exponents of wall and peak memory against pairs per path.
 
     python scripts/bench_dask.py [--classes 3000] [--dask-classes 3000 9000]
-                                 [--before-classes 3000] [--workers 2]
+                                 [--before-classes 3000] [--workers 2] [--check 300]
+
+``--check N``: the baseline's and this branch's plans at N classes, objective (1e-9 relative)
+and plan tables (equal, floats to 1e-9 relative) compared, one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -33,19 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_baseline(ref: str) -> None:
-    """Put ``ref``'s planner/problem/candidates.py in place of this branch's (before anything
-    imports it)."""
-    import importlib.util
+    """Put ``ref``'s planner and formulations packages in place of this branch's (before
+    anything imports them): the whole product at the baseline, end to end."""
     import tempfile
 
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:planner/problem/candidates.py"],
-                            capture_output=True, text=True, check=True).stdout
-    path = Path(tempfile.mkdtemp()) / "candidates_baseline.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("planner.problem.candidates", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["planner.problem.candidates"] = module
-    spec.loader.exec_module(module)
+    where = Path(tempfile.mkdtemp())
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "planner", "formulations"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    sys.path.insert(0, str(where))
 
 
 def worker(classes: int, path: str, workers: int, ref: str) -> dict:
@@ -56,6 +56,8 @@ def worker(classes: int, path: str, workers: int, ref: str) -> dict:
     if path == "before":
         load_baseline(ref)
     from bench_solve import synthetic_instance
+
+    import pandas as pd
 
     from planner.pipeline import optimize
     from planner.problem.candidates import build_coefficients
@@ -76,6 +78,8 @@ def worker(classes: int, path: str, workers: int, ref: str) -> dict:
         plan = optimize(instance, coefficients=(c, report))
         plan.summary["timings_s"]["candidates"] = t_cand
     s = plan.summary
+    if os.environ.get("BENCH_TABLES"):  # --check: the plan tables, for the parent to compare
+        pd.to_pickle(plan.tables(), os.environ["BENCH_TABLES"])
     out.update({"pairs": s["candidates"]["eligible_pairs"], "objective": s["objective_value"],
                 "solve_path": s["solve_path"], "wall_s": time.perf_counter() - T_START,
                 "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
@@ -85,14 +89,44 @@ def worker(classes: int, path: str, workers: int, ref: str) -> dict:
     return out
 
 
-def run(classes: int, path: str, workers: int, ref: str) -> dict:
+def run(classes: int, path: str, workers: int, ref: str, tables: str | None = None) -> dict:
+    env = dict(os.environ, BENCH_TABLES=tables) if tables else None
     out = subprocess.run([sys.executable, __file__, "--worker", path, "--classes", str(classes),
                           "--workers", str(workers), "--baseline-ref", ref],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, env=env)
     if out.returncode:
         tail = (out.stderr.strip().splitlines() or ["?"])[-1]
         return {"classes": classes, "path": path, "error": tail}
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def check(classes: int, workers: int, ref: str) -> None:
+    """The product (planner) and the baseline at ``classes``: objective to 1e-9 relative and
+    every plan table equal (floats to 1e-9 relative), printed as one line."""
+    import tempfile
+
+    import pandas as pd
+
+    where = Path(tempfile.mkdtemp())
+    rows = {p: run(classes, p, workers, ref, str(where / f"{p}.pkl")) for p in ("before", "planner")}
+    for p, r in rows.items():
+        if "error" in r:
+            print(f"check at {classes} classes: {p} failed: {r['error']}")
+            return
+    a, b = (rows[p]["objective"] for p in ("before", "planner"))
+    diff = abs(a - b) / abs(a)
+    old, new = (pd.read_pickle(where / f"{p}.pkl") for p in ("before", "planner"))
+    unequal = []
+    for name in sorted(set(old) | set(new)):
+        try:
+            pd.testing.assert_frame_equal(old[name], new[name], rtol=1e-9)
+        except (AssertionError, KeyError) as exc:
+            unequal.append(f"{name} ({str(exc).splitlines()[0]})")
+    ok = diff <= 1e-9 and not unequal
+    print(f"check at {classes} classes ({rows['planner']['pairs']:,} pairs) against {ref[:10]}: "
+          f"objective rel. diff {diff:.1e}, plan tables "
+          f"{'equal (' + ', '.join(sorted(new)) + ')' if not unequal else 'DIFFER: ' + '; '.join(unequal)}"
+          f" -> {'OK' if ok else 'FAILED'}")
 
 
 def exponents(rows: list[dict], path: str) -> None:
@@ -104,7 +138,10 @@ def exponents(rows: list[dict], path: str) -> None:
     wall = np.polyfit(logp, np.log([r["wall_s"] for r in rows]), 1)[0]
     key = "worker_peak_gb" if path == "dask" else "peak_rss_gb"
     mem = np.polyfit(logp, np.log([r[key] for r in rows]), 1)[0]
+    # CPU of this process (for dask the client's only: the workers' is not measured)
+    cpu = np.polyfit(logp, np.log([r["cpu_s"] for r in rows]), 1)[0]
     print(f"scaling exponent, {path}: wall ~ pairs^{wall:.2f}, "
+          f"{'client ' if path == 'dask' else ''}CPU ~ pairs^{cpu:.2f}, "
           f"{'peak per worker' if path == 'dask' else 'peak'} ~ pairs^{mem:.2f}")
 
 
@@ -116,7 +153,10 @@ def main() -> None:
     parser.add_argument("--dask-classes", type=int, nargs="*", default=[3000, 9000])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline-ref", default=None,
-                        help="git ref of the baseline candidates (default: merge base with main)")
+                        help="git ref of the baseline (default: merge base with main)")
+    parser.add_argument("--check", type=int, nargs="*", default=[],
+                        help="sizes (classes) at which to check the plan tables and objective "
+                             "against the baseline (one line each)")
     parser.add_argument("--worker", choices=["before", "planner", "dask"])
     args = parser.parse_args()
     if args.worker:
@@ -125,7 +165,9 @@ def main() -> None:
     ref = args.baseline_ref or subprocess.run(
         ["git", "-C", str(ROOT), "merge-base", "HEAD", "main"], capture_output=True, text=True,
         check=True).stdout.strip()
-    print(f"baseline candidates: {ref}")
+    print(f"baseline: {ref}")
+    for k in args.check:
+        check(k, args.workers, ref)
     rows = []
     sizes = sorted(set(args.classes) | set(args.before_classes) | set(args.dask_classes))
     for k in sizes:

@@ -324,8 +324,9 @@ def kv_sequence_bytes(s: dict, context: np.ndarray) -> np.ndarray:
                                                                              s["sliding_window"])
 
 
-def memory_fit(s: dict, f: dict) -> dict[str, np.ndarray]:
-    """Weights per GPU, KV capacity and the largest batch that fits, with the reason if none.
+def memory_fit(s: dict, f: dict, reasons: bool = True) -> dict[str, np.ndarray]:
+    """Weights per GPU, KV capacity and the largest batch that fits, with the reason if none
+    (``reasons`` False: ``reason`` is None, ``fits`` the same).
 
     Under DEP every GPU holds all non-expert weights and 1/n of the routed experts; its KV
     cache holds its own sequences, so the replica's batch is n times a GPU's.
@@ -340,16 +341,23 @@ def memory_fit(s: dict, f: dict) -> dict[str, np.ndarray]:
     max_batch_memory = np.where(
         s["dep"], n * np.floor(kv_capacity / n / per_sequence),
         np.floor(kv_capacity / per_sequence))
-    reason = np.full(n.shape, "", dtype=object)
-    reason[max_batch_memory < 1] = "KV cache for one sequence of isl+osl does not fit"
-    reason[usable <= 0] = "weights do not fit in GPU memory"
-    reason[n > s["gpus_per_node"]] = "tensor parallelism beyond the NVLink domain (gpus_per_node)"
-    reason[(n > s["heads"]) & ~s["dep"]] = "more GPUs than attention heads"
-    reason[(np.mod(s["heads"], n) != 0) & ~s["dep"]] = ("tensor parallelism does not divide the "
-                                                      "attention heads")
-    reason[~s["native"]] = "precision not supported on this hardware"
+    # Why a row cannot run; where several hold, the last one is the reason given.
+    failures = (
+        (max_batch_memory < 1, "KV cache for one sequence of isl+osl does not fit"),
+        (usable <= 0, "weights do not fit in GPU memory"),
+        (n > s["gpus_per_node"], "tensor parallelism beyond the NVLink domain (gpus_per_node)"),
+        ((n > s["heads"]) & ~s["dep"], "more GPUs than attention heads"),
+        ((np.mod(s["heads"], n) != 0) & ~s["dep"],
+         "tensor parallelism does not divide the attention heads"),
+        (~s["native"], "precision not supported on this hardware"))
+    fits = ~np.logical_or.reduce([np.broadcast_to(bad, n.shape) for bad, _ in failures])
+    reason = None
+    if reasons:  # (issue 26: an object array of strings per row costs the candidates seconds)
+        reason = np.full(n.shape, "", dtype=object)
+        for bad, text in failures:
+            reason[bad] = text
     return {"weights_gb_per_gpu": weights_per_gpu / 1e9, "kv_capacity_gb": kv_capacity / 1e9,
-            "max_batch_memory": max_batch_memory, "fits": reason == "", "reason": reason}
+            "max_batch_memory": max_batch_memory, "fits": fits, "reason": reason}
 
 
 def moe_efficiency(s: dict, f: dict) -> np.ndarray:
@@ -529,18 +537,19 @@ def gpu_power_fraction(f: dict, memory_busy: np.ndarray, compute_busy: np.ndarra
                       + f["power_compute"] * compute_busy)
 
 
-def evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
+def evaluate(s: dict, f: dict, reasons: bool = True) -> dict[str, np.ndarray]:
     """Every output of the model for gathered specs ``s`` and per-row factors ``f``.
 
     Rows that cannot run (zero peak FLOP/s for an unsupported precision, no KV room) produce
-    inf/NaN internally; they are masked to NaN with ``fits`` False and a ``reason``.
+    inf/NaN internally; they are masked to NaN with ``fits`` False and a ``reason`` (None
+    for every row with ``reasons`` False).
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _evaluate(s, f)
+        return _evaluate(s, f, reasons)
 
 
-def _evaluate(s: dict, f: dict) -> dict[str, np.ndarray]:
-    fit = memory_fit(s, f)
+def _evaluate(s: dict, f: dict, reasons: bool = True) -> dict[str, np.ndarray]:
+    fit = memory_fit(s, f, reasons)
     # The engine's batch limit and its token budget per step set the batch of the offline
     # (max-throughput) regime; a given concurrency is bounded by memory only.
     cap = np.minimum(np.minimum(fit["max_batch_memory"], f["max_batch"]),

@@ -101,22 +101,26 @@ def ttft_quantile(q: float, t0_s: np.ndarray, weight: np.ndarray, rho, replicas,
     c_e2, c_e1, c_both = (1 - p1) * p2, p1 * (1 - p2), p1 * p2
     at_zero = np.broadcast_to(1 - (1 - p1) * (1 - p2), t0_s.shape)
     any_close = bool(np.any(close))
+    # The bisection's arrays, allocated once and written in place (issue 26: the same
+    # operations in the same order, 1.7x faster on a block's 23,701 x 9 pairs).
+    gap, t, e1, e2, both, tail, tmp = (np.empty(t0_s.shape) for _ in range(7))
+    below, zero = np.empty(t0_s.shape, bool), np.empty(t0_s.shape, bool)
 
     def exceed(x):
-        gap = x[:, None] - t0_s
-        t = np.maximum(gap, 0.0)
+        np.subtract(x[:, None], t0_s, out=gap)
+        np.maximum(gap, 0.0, out=t)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            e1 = np.exp(np.multiply(neg_r1, t))
-            e2 = np.exp(np.multiply(neg_r2, t))
+            np.exp(np.multiply(neg_r1, t, out=e1), out=e1)
+            np.exp(np.multiply(neg_r2, t, out=e2), out=e2)
             e_p = np.where(close, np.exp(neg_rp * t), e2) if any_close else e2
-            both = np.multiply(r_p, e1)
-            both -= np.multiply(r1, e_p)
-            both /= den
-            tail = np.multiply(c_e2, e2)
-            tail += np.multiply(c_e1, e1)
-            tail += np.multiply(c_both, both)
-        np.copyto(tail, at_zero, where=t <= 0)
-        np.copyto(tail, 1.0, where=gap < 0)
+            np.multiply(r_p, e1, out=both)
+            np.subtract(both, np.multiply(r1, e_p, out=tmp), out=both)
+            np.divide(both, den, out=both)
+            np.multiply(c_e2, e2, out=tail)
+            np.add(tail, np.multiply(c_e1, e1, out=tmp), out=tail)
+            np.add(tail, np.multiply(c_both, both, out=tmp), out=tail)
+        np.copyto(tail, at_zero, where=np.less_equal(t, 0, out=zero))
+        np.copyto(tail, 1.0, where=np.less(gap, 0, out=below))
         return tail @ weight
 
     for _ in range(iterations):

@@ -26,7 +26,7 @@ from planner.problem.measurements import (MeasurementOverlay, gpus_per_unit, ins
                                   provisioning_unit_names, unit_prices)
 from planner.perf.factors import Calibration, load_calibration
 from planner.perf.model import (GPU_IDLE_FRACTION, evaluate, factor_arrays, gather_specs,
-                                mixed_tpot_ms, node_idle_kw)
+                                memory_fit, mixed_tpot_ms, node_idle_kw)
 from planner.config.schema.plan import PlanningInstance
 
 log = logging.getLogger(__name__)
@@ -318,6 +318,12 @@ OUT_KEYS = ("fits", "node_seconds_per_query", "node_power_kw", "ttft_ms", "batch
             "interleaved_prefill_compute_s", "interleaved_prefill_comm_s", "decode_compute_s",
             "decode_memory_s", "decode_fixed_s", "prefill_busy_s", "uncertainty_pct")
 CLASS_BLOCK = 16  # classes whose distinct length buckets are evaluated in one vectorised call
+# classes queued together: the queueing's searches run on a few rows per class, so per-call
+# overhead dominates unless many classes share the calls
+QUEUE_BLOCK = 64
+# Evaluate a class only on the deployments meeting its quality floor and model list (the others
+# are never eligible); False: every deployment, as before (kept for the equality tests).
+SCREEN = True
 
 
 def evaluate_classes(ctx: CandidateContext, classes) -> ClassChunk:
@@ -334,19 +340,31 @@ def evaluate_classes(ctx: CandidateContext, classes) -> ClassChunk:
     any_eligible = np.zeros(d, dtype=bool)
     cols: dict[str, list] = {k: [] for k in PAIR_COLUMNS}
     best_rows = []
-    for start in range(0, len(classes), CLASS_BLOCK):
-        block = classes[start:start + CLASS_BLOCK]
-        states = [_evaluate_class(ctx, ci, *out) for ci, out in _evaluate_block(ctx, block)]
+    screen = SCREEN and ctx.overlay is None
+    for start in range(0, len(classes), QUEUE_BLOCK):
+        block = classes[start:start + QUEUE_BLOCK]
+        states = [_evaluate_class(ctx, ci, *out)
+                  for at in range(0, len(block), CLASS_BLOCK)
+                  for ci, out in _evaluate_block(ctx, block[at:at + CLASS_BLOCK], screen)]
         answers = queue_block(ctx.instance, [s["queue"] for s in states])
         for state, (usable_util, ttft_q) in zip(states, answers):
-            ci = state["ci"]
+            ci, sub = state["ci"], state["sub"]
             out, best = _finish_class(ctx, state, usable_util, ttft_q)
-            fits_full = out["fits"][ctx.expand]
-            elig_full = out["eligible"][ctx.expand]
-            any_fit |= fits_full
-            any_eligible |= elig_full
-            rows = np.flatnonzero(elig_full)
-            src = ctx.expand[rows]
+            if screen and not out["eligible"].any():
+                # No eligible pair: the diagnosis' closest values are over every deployment,
+                # so this class is evaluated again without the screen.
+                state = _evaluate_class(ctx, ci, *next(_evaluate_block(ctx, [ci], False))[1])
+                out, best = _finish_class(ctx, state, *queue_block(ctx.instance,
+                                                                   [state["queue"]])[0])
+                sub = state["sub"]
+            fits_base = np.zeros(ctx.base.size, dtype=bool)
+            fits_base[sub] = out["fits"]
+            any_fit |= fits_base[ctx.expand]
+            elig = np.flatnonzero(out["eligible"])  # positions in sub
+            # grid rows of the eligible base deployments, each at every folded site (sorted)
+            rows = (sub[elig][:, None] * ctx.fold + np.arange(ctx.fold)).reshape(-1)
+            src = np.repeat(elig, ctx.fold)
+            any_eligible[rows] = True
             for k in PAIR_COLUMNS:
                 if k == "class_idx":
                     cols[k].append(np.full(rows.size, ci, dtype=np.int64))
@@ -355,6 +373,14 @@ def evaluate_classes(ctx: CandidateContext, classes) -> ClassChunk:
                 else:
                     cols[k].append(out[k][src])
             best_rows.append(best)
+    if screen and classes:
+        # The screen leaves deployments unevaluated for the classes whose quality floor or
+        # model list they fail; whether they fit *some* class is still reported. Fitting
+        # (``memory_fit``) depends on a class only through its longest bucket's context
+        # (isl + osl) and is monotone in it (the KV bytes of one sequence grow with the
+        # context), so a deployment fits some class iff it fits the class whose longest
+        # bucket is shortest.
+        any_fit |= fits_shortest(ctx, classes)[ctx.expand]
     if cols["class_idx"]:
         pairs = pd.DataFrame({k: np.concatenate(cols.pop(k)) for k in PAIR_COLUMNS},
                              copy=False)
@@ -364,50 +390,94 @@ def evaluate_classes(ctx: CandidateContext, classes) -> ClassChunk:
     return ClassChunk(pairs, any_fit, any_eligible, best_rows)
 
 
-def _evaluate_block(ctx: CandidateContext, block: list):
-    """Yield (class, (out, isl, osl, weight)) per class of ``block``: the performance model's
-    output over (deployment, the class's buckets), rows deployment-major, read from one
-    evaluation of the block's distinct buckets."""
+def fits_shortest(ctx: CandidateContext, classes: list) -> np.ndarray:
+    """Per base deployment: fits the class (of ``classes``) whose longest bucket has the
+    shortest context, i.e. fits some class of ``classes`` (see :func:`evaluate_classes`)."""
+    best = None
+    for ci in classes:
+        cls = ctx.instance.classes[ci]
+        isl, osl, _ = joint_buckets(cls.input_tokens, cls.output_tokens)
+        k = int(np.argmax(isl + osl))
+        if best is None or isl[k] + osl[k] < best[0] + best[1]:
+            best = (isl[k], osl[k])
     d = ctx.base.size
-    lengths = {}
+    specs = dict(ctx.specs_b, isl=np.full(d, best[0]), osl=np.full(d, best[1]))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return memory_fit(specs, ctx.factors_b, reasons=False)["fits"]
+
+
+def class_screen(ctx: CandidateContext, cls) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per base deployment, for class ``cls``, what needs no performance model: the quality
+    credited (reasoning models only count for test-time-scaling classes), whether it meets the
+    class's quality floor and whether its model is allowed."""
+    credited = np.where(ctx.reasoning_b & ~cls.test_time_scaling, 0.0, ctx.quality_b)
+    ok_quality = credited >= cls.min_quality - 1e-9
+    allowed = (np.isin(ctx.model_b, [ctx.catalog.model_id(m) for m in cls.models])
+               if cls.models else np.ones(ctx.base.size, bool))
+    return credited, ok_quality, allowed
+
+
+def _evaluate_block(ctx: CandidateContext, block: list, screen: bool):
+    """Yield (class, (sub, out, isl, osl, weight)) per class of ``block``: ``sub`` the base
+    deployments evaluated for the class (all, or with ``screen`` those meeting its quality floor
+    and model list: the others are never eligible, whatever the performance model says) and the
+    performance model's output over (``sub``, the class's buckets), rows deployment-major, read
+    from one evaluation of the block's distinct (deployment, bucket) cases."""
+    d = ctx.base.size
+    lengths, subs = {}, {}
     for ci in block:
         cls = ctx.instance.classes[ci]
         lengths[ci] = joint_buckets(cls.input_tokens, cls.output_tokens)
-    both = np.unique(np.concatenate([np.column_stack(lengths[ci][:2]) for ci in block]), axis=0)
+        if screen:
+            _, ok_quality, allowed = class_screen(ctx, cls)
+            subs[ci] = np.flatnonzero(ok_quality & allowed)
+        else:
+            subs[ci] = np.arange(d)
+    both, inverse = np.unique(np.concatenate([np.column_stack(lengths[ci][:2]) for ci in block]),
+                              axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
     u = both.shape[0]
-    tiled = {k: (np.repeat(v, u) if isinstance(v, np.ndarray) and v.shape == (d,) else v)
+    need = np.zeros((d, u), dtype=bool)
+    where, at = {}, 0
+    for ci in block:
+        b = lengths[ci][0].size
+        where[ci] = inverse[at:at + b]
+        at += b
+        need[np.ix_(subs[ci], where[ci])] = True
+    cases = np.flatnonzero(need)  # (deployment, bucket) cases, deployment-major
+    dep_of, bucket_of = np.divmod(cases, u)
+    position = np.full(d * u, -1, dtype=np.int64)
+    position[cases] = np.arange(cases.size)
+    position = position.reshape(d, u)
+    tiled = {k: (v[dep_of] if isinstance(v, np.ndarray) and v.shape == (d,) else v)
              for k, v in ctx.specs_b.items()}
-    tiled["isl"], tiled["osl"] = np.tile(both[:, 0], d), np.tile(both[:, 1], d)
-    f = {k: np.repeat(v, u) for k, v in ctx.factors_b.items()}
-    out = evaluate(tiled, f)
-    index = {(a, b): i for i, (a, b) in enumerate(both.tolist())}
+    tiled["isl"], tiled["osl"] = both[bucket_of, 0], both[bucket_of, 1]
+    f = {k: v[dep_of] for k, v in ctx.factors_b.items()}
+    out = evaluate(tiled, f, reasons=False)
+    n = cases.size
     keys = list(out) if ctx.overlay is not None else [k for k in OUT_KEYS if k in out]
     for ci in block:
         isl, osl, weight = lengths[ci]
-        where = np.array([index[(a, b)] for a, b in zip(isl.tolist(), osl.tolist())])
-        mine = {}
-        for k in keys:
-            v = out[k]
-            if isinstance(v, np.ndarray) and v.shape == (d * u,):
-                mine[k] = v.reshape(d, u)[:, where].reshape(-1)
-            else:
-                mine[k] = v
-        yield ci, (mine, isl, osl, weight)
+        take = position[np.ix_(subs[ci], where[ci])].reshape(-1)
+        mine = {k: (out[k][take] if isinstance(out[k], np.ndarray) and out[k].shape == (n,)
+                    else out[k]) for k in keys}
+        yield ci, (subs[ci], mine, isl, osl, weight)
 
 
-def _evaluate_class(ctx: CandidateContext, ci: int, out: dict, isl: np.ndarray,
-                    osl: np.ndarray, weight: np.ndarray) -> dict:
-    """One class over the (site-folded) grid, up to its queueing: the state that
-    :func:`_finish_class` completes, with the queueing model's inputs on the rows to queue."""
-    instance, catalog = ctx.instance, ctx.catalog
+def _evaluate_class(ctx: CandidateContext, ci: int, sub: np.ndarray, out: dict,
+                    isl: np.ndarray, osl: np.ndarray, weight: np.ndarray) -> dict:
+    """One class over the base deployments ``sub`` of the (site-folded) grid, up to its
+    queueing: the state that :func:`_finish_class` completes, with the queueing model's inputs
+    on the rows to queue."""
+    instance = ctx.instance
     adjust = instance.adjustments
     o_ceiling = instance.options.utilization_ceiling
     cls = instance.classes[ci]
-    d = ctx.base.size
+    d = sub.size
     b = isl.size
     tiled = {"isl": np.tile(isl, d), "osl": np.tile(osl, d)}
     f = None
-    if ctx.overlay is not None:  # the overlay reads every spec and factor per (deployment, bucket)
+    if ctx.overlay is not None:  # (no screen: ``sub`` is every deployment)  # the overlay reads every spec and factor per (deployment, bucket)
         tiled = {k: (np.repeat(v, b) if isinstance(v, np.ndarray) and v.shape == (d,) else v)
                  for k, v in ctx.specs_b.items()} | tiled
         f = {k: np.repeat(v, b) for k, v in ctx.factors_b.items()}
@@ -423,8 +493,8 @@ def _evaluate_class(ctx: CandidateContext, ci: int, out: dict, isl: np.ndarray,
             ci, len(instance.classes), tiled, f, out, fits_b, node_s, node_kw, ttft, tpot,
             shape, ctx.grid["max_concurrency"].to_numpy(float))
     if ctx.ratio_b is not None:  # issue 13: per provisioned unit
-        node_s = node_s / ctx.ratio_b[:, None]
-        node_kw = node_kw * ctx.ratio_b[:, None]
+        node_s = node_s / ctx.ratio_b[sub, None]
+        node_kw = node_kw * ctx.ratio_b[sub, None]
     fits = fits_b.all(axis=1)
     node_s = node_s / adjust.throughput_scale
     node_kw = node_kw * adjust.power_scale
@@ -436,10 +506,10 @@ def _evaluate_class(ctx: CandidateContext, ci: int, out: dict, isl: np.ndarray,
     tpot_q = np.where(fits, weighted_quantile(np.nan_to_num(tpot, nan=np.inf), weight, q),
                       np.inf)
     ok_tpot = tpot_q <= (cls.slo.tpot_ms or np.inf)
-    credited = np.where(ctx.reasoning_b & ~cls.test_time_scaling, 0.0, ctx.quality_b)
-    ok_quality = credited >= cls.min_quality - 1e-9
-    allowed = (np.isin(ctx.model_b, [catalog.model_id(m) for m in cls.models])
-               if cls.models else np.ones(d, bool))
+    credited_all, ok_quality, allowed = class_screen(ctx, cls)
+    # the best quality over every allowed deployment (evaluated or not), for the diagnosis
+    best_quality = float(credited_all[allowed].max()) if allowed.any() else 0.0
+    credited, ok_quality, allowed = credited_all[sub], ok_quality[sub], allowed[sub]
     # Issue 22: TTFT at the percentile under Poisson arrivals to the pool of replicas, and
     # the pair's usable utilisation (the largest meeting the TTFT SLO, at most the ceiling).
     # Issue 26: the queueing model (most of the candidates' time) runs only where its answer
@@ -488,11 +558,11 @@ def _finish_class(ctx: CandidateContext, state: dict, usable_util: np.ndarray,
     """The rest of a class's evaluation, given the queueing's answers on its queued rows."""
     (instance, cls, ci, out, ttft, tpot, tiled, weight, shape, q, overlay, fits, ok_tpot,
      candidates, ttft_unloaded_q, slo, d, b, node_s, node_kw, o_ceiling, f, credited,
-     ok_quality, allowed, tpot_q) = (
+     ok_quality, allowed, tpot_q, sub) = (
         state[k] for k in ("instance", "cls", "ci", "out", "ttft", "tpot", "tiled", "weight",
                            "shape", "q", "overlay", "fits", "ok_tpot", "candidates",
                            "ttft_unloaded_q", "slo", "d", "b", "node_s", "node_kw", "o_ceiling",
-                           "f", "credited", "ok_quality", "allowed", "tpot_q"))
+                           "f", "credited", "ok_quality", "allowed", "tpot_q", "sub"))
     if overlay is not None:  # a measured profile was taken at its SLO-meeting load already
         measured = (overlay.dep_source[:, ci] == 1) & fits
         usable_util[measured] = instance.options.utilization_ceiling
@@ -510,7 +580,7 @@ def _finish_class(ctx: CandidateContext, state: dict, usable_util: np.ndarray,
             ttft_q[measured] = ttft_unloaded_q[measured]
         ok_ttft = np.isfinite(usable_util) & (ttft_q <= (slo or np.inf) * (1 + 1e-9))
     ns = np.where(fits, np.nansum(node_s * weight, axis=1), np.nan)
-    dyn_kwh = np.where(fits, np.nansum((node_kw - ctx.idle_b[:, None]) * node_s * weight,
+    dyn_kwh = np.where(fits, np.nansum((node_kw - ctx.idle_b[sub, None]) * node_s * weight,
                                        axis=1) / 3600, np.nan)
     wh_it = np.where(fits, np.nansum(node_kw * node_s * weight, axis=1) / 3.6, np.nan)
     # Stated relative uncertainty of the pair's coefficients (issue 14): the perf model's
@@ -518,7 +588,7 @@ def _finish_class(ctx: CandidateContext, state: dict, usable_util: np.ndarray,
     # over the class's length buckets. NaN (missing) is reported as "treated as exact".
     unc = out.get("uncertainty_pct")
     if unc is None and ctx.factors_b.get("uncertainty_pct") is not None:
-        unc = np.repeat(ctx.factors_b["uncertainty_pct"], b)
+        unc = np.repeat(ctx.factors_b["uncertainty_pct"][sub], b)
     unc_pct = np.full(d, np.nan)
     if unc is not None:
         u = np.asarray(unc, float).reshape(shape)
@@ -538,7 +608,7 @@ def _finish_class(ctx: CandidateContext, state: dict, usable_util: np.ndarray,
         "min_quality": cls.min_quality,
         "best_ttft_ms": (float(np.min(ttft_unloaded_q[usable])) if usable.any() else np.inf),
         "best_tpot_ms": float(np.min(tpot_q[usable])) if usable.any() else np.inf,
-        "best_quality": float(credited[allowed].max()) if allowed.any() else 0.0,
+        "best_quality": state["best_quality"],
         # Closest values of an SLO-vs-quality conflict: the best latency among candidates
         # meeting the quality floor, the best quality among those meeting the SLO.
         "best_ttft_with_quality_ms": _least(ttft_unloaded_q, usable & ok_quality),

@@ -99,21 +99,26 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, for
     # (by node-seconds), facility side.
     ns_total = np.bincount(c.pair_dep, weights=x * c.node_seconds, minlength=c.n_deployments)
     idle_per_ns = np.divide(idle_kwh, ns_total, out=np.zeros_like(idle_kwh), where=ns_total > 0)
-    wh = (c.dynamic_kwh + idle_per_ns[c.pair_dep] * c.node_seconds) * site_factor[
-        c.dep_site[c.pair_dep]] * 1e3
-    served = x > 1e-9 * c.demand.max()
+    # Only the served pairs make rows (issue 26: no table of every pair - millions of rows
+    # with two string columns - to filter afterwards).
+    served = np.flatnonzero(x > 1e-9 * c.demand.max())
+    sd = c.pair_dep[served]
+    wh = (c.dynamic_kwh[served] + idle_per_ns[sd] * c.node_seconds[served]) * site_factor[
+        c.dep_site[sd]] * 1e3
     pairs = c.pairs
     class_ids = c.classes["id"].to_numpy()
+    pc, xs = c.pair_class[served], x[served]
     assignment = pd.DataFrame({
-        "class": class_ids[c.pair_class], "deployment": labels[c.pair_dep],
-        "queries_per_day": x, "share": x / c.demand[c.pair_class], "wh_per_query": wh,
-        "ttft_ms": pairs["ttft_ms"].to_numpy(), "tpot_ms": pairs["tpot_ms"].to_numpy()})
+        "class": class_ids[pc], "deployment": labels[sd],
+        "queries_per_day": xs, "share": xs / c.demand[pc], "wh_per_query": wh,
+        "ttft_ms": pairs["ttft_ms"].to_numpy()[served],
+        "tpot_ms": pairs["tpot_ms"].to_numpy()[served]})
     # Issue 22: the TTFT without queueing and the utilisation the SLO leaves the pair.
     for col in ("ttft_unloaded_ms", "usable_utilization"):
         if col in pairs:
-            assignment[col] = pairs[col].to_numpy()
-    assignment = assignment[served].sort_values(["class", "queries_per_day"],
-                                                ascending=[True, False]).reset_index(drop=True)
+            assignment[col] = pairs[col].to_numpy()[served]
+    assignment = assignment.sort_values(["class", "queries_per_day"],
+                                        ascending=[True, False]).reset_index(drop=True)
     classes = []
     # Each class's rows, in the table's order (issue 26: one pass, not one scan per class).
     rows_of = assignment.groupby("class", sort=False).indices
@@ -143,5 +148,9 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, for
 
 def _hourly_dynamic_kw(c: Coefficients, x: np.ndarray) -> np.ndarray:
     out = np.zeros((c.n_deployments, HOURS))
-    np.add.at(out, c.pair_dep, (x * c.dynamic_kwh)[:, None] * c.profile[c.pair_class] / HOURS)
+    # Only pairs with queries add anything (issue 26: not a pairs x 24 array of mostly zeros);
+    # the same additions in the same order.
+    p = np.flatnonzero(x)
+    np.add.at(out, c.pair_dep[p], (x[p] * c.dynamic_kwh[p])[:, None] * c.profile[c.pair_class[p]]
+              / HOURS)
     return out

@@ -108,51 +108,125 @@ def full_reduced_costs(c: Coefficients, unit: float, form: Form, row_dual: np.nd
     return pair_reduced_costs(pricing, y, c.n_pairs), row_dual[form.rows[DEMAND.name].index]
 
 
-def solve_lp_colgen(c: Coefficients, time_limit_s: float = 60.0, unit: float | None = None,
-                    initial_per_class: int = INITIAL_PER_CLASS,
-                    add_per_class: int = ADD_PER_CLASS, max_rounds: int = 100) -> ColgenResult:
-    """The LP by column generation; the result is the full LP's optimum (status OPTIMAL only
-    when no pair prices out negative)."""
+class LocalPricer:
+    """Column generation's pairs in this process: the master's pair set K as a mask over
+    ``c``'s pairs, priced by :func:`full_reduced_costs`. :func:`column_generation` drives it;
+    :class:`planner.solve.distributed.DaskPricer` is the same interface over worker-held
+    chunks."""
+
+    def __init__(self, c: Coefficients, unit: float):
+        self.c, self.unit = c, unit
+        self.pricing = pricing_form(c, unit)
+        self.in_master = np.zeros(c.n_pairs, dtype=bool)
+        self.pending = self.rc = self.pi = None
+
+    def max_per_query(self) -> float:
+        per_query, _ = objective_weights(self.c, self.unit)
+        return float(np.max(np.abs(per_query))) if per_query.size else 0.0
+
+    def start(self, k: int) -> None:
+        self.in_master = lowest_per_class(self.c, standalone_cost(self.c, self.unit), k)
+
+    def master(self) -> Coefficients:
+        return pair_subset(self.c, self.in_master)
+
+    def widen(self, k: int) -> bool:
+        """After an infeasible master: the k cheapest pairs of every class join (False when
+        every pair is in already)."""
+        if self.in_master.all():
+            return False
+        self.in_master |= lowest_per_class(self.c, standalone_cost(self.c, self.unit), k)
+        return True
+
+    def price(self, form: Form, row_dual: np.ndarray, tol: float, k: int) -> tuple[int, float]:
+        """Price every pair under the master's lifted dual; the k most negative per class
+        outside K wait in ``pending``. Returns (pairs pending, least reduced cost)."""
+        self.rc, self.pi = full_reduced_costs(self.c, self.unit, form, row_dual, self.pricing)
+        negative = (self.rc < -tol) & ~self.in_master
+        self.pending = lowest_per_class(self.c, self.rc, k, negative)
+        return int(self.pending.sum()), float(self.rc.min())
+
+    def admit(self) -> None:
+        self.in_master |= self.pending
+
+
+@dataclass
+class Loop:
+    """What :func:`column_generation` ends with: the last master's result (over its pairs),
+    its problem and form, the rounds, and whether pairs still priced out (time or round
+    limit); ``stopped``: the last master was not solved to optimality."""
+
+    result: Result
+    master: Coefficients
+    form: Form
+    rounds: list
+    added: int
+    stopped: bool
+    seconds: float
+
+
+def column_generation(pricer, unit: float, time_limit_s: float,
+                      initial_per_class: int = INITIAL_PER_CLASS,
+                      add_per_class: int = ADD_PER_CLASS, max_rounds: int = 100,
+                      label: str = "colgen") -> Loop:
+    """The column generation loop (see the module docstring) over a pricer: ``LocalPricer``
+    in one process, ``planner.solve.distributed.DaskPricer`` over a Dask cluster. The master
+    is solved here; the pricer holds the pairs, prices them and says which join."""
     t_start = time.perf_counter()
-    unit = demand_unit(c) if unit is None else unit
-    per_query, _ = objective_weights(c, unit)
-    tol = RC_TOL * float(np.max(np.abs(per_query))) if per_query.size else 0.0
-    in_master = lowest_per_class(c, standalone_cost(c, unit), initial_per_class)
-    pricing = pricing_form(c, unit)
+    tol = RC_TOL * pricer.max_per_query()
+    pricer.start(initial_per_class)
     rounds = []
     while True:
         t0 = time.perf_counter()
-        master = pair_subset(c, in_master)
+        master = pricer.master()
         form = build(master, Options(aggregated=True, unit=unit))
         left = time_limit_s - (time.perf_counter() - t_start)
         res, _, phase = solve_lp_direct(master, max(left, 0.01), unit, form=form)
         if res.status is not Status.OPTIMAL:
             # A master can be infeasible where the full LP is not (a capped site short of the
-            # cheap pairs): take every pair of the classes that lack options, else give up.
-            if res.status is Status.INFEASIBLE and not in_master.all():
-                in_master |= lowest_per_class(c, standalone_cost(c, unit),
-                                              4 * max(initial_per_class, 1) * (len(rounds) + 2))
+            # cheap pairs): take more pairs of every class, else give up.
+            if res.status is Status.INFEASIBLE and pricer.widen(
+                    4 * max(initial_per_class, 1) * (len(rounds) + 2)):
                 rounds.append({"pairs": int(master.n_pairs), "objective": None,
                                "added": -1, "seconds": time.perf_counter() - t0})
                 continue
-            return ColgenResult(res, unit, rounds, int(in_master.sum()))
-        rc, pi = full_reduced_costs(c, unit, form, res.row_dual, pricing)
-        negative = (rc < -tol) & ~in_master
-        add = lowest_per_class(c, rc, add_per_class, negative)
+            return Loop(res, master, form, rounds, 0, True, time.perf_counter() - t_start)
+        added, min_rc = pricer.price(form, res.row_dual, tol, add_per_class)
         rounds.append({"pairs": int(master.n_pairs), "objective": res.objective,
-                       "added": int(add.sum()), "nonzeros": int(form.a.nnz), "min_rc": float(rc.min()),
+                       "added": added, "nonzeros": int(form.a.nnz), "min_rc": min_rc,
                        "highs_s": phase["highs"], "seconds": time.perf_counter() - t0})
-        log.info("colgen round %d: %d pairs, objective %.9g, %d priced in", len(rounds),
-                 master.n_pairs, res.objective, add.sum())
-        if not add.any() or len(rounds) >= max_rounds or \
+        log.info("%s round %d: %d pairs, objective %.9g, %d priced in", label, len(rounds),
+                 master.n_pairs, res.objective, added)
+        if not added or len(rounds) >= max_rounds or \
                 time.perf_counter() - t_start >= time_limit_s:
             break
-        in_master |= add
-    idx = np.flatnonzero(in_master)
+        pricer.admit()
+    return Loop(res, master, form, rounds, added, False, time.perf_counter() - t_start)
+
+
+def loop_result(loop: Loop, x: np.ndarray, flows) -> Result:
+    """The result of a finished loop: OPTIMAL only when no pair priced out; ``x`` and
+    ``flows`` over the pairs the caller reports (values and duals: the last master's)."""
+    res = loop.result
+    status = Status.OPTIMAL if not loop.added else Status.TIME_LIMIT
+    return Result(status, res.objective, x, res.n, mip_gap=0.0, dual_bound=res.objective,
+                  seconds=loop.seconds, duals=res.duals, values=res.values, flows=flows)
+
+
+def solve_lp_colgen(c: Coefficients, time_limit_s: float = 60.0, unit: float | None = None,
+                    initial_per_class: int = INITIAL_PER_CLASS,
+                    add_per_class: int = ADD_PER_CLASS, max_rounds: int = 100) -> ColgenResult:
+    """The LP by column generation; the result is the full LP's optimum (status OPTIMAL only
+    when no pair prices out negative)."""
+    unit = demand_unit(c) if unit is None else unit
+    pricer = LocalPricer(c, unit)
+    loop = column_generation(pricer, unit, time_limit_s, initial_per_class, add_per_class,
+                             max_rounds)
+    if loop.stopped:
+        return ColgenResult(loop.result, unit, loop.rounds, int(loop.master.n_pairs))
+    idx = np.flatnonzero(pricer.in_master)
     x = np.zeros(c.n_pairs)
-    x[idx] = res.x
-    status = Status.OPTIMAL if not add.any() else Status.TIME_LIMIT
-    out = Result(status, res.objective, x, res.n, mip_gap=0.0, dual_bound=res.objective,
-                 seconds=time.perf_counter() - t_start, duals=res.duals,
-                 values=res.values, flows=map_flows(res.flows, idx, c.n_pairs))  # values and duals: the last master's (``form``)
-    return ColgenResult(out, unit, rounds, int(idx.size), rc, pi, form, pricing)
+    x[idx] = loop.result.x
+    out = loop_result(loop, x, map_flows(loop.result.flows, idx, c.n_pairs))
+    return ColgenResult(out, unit, loop.rounds, int(idx.size), pricer.rc, pricer.pi,
+                        loop.form, pricer.pricing)

@@ -38,13 +38,11 @@ import pandas as pd
 
 from formulations.coefficients import Coefficients
 from formulations.constraints import demand_unit, objective_weights
-from formulations.form import Options, build
 from formulations.pricing import lift_duals, pair_reduced_costs
 from planner.errors import InputError, PlannerError
-from planner.solve.colgen import (ADD_PER_CLASS, INITIAL_PER_CLASS, RC_TOL, ColgenResult,
-                                  lowest_per_class, pricing_form, standalone_cost)
-from planner.solve.lp import solve_lp_direct
-from planner.solve.result import Result, Status
+from planner.solve.colgen import (ColgenResult, column_generation, lowest_per_class,
+                                  loop_result, pricing_form, standalone_cost)
+from planner.solve.result import Result
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +51,8 @@ SCHEDULER = re.compile(r"^(local(:\d{1,3})?|((tcp|tls|inproc|ucx|ws|wss)://)?"
 CHUNK_CLASSES = 100  # classes per chunk (about 2,500 pairs a class at most on the bench grid)
 BYTES_PER_PAIR = 900  # a worker's memory per eligible pair it holds: the pair table (17
 # columns), the chunk's Coefficients and pricing form, the Python base (measured at peak:
-# 2.14 GB per worker holding 2.5M pairs, ~850 bytes a pair; rounded up)
+# 1.68 GB per worker holding 2.5M pairs, ~670 bytes a pair; 2.14 GB / ~850 before the
+# candidates' screen; kept at 900 for headroom)
 CONNECT_TIMEOUT_S = 10
 PRUNE_DOMINATED = True  # as build_coefficients (benchmarks set False to keep every pair)
 LOCAL_MEMORY_LIMIT = "3GB"  # per worker of ``local[:N]`` (the issue's local cluster)
@@ -323,7 +322,7 @@ def _solve(client, where, instance, time_limit_s, chunk_classes, prune_dominated
     skeleton = _restrict(skeleton, distinct_keep)
     coef = [client.submit(_restrict, f, distinct_keep, pure=False) for f in coef]
 
-    cg = _colgen(client, coef, skeleton, time_limit_s)
+    cg = _colgen(client, coef, skeleton, time_limit_s, report.pairs)
     timings["solve"] = cg.result.seconds
     timings["colgen_rounds"] = len(cg.rounds)
     timings["colgen_pairs"] = cg.pairs_in_master
@@ -382,51 +381,58 @@ class _CG:
     form: object
 
 
-def _colgen(client, coef, skeleton: Coefficients, time_limit_s: float) -> _CG:
-    """:func:`planner.solve.colgen.solve_lp_colgen` with the pairs on the workers."""
-    t_start = time.perf_counter()
+class DaskPricer:
+    """:class:`planner.solve.colgen.LocalPricer`'s interface over worker-held chunks: each
+    chunk's master pairs are kept here (only they travel), pricing is a map over the chunks
+    (each returns its k most negative pairs per class outside the master), and the master's
+    pairs stay in one process's (chunk, then pair) order, so every master is the same LP."""
+
+    def __init__(self, client, coef: list, skeleton: Coefficients, unit: float, n_pairs: int):
+        self.client, self.coef, self.skeleton, self.unit = client, coef, skeleton, unit
+        self.n_pairs = n_pairs
+        self.pricing = [client.submit(pricing_form, f, unit, pure=False) for f in coef]
+        self.held = self.pending = None
+
+    def max_per_query(self) -> float:
+        prices = _gather(self.client, [self.client.submit(_chunk_prices, f, self.unit,
+                                                          pure=False) for f in self.coef],
+                         "pricing")
+        return max((p["max_per_query"] for p in prices), default=0.0)
+
+    def _lowest(self, k: int) -> list[dict]:
+        return _gather(self.client, [self.client.submit(_initial, f, self.unit, k, pure=False)
+                                     for f in self.coef], "the first master")
+
+    def start(self, k: int) -> None:
+        self.held = self._lowest(k)
+
+    def master(self) -> Coefficients:
+        return _master(self.skeleton, self.held)
+
+    def widen(self, k: int) -> bool:
+        if sum(len(h["idx"]) for h in self.held) >= self.n_pairs:
+            return False
+        self.held = _merge(self.held, self._lowest(k))
+        return True
+
+    def price(self, form, row_dual, tol: float, k: int) -> tuple[int, float]:
+        client = self.client
+        form_f, dual_f = client.scatter([form, np.asarray(row_dual)], broadcast=True)
+        self.pending = _gather(client, [client.submit(_price, f, p, form_f, dual_f, h["idx"],
+                                                      tol, k, pure=False)
+                                        for f, p, h in zip(self.coef, self.pricing,
+                                                           self.held)], "pricing")
+        return (int(sum(len(a["idx"]) for a in self.pending)),
+                min(a["min_rc"] for a in self.pending))
+
+    def admit(self) -> None:
+        self.held = _merge(self.held, self.pending)
+
+
+def _colgen(client, coef, skeleton: Coefficients, time_limit_s: float, n_pairs: int) -> _CG:
+    """:func:`planner.solve.colgen.column_generation` with the pairs on the workers."""
     unit = demand_unit(skeleton)
-    prices = _gather(client, [client.submit(_chunk_prices, f, unit, pure=False) for f in coef],
-                     "pricing")
-    tol = RC_TOL * max((p["max_per_query"] for p in prices), default=0.0)
-    pricing = [client.submit(pricing_form, f, unit, pure=False) for f in coef]
-    held = _gather(client, [client.submit(_initial, f, unit, INITIAL_PER_CLASS, pure=False)
-                            for f in coef], "the first master")
-    rounds = []
-    while True:
-        t0 = time.perf_counter()
-        master = _master(skeleton, held)
-        form = build(master, Options(aggregated=True, unit=unit))
-        left = time_limit_s - (time.perf_counter() - t_start)
-        res, _, phase = solve_lp_direct(master, max(left, 0.01), unit, form=form)
-        if res.status is not Status.OPTIMAL:
-            if res.status is Status.INFEASIBLE:
-                k = 4 * max(INITIAL_PER_CLASS, 1) * (len(rounds) + 2)
-                more = _gather(client, [client.submit(_initial, f, unit, k, pure=False)
-                                        for f in coef], "the first master")
-                merged = _merge(held, more)
-                if sum(len(m["idx"]) for m in merged) > master.n_pairs:
-                    held = merged
-                    rounds.append({"pairs": int(master.n_pairs), "objective": None,
-                                   "added": -1, "seconds": time.perf_counter() - t0})
-                    continue
-            return _CG(res, rounds, master.n_pairs, master, unit, form)
-        form_f, dual_f = client.scatter([form, np.asarray(res.row_dual)], broadcast=True)
-        add = _gather(client, [client.submit(_price, f, p, form_f, dual_f, h["idx"], tol,
-                                             ADD_PER_CLASS, pure=False)
-                               for f, p, h in zip(coef, pricing, held)], "pricing")
-        added = sum(len(a["idx"]) for a in add)
-        min_rc = min(a["min_rc"] for a in add)
-        rounds.append({"pairs": int(master.n_pairs), "objective": res.objective,
-                       "added": int(added), "nonzeros": int(form.a.nnz), "min_rc": min_rc,
-                       "highs_s": phase["highs"], "seconds": time.perf_counter() - t0})
-        log.info("colgen (dask) round %d: %d pairs, objective %.9g, %d priced in",
-                 len(rounds), master.n_pairs, res.objective, added)
-        if not added or len(rounds) >= 100 or time.perf_counter() - t_start >= time_limit_s:
-            break
-        held = _merge(held, add)
-    status = Status.OPTIMAL if not added else Status.TIME_LIMIT
-    out = Result(status, res.objective, res.x, res.n, mip_gap=0.0, dual_bound=res.objective,
-                 seconds=time.perf_counter() - t_start, duals=res.duals, values=res.values,
-                 flows=res.flows)
-    return _CG(out, rounds, master.n_pairs, master, unit, form)
+    loop = column_generation(DaskPricer(client, coef, skeleton, unit, n_pairs), unit,
+                             time_limit_s, label="colgen (dask)")
+    out = loop.result if loop.stopped else loop_result(loop, loop.result.x, loop.result.flows)
+    return _CG(out, loop.rounds, loop.master.n_pairs, loop.master, unit, loop.form)
