@@ -776,7 +776,8 @@ OCCUPANCY_POINTS = 8  # running batches at which ``bucket_numbers`` gives TPOT (
 
 
 def bucket_numbers(instance: PlanningInstance, deployments: pd.DataFrame, ci: int,
-                   calibration: Calibration | None = None) -> dict[str, np.ndarray]:
+                   calibration: Calibration | None = None, occupancy: bool = True
+                   ) -> dict[str, np.ndarray]:
     """Per (deployment, length bucket) of class ``ci``: unloaded TTFT, prefill work, decode
     time and TPOT (seconds), the running batch, and the buckets' weights; the same model path
     as the candidates (for ``planner simulate``). ``deployments``: model, precision, hardware,
@@ -785,7 +786,7 @@ def bucket_numbers(instance: PlanningInstance, deployments: pd.DataFrame, ci: in
     Also TPOT at lower running batches (issue 22: a replica that is not full steps faster):
     ``occupancy`` (deployments x OCCUPANCY_POINTS, geometric from 1 to the deployment's slots)
     and ``tpot_at_occupancy_s`` (deployments x buckets x points), the same class-mix TPOT with
-    the model evaluated at each running batch."""
+    the model evaluated at each running batch (``occupancy`` False: without them)."""
     with instance_catalog_context(instance):
         calibration = calibration or load_calibration()
         cls = instance.classes[ci]
@@ -805,6 +806,12 @@ def bucket_numbers(instance: PlanningInstance, deployments: pd.DataFrame, ci: in
 
         out, tpot = at(cases)
         batch = out["batch"].reshape(shape)
+        numbers = {"weight": weight, "t0_s": out["ttft_ms"].reshape(shape) / 1e3 / scale,
+                   "prefill_s": np.nan_to_num(out["prefill_busy_s"].reshape(shape)) / scale,
+                   "decode_s": osl[None, :] * tpot / 1e3, "tpot_s": tpot / 1e3,
+                   "batch": batch, "fits": out["fits"].reshape(shape)}
+        if not occupancy:
+            return numbers
         slots = np.maximum(np.floor(np.nansum(batch * weight, axis=1)), 1.0)
         occupancy = np.geomspace(np.ones(d), slots, OCCUPANCY_POINTS, axis=1)
         grid = np.empty((d, b, OCCUPANCY_POINTS))
@@ -813,8 +820,4 @@ def bucket_numbers(instance: PlanningInstance, deployments: pd.DataFrame, ci: in
                               cases["concurrency"].to_numpy(float))
             grid[:, :, g] = at(cases.assign(concurrency=at_g))[1]
         grid[:, :, -1] = tpot  # the full running batch: the plan's own TPOT
-        return {"weight": weight, "t0_s": out["ttft_ms"].reshape(shape) / 1e3 / scale,
-                "prefill_s": np.nan_to_num(out["prefill_busy_s"].reshape(shape)) / scale,
-                "decode_s": osl[None, :] * tpot / 1e3, "tpot_s": tpot / 1e3,
-                "batch": batch, "fits": out["fits"].reshape(shape),
-                "occupancy": occupancy, "tpot_at_occupancy_s": grid / 1e3}
+        return numbers | {"occupancy": occupancy, "tpot_at_occupancy_s": grid / 1e3}
