@@ -210,17 +210,19 @@ def stated_uncertainty(fitted: dict[str, FamilyFactors], pooled: FamilyFactors,
     return out, default
 
 
-def fit_engines(calibration: Calibration, rows: pd.DataFrame, engine: str
-                ) -> dict[str, EngineFactors]:
+def fit_engines(calibration: Calibration, rows: pd.DataFrame, engine: str,
+                latency: bool = True) -> dict[str, EngineFactors]:
     """Stage 2: ``engine``'s factors pooled over its rows, and per hardware family that has
-    rows (an engine's maturity differs by GPU generation: vLLM 0.11 on Blackwell)."""
-    out = {engine: fit_engine(calibration, rows, engine)}
+    rows (an engine's maturity differs by GPU generation: vLLM 0.11 on Blackwell).
+    ``latency`` False: on throughput alone, without the FP4 MoE kernel path (the factors the
+    families are fit through)."""
+    out = {engine: fit_engine(calibration, rows, engine, latency)}
     catalog = load_catalog()
     families = rows["hardware"].map(lambda h: catalog.hardware.loc[catalog.hardware_id(h),
                                                                     "family"])
     for family in sorted(pd.unique(families)):
         part = rows[(families == family).to_numpy()]
-        fitted = fit_engine(calibration, part, engine)
+        fitted = fit_engine(calibration, part, engine, latency)
         out[f"{engine}@{family}"] = replace(fitted, fitted_on=fitted.fitted_on + f" ({family})")
     return out
 
@@ -231,9 +233,11 @@ def fit_engines(calibration: Calibration, rows: pd.DataFrame, engine: str
 # TensorRT-LLM-gen kernels (vllm-project/vllm@afdb4a4, vllm/model_executor/layers/quantization/
 # mxfp4.py, get_mxfp4_backend), the reference engine's own: 1.0. Set from the source, not fit.
 FP4_MOE_KERNELS = {"vllm": 1.0}
+ITL_WEIGHT = 2.0  # a row's log median-ITL residual against its log throughput one (issue 22)
 
 
-def fit_engine(calibration: Calibration, rows: pd.DataFrame, engine: str) -> EngineFactors:
+def fit_engine(calibration: Calibration, rows: pd.DataFrame, engine: str,
+               latency: bool = True) -> EngineFactors:
     """``engine``'s factors on rows: kernel time factor, MoE kernel time factor (its fused-MoE /
     grouped-GEMM kernels), per-step time and per-sequence time (CPU work per running request
     per step: what makes vLLM's throughput saturate at large batch).
@@ -242,7 +246,7 @@ def fit_engine(calibration: Calibration, rows: pd.DataFrame, engine: str) -> Eng
     (issue 22): the decode step at the running batch (``planner.perf.latency.itl_rows``). The
     two separate what throughput alone cannot: per-step and per-sequence time against kernel
     time."""
-    fp4_moe = FP4_MOE_KERNELS.get(engine, float("nan"))
+    fp4_moe = FP4_MOE_KERNELS.get(engine, float("nan")) if latency else float("nan")
     probe = replace(calibration, engines={k: v for k, v in calibration.engines.items()
                                           if not k.startswith(engine)}
                     | {engine: EngineFactors(sliding_window_kv=True,
@@ -252,7 +256,7 @@ def fit_engine(calibration: Calibration, rows: pd.DataFrame, engine: str) -> Eng
     log_measured = np.log(rows["measured_tok_s"].to_numpy(float))
     itl = (rows["measured_itl_ms"].to_numpy(float) if "measured_itl_ms" in rows
            else np.full(len(rows), np.nan))
-    has_itl = np.isfinite(itl)
+    has_itl = np.isfinite(itl) & latency
 
     def evaluate_at(theta):
         s = {**specs, "kernel_factor": np.full(len(rows), np.exp(theta[0])),
@@ -264,7 +268,8 @@ def fit_engine(calibration: Calibration, rows: pd.DataFrame, engine: str) -> Eng
     def residuals(theta):
         out = evaluate_at(theta)
         return np.concatenate([np.log(out["out_tok_s_total"]) - log_measured,
-                               np.log(out["decode_step_ms"][has_itl] / itl[has_itl])])
+                               ITL_WEIGHT * np.log(out["decode_step_ms"][has_itl]
+                                                   / itl[has_itl])])
 
     lo, hi = ENGINE_BOUNDS["moe_kernel_factor"]
     sol = least_squares(residuals, np.log([1.2, 1e-3, 1.0, 1e-5]),
@@ -367,15 +372,14 @@ def calibrate(rows: pd.DataFrame | None = None, holdout: bool = True
     engines = {REFERENCE_ENGINE: EngineFactors()}
     for engine in sorted(set(energy["engine"]) - {REFERENCE_ENGINE}):
         engines[engine] = EngineFactors(sequence_overhead_s=3e-5, step_overhead_s=1e-3,
-                                        sliding_window_kv=True,
-                                        fp4_moe_kernel_factor=FP4_MOE_KERNELS.get(
-                                            engine, float("nan")))
+                                        sliding_window_kv=True)
     joint = pd.concat([rows, energy], ignore_index=True)
     for last in (False, True):
         fitted, pooled, held = fit_throughput(joint, holdout=holdout and last, engines=engines)
         calibration = Calibration(fitted, pooled, {}, dict(engines))
         for engine in sorted(set(energy["engine"]) - {REFERENCE_ENGINE}):
-            engines.update(fit_engines(calibration, energy[energy["engine"] == engine], engine))
+            engines.update(fit_engines(calibration, energy[energy["engine"] == engine], engine,
+                                       latency=False))
     if holdout:
         fitted, pooled = stated_uncertainty(fitted, pooled, held)
     else:
@@ -384,6 +388,15 @@ def calibrate(rows: pd.DataFrame | None = None, holdout: bool = True
     calibration = Calibration(fitted, pooled, {}, engines)
     calibration = fit_power(calibration, energy)
     calibration = fit_host_power(calibration)
+    # Stage 2b (issue 22): the engines of ML.ENERGY refit per hardware family on throughput and
+    # median inter-token latency, with their FP4 MoE kernel path, every family factor
+    # (throughput and power) fixed: what a token interval says about per-step time does not move
+    # the families. The pooled engine (the fallback on families ML.ENERGY did not measure, which
+    # stage 5's versions start from and stage 6's AMD fit runs through) stays stage 2's.
+    for engine in sorted(set(energy["engine"]) - {REFERENCE_ENGINE}):
+        refit = fit_engines(calibration, energy[energy["engine"] == engine], engine)
+        calibration = replace(calibration, engines={
+            **calibration.engines, **{k: v for k, v in refit.items() if "@" in k}})
     # Stage 5 (issue 22): each engine version's serving-latency physics on the InferenceMAX
     # sweeps, the families' factors fixed (planner.perf.latency).
     from planner.perf.latency import fit_serving_engines, serving_rows

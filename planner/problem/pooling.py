@@ -19,7 +19,7 @@ import numpy as np
 
 from formulations.coefficients import Coefficients
 
-MAX_ITERATIONS = 20  # re-solves on the plan's pools at most
+MAX_ITERATIONS = 40  # re-solves on the plan's pools at most
 TOLERANCE = 1e-3  # a usable utilisation that moves less than this counts as unchanged
 
 

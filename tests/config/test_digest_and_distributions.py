@@ -35,9 +35,8 @@ def test_shipped_sweep_ids_and_manifest_hashes_are_unchanged():
     ids = [p.id for p in points]
     assert ids[:2] == ["base", "grid0-00000-6cf29ee0"]
     # (the last Monte Carlo draw resamples the calibration residuals: it moves with a
-    # recalibration, which the issue-12 refits of this session did: b7a5cf47 -> 664853e4;
-    # issue 22's inter-token-latency recalibration: 664853e4 -> c34b48d5)
-    assert ids[-1] == "mc-00059-c34b48d5"
+    # recalibration, which the issue-12 refits of this session did: b7a5cf47 -> 664853e4)
+    assert ids[-1] == "mc-00059-664853e4"
     # (issue 25 added the `amd` scenario to fleet-1b.yaml: the instance's digest moves with its
     # text, f0bf5ad1ae7f5c99 -> 4d708f02ecd56439; the sweep's point ids above do not)
     assert digest(base) == "4d708f02ecd56439"

@@ -667,14 +667,12 @@ def test_vanishing_demand_is_refused(sets):
 @pytest.mark.parametrize("sets,constraint,limit,closest", [
     # 0.55 nodes serve the demand (the LP); a whole node exceeds 0.6 installed
     (["sites[0].inventory={h100-sxm: 0.6}"], "inventory[h100-sxm] (whole nodes)", 0.6, 1.0),
-    # the LP's half node stays under 5 kW; one whole node draws 5.49 kW at the peak (5.45 before
-    # issue 22's ITL recalibration)
-    (["sites[0].power_cap_mw=0.005"], "power_cap (whole nodes)", 0.005, 0.0054877),
+    # the LP's half node stays under 5 kW; one whole node draws 5.45 kW at the peak
+    (["sites[0].power_cap_mw=0.005"], "power_cap (whole nodes)", 0.005, 0.0054452),
 ])
 def test_whole_nodes_infeasible_only_as_milp(sets, constraint, limit, closest):
     instance, digest = load_planning_instance(ONE, sets=sets)
-    # 0.55281 before issue 22's ITL recalibration (the one-deployment golden: +1.53 %)
-    assert optimize(instance, digest, "lp").summary["nodes"] == pytest.approx(0.56124, rel=1e-4)
+    assert optimize(instance, digest, "lp").summary["nodes"] == pytest.approx(0.55281, rel=1e-4)
     with pytest.raises(InfeasibleError) as err:
         optimize(instance, digest, "milp")
     detail = err.value.details[0]

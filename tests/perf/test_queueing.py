@@ -150,8 +150,9 @@ def test_plan_pools_reproduce_the_class_alone_utilisation():
 def test_fixed_point_of_a_class_split_over_two_pools():
     """One class split between 3 H200 nodes (the inventory) and H100s, TTFT-limited on 8-slot
     replicas: each pool is smaller than the class alone would get, the H200 share grows with
-    its usable utilisation, and the fixed point creeps (about 0.0017 per re-solve) until it
-    stops within the tolerance (17 re-solves when written); the objective moves by 0.04 %."""
+    its usable utilisation, and the fixed point creeps (about 0.0016 per re-solve) until it
+    stops within the tolerance (30 re-solves when written: H100 0.779 -> 0.754, H200 0.751 ->
+    0.8); the objective moves by -0.06 %."""
     import planner.problem.pooling as pooling
     from planner.pipeline import optimize
     from planner.problem.instance import load_planning_instance
@@ -165,4 +166,4 @@ def test_fixed_point_of_a_class_split_over_two_pools():
     info = plan.summary["pooling"]
     assert info["converged"] is True and 1 <= info["resolves"] <= pooling.MAX_ITERATIONS
     assert info["max_change"] <= pooling.TOLERANCE
-    assert plan.summary["objective_gwh_per_day"] == pytest.approx(0.0010654, rel=1e-3)
+    assert plan.summary["objective_gwh_per_day"] == pytest.approx(0.00104148, rel=1e-3)
