@@ -260,6 +260,53 @@ def diagnose(c: Coefficients, formulation: str, solved: Solved, time_limit_s: fl
     return InfeasibleError(message(details), details)
 
 
+def pool_fixed_point(instance: PlanningInstance, c: Coefficients, solved: "Solved",
+                     formulation: str, limit: float, gap: float, solve_path: str,
+                     milp_solver: str, solver: str, timings: dict
+                     ) -> tuple[Coefficients, "Solved", dict]:
+    """Issue 22's fixed point on the plan's replica counts: the usable utilisation of every
+    pair the plan uses, recomputed on the deployment's pool as planned (whole replicas, every
+    class it serves at its peak hour: :mod:`planner.problem.pooling`), re-solved until no used
+    pair's usable utilisation moves by more than the tolerance (at most MAX_ITERATIONS
+    re-solves). Without a TTFT SLO nothing depends on the pools. Returns the coefficients and
+    solve of the last plan and what happened (re-solves, converged, pairs changed)."""
+    from planner.problem.pooling import (MAX_ITERATIONS, TOLERANCE, plan_usable_utilization,
+                                         with_usable_utilization)
+
+    info = {"resolves": 0, "converged": True, "pairs_changed": 0, "max_change": 0.0}
+    if not any(cls.slo.ttft_ms for cls in instance.classes):
+        return c, solved, info
+    t0 = time.perf_counter()
+    for _ in range(MAX_ITERATIONS + 1):
+        result = solved.result
+        if result.x is None or result.status is Status.INFEASIBLE:
+            break
+        x = plan_from_result(c, result, solved.unit)[0]
+        usable = plan_usable_utilization(instance, c, x)
+        old = c.pairs["usable_utilization"].to_numpy(float)
+        moved = ~np.isclose(np.nan_to_num(usable, nan=-1.0), np.nan_to_num(old, nan=-1.0),
+                            rtol=0.0, atol=TOLERANCE)
+        info["max_change"] = float(np.max(np.abs(np.nan_to_num(usable, nan=0.0)
+                                                 - np.nan_to_num(old, nan=0.0)), initial=0.0))
+        if not moved.any():
+            info["converged"] = True
+            break
+        if info["resolves"] == MAX_ITERATIONS:
+            info["converged"] = False
+            break
+        trial = with_usable_utilization(c, usable)
+        again = solve_coefficients(trial, formulation, limit, gap, solve_path, milp_solver,
+                                   solver)
+        if again.result.x is None or again.result.status is Status.INFEASIBLE:
+            info["converged"] = False  # keep the last plan: the pools cannot be made to meet
+            break
+        c, solved = trial, again
+        info["resolves"] += 1
+        info["pairs_changed"] += int(moved.sum())
+    timings["pooling"] = time.perf_counter() - t0
+    return c, solved, info
+
+
 def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "lp",
              coefficients: tuple[Coefficients, CandidateReport] | None = None,
              solve_path: str = "auto", milp_solver: str = "auto",
@@ -289,6 +336,8 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     else:
         c, report = eligible_coefficients(instance, coefficients, timings)
         solved = solve_coefficients(c, formulation, limit, gap, solve_path, milp_solver, solver)
+        c, solved, pooling = pool_fixed_point(instance, c, solved, formulation, limit, gap,
+                                              solve_path, milp_solver, solver, timings)
     timings.update(solved.timings)
     result = solved.result
     result.require_plan("plan", limit, lambda: diagnose(c, formulation, solved, limit, gap))
@@ -313,6 +362,8 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
                                         else None)}
     if solved.distributed is not None:
         summary["distributed"] = solved.distributed
+    if scheduler is None:
+        summary["pooling"] = pooling
     return assemble_plan(instance, digest, formulation, c, report, x, n, duals, form, summary,
                          timings, warnings, integer=formulation == "milp", values=values,
                          flows=flows, changes=changes)

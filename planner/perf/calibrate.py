@@ -9,6 +9,8 @@ Four stages, each physical and none per model or per row:
    per-sequence time), pooled and per hardware family, on ML.ENERGY v3 throughput, the
    families' factors held fixed. The families' batch limit (``max_batch``) caps only the
    offline regime: a measured running batch (ML.ENERGY's average batch) is bounded by memory.
+   2b (issue 22, after stage 4): the per-family vLLM factors refit on throughput and median
+   inter-token latency with the engine's FP4 MoE kernel path, every family factor fixed.
 3. GPU power per family (static, memory-traffic and tensor-core shares of TDP) on ML.ENERGY v3
    GPU power at every batch.
 4. The host's non-GPU power (one fraction of the node's non-GPU rating) on MLPerf Power wall
@@ -41,7 +43,7 @@ from planner.perf.datasets import known, mlenergy_rows, mlperf_power_rows, trtll
 from planner.perf.factors import (CAP_NAMES, FACTOR_BOUNDS, FACTOR_NAMES, POWER_NAMES, PRIOR,
                                   REFERENCE_ENGINE, Calibration, EngineFactors, FamilyFactors,
                                   ENGINE_BOUNDS)
-from planner.perf.model import evaluate, factor_arrays, gather_specs
+from planner.perf.model import engine_moe_factor, evaluate, factor_arrays, gather_specs
 
 log = logging.getLogger(__name__)
 
@@ -210,50 +212,84 @@ def stated_uncertainty(fitted: dict[str, FamilyFactors], pooled: FamilyFactors,
     return out, default
 
 
-def fit_engines(calibration: Calibration, rows: pd.DataFrame, engine: str
-                ) -> dict[str, EngineFactors]:
+def fit_engines(calibration: Calibration, rows: pd.DataFrame, engine: str,
+                latency: bool = True) -> dict[str, EngineFactors]:
     """Stage 2: ``engine``'s factors pooled over its rows, and per hardware family that has
-    rows (an engine's maturity differs by GPU generation: vLLM 0.11 on Blackwell)."""
-    out = {engine: fit_engine(calibration, rows, engine)}
+    rows (an engine's maturity differs by GPU generation: vLLM 0.11 on Blackwell).
+    ``latency`` False: on throughput alone, without the FP4 MoE kernel path (the factors the
+    families are fit through)."""
+    out = {engine: fit_engine(calibration, rows, engine, latency)}
     catalog = load_catalog()
     families = rows["hardware"].map(lambda h: catalog.hardware.loc[catalog.hardware_id(h),
                                                                     "family"])
     for family in sorted(pd.unique(families)):
         part = rows[(families == family).to_numpy()]
-        fitted = fit_engine(calibration, part, engine)
+        fitted = fit_engine(calibration, part, engine, latency)
         out[f"{engine}@{family}"] = replace(fitted, fitted_on=fitted.fitted_on + f" ({family})")
     return out
 
 
-def fit_engine(calibration: Calibration, rows: pd.DataFrame, engine: str) -> EngineFactors:
+# Engines whose FP4 experts on FP4 tensor cores run through other kernels than their own fused
+# MoE, with those kernels' factor against the reference engine (``EngineFactors.
+# fp4_moe_kernel_factor``): vLLM on Blackwell runs MXFP4 MoE through FlashInfer's
+# TensorRT-LLM-gen kernels (vllm-project/vllm@afdb4a4, vllm/model_executor/layers/quantization/
+# mxfp4.py, get_mxfp4_backend), the reference engine's own: 1.0. Set from the source, not fit.
+FP4_MOE_KERNELS = {"vllm": 1.0}
+ITL_WEIGHT = 2.0  # a row's log median-ITL residual against its log throughput one (issue 22)
+
+
+def fit_engine(calibration: Calibration, rows: pd.DataFrame, engine: str,
+               latency: bool = True) -> EngineFactors:
     """``engine``'s factors on rows: kernel time factor, MoE kernel time factor (its fused-MoE /
     grouped-GEMM kernels), per-step time and per-sequence time (CPU work per running request
-    per step: what makes vLLM's throughput saturate at large batch)."""
+    per step: what makes vLLM's throughput saturate at large batch).
+
+    Fit on each row's output tokens/s and, where measured, its median inter-token latency
+    (issue 22): the decode step at the running batch (``planner.perf.latency.itl_rows``). The
+    two separate what throughput alone cannot: per-step and per-sequence time against kernel
+    time."""
+    fp4_moe = FP4_MOE_KERNELS.get(engine, float("nan")) if latency else float("nan")
     probe = replace(calibration, engines={k: v for k, v in calibration.engines.items()
                                           if not k.startswith(engine)}
-                    | {engine: EngineFactors(sliding_window_kv=True)})
+                    | {engine: EngineFactors(sliding_window_kv=True,
+                                             fp4_moe_kernel_factor=fp4_moe)})
     specs = gather_specs(rows, calibration=probe)
     factors = factor_arrays(specs["family"], calibration)
     log_measured = np.log(rows["measured_tok_s"].to_numpy(float))
+    itl = (rows["measured_itl_ms"].to_numpy(float) if "measured_itl_ms" in rows
+           else np.full(len(rows), np.nan))
+    has_itl = np.isfinite(itl) & latency
 
-    def residuals(theta):
+    def evaluate_at(theta):
         s = {**specs, "kernel_factor": np.full(len(rows), np.exp(theta[0])),
              "step_overhead_s": np.full(len(rows), np.exp(theta[1])),
-             "moe_kernel_factor": np.full(len(rows), np.exp(theta[2])),
+             "moe_kernel_factor": engine_moe_factor(specs, np.exp(theta[2])),
              "sequence_overhead_s": np.full(len(rows), np.exp(theta[3]))}
-        return np.log(evaluate(s, factors)["out_tok_s_total"]) - log_measured
+        return evaluate(s, factors)
+
+    def residuals(theta):
+        out = evaluate_at(theta)
+        return np.concatenate([np.log(out["out_tok_s_total"]) - log_measured,
+                               ITL_WEIGHT * np.log(out["decode_step_ms"][has_itl]
+                                                   / itl[has_itl])])
 
     lo, hi = ENGINE_BOUNDS["moe_kernel_factor"]
     sol = least_squares(residuals, np.log([1.2, 1e-3, 1.0, 1e-5]),
                         bounds=(np.log([0.5, 1e-6, lo, 1e-8]), np.log([3.0, 0.05, hi, 1e-3])),
                         loss="soft_l1", f_scale=0.1)
+    out = evaluate_at(sol.x)
+    itl_mape = float(np.mean(np.abs(out["decode_step_ms"][has_itl] / itl[has_itl] - 1)) * 100)
     return EngineFactors(kernel_time_factor=float(np.exp(sol.x[0])), sliding_window_kv=True,
                          step_overhead_s=float(np.exp(sol.x[1])),
                          moe_kernel_factor=float(np.exp(sol.x[2])),
+                         fp4_moe_kernel_factor=fp4_moe,
                          sequence_overhead_s=float(np.exp(sol.x[3])),
-                         fitted_on=f"{len(rows)} ML.ENERGY v3 rows (vLLM 0.11.1), "
-                                   f"families' factors fixed",
-                         mape_pct=float(np.mean(np.abs(np.expm1(sol.fun))) * 100),
+                         fitted_on=f"{len(rows)} ML.ENERGY v3 rows (vLLM 0.11.1; throughput and "
+                                   f"{int(has_itl.sum())} median ITL), families' factors fixed",
+                         mape_pct=float(np.mean(np.abs(out["out_tok_s_total"]
+                                                       / np.exp(log_measured) - 1)) * 100),
+                         latency_mape_pct={"median_itl": round(itl_mape, 2)} if has_itl.any()
+                         else {},
                          n_rows=len(rows))
 
 
@@ -344,7 +380,8 @@ def calibrate(rows: pd.DataFrame | None = None, holdout: bool = True
         fitted, pooled, held = fit_throughput(joint, holdout=holdout and last, engines=engines)
         calibration = Calibration(fitted, pooled, {}, dict(engines))
         for engine in sorted(set(energy["engine"]) - {REFERENCE_ENGINE}):
-            engines.update(fit_engines(calibration, energy[energy["engine"] == engine], engine))
+            engines.update(fit_engines(calibration, energy[energy["engine"] == engine], engine,
+                                       latency=False))
     if holdout:
         fitted, pooled = stated_uncertainty(fitted, pooled, held)
     else:
@@ -353,6 +390,15 @@ def calibrate(rows: pd.DataFrame | None = None, holdout: bool = True
     calibration = Calibration(fitted, pooled, {}, engines)
     calibration = fit_power(calibration, energy)
     calibration = fit_host_power(calibration)
+    # Stage 2b (issue 22): the engines of ML.ENERGY refit per hardware family on throughput and
+    # median inter-token latency, with their FP4 MoE kernel path, every family factor
+    # (throughput and power) fixed: what a token interval says about per-step time does not move
+    # the families. The pooled engine (the fallback on families ML.ENERGY did not measure, which
+    # stage 5's versions start from and stage 6's AMD fit runs through) stays stage 2's.
+    for engine in sorted(set(energy["engine"]) - {REFERENCE_ENGINE}):
+        refit = fit_engines(calibration, energy[energy["engine"] == engine], engine)
+        calibration = replace(calibration, engines={
+            **calibration.engines, **{k: v for k, v in refit.items() if "@" in k}})
     # Stage 5 (issue 22): each engine version's serving-latency physics on the InferenceMAX
     # sweeps, the families' factors fixed (planner.perf.latency).
     from planner.perf.latency import fit_serving_engines, serving_rows

@@ -117,6 +117,14 @@ class EngineFactors:
     # Multiplier of the time of the routed-expert GEMMs and their weight reads (the engine's
     # grouped-GEMM / fused-MoE kernels against TensorRT-LLM's on the same GPU).
     moe_kernel_factor: float = 1.0
+    # The MoE kernel factor of FP4 experts on a GPU with FP4 tensor cores, where the engine
+    # runs them through other kernels than its own fused MoE; NaN: ``moe_kernel_factor``.
+    # vLLM on Blackwell (SM100) runs MXFP4 MoE layers through FlashInfer's TensorRT-LLM-gen
+    # kernels by default (vllm-project/vllm@afdb4a4, vllm/model_executor/layers/quantization/
+    # mxfp4.py, get_mxfp4_backend: SM100 + FlashInfer -> SM100_FI_MXFP4_BF16), i.e. the
+    # reference engine's MoE kernels: 1.0 (issue 22). On Hopper FP4 is weight-only (Triton /
+    # Marlin, vLLM's own kernels) and keeps ``moe_kernel_factor``.
+    fp4_moe_kernel_factor: float = float("nan")
     # Whether the engine's KV cache holds only the window of sliding-window layers (vLLM's
     # hybrid KV cache manager) or reserves the whole sequence in every layer (TensorRT-LLM's
     # trtllm-bench tables: assumed from their measured batch at long contexts).

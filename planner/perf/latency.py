@@ -77,7 +77,10 @@ def _errors(out: dict, rows: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def fit_engine_version(calibration: Calibration, rows: pd.DataFrame, start: EngineFactors,
                        label: str) -> EngineFactors:
-    """One engine version's latency factors on ``rows`` (families' factors fixed)."""
+    """One engine version's latency factors on ``rows`` (families' factors fixed). Its MoE
+    kernel factor is fit on the rows' own kernel path (every version was measured on one
+    model), so it applies to every precision (``fp4_moe_kernel_factor`` cleared)."""
+    start = replace(start, fp4_moe_kernel_factor=float("nan"))
     specs = _specs(calibration, rows, start)
     factors = factor_arrays(specs["family"], calibration)
     names = [p[0] for p in PARAMETERS]
@@ -213,33 +216,77 @@ def summary(out: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
-def itl_rows(calibration: Calibration) -> pd.DataFrame:
-    """ML.ENERGY v3 rows (vLLM 0.11.1) with predicted TPOT against their median inter-token
-    latency (at the measured running batch)."""
+def itl_rows(calibration: Calibration, subset=None) -> pd.DataFrame:
+    """ML.ENERGY v3 rows (vLLM 0.11.1) with the predicted median inter-token latency against the
+    measured one: the decode step at the measured running batch (``decode_step_ms``). A token
+    interval is one engine step; TPOT (``tpot_ms``) spreads the prefills interleaved with the
+    decode steps over every token (the mean interval, what throughput sees), the median interval
+    is the step as most tokens see it. Also the P99 interval against the P99 the step reaches
+    when the prompts of the requests that replace finished ones fall into it: Poisson with mean
+    B / osl per step, its 99th percentile k99 (each prompt whole: max(decode memory, decode
+    compute + k99 x prefill compute) + the rest of the step + k99 x prefill communication)."""
+    from scipy.stats import poisson
+
     from planner.perf.datasets import mlenergy_rows
     from planner.perf.model import predict
 
     rows = mlenergy_rows()
     rows = rows[rows["in_catalog"] & rows["measured_itl_ms"].notna()].reset_index(drop=True)
+    rows = rows if subset is None else rows.loc[subset]
     out = predict(rows, calibration=calibration)
     out["family"] = _families(rows)
-    out["itl_error_pct"] = (out["tpot_ms"] / out["measured_itl_ms"] - 1) * 100
+    out["median_itl_ms"] = out["decode_step_ms"]
+    steps = out["osl"].to_numpy(float)  # ML.ENERGY runs no speculative decoding
+    k99 = poisson.ppf(0.99, out["batch"].to_numpy(float) / steps)
+    memory = out["decode_memory_s"].to_numpy(float) / steps
+    compute = out["decode_compute_s"].to_numpy(float) / steps
+    rest = out["decode_fixed_s"].to_numpy(float) / steps
+    out["p99_itl_ms"] = (np.maximum(memory, compute + k99 * out["interleaved_prefill_compute_s"])
+                         + rest + k99 * out["interleaved_prefill_comm_s"]) * 1e3
+    out["itl_error_pct"] = (out["median_itl_ms"] / out["measured_itl_ms"] - 1) * 100
+    out["p99_itl_error_pct"] = (out["p99_itl_ms"] / out["measured_p99_itl_ms"] - 1) * 100
     return out
 
 
 def itl_summary(out: pd.DataFrame) -> pd.DataFrame:
-    """MAPE and median signed error of ML.ENERGY median ITL, overall and per model x hardware."""
+    """MAPE and median signed error of ML.ENERGY median and P99 ITL, overall and per model x
+    hardware."""
     records = []
     groups = [("all", "all", out)] + [("model x hardware x engine", key, part) for key, part in
                                       out.groupby(out["model_id"] + " | " + out["hardware_id"]
                                                   + " | vllm 0.11.1")]
-    for grouping, group, part in groups:
-        errors = part["itl_error_pct"].dropna()
-        records.append({"metric": "median_itl", "dataset": "mlenergy", "grouping": grouping,
-                        "group": group, "rows": int(errors.size),
-                        "mape_pct": float(errors.abs().mean()),
-                        "median_signed_pct": float(errors.median())})
+    for metric, column in (("median_itl", "itl_error_pct"), ("p99_itl", "p99_itl_error_pct")):
+        for grouping, group, part in groups:
+            errors = part[column].dropna()
+            records.append({"metric": metric, "dataset": "mlenergy", "grouping": grouping,
+                            "group": group, "rows": int(errors.size),
+                            "mape_pct": float(errors.abs().mean()),
+                            "median_signed_pct": float(errors.median())})
     return pd.DataFrame(records)
+
+
+def itl_heldout(calibration: Calibration, out: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Leave one model out on ML.ENERGY's median ITL (vLLM 0.11.1 measured several models per
+    family): each model's rows predicted with the vLLM factors of its family (stage 2 of
+    ``planner calibrate``) refit without that model; the families' factors are kept."""
+    from planner.perf.calibrate import fit_engine
+    from planner.perf.datasets import mlenergy_rows
+
+    out = itl_rows(calibration) if out is None else out
+    rows = mlenergy_rows()
+    rows = rows[rows["in_catalog"]].reset_index(drop=True)
+    families = _families(rows)
+    errors = np.full(len(out), np.nan)
+    for (family, model), _ in out.groupby(["family", "model_id"]):
+        train = (families == family) & (rows["model_id"] != model).to_numpy()
+        if train.sum() < MIN_FAMILY_ROWS:
+            continue
+        fitted = fit_engine(calibration, rows[train], "vllm")
+        engines = {**calibration.engines, f"vllm@{family}": fitted}
+        test = ((out["family"] == family) & (out["model_id"] == model)).to_numpy()
+        held = itl_rows(replace(calibration, engines=engines), out.index[test])
+        errors[test] = held["itl_error_pct"].to_numpy(float)
+    return pd.DataFrame({"lomo_median_itl_error_pct": errors}, index=out.index)
 
 
 def heldout_summary(held: pd.DataFrame) -> pd.DataFrame:
@@ -250,7 +297,8 @@ def heldout_summary(held: pd.DataFrame) -> pd.DataFrame:
         errors = held[column].dropna()
         records.append({"holdout": {"lomo": "leave one model out",
                                     "lofo": "leave one hardware family out",
-                                    "loevo": "leave one engine version out"}[kind],
+                                    "loevo": "leave one engine version out"}[kind]
+                        + (" (ML.ENERGY, vLLM 0.11.1)" if "itl" in metric else ""),
                         "metric": metric.replace("_error_pct", ""), "rows": int(errors.size),
                         "mape_pct": float(errors.abs().mean()) if errors.size else np.nan,
                         "median_signed_pct": float(errors.median()) if errors.size else np.nan})
@@ -262,6 +310,8 @@ def latency_validation(calibration: Calibration) -> dict[str, pd.DataFrame]:
     rows = serving_rows()
     out = predictions(calibration, rows)
     itl = itl_rows(calibration)
+    held = pd.concat([heldout(calibration, rows).reset_index(drop=True),
+                      itl_heldout(calibration, itl).reset_index(drop=True)], axis=1)
     return {"latency": pd.concat([summary(out), itl_summary(itl)], ignore_index=True),
-            "latency_heldout": heldout_summary(heldout(calibration, rows)),
+            "latency_heldout": heldout_summary(held),
             "latency_rows": out}

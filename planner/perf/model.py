@@ -115,6 +115,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
                          field=f"row {i + 1}.parallelism", value=parallelism[i], has_value=True)
     kernel_factor = np.ones(len(cases))
     moe_kernel_factor = np.ones(len(cases))
+    fp4_moe_kernel_factor = np.full(len(cases), np.nan)
     step_overhead = np.zeros(len(cases))
     sequence_overhead = np.zeros(len(cases))
     window_kv = np.zeros(len(cases), dtype=bool)
@@ -152,6 +153,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         burst[rows] = engine.closed_loop_burst
         kernel_factor[rows] = engine.kernel_time_factor
         moe_kernel_factor[rows] = engine.moe_kernel_factor
+        fp4_moe_kernel_factor[rows] = engine.fp4_moe_kernel_factor
         step_overhead[rows] = engine.step_overhead_s
         window_kv[rows] = engine.sliding_window_kv
         sequence_overhead[rows] = engine.sequence_overhead_s
@@ -175,6 +177,12 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
                                       np.asarray(prec_ids, dtype=object), base_engines,
                                       h["family"].to_numpy(dtype=object))
     kv_bpe = catalog.precisions["bytes_per_kv_element"].reindex(kv_precision).to_numpy(float)
+    # FP4 experts on FP4 tensor cores through other kernels than the engine's fused MoE
+    # (``EngineFactors.fp4_moe_kernel_factor``); NaN elsewhere.
+    fp4_moe_kernel_factor = np.where((compute == "fp4") & ~weight_only, fp4_moe_kernel_factor,
+                                     np.nan)
+    moe_kernel_factor = engine_moe_factor({"fp4_moe_kernel_factor": fp4_moe_kernel_factor},
+                                          moe_kernel_factor)
     kv_full = kv_bytes_per_token_full(m, kv_bpe).to_numpy(float)
     sliding_layers = (m["layers"] - m["attention_layers"]).to_numpy(float)
     kv_sliding = np.where(m["sliding_window"].to_numpy(float) > 0,
@@ -198,6 +206,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         "engine_allreduce_latency_s": engine_allreduce, "server_overhead_s": server_overhead,
         "schedule_wait_steps": schedule_wait, "closed_loop_burst": burst,
         "moe_kernel_factor": moe_kernel_factor, "step_overhead_s": step_overhead,
+        "fp4_moe_kernel_factor": fp4_moe_kernel_factor,
         "sequence_overhead_s": sequence_overhead, "max_num_tokens": max_num_tokens,
         "dep": dep, "weight_only": weight_only,
         "num_gpus": numbers["num_gpus"], "isl": numbers["isl"], "osl": numbers["osl"],
@@ -244,6 +253,13 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
             h["node_max_kw"].to_numpy(float) * 1e3
             - h["tdp_w"].to_numpy(float) * h["gpus_per_node"].to_numpy(float), 0.0),
     }
+
+
+def engine_moe_factor(s: dict, value) -> np.ndarray:
+    """The MoE kernel factor per row when the engine's fused-MoE factor is ``value``: FP4
+    experts the engine runs through other kernels keep theirs (``fp4_moe_kernel_factor``)."""
+    own = s["fp4_moe_kernel_factor"]
+    return np.where(np.isfinite(own), own, value)
 
 
 def node_idle_kw(hardware: pd.DataFrame, calibration: Calibration) -> np.ndarray:

@@ -25,8 +25,10 @@ tail is closed-form; the class's percentile is the root of the bucket mixture's 
 bisection (vectorised over pairs). A pair's usable utilisation is the largest rho (at most the
 user's ceiling) at which the percentile meets the SLO, with the pool sized for the class alone
 at its peak hour, in whole replicas: n = ceil(lambda E[S] / (B rho)) - a class with more demand
-gets more replicas and a higher usable utilisation (pooling). The solved plan's own replica
-counts (several classes sharing a deployment) are checked afterwards: ``planner simulate``.
+gets more replicas and a higher usable utilisation (pooling). After a solve the same function
+runs on the plan's own pools (every class a deployment serves, its whole replicas) and the plan
+is re-solved until those stop moving (``planner.problem.pooling``, ``planner.pipeline``);
+``planner simulate`` checks the result by simulation.
 """
 
 from __future__ import annotations

@@ -842,12 +842,21 @@ def site_shares(instance: PlanningInstance) -> np.ndarray | None:
     return share
 
 
+OCCUPANCY_POINTS = 8  # running batches at which ``bucket_numbers`` gives TPOT (1 .. slots)
+
+
 def bucket_numbers(instance: PlanningInstance, deployments: pd.DataFrame, ci: int,
-                   calibration: Calibration | None = None) -> dict[str, np.ndarray]:
+                   calibration: Calibration | None = None, occupancy: bool = True
+                   ) -> dict[str, np.ndarray]:
     """Per (deployment, length bucket) of class ``ci``: unloaded TTFT, prefill work, decode
     time and TPOT (seconds), the running batch, and the buckets' weights; the same model path
     as the candidates (for ``planner simulate``). ``deployments``: model, precision, hardware,
-    num_gpus, max_concurrency[, speculative, disaggregated, engine]."""
+    num_gpus, max_concurrency[, speculative, disaggregated, engine].
+
+    Also TPOT at lower running batches (issue 22: a replica that is not full steps faster):
+    ``occupancy`` (deployments x OCCUPANCY_POINTS, geometric from 1 to the deployment's slots)
+    and ``tpot_at_occupancy_s`` (deployments x buckets x points), the same class-mix TPOT with
+    the model evaluated at each running batch (``occupancy`` False: without them)."""
     with instance_catalog_context(instance):
         calibration = calibration or load_calibration()
         cls = instance.classes[ci]
@@ -856,13 +865,29 @@ def bucket_numbers(instance: PlanningInstance, deployments: pd.DataFrame, ci: in
         cases = deployments.rename(columns={"max_concurrency": "concurrency"}).loc[
             np.repeat(np.arange(d), b)].reset_index(drop=True)
         cases = cases.assign(isl=np.tile(isl, d), osl=np.tile(osl, d))
-        specs = gather_specs(cases, calibration=calibration)
-        f = factor_arrays(specs["family"], calibration, specs["kind"], specs["engine"])
-        out = evaluate(specs, f)
         shape = (d, b)
         scale = instance.adjustments.throughput_scale
-        tpot = class_mix_tpot_ms(out, specs["osl"], weight, shape) / scale
-        return {"weight": weight, "t0_s": out["ttft_ms"].reshape(shape) / 1e3 / scale,
-                "prefill_s": np.nan_to_num(out["prefill_busy_s"].reshape(shape)) / scale,
-                "decode_s": osl[None, :] * tpot / 1e3, "tpot_s": tpot / 1e3,
-                "batch": out["batch"].reshape(shape), "fits": out["fits"].reshape(shape)}
+
+        def at(frame):
+            specs = gather_specs(frame, calibration=calibration)
+            f = factor_arrays(specs["family"], calibration, specs["kind"], specs["engine"])
+            out = evaluate(specs, f)
+            return out, class_mix_tpot_ms(out, specs["osl"], weight, shape) / scale
+
+        out, tpot = at(cases)
+        batch = out["batch"].reshape(shape)
+        numbers = {"weight": weight, "t0_s": out["ttft_ms"].reshape(shape) / 1e3 / scale,
+                   "prefill_s": np.nan_to_num(out["prefill_busy_s"].reshape(shape)) / scale,
+                   "decode_s": osl[None, :] * tpot / 1e3, "tpot_s": tpot / 1e3,
+                   "batch": batch, "fits": out["fits"].reshape(shape)}
+        if not occupancy:
+            return numbers
+        slots = np.maximum(np.floor(np.nansum(batch * weight, axis=1)), 1.0)
+        occupancy = np.geomspace(np.ones(d), slots, OCCUPANCY_POINTS, axis=1)
+        grid = np.empty((d, b, OCCUPANCY_POINTS))
+        for g in range(OCCUPANCY_POINTS):
+            at_g = np.minimum(np.repeat(occupancy[:, g], b),
+                              cases["concurrency"].to_numpy(float))
+            grid[:, :, g] = at(cases.assign(concurrency=at_g))[1]
+        grid[:, :, -1] = tpot  # the full running batch: the plan's own TPOT
+        return numbers | {"occupancy": occupancy, "tpot_at_occupancy_s": grid / 1e3}

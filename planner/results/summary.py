@@ -14,6 +14,8 @@ class PlanSummary(TypedDict, total=False):
     objective_value: float  # in objective_unit, without the tie-breaking energy term
     objective_gwh_per_day: float  # the fleet's energy whatever is minimised
     distributed: dict  # issue 26: a --scheduler solve's cluster and its workers' peak memory
+    # issue 22: the fixed point on the plan's own pools (re-solves, converged, pairs changed)
+    pooling: dict[str, Any]
     peak_power_mw: float  # facility-side peak over the day, all sites
     wh_per_query: float
     queries_per_day: float

@@ -100,7 +100,7 @@ def simulate_run(path: str | Path, requests: int | None = None, seed: int = 0) -
         numbers = bucket_numbers(instance, row, ci)
         streams.append({"class": cls_id, "ci": ci, "deployment": dep_id,
                         "queries_per_day": float(flow["queries_per_day"].sum()),
-                        **{k: (v[0] if getattr(v, "ndim", 0) == 2 else v)
+                        **{k: (v[0] if getattr(v, "ndim", 0) >= 2 else v)
                            for k, v in numbers.items()}})
     peak_hour = int(np.argmax(sum(profiles[s["ci"]] * s["queries_per_day"] for s in streams)))
     total_rate = sum(s["queries_per_day"] / 86400 * profiles[s["ci"], peak_hour]
@@ -147,8 +147,8 @@ def _simulate_deployment(members, schedule, replicas, slots, n_requests, seed):
     peak rates for ``n_requests`` requests from a steady-state start."""
     from planner.simulate.pool import Stream, simulate_pool
 
-    streams = [Stream(0.0, s["weight"], s["t0_s"], s["prefill_s"], s["decode_s"], s["tpot_s"])
-               for s in members]
+    streams = [Stream(0.0, s["weight"], s["t0_s"], s["prefill_s"], s["decode_s"], s["tpot_s"],
+                      s["occupancy"], s["tpot_at_occupancy_s"]) for s in members]
     rates = np.array([r for r in schedule])  # streams x hours
     return simulate_pool(streams, replicas, slots, n_requests, seed=seed, rates=rates,
                          warmup=0.02 if n_requests is None else 0.05,

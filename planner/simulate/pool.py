@@ -4,7 +4,10 @@ A pool is ``replicas`` replicas of ``slots`` slots each (continuous batching) an
 server per replica. A request arrives (Poisson), waits for a free slot in the pool (FIFO; it
 joins the replica with the fewest running requests), queues for its replica's prefill work,
 gets its first token ``t0 - prefill`` after its prefill starts (``t0``: its bucket's unloaded
-TTFT, which includes the prefill), then decodes for ``decode`` seconds and frees its slot.
+TTFT, which includes the prefill), then decodes and frees its slot. Its TPOT is the model's at
+the replica's running batch when it is admitted (itself included; interpolated between the
+occupancies its stream gives, the full-batch TPOT at a full replica), its decode time that
+TPOT x its output length: a replica that is not full steps faster (issue 22).
 Several classes may share a pool (a deployment serving several classes); each request carries
 its class and length bucket.
 """
@@ -27,6 +30,10 @@ class Stream:
     prefill_s: np.ndarray
     decode_s: np.ndarray
     tpot_s: np.ndarray
+    # TPOT at lower running batches (issue 22): running requests on the replica (ascending)
+    # and per bucket the TPOT there (buckets x points). None: ``tpot_s`` at any occupancy.
+    occupancy: np.ndarray | None = None
+    tpot_at_occupancy_s: np.ndarray | None = None
 
 
 def _arrivals(streams, requests, rates, rng):
@@ -126,7 +133,10 @@ def simulate_pool(streams: list[Stream], replicas: int, slots: int, requests: in
         yield env.timeout(max(stream.t0_s[b] - stream.prefill_s[b], 0.0))
         ttft[i] = env.now - arrived
         tpot[i] = stream.tpot_s[b]
-        yield env.timeout(stream.decode_s[b])
+        if stream.occupancy is not None:
+            tpot[i] = np.interp(running[replica], stream.occupancy,
+                                stream.tpot_at_occupancy_s[b])
+        yield env.timeout(stream.decode_s[b] * tpot[i] / stream.tpot_s[b])
         running[replica] -= 1
         yield pool.put(1)
 

@@ -123,12 +123,12 @@ def test_validate_reports_every_dataset_and_writes_its_files(tmp_path):
     assert overall.loc[("gpu_power", "mlenergy"), "rows"] == 252
     # Measured levels of the shipped calibration (regression guards; issue 12's targets are
     # 12 % / 15 % / 25 % and no group above 20 %): TensorRT-LLM 9.0 % (median signed +0.3 %),
-    # ML.ENERGY throughput 17.9 %, GPU power 9.9 %, J/token 21.6 %; worst group MoE
-    # small-active 17.2 %.
+    # ML.ENERGY throughput 17.2 %, GPU power 11.1 %, J/token 21.1 % (issue 22's vLLM refit on
+    # median ITL moved them from 17.9 / 9.9 / 21.6 %); worst group MoE small-active 17.2 %.
     assert overall.loc[("throughput", "trtllm"), "mape_pct"] <= 9.5
     assert abs(overall.loc[("throughput", "trtllm"), "median_signed_pct"]) <= 2.0
     assert overall.loc[("throughput", "mlenergy"), "mape_pct"] <= 18.5
-    assert overall.loc[("gpu_power", "mlenergy"), "mape_pct"] <= 10.5
+    assert overall.loc[("gpu_power", "mlenergy"), "mape_pct"] <= 11.5
     assert overall.loc[("j_per_token", "mlenergy"), "mape_pct"] <= 22.5
     groups = summary[(summary["metric"] == "throughput") & (summary["dataset"] == "trtllm")
                      & (summary["grouping"] != "all")]
@@ -139,7 +139,9 @@ def test_validate_reports_every_dataset_and_writes_its_files(tmp_path):
     # dataset and model kind. In-sample the fit is better than held out: 80-91 %.
     for column in ("coverage_held_out_model", "coverage_held_out_family"):
         assert coverage[column].between(0.7, 0.9).all(), coverage
-    assert coverage["coverage_in_sample"].between(0.7, 0.95).all(), coverage
+    # (ML.ENERGY MoE small-active in sample: 100 % since issue 22's vLLM refit, whose FP4 MoE
+    # kernel path fits gpt-oss well inside the held-out uncertainty of stage 1)
+    assert coverage["coverage_in_sample"].between(0.7, 1.0).all(), coverage
     assert (tmp_path / "predicted_vs_measured.png").stat().st_size > 10_000
 
 
