@@ -76,7 +76,7 @@ def _full_factors(values: dict, n_rows: int) -> dict[str, np.ndarray]:
 
 
 def _fit(specs: dict, measured: np.ndarray, start: dict | None = None,
-         grid=MAX_BATCH_GRID) -> tuple[FamilyFactors, np.ndarray]:
+         grid=MAX_BATCH_GRID, fixed: dict | None = None) -> tuple[FamilyFactors, np.ndarray]:
     """Best throughput factors for the rows in ``specs`` and the log residuals at the optimum."""
     n_rows = measured.size
     log_measured = np.log(measured)
@@ -86,7 +86,7 @@ def _fit(specs: dict, measured: np.ndarray, start: dict | None = None,
     best = None
     for max_batch in grid:
         def residuals(theta, max_batch=max_batch):
-            values = dict(zip(CONTINUOUS, np.exp(theta)), max_batch=max_batch)
+            values = dict(zip(CONTINUOUS, np.exp(theta)), max_batch=max_batch, **(fixed or {}))
             out = evaluate(specs, _full_factors(values, n_rows))
             return np.log(out["out_tok_s_total"]) - log_measured
 
@@ -97,7 +97,7 @@ def _fit(specs: dict, measured: np.ndarray, start: dict | None = None,
             best = (cost, sol.x, max_batch, sol.fun)
     _, theta, max_batch, resid = best
     values = dict(zip(CONTINUOUS, (float(v) for v in np.exp(theta))))
-    factors = FamilyFactors(**values, max_batch=max_batch,
+    factors = FamilyFactors(**values, max_batch=max_batch, **(fixed or {}),
                             mape_pct=float(np.mean(np.abs(np.expm1(resid))) * 100),
                             n_rows=int(n_rows))
     return factors, resid
@@ -128,14 +128,18 @@ def fit_throughput(rows: pd.DataFrame, holdout: bool = True,
     specs = gather_specs(rows, calibration=calibration)
     measured = rows["measured_tok_s"].to_numpy(float)
     families = specs["family"]
+    # Power-limited clocks (planner.perf.model.power_limited_clock): the board power at full
+    # tensor load per rated BF16 TFLOP/s is a sourced constant (techniques.csv), not a fit.
+    cap = {"power_w_per_tflop": load_catalog().technique("power_limited_clock",
+                                                         "w_per_bf16_tflop")}
     fitted: dict[str, FamilyFactors] = {}
     for family in sorted(pd.unique(families)):
         mask = families == family
-        factors, _ = _fit(_subset(specs, mask), measured[mask])
+        factors, _ = _fit(_subset(specs, mask), measured[mask], fixed=cap)
         fitted[family] = replace(factors, fitted_on=f"{int(mask.sum())} TensorRT-LLM rows of "
                                                     f"{family}")
         log.info("family %s: MAPE %.1f %% on %d rows", family, factors.mape_pct, mask.sum())
-    pooled, _ = _fit(specs, measured)
+    pooled, _ = _fit(specs, measured, fixed=cap)
     held = pd.DataFrame({"family": families, "kind": specs["kind"], "model": specs["model"],
                          "engine": specs["engine"], "lofo_error_pct": np.nan,
                          "lomo_error_pct": np.nan})
@@ -145,7 +149,7 @@ def fit_throughput(rows: pd.DataFrame, holdout: bool = True,
             if not train.any():
                 continue
             factors, _ = _fit(_subset(specs, train), measured[train],
-                              start=_factor_values(pooled), grid=(pooled.max_batch,))
+                              start=_factor_values(pooled), grid=(pooled.max_batch,), fixed=cap)
             predicted = _predict_with(_subset(specs, ~train), factors)["out_tok_s_total"]
             held.loc[~train, "lofo_error_pct"] = (predicted / measured[~train] - 1) * 100
         for family in fitted:
@@ -156,7 +160,7 @@ def fit_throughput(rows: pd.DataFrame, holdout: bool = True,
                     continue
                 factors, _ = _fit(_subset(specs, train), measured[train],
                                   start=_factor_values(fitted[family]),
-                                  grid=(fitted[family].max_batch,))
+                                  grid=(fitted[family].max_batch,), fixed=cap)
                 predicted = _predict_with(_subset(specs, test), factors)["out_tok_s_total"]
                 held.loc[test, "lomo_error_pct"] = (predicted / measured[test] - 1) * 100
     return fitted, pooled, held

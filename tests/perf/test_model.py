@@ -199,3 +199,20 @@ def test_power_limited_clock_scales_math_only_below_the_tdp():
     assert capped[0] == pytest.approx(full[0] * 1000 / 750, rel=1e-12)
     above = prefill_compute_s(s, {**unit_factors(), "power_at_peak_w": np.full(1, 600.0)})
     assert above[0] == pytest.approx(full[0], rel=1e-12)
+
+
+def test_power_limited_clock_per_rated_tflop():
+    """Board power at full tensor load = power_w_per_tflop x the rated dense BF16 TFLOP/s (one
+    number across families): B200 (1000 W, 2250 TFLOP/s) at 0.822 W per TFLOP/s sustains
+    1000 / 1849.5 of its peak; A100 (400 W, 312 TFLOP/s) is under its TDP and keeps it; a
+    family's own power_at_peak_w takes precedence."""
+    k = {"power_w_per_tflop": np.full(1, 0.822)}
+    b200 = gather_specs(case(hardware="b200", isl=2048, concurrency=1))
+    full = prefill_compute_s(b200, unit_factors())
+    capped = prefill_compute_s(b200, {**unit_factors(), **k})
+    assert capped[0] == pytest.approx(full[0] * 0.822 * 2250 / 1000, rel=1e-12)
+    a100 = gather_specs(case(hardware="a100-sxm-80gb", isl=2048, concurrency=1))
+    assert prefill_compute_s(a100, {**unit_factors(), **k})[0] == pytest.approx(
+        prefill_compute_s(a100, unit_factors())[0], rel=1e-12)
+    own = prefill_compute_s(b200, {**unit_factors(), **k, "power_at_peak_w": np.full(1, 1250.0)})
+    assert own[0] == pytest.approx(full[0] * 1250 / 1000, rel=1e-12)
