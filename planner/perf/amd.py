@@ -318,16 +318,8 @@ def fit_amd(calibration: Calibration) -> tuple[Calibration, dict[str, pd.DataFra
                       uncertainty_by_kind={}, mape_pct=float(np.mean(np.abs(errors))),
                       n_rows=len(offline))
     families = {**calibration.families, CDNA3: factors}
-    hardware = load_catalog().hardware
     for family, parent in SPEC_SHEET_FAMILIES.items():
-        inherited = families[parent]
-        if inherited.power_at_peak_w > 0:
-            # The parent's board power at full tensor load carries per rated BF16 TFLOP/s (power
-            # scales with tensor silicon x clock), not in watts: MI355X has twice MI300X's math.
-            parent_tflops = hardware.loc[hardware["family"] == parent, "bf16_tflops"].max()
-            inherited = replace(inherited, power_at_peak_w=0.0,
-                                power_w_per_tflop=inherited.power_at_peak_w / parent_tflops)
-        families[family] = replace(inherited, uncertainty_pct=spec, uncertainty_by_kind={},
+        families[family] = replace(families[parent], uncertainty_pct=spec, uncertainty_by_kind={},
                                    mape_pct=float("nan"), n_rows=0,
                                    fitted_on=f"extrapolated: {parent} factors with this "
                                              f"family's spec sheet (no released rows); "
