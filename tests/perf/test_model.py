@@ -127,7 +127,9 @@ def test_uncalibrated_families_carry_the_generation_uncertainty():
     spec_sheet = cal.provenance["spec_sheet_uncertainty_pct"]
     assert out["uncertainty_pct"][1] == pytest.approx(spec_sheet)
     assert out["uncertainty_pct"][2] == pytest.approx(spec_sheet)
-    assert spec_sheet > max(cal.default.uncertainty_by_kind.values())
+    # (above every kind's pooled leave-one-family-out error before issue 25's third round; the
+    # 4N/4NP clocks brought the generation error, 40.2 -> 22.0 %, below some of them)
+    assert spec_sheet == pytest.approx(22.0, abs=0.1)
     assert out["uncertainty_pct"][1] > out["uncertainty_pct"][0]
 
 
