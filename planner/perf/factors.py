@@ -32,8 +32,8 @@ POWER_NAMES = ("power_static", "power_memory", "power_compute")
 # whose TDP is lower sustains its math at TDP / this of the rated peak (power-limited clocks:
 # one number per family, the TDP a catalog fact per GPU). 0: the rated peak holds at the TDP.
 # ``power_w_per_tflop``: the same board power at full tensor load and rated clock, per dense
-# BF16 TFLOP/s of the GPU's rated peak (tensor-core silicon x clock; one number across families,
-# fit on the pooled rows), used where ``power_at_peak_w`` is 0.
+# BF16 TFLOP/s of the GPU's rated peak (tensor-core silicon x clock): a sourced fact of the
+# TSMC 4N/4NP node (techniques.csv), 0 on other nodes; used where ``power_at_peak_w`` is 0.
 CAP_NAMES = ("power_at_peak_w", "power_w_per_tflop")
 # Physical bounds of each factor (used as optimizer bounds and as sanity checks on load).
 FACTOR_BOUNDS = {

@@ -420,10 +420,11 @@ def power_limited_clock(s: dict, f: dict) -> np.ndarray:
 
     The board power at rated clock is the family's own ``power_at_peak_w`` where fit (CDNA3:
     two TDPs on one silicon identify it), else ``power_w_per_tflop`` x the GPU's rated dense
-    BF16 TFLOP/s: one number for every family (techniques.csv, from H100's sustained GEMM
-    clock at 700 W), since tensor-core power scales with silicon x clock, which the rated peak
-    measures. B200 (1000 W, 2250 TFLOP/s) then sustains 0.54 of its rated math, H100 0.86,
-    A100 and L40S their full peak: what carries Hopper's fit to Blackwell (issue 25)."""
+    BF16 TFLOP/s: one sourced number for the TSMC 4N/4NP families (techniques.csv, from H100's
+    sustained GEMM clock at 700 W; 0 on other nodes), since tensor-core power scales with
+    silicon x clock, which the rated peak measures. B200 (1000 W, 2250 TFLOP/s) then sustains
+    0.54 of its rated math, H100 0.86, L40S its full peak: what carries Hopper's fit to
+    Blackwell (issue 25)."""
     at_peak = f.get("power_at_peak_w")
     per_tflop = f.get("power_w_per_tflop")
     if at_peak is None and per_tflop is None:

@@ -218,3 +218,17 @@ def test_power_limited_clock_per_rated_tflop():
         prefill_compute_s(a100, unit_factors())[0], rel=1e-12)
     own = prefill_compute_s(b200, {**unit_factors(), **k, "power_at_peak_w": np.full(1, 1250.0)})
     assert own[0] == pytest.approx(full[0] * 1250 / 1000, rel=1e-12)
+
+
+def test_power_limited_clock_number_is_a_fact_of_the_4n_node():
+    """The sourced 0.822 W per rated BF16 TFLOP/s applies to the TSMC 4N/4NP families only: a
+    capped GPU's math per watt is 1 / that number, so it cannot carry to another node (Rubin,
+    CDNA4, Ampere keep none; CDNA3 fits its own)."""
+    from planner.perf.calibrate import node_power_per_tflop
+
+    k = node_power_per_tflop(np.array(["hopper", "ada", "blackwell", "blackwell-ultra", "ampere",
+                                       "rubin", "cdna3", "cdna4"], dtype=object))
+    assert k.tolist() == [0.822] * 4 + [0.0] * 4
+    cal = load_calibration()
+    assert cal.families["blackwell"].power_w_per_tflop == pytest.approx(0.822)
+    assert cal.default.power_w_per_tflop == 0.0 and cal.families["cdna3"].power_at_peak_w == 1000
