@@ -74,11 +74,27 @@ def _bounds(names):
 
 def _full_factors(values: dict, n_rows: int) -> dict[str, np.ndarray]:
     merged = {**PRIOR, **values}
-    return {k: np.full(n_rows, float(merged[k])) for k in FACTOR_NAMES + POWER_NAMES + CAP_NAMES}
+    return {k: (np.asarray(merged[k], dtype=float) if np.ndim(merged[k]) else
+                np.full(n_rows, float(merged[k]))) for k in FACTOR_NAMES + POWER_NAMES + CAP_NAMES}
+
+
+# Families built on TSMC 4N / 4NP, the node of the sourced board power per rated TFLOP/s
+# (techniques.csv power_limited_clock): GH100 and AD102 on 4N, Blackwell and Blackwell Ultra on
+# 4NP (NVIDIA's architecture pages). Other nodes (Ampere N7; CDNA3, fit on its own TDPs; CDNA4 and
+# Rubin, N3-class, number unknown) keep none: a capped GPU's math per watt is 1 / that number
+# whatever its generation, so it cannot carry across a node.
+CLOCK_NODE_FAMILIES = ("hopper", "ada", "blackwell", "blackwell-ultra")
+
+
+def node_power_per_tflop(families: np.ndarray) -> np.ndarray:
+    """Board power at full tensor load per rated BF16 TFLOP/s per row: the sourced number on
+    the 4N/4NP families, 0 (none) elsewhere."""
+    k = load_catalog().technique("power_limited_clock", "w_per_bf16_tflop")
+    return np.where(np.isin(np.asarray(families, dtype=object), CLOCK_NODE_FAMILIES), k, 0.0)
 
 
 def _fit(specs: dict, measured: np.ndarray, start: dict | None = None,
-         grid=MAX_BATCH_GRID) -> tuple[FamilyFactors, np.ndarray]:
+         grid=MAX_BATCH_GRID, fixed: dict | None = None) -> tuple[FamilyFactors, np.ndarray]:
     """Best throughput factors for the rows in ``specs`` and the log residuals at the optimum."""
     n_rows = measured.size
     log_measured = np.log(measured)
@@ -88,7 +104,7 @@ def _fit(specs: dict, measured: np.ndarray, start: dict | None = None,
     best = None
     for max_batch in grid:
         def residuals(theta, max_batch=max_batch):
-            values = dict(zip(CONTINUOUS, np.exp(theta)), max_batch=max_batch)
+            values = dict(zip(CONTINUOUS, np.exp(theta)), max_batch=max_batch, **(fixed or {}))
             out = evaluate(specs, _full_factors(values, n_rows))
             return np.log(out["out_tok_s_total"]) - log_measured
 
@@ -99,7 +115,8 @@ def _fit(specs: dict, measured: np.ndarray, start: dict | None = None,
             best = (cost, sol.x, max_batch, sol.fun)
     _, theta, max_batch, resid = best
     values = dict(zip(CONTINUOUS, (float(v) for v in np.exp(theta))))
-    factors = FamilyFactors(**values, max_batch=max_batch,
+    scalars = {k: (float(np.ravel(v)[0]) if np.ndim(v) else v) for k, v in (fixed or {}).items()}
+    factors = FamilyFactors(**values, max_batch=max_batch, **scalars,
                             mape_pct=float(np.mean(np.abs(np.expm1(resid))) * 100),
                             n_rows=int(n_rows))
     return factors, resid
@@ -130,13 +147,23 @@ def fit_throughput(rows: pd.DataFrame, holdout: bool = True,
     specs = gather_specs(rows, calibration=calibration)
     measured = rows["measured_tok_s"].to_numpy(float)
     families = specs["family"]
+    # Power-limited clocks (planner.perf.model.power_limited_clock): the board power at full
+    # tensor load per rated BF16 TFLOP/s is a sourced fact of the 4N/4NP node, not a fit.
+    node_k = node_power_per_tflop(families)
+
+    def cap(mask):
+        return {"power_w_per_tflop": node_k[mask]}
+
     fitted: dict[str, FamilyFactors] = {}
     for family in sorted(pd.unique(families)):
         mask = families == family
-        factors, _ = _fit(_subset(specs, mask), measured[mask])
+        factors, _ = _fit(_subset(specs, mask), measured[mask], fixed=cap(mask))
+        factors = replace(factors, power_w_per_tflop=float(node_k[mask][0]))
         fitted[family] = replace(factors, fitted_on=f"{int(mask.sum())} TensorRT-LLM rows of "
                                                     f"{family}")
         log.info("family %s: MAPE %.1f %% on %d rows", family, factors.mape_pct, mask.sum())
+    # The pooled default serves families on nodes whose number is unknown (Rubin, Blackwell
+    # Ultra without rows): achieved fractions of the rated peak as measured, clocks included.
     pooled, _ = _fit(specs, measured)
     held = pd.DataFrame({"family": families, "kind": specs["kind"], "model": specs["model"],
                          "engine": specs["engine"], "lofo_error_pct": np.nan,
@@ -146,8 +173,12 @@ def fit_throughput(rows: pd.DataFrame, holdout: bool = True,
             train = families != family
             if not train.any():
                 continue
+            # A family on a known node held out: the others fit with their clocks, the held-out
+            # family predicted with its own (a family with no rows on the 4N/4NP node).
             factors, _ = _fit(_subset(specs, train), measured[train],
-                              start=_factor_values(pooled), grid=(pooled.max_batch,))
+                              start=_factor_values(pooled), grid=(pooled.max_batch,),
+                              fixed=cap(train))
+            factors = replace(factors, power_w_per_tflop=float(node_k[~train][0]))
             predicted = _predict_with(_subset(specs, ~train), factors)["out_tok_s_total"]
             held.loc[~train, "lofo_error_pct"] = (predicted / measured[~train] - 1) * 100
         for family in fitted:
@@ -158,7 +189,8 @@ def fit_throughput(rows: pd.DataFrame, holdout: bool = True,
                     continue
                 factors, _ = _fit(_subset(specs, train), measured[train],
                                   start=_factor_values(fitted[family]),
-                                  grid=(fitted[family].max_batch,))
+                                  grid=(fitted[family].max_batch,), fixed=cap(train))
+                factors = replace(factors, power_w_per_tflop=float(node_k[test][0]))
                 predicted = _predict_with(_subset(specs, test), factors)["out_tok_s_total"]
                 held.loc[test, "lomo_error_pct"] = (predicted / measured[test] - 1) * 100
     return fitted, pooled, held

@@ -31,7 +31,10 @@ POWER_NAMES = ("power_static", "power_memory", "power_compute")
 # Board power the family's silicon draws at full tensor-core load at its rated clock (W); a GPU
 # whose TDP is lower sustains its math at TDP / this of the rated peak (power-limited clocks:
 # one number per family, the TDP a catalog fact per GPU). 0: the rated peak holds at the TDP.
-CAP_NAMES = ("power_at_peak_w",)
+# ``power_w_per_tflop``: the same board power at full tensor load and rated clock, per dense
+# BF16 TFLOP/s of the GPU's rated peak (tensor-core silicon x clock): a sourced fact of the
+# TSMC 4N/4NP node (techniques.csv), 0 on other nodes; used where ``power_at_peak_w`` is 0.
+CAP_NAMES = ("power_at_peak_w", "power_w_per_tflop")
 # Physical bounds of each factor (used as optimizer bounds and as sanity checks on load).
 FACTOR_BOUNDS = {
     "eta_bw": (0.2, 0.95),  # no HBM sustains more than about 90-95 % of its peak
@@ -54,13 +57,14 @@ FACTOR_BOUNDS = {
     "power_memory": (0.0, 0.9),
     "power_compute": (0.0, 0.9),
     "power_at_peak_w": (0.0, 5000.0),
+    "power_w_per_tflop": (0.0, 5.0),
 }
 # Priors used before any calibration (typical Hopper/TensorRT-LLM values).
 PRIOR = {"eta_bw": 0.75, "eta_decode": 0.5, "eta_prefill": 0.6, "eta_moe": 0.8, "eta_attention": 0.7,
          "layer_overhead_s": 2e-5,
          "allreduce_latency_s": 8e-6, "max_batch": 1024.0, "moe_tile_tokens": 16.0,
          "token_layer_passes": 10.0, "eta_weight_only": 0.7, "power_static": 0.45, "power_memory": 0.35,
-         "power_compute": 0.3, "power_at_peak_w": 0.0}
+         "power_compute": 0.3, "power_at_peak_w": 0.0, "power_w_per_tflop": 0.0}
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class FamilyFactors:
     power_memory: float = PRIOR["power_memory"]
     power_compute: float = PRIOR["power_compute"]
     power_at_peak_w: float = PRIOR["power_at_peak_w"]
+    power_w_per_tflop: float = PRIOR["power_w_per_tflop"]
     mape_pct: float = float("nan")  # in-sample error on the family's benchmark rows
     uncertainty_pct: float = float("nan")  # stated uncertainty of a prediction with these
     # Held-out throughput error per model kind (80th percentile of |error|): what a prediction

@@ -243,7 +243,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         "kv_full_bytes": kv_full, "kv_sliding_bytes": kv_sliding,
         "sliding_window": np.where(window_kv, m["sliding_window"].to_numpy(float), np.inf),
         "bytes_per_weight": p["bytes_per_weight"].to_numpy(float),
-        "peak_flops": peak_tflops * 1e12, "native": native & (peak_tflops > 0),
+        "peak_flops": peak_tflops * 1e12, "bf16_tflops": bf16, "native": native & (peak_tflops > 0),
         "hbm_bytes": h["hbm_gb"].to_numpy(float) * GIB,
         "hbm_bw": h["hbm_tb_s"].to_numpy(float) * 1e12,
         "link_bw_uni": h["link_gb_s"].to_numpy(float) * 1e9 / 2,
@@ -439,12 +439,26 @@ def _math_efficiency(s: dict, f: dict) -> np.ndarray:
 
 def power_limited_clock(s: dict, f: dict) -> np.ndarray:
     """Fraction of the rated math peak a GPU sustains under its board power limit: TDP over the
-    family's board power at full tensor-core load and rated clock (``power_at_peak_w``; clocks,
-    hence math throughput, fall in proportion until the board draws its TDP), at most 1."""
+    board power at full tensor-core load and rated clock (clocks, hence math throughput, fall in
+    proportion until the board draws its TDP: power linear in clock at fixed voltage), at most 1.
+
+    The board power at rated clock is the family's own ``power_at_peak_w`` where fit (CDNA3:
+    two TDPs on one silicon identify it), else ``power_w_per_tflop`` x the GPU's rated dense
+    BF16 TFLOP/s: one sourced number for the TSMC 4N/4NP families (techniques.csv, from H100's
+    sustained GEMM clock at 700 W; 0 on other nodes), since tensor-core power scales with
+    silicon x clock, which the rated peak measures. B200 (1000 W, 2250 TFLOP/s) then sustains
+    0.54 of its rated math, H100 0.86, L40S its full peak: what carries Hopper's fit to
+    Blackwell (issue 25)."""
     at_peak = f.get("power_at_peak_w")
-    if at_peak is None:
+    per_tflop = f.get("power_w_per_tflop")
+    if at_peak is None and per_tflop is None:
         return np.ones_like(s["tdp_w"])
-    at_peak = np.asarray(at_peak, dtype=float)
+    at_peak = np.asarray(0.0 if at_peak is None else at_peak, dtype=float)
+    if per_tflop is not None and "bf16_tflops" in s:
+        # Board power at full tensor load scales with the tensor-core silicon x clock, which the
+        # rated dense BF16 peak measures (FP8 and FP4 are 2x and 4x it on the same cores).
+        at_peak = np.where(at_peak > 0, at_peak,
+                           np.asarray(per_tflop, dtype=float) * s["bf16_tflops"])
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(at_peak > 0, np.minimum(1.0, s["tdp_w"] / at_peak), 1.0)
 

@@ -68,9 +68,11 @@ def test_every_lp_path_solves_every_unit():
              for path in ("direct", "colgen")}
     robust = optimize_robust(instance, digest)
     # The lever engine: a baseline without the 70B model and a worse PUE at site-b, and the
-    # two levers (a mask: an option expansion; a parameter: a coefficient change).
+    # two levers (a mask: an option expansion; a parameter: a coefficient change). Site-b's PUE
+    # 1.45 (1.5 before issue 25's third round: with Hopper refit at 0.86 of its rated math the
+    # 8B-only baseline then left 0.9 % of the long class unserved when site-a is lost).
     data = load_planning_data(FILE)
-    data["levers"] = {"baseline": {"options.models": ["llama-3.1-8b"], "sites[1].pue": 1.5},
+    data["levers"] = {"baseline": {"options.models": ["llama-3.1-8b"], "sites[1].pue": 1.45},
                       "groups": [{"name": "pue", "set": {"sites[1].pue": 1.4}},
                                  {"name": "models", "set": {
                                      "options.models": ["llama-3.1-8b", "llama-3.1-70b"]}}]}

@@ -80,14 +80,16 @@ def test_leave_one_generation_out(tables):
     assert logo[("MI300X -> MI325X", "amd_mlperf", "throughput")] == pytest.approx(21.6, abs=0.3)
     assert logo[("MI300X -> MI325X", "inferencemax_amd", "throughput")] == pytest.approx(12.9,
                                                                                           abs=0.3)
-    assert logo[("Hopper -> B200", "trtllm", "throughput")] == pytest.approx(30.8, abs=0.3)
+    # 30.8 % before issue 25's third round: Hopper's fit now carries to B200 with the 4N/4NP
+    # node's power-limited clocks (H100 at 0.86 of its rated math, B200 at 0.54)
+    assert logo[("Hopper -> B200", "trtllm", "throughput")] == pytest.approx(14.3, abs=0.3)
 
 
 def test_cdna4_is_extrapolated_with_the_generation_uncertainty():
     calibration = load_calibration()
     assert calibration.is_calibrated("cdna3") and not calibration.is_calibrated("cdna4")
     spec = calibration.provenance["spec_sheet_uncertainty_pct"]
-    assert spec == pytest.approx(40.2, abs=0.3)
+    assert spec == pytest.approx(22.0, abs=0.3)  # 40.2 before issue 25's third round
     case = pd.DataFrame([{"model": "llama-3.1-70b", "hardware": "mi355x", "precision": "fp8",
                           "num_gpus": 1, "isl": 1000, "osl": 1000}])
     out = predict(case, calibration=calibration)
@@ -123,7 +125,7 @@ def test_fleet_1b_amd_scenario_is_solved():
     assert set(amd["engine"]) == {"sglang:0.5.5.post3"}
     mi355x = amd[amd["hardware"] == "mi355x"]
     assert not mi355x["calibrated"].any() and amd[amd["hardware"] == "mi300x"]["calibrated"].all()
-    assert mi355x["uncertainty_pct"].iloc[0] == pytest.approx(40.2, abs=0.1)
+    assert mi355x["uncertainty_pct"].iloc[0] == pytest.approx(22.0, abs=0.1)
 
 
 def test_fleet_1b_amd_released_generations_only():
@@ -145,7 +147,10 @@ def test_spec_sheet_generations_state_the_generation_error():
     out = predict(cases, calibration=calibration)
     assert np.allclose(out["uncertainty_pct"], spec)
     hopper = predict(cases.assign(hardware="h100-sxm"), calibration=calibration)
-    assert (hopper["uncertainty_pct"] < spec).all()
+    # Since issue 25's third round the generation error (22.0 %) is below Hopper's held-out
+    # error for small-active MoE (25.0 %), above it for dense models (12.5 %).
+    assert hopper["uncertainty_pct"].tolist() == pytest.approx([12.45, 12.45, 24.96, 24.96],
+                                                               abs=0.05)
 
 
 def test_unreadable_numbers_are_skipped_with_a_reason(monkeypatch):

@@ -128,7 +128,8 @@ def test_fixed_point_on_the_plans_pools_converges_by_hand(tmp_path):
 
 def test_plan_pools_reproduce_the_class_alone_utilisation():
     """A class routed whole to one deployment: the plan's pool is the class-alone pool, so the
-    fixed point's usable utilisation is the candidates' (TTFT-limited here: 0.79 and 0.76)."""
+    fixed point's usable utilisation is the candidates' (TTFT-limited here: 0.76 and 0.74; a
+    200 ms SLO left the H200 pair at the 0.8 ceiling after the Hopper clocks of issue 25)."""
     from planner.problem.candidates import build_coefficients
     from planner.problem.instance import load_planning_instance
     from planner.problem.pooling import plan_usable_utilization
@@ -136,7 +137,7 @@ def test_plan_pools_reproduce_the_class_alone_utilisation():
 
     instance, _ = load_planning_instance(
         INSTANCES / "small" / "two-hardware.yaml",
-        sets=["classes[0].queries_per_day=170000", "classes[0].slo.ttft_ms=200",
+        sets=["classes[0].queries_per_day=170000", "classes[0].slo.ttft_ms=180",
               "classes[0].slo.percentile=99"])
     c, _ = build_coefficients(instance)
     expected = c.pairs["usable_utilization"].to_numpy(float)
@@ -149,10 +150,11 @@ def test_plan_pools_reproduce_the_class_alone_utilisation():
 
 def test_fixed_point_of_a_class_split_over_two_pools(monkeypatch):
     """One class split between 3 H200 nodes (the inventory) and H100s, TTFT-limited on 8-slot
-    replicas: each pool is smaller than the class alone would get, the H200 share grows with
-    its usable utilisation, and the fixed point creeps (about 0.0016 per re-solve) until it
-    stops within the tolerance (30 re-solves when written: H100 0.779 -> 0.754, H200 0.751 ->
-    0.8); the objective moves by -0.06 %."""
+    replicas: each pool is smaller than the class alone would get, so the class-alone usable
+    utilisation is not what the plan's pools allow, and the fixed point re-solves until it is.
+    Which way the objective moves depends on the physics (-0.06 % when first written, with the
+    H200 share growing; +1.5 % after issue 25's Hopper clocks, H100 0.768 -> 0.736): asserted
+    is that the first plan is inconsistent with its own pools and the last one is not."""
     import planner.problem.pooling as pooling
     from planner.pipeline import optimize
     from planner.problem.instance import load_planning_instance
@@ -166,11 +168,12 @@ def test_fixed_point_of_a_class_split_over_two_pools(monkeypatch):
     info = plan.summary["pooling"]
     assert info["converged"] is True and 1 <= info["resolves"] <= pooling.MAX_ITERATIONS
     assert info["max_change"] <= pooling.TOLERANCE
-    # Against the plan before any re-solve (the class-alone utilisations): the pools only let
-    # the plan use more of what it has, so it saves a little (-0.06 % when written), never
-    # costs. Relative, not pinned: a recalibration moves both by the same physics.
+    # The plan before any re-solve (the class-alone utilisations) breaks its own pools by more
+    # than the tolerance; the fixed point's plan costs a little more or less, not a different
+    # plan. Relative, not pinned: a recalibration moves both by the same physics.
     monkeypatch.setattr(pooling, "MAX_ITERATIONS", 0)
     first = optimize(instance, digest)
     assert first.summary["pooling"]["resolves"] == 0
-    saved = 1 - plan.summary["objective_gwh_per_day"] / first.summary["objective_gwh_per_day"]
-    assert 0 < saved < 2e-3
+    assert first.summary["pooling"]["max_change"] > pooling.TOLERANCE
+    moved = plan.summary["objective_gwh_per_day"] / first.summary["objective_gwh_per_day"] - 1
+    assert abs(moved) < 0.03
