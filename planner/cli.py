@@ -377,7 +377,9 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
             if formulation != "lp":
                 raise InputError("--robust solves the LP (continuous nodes); drop --formulation")
             if scheduler is not None:
-                raise InputError("--robust runs in one process; drop --scheduler")
+                raise InputError("--robust runs in one process (its CVaR LP has a row per "
+                                 "sampled scenario over every pair; no pricer splits it over "
+                                 "chunks of classes); drop --scheduler")
             plan = optimize_robust(spec, digest, changes=changes)
         else:
             plan = optimize(spec, digest, formulation, solver=solver, changes=changes,

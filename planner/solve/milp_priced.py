@@ -44,10 +44,11 @@ import scipy.sparse as sp
 import pandas as pd
 
 from formulations.coefficients import Coefficients
-from formulations.constraints import demand_unit, milp_link_bounds
+from formulations.constraints import demand_unit, milp_link_bounds, objective_weights
 from formulations.form import Block, Options, build, map_flows, pair_flows
 from formulations.pricing import outside_slack, slack_matrix
-from planner.solve.colgen import lowest_per_class, pair_subset, solve_lp_colgen
+from planner.solve.colgen import (RC_TOL, lowest_per_class, pair_subset, rank_costs,
+                                  solve_lp_colgen)
 from planner.solve.lp import solve_lp_direct
 from planner.solve.milp_direct import (POLISH_FACTOR, POLISH_MIN_LIMIT_S, DirectMilpResult,
                                        _full_vector, _mip, _row_feasible, milp_result,
@@ -123,7 +124,10 @@ class LocalPairs:
 
     def lp(self, time_limit_s: float) -> Result:
         cg = solve_lp_colgen(self.c, time_limit_s, self.unit)
-        self.rc = cg.reduced_costs
+        if cg.reduced_costs is not None:
+            per_query, _ = objective_weights(self.c, self.unit)
+            tol = RC_TOL * (float(np.max(np.abs(per_query))) if per_query.size else 0.0)
+            self.rc = rank_costs(cg.reduced_costs, tol)
         return cg.result
 
     def lowest(self, k: int, candidates: np.ndarray | None = None,
