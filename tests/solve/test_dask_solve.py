@@ -152,6 +152,15 @@ def test_dask_milp_equals_one_process(cluster, name):
             one.summary["objective_value"], rel=1e-9)
         assert dask.summary["lp_bound"] == pytest.approx(one.summary["lp_bound"], rel=1e-9)
         assert dask.summary["mip_gap"] == pytest.approx(one.summary["mip_gap"], abs=1e-9)
+        # The same rounds: stage by stage, the same plan and bound (times aside).
+        steps = [[(h["stage"], h["upper"], h["lower"]) for h in s.summary["mip_gap_history"]]
+                 for s in (one, dask)]
+        assert len(steps[0]) == len(steps[1]) > 1
+        for a, b in zip(*steps):
+            assert a[0] == b[0]
+            assert (a[1] is None) == (b[1] is None)
+            assert a[1] is None or a[1] == pytest.approx(b[1], rel=1e-9)
+            assert a[2] == pytest.approx(b[2], rel=1e-9)
         for table in ("assignment", "deployments", "classes"):
             pd.testing.assert_frame_equal(getattr(one, table), getattr(dask, table), rtol=1e-9)
     for table in ("assignment", "deployments", "classes", "constraints"):
