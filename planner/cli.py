@@ -339,8 +339,9 @@ def throughput(cases_path: str, fmt: str, calibration_path: str | None) -> None:
               help="Backend: HiGHS directly, or the same matrices through cvxpy with any solver "
                    "it supports (cvxpy:HIGHS, cvxpy:SCIPY, cvxpy:CLARABEL, ...).")
 @click.option("--scheduler", default=None, metavar="local[:N]|HOST:PORT",
-              help="Solve the LP on a Dask cluster: candidates and pricing on the workers, the "
-                   "master LP here ('local:N': a LocalCluster of N workers, 3 GB each).")
+              help="Solve on a Dask cluster: candidates and pricing on the workers, the "
+                   "master LP (and the priced MILP's small MILPs) here ('local:N': a "
+                   "LocalCluster of N workers, 3 GB each).")
 def solve_command(instance: str, formulation: str, scenario: str | None, sets: tuple[str, ...],
                   out_dir: str | None, fmt: str, time_limit: float | None,
                   robust: bool = False, uncertainty_draws: int | None = None,
@@ -377,7 +378,9 @@ def solve_command(instance: str, formulation: str, scenario: str | None, sets: t
             if formulation != "lp":
                 raise InputError("--robust solves the LP (continuous nodes); drop --formulation")
             if scheduler is not None:
-                raise InputError("--robust runs in one process; drop --scheduler")
+                raise InputError("--robust runs in one process (its CVaR LP has a row per "
+                                 "sampled scenario over every pair; no pricer splits it over "
+                                 "chunks of classes); drop --scheduler")
             plan = optimize_robust(spec, digest, changes=changes)
         else:
             plan = optimize(spec, digest, formulation, solver=solver, changes=changes,

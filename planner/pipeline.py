@@ -207,23 +207,34 @@ def _solve_milp(c: Coefficients, time_limit_s: float, mip_gap: float, milp_solve
 
 
 def _solve_on_dask(instance, formulation, scheduler, coefficients, solve_path, solver, limit,
-                   timings) -> tuple[Coefficients, CandidateReport, Solved]:
-    """The LP on a Dask cluster; what it cannot do is refused, never done in one process."""
-    from planner.solve.distributed import check_scheduler, solve_lp_dask
+                   timings, gap=0.005, milp_solver="auto") -> tuple[Coefficients,
+                                                                  CandidateReport, Solved]:
+    """The LP (column generation) or the MILP (the priced MILP, its pricing on the workers) on
+    a Dask cluster; what it cannot do is refused, never done in one process."""
+    from planner.solve.distributed import check_scheduler, solve_lp_dask, solve_milp_dask
 
     check_scheduler(scheduler)
-    if formulation != "lp":
-        raise InputError("--scheduler solves the LP (the MILP's priced stages run in one "
-                         "process)", field="--scheduler", value=scheduler, has_value=True)
+    if formulation == "milp" and milp_solver not in ("auto", "priced"):
+        raise InputError("--scheduler solves the MILP by pricing (milp_solver 'priced' or "
+                         "'auto'); the whole-MILP and lazy solvers need every pair in one "
+                         "process", field="--scheduler", value=scheduler, has_value=True)
     if solver != "highs" or solve_path == "direct" or coefficients is not None:
         raise InputError("--scheduler runs column generation with HiGHS on candidates it "
                          "evaluates itself", field="--scheduler", value=scheduler,
                          has_value=True)
-    ds = solve_lp_dask(instance, scheduler, limit)
+    if formulation == "milp":
+        ds = solve_milp_dask(instance, scheduler, limit, gap)
+        mres = ds.colgen
+        solved = Solved(mres.result, mres.unit, None, "priced-dask",
+                        lp_bound=mres.lp.objective if mres.lp.optimal else None,
+                        gap_history=[h.as_dict() for h in mres.history],
+                        timings={f"milp_{k}": v for k, v in mres.stages.items()})
+    else:
+        ds = solve_lp_dask(instance, scheduler, limit)
+        solved = Solved(ds.colgen.result, ds.colgen.unit, ds.colgen.form, "colgen-dask",
+                        timings={})
     timings.update(ds.timings)
     log.info("solved on %s", ds.where)
-    solved = Solved(ds.colgen.result, ds.colgen.unit, ds.colgen.form, "colgen-dask",
-                    timings={})
     solved.distributed = {"where": ds.where, "workers_peak_rss_gb": {
         k: round(v / 1e9, 3) for k, v in (ds.workers_peak_rss or {}).items()}}
     return ds.c, ds.report, solved
@@ -321,7 +332,8 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     (highspy directly) or "cvxpy[:NAME]" (the same matrices through cvxpy). ``changes``: the
     overrides applied to the instance file, recorded in the summary's provenance.
     ``scheduler`` (issue 26): ``local[:N]`` or a Dask address - the LP with the candidates and
-    the pricing on the cluster's workers (:mod:`planner.solve.distributed`)."""
+    the pricing on the cluster's workers (:mod:`planner.solve.distributed`), or the priced MILP
+    with the same pricing there."""
     if formulation not in FORMULATIONS:
         raise InputError(f"unknown formulation; known: {sorted(FORMULATIONS)}",
                          field="formulation", value=formulation, has_value=True)
@@ -332,7 +344,8 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
     limit, gap = instance.solver.time_limit_s, instance.solver.mip_gap
     if scheduler is not None:
         c, report, solved = _solve_on_dask(instance, formulation, scheduler, coefficients,
-                                           solve_path, solver, limit, timings)
+                                           solve_path, solver, limit, timings, gap,
+                                           milp_solver)
     else:
         c, report = eligible_coefficients(instance, coefficients, timings)
         solved = solve_coefficients(c, formulation, limit, gap, solve_path, milp_solver, solver)

@@ -93,6 +93,14 @@ def lowest_per_class(c: Coefficients, score: np.ndarray, k: int,
     return out
 
 
+def rank_costs(rc: np.ndarray, tol: float) -> np.ndarray:
+    """Reduced costs for ranking pairs: those within ``tol`` of 0 are 0, so that pairs tied at
+    0 (a basis's degenerate pairs) rank by their index, not by rounding noise that differs
+    between a whole pricing form and a chunk's (the priced MILP's K is then the same in one
+    process and on Dask)."""
+    return np.where(np.abs(rc) <= tol, 0.0, rc)
+
+
 def pricing_form(c: Coefficients, unit: float) -> Form:
     """The full problem's aggregated LP with every hour row (no pruning): the same LP as the
     hourly one, 2-3 nonzeros per pair; the form whose dual the master's lifts to and whose pair

@@ -40,8 +40,9 @@ from formulations.coefficients import Coefficients
 from formulations.constraints import demand_unit, objective_weights
 from formulations.pricing import lift_duals, pair_reduced_costs
 from planner.errors import InputError, PlannerError
-from planner.solve.colgen import (ColgenResult, column_generation, lowest_per_class,
-                                  loop_result, pricing_form, standalone_cost)
+from planner.solve.colgen import (RC_TOL, ColgenResult, column_generation,
+                                  lowest_per_class, loop_result, pricing_form, rank_costs,
+                                  standalone_cost)
 from planner.solve.result import Result
 
 log = logging.getLogger(__name__)
@@ -176,18 +177,63 @@ def _initial(c: Coefficients, unit: float, k: int) -> dict:
     return _rows(c, np.flatnonzero(lowest_per_class(c, standalone_cost(c, unit), k)))
 
 
-def _price(c: Coefficients, pricing, form, row_dual, in_master: np.ndarray, tol: float,
-           k: int) -> dict:
-    """The chunk's pairs that price out: reduced costs under the full-LP dual lifted from the
-    master's onto the chunk's pricing form, the k most negative per class outside the master."""
+def _chunk_rc(c: Coefficients, pricing, form, row_dual) -> np.ndarray:
+    """The chunk's reduced costs under the full-LP dual lifted from the master's onto the
+    chunk's pricing form (kept on the worker: the priced MILP ranks pairs by them)."""
     y = lift_duals(form, row_dual, pricing)
-    rc = pair_reduced_costs(pricing, y, c.n_pairs)
+    return pair_reduced_costs(pricing, y, c.n_pairs)
+
+
+def _price(c: Coefficients, rc: np.ndarray, in_master: np.ndarray, tol: float, k: int) -> dict:
+    """The chunk's pairs that price out: the k most negative reduced costs per class outside
+    the master."""
     mask = np.zeros(c.n_pairs, dtype=bool)
     mask[in_master] = True
     negative = (rc < -tol) & ~mask
     out = _rows(c, np.flatnonzero(lowest_per_class(c, rc, k, negative)))
     out["min_rc"] = float(rc.min()) if rc.size else np.inf
     return out
+
+
+def _lowest_rc(c: Coefficients, rc: np.ndarray, tol: float, k: int, candidates, classes
+               ) -> np.ndarray:
+    """The chunk's k lowest-rc pairs per class (among ``candidates``, of ``classes``), ranked
+    as one process ranks them (:func:`planner.solve.colgen.rank_costs`)."""
+    rc = rank_costs(rc, tol)
+    if classes is not None:
+        candidates = candidates & np.isin(c.pair_class, classes)
+    return np.flatnonzero(lowest_per_class(c, rc, k, candidates))
+
+
+def _fetch_rows(c: Coefficients, want, deployments, held: np.ndarray) -> dict | None:
+    """The rows of the chunk's pairs in ``want`` (local indices) or of ``deployments``, less
+    those the client holds already; None when there are none."""
+    mask = np.zeros(c.n_pairs, dtype=bool)
+    if want is not None:
+        mask[want] = True
+    if deployments is not None:
+        mask |= deployments[c.pair_dep]
+    mask[held] = False
+    return _rows(c, np.flatnonzero(mask)) if mask.any() else None
+
+
+def _hourly(c: Coefficients, unit: float):
+    from formulations.form import Options, build
+
+    return build(c, Options(unit=unit))
+
+
+def _chunk_slack(pricing, c: Coefficients, outside: np.ndarray, target, dep_map) -> dict:
+    """:func:`formulations.pricing.outside_slack` over the chunk's pairs outside K (whole
+    classes, so the per-class minima and maxima are the whole problem's), in ``target``'s
+    rows."""
+    from formulations.pricing import outside_slack, slack_matrix
+
+    slack = outside_slack(pricing, outside, c.pair_class)
+    return {"blocks": [s["block"] for s in slack],
+            "classes": np.array([s["class"] for s in slack], dtype=int),
+            "cost": np.array([s["cost"] for s in slack], dtype=float),
+            "matrix": slack_matrix(pricing, target, slack, dep_map)}
 
 
 # --- on the client ----------------------------------------------------------------------------
@@ -217,8 +263,8 @@ def _gather(client, futures, what: str):
 
 
 def solve_lp_dask(instance, scheduler: str, time_limit_s: float = 60.0,
-                  chunk_classes: int | None = None, prune_dominated: bool | None = None
-                  ) -> DaskSolve:
+                  chunk_classes: int | None = None, prune_dominated: bool | None = None,
+                  milp: tuple[float, float] | None = None) -> DaskSolve:
     """The LP of ``instance`` on a Dask cluster; the same master sequence, objective and plan
     as one process's :func:`planner.solve.colgen.solve_lp_colgen` after
     :func:`planner.problem.candidates.build_coefficients` and ``distinct``."""
@@ -226,13 +272,24 @@ def solve_lp_dask(instance, scheduler: str, time_limit_s: float = 60.0,
     prune_dominated = PRUNE_DOMINATED if prune_dominated is None else prune_dominated
     client, cluster, where = connect(scheduler)
     try:
-        out = _solve(client, where, instance, time_limit_s, chunk_classes, prune_dominated)
+        out = _solve(client, where, instance, time_limit_s, chunk_classes, prune_dominated,
+                     milp)
         out.workers_peak_rss = client.run(_peak_rss)
         return out
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def solve_milp_dask(instance, scheduler: str, time_limit_s: float = 60.0,
+                    mip_gap: float = 0.005, chunk_classes: int | None = None,
+                    prune_dominated: bool | None = None) -> DaskSolve:
+    """The MILP of ``instance`` on a Dask cluster: :func:`planner.solve.milp_priced.priced_milp`
+    over :class:`DaskPairs`, the same loop as one process's ``solve_milp_priced``. ``colgen``
+    of the result holds the MILP's :class:`DirectMilpResult`."""
+    return solve_lp_dask(instance, scheduler, time_limit_s, chunk_classes, prune_dominated,
+                         milp=(time_limit_s, mip_gap))
 
 
 def _peak_rss() -> int:
@@ -246,7 +303,7 @@ def _workers_memory(client) -> dict[str, int]:
     return {addr: int(w.get("memory_limit") or 0) for addr, w in info.items()}
 
 
-def _solve(client, where, instance, time_limit_s, chunk_classes, prune_dominated):
+def _solve(client, where, instance, time_limit_s, chunk_classes, prune_dominated, milp=None):
     from planner.problem.candidates import (candidate_context, dominated_from_relations,
                                             kept_deployments, assemble)
     from planner.problem.measurements import instance_catalog_context
@@ -256,8 +313,10 @@ def _solve(client, where, instance, time_limit_s, chunk_classes, prune_dominated
     with instance_catalog_context(instance):
         ctx, report = candidate_context(instance)
     if ctx.overlay is not None:
-        raise InputError("measured profiles (issue 13) are evaluated in one process only; "
-                         "drop --scheduler for this instance", field="--scheduler")
+        raise InputError("measured profiles (issue 13) are evaluated in one process only (the "
+                         "measurement overlay, its per-deployment coefficient sources and "
+                         "warnings, is not split into chunks of classes); drop --scheduler for "
+                         "this instance", field="--scheduler")
     n_classes = len(instance.classes)
     chunks = [list(range(s, min(s + chunk_classes, n_classes)))
               for s in range(0, n_classes, chunk_classes)]
@@ -322,6 +381,17 @@ def _solve(client, where, instance, time_limit_s, chunk_classes, prune_dominated
     skeleton = _restrict(skeleton, distinct_keep)
     coef = [client.submit(_restrict, f, distinct_keep, pure=False) for f in coef]
 
+    if milp is not None:
+        sizes = _gather(client, [client.submit(lambda c: c.n_pairs, f, pure=False)
+                                 for f in coef], "the candidates")
+        from planner.solve.milp_priced import priced_milp
+
+        pairs = DaskPairs(client, coef, skeleton, demand_unit(skeleton), sizes)
+        time_limit_s, mip_gap = milp
+        mres = priced_milp(pairs, time_limit_s, mip_gap)
+        timings["solve"] = mres.result.seconds
+        timings["milp_pairs_held"] = int(pairs.held_count())
+        return DaskSolve(pairs.c, report, mres, where, timings)
     cg = _colgen(client, coef, skeleton, time_limit_s, report.pairs)
     timings["solve"] = cg.result.seconds
     timings["colgen_rounds"] = len(cg.rounds)
@@ -391,7 +461,7 @@ class DaskPricer:
         self.client, self.coef, self.skeleton, self.unit = client, coef, skeleton, unit
         self.n_pairs = n_pairs
         self.pricing = [client.submit(pricing_form, f, unit, pure=False) for f in coef]
-        self.held = self.pending = None
+        self.held = self.pending = self.rc = None
 
     def max_per_query(self) -> float:
         prices = _gather(self.client, [self.client.submit(_chunk_prices, f, self.unit,
@@ -418,10 +488,12 @@ class DaskPricer:
     def price(self, form, row_dual, tol: float, k: int) -> tuple[int, float]:
         client = self.client
         form_f, dual_f = client.scatter([form, np.asarray(row_dual)], broadcast=True)
-        self.pending = _gather(client, [client.submit(_price, f, p, form_f, dual_f, h["idx"],
-                                                      tol, k, pure=False)
-                                        for f, p, h in zip(self.coef, self.pricing,
-                                                           self.held)], "pricing")
+        self.rc = [client.submit(_chunk_rc, f, p, form_f, dual_f, pure=False)
+                   for f, p in zip(self.coef, self.pricing)]
+        self.pending = _gather(client, [client.submit(_price, f, r, h["idx"], tol, k,
+                                                      pure=False)
+                                        for f, r, h in zip(self.coef, self.rc, self.held)],
+                               "pricing")
         return (int(sum(len(a["idx"]) for a in self.pending)),
                 min(a["min_rc"] for a in self.pending))
 
@@ -436,3 +508,191 @@ def _colgen(client, coef, skeleton: Coefficients, time_limit_s: float, n_pairs: 
                              time_limit_s, label="colgen (dask)")
     out = loop.result if loop.stopped else loop_result(loop, loop.result.x, loop.result.flows)
     return _CG(out, loop.rounds, loop.master.n_pairs, loop.master, unit, loop.form)
+
+
+def _no_rows(held: dict) -> dict:
+    """``held``'s rows, none of them (the same columns and dtypes)."""
+    return {k: (v.iloc[0:0] if isinstance(v, pd.DataFrame) else v[:0]) for k, v in held.items()}
+
+
+class DaskPairs:
+    """:class:`planner.solve.milp_priced.LocalPairs`'s interface over worker-held chunks, so
+    that the priced MILP's loop runs unchanged on a Dask cluster. The LP is
+    :class:`DaskPricer`'s column generation; each chunk keeps its reduced costs (under the
+    final full-LP dual) and its hourly pricing form on its worker. The per-pair work is per
+    class, and chunks are whole classes, so each is a map over the chunks: the lowest-rc pairs
+    per class (indices travel), :func:`formulations.pricing.outside_slack`'s per-class minima
+    and maxima (the slack columns travel, already in the restricted form's rows). The client
+    holds only the pairs the loop has touched (K, the pairs of the deployments a repair or a
+    floor MILP opens), in one process's order; plans are checked on the aggregated MILP over
+    those pairs (every other pair is 0 in the plan, and every deployment is kept)."""
+
+    def __init__(self, client, coef: list, skeleton: Coefficients, unit: float, sizes: list):
+        self.client, self.coef, self.skeleton, self.unit = client, coef, skeleton, unit
+        self.sizes = np.asarray(sizes, dtype=int)
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(int)
+        self.n_pairs, self.n_deployments = int(self.sizes.sum()), skeleton.n_deployments
+        self.max_deployments, self.demand = skeleton.max_deployments, skeleton.demand
+        self.held = [_rows(skeleton, np.zeros(0, dtype=int)) for _ in coef]
+        self.rc = self.hourly = None
+        self._cache = {}
+
+    # the pairs the client holds
+    def held_count(self) -> int:
+        return int(sum(len(h["idx"]) for h in self.held))
+
+    def _held(self):
+        key = self.held_count()
+        if self._cache.get("key") != key:
+            idx = np.concatenate([o + h["idx"] for o, h in zip(self.offsets, self.held)])
+            self._cache = {"key": key, "idx": idx.astype(int),
+                           "c": _master(self.skeleton, self.held), "form": None}
+        return self._cache
+
+    @property
+    def c(self) -> Coefficients:
+        return self._held()["c"]
+
+    def _chunks(self, mask: np.ndarray):
+        return [mask[o:o + s] for o, s in zip(self.offsets, self.sizes)]
+
+    def _fetch(self, want: np.ndarray | None = None, deployments: np.ndarray | None = None):
+        wants = self._chunks(want) if want is not None else [None] * len(self.coef)
+        futures = [self.client.submit(_fetch_rows, f, None if w is None else np.flatnonzero(w),
+                                      deployments, h["idx"], pure=False)
+                   for f, w, h in zip(self.coef, wants, self.held)
+                   if w is None or w.any()]
+        if not futures:
+            return
+        got = iter(_gather(self.client, futures, "the MILP's pairs"))
+        add = [next(got) if (w is None or w.any()) else None for w in wants]
+        if any(a is not None for a in add):
+            self.held = _merge(self.held, [_no_rows(h) if a is None else a
+                                           for h, a in zip(self.held, add)])
+
+    # LocalPairs' interface
+    def lp(self, time_limit_s: float) -> Result:
+        from formulations.form import map_flows
+
+        pricer = DaskPricer(self.client, self.coef, self.skeleton, self.unit, self.n_pairs)
+        loop = column_generation(pricer, self.unit, time_limit_s, label="colgen (dask)")
+        if loop.stopped:
+            return loop.result
+        self.held, self.rc, self._cache = pricer.held, pricer.rc, {}
+        self.tol = RC_TOL * pricer.max_per_query()
+        idx = self._held()["idx"]
+        x = np.zeros(self.n_pairs)
+        x[idx] = loop.result.x
+        return loop_result(loop, x, map_flows(loop.result.flows, idx, self.n_pairs))
+
+    def lowest(self, k: int, candidates: np.ndarray | None = None,
+               classes: np.ndarray | None = None) -> np.ndarray:
+        parts = self._chunks(candidates) if candidates is not None else [None] * len(self.coef)
+        got = _gather(self.client, [self.client.submit(_lowest_rc, f, r, self.tol, k, m, classes,
+                                                       pure=False)
+                                    for f, r, m in zip(self.coef, self.rc, parts)],
+                      "the MILP's pricing")
+        out = np.zeros(self.n_pairs, dtype=bool)
+        for o, idx in zip(self.offsets, got):
+            out[o + idx] = True
+        return out
+
+    def subset(self, keep: np.ndarray) -> Coefficients:
+        from planner.solve.colgen import pair_subset
+
+        self._fetch(want=keep)
+        h = self._held()
+        return pair_subset(h["c"], keep[h["idx"]])
+
+    def restricted(self, deployments: np.ndarray) -> tuple[Coefficients, np.ndarray]:
+        self._fetch(deployments=np.asarray(deployments, dtype=bool))
+        h = self._held()
+        sub, pair_idx = h["c"].restricted(deployments)
+        return sub, h["idx"][pair_idx]
+
+    def slack(self, outside: np.ndarray, target, dep_map: np.ndarray):
+        import scipy.sparse as sp
+
+        client = self.client
+        if self.hourly is None:
+            self.hourly = [client.submit(_hourly, f, self.unit, pure=False) for f in self.coef]
+        target_f, map_f = client.scatter([target, dep_map], broadcast=True)
+        parts = _gather(client, [client.submit(_chunk_slack, h, f, o, target_f, map_f,
+                                               pure=False)
+                                 for h, f, o in zip(self.hourly, self.coef,
+                                                    self._chunks(outside))],
+                        "the MILP's slack columns")
+        # One process's order: pair blocks (in the forms' order), then classes.
+        names: list[str] = []
+        for part in parts:
+            names += [b for b in dict.fromkeys(part["blocks"]) if b not in names]
+        rank = np.array([names.index(b) for part in parts for b in part["blocks"]], dtype=int)
+        classes = np.concatenate([part["classes"] for part in parts])
+        cost = np.concatenate([part["cost"] for part in parts])
+        order = np.lexsort((classes, rank))
+        n_rows = target.a.shape[0]
+        matrix = sp.hstack([part["matrix"] for part in parts], format="csc") \
+            if classes.size else sp.csc_matrix((n_rows, 0))
+        return matrix[:, order].tocsc(), cost[order], classes[order]
+
+    def _form(self):
+        from formulations.form import Options, build
+
+        h = self._held()
+        if h["form"] is None:
+            h["form"] = build(h["c"], Options(aggregated=True, integer=True, unit=self.unit))
+        return h["form"]
+
+    def _vector(self, x, n, flows):
+        from formulations.form import map_flows, plan_vector
+
+        idx = self._held()["idx"]
+        return plan_vector(self._form(), x[idx], n, map_flows(flows, idx, None))
+
+    def _plan(self, v):
+        from formulations.form import map_flows, pair_flows
+
+        form, idx = self._form(), self._held()["idx"]
+        x = np.zeros(self.n_pairs)
+        x[idx] = v[form.col_groups["x"]]
+        return x, v[form.col_groups["n"]], map_flows(pair_flows(form, v), idx, self.n_pairs)
+
+    def _cover(self, x, flows):
+        used = x != 0
+        for dense in (flows or {}).values():
+            used |= (dense != 0).any(axis=0)
+        held = np.zeros(self.n_pairs, dtype=bool)
+        held[self._held()["idx"]] = True
+        if (used & ~held).any():
+            self._fetch(want=used)
+
+    def check(self, x, n, flows):
+        from planner.solve.milp_direct import _row_feasible
+
+        self._cover(x, flows)
+        v = self._vector(x, n, flows)
+        form = self._form()
+        return _row_feasible(form, v), float(form.cost @ v), self._plan(v)
+
+    def rounded(self, lp: Result):
+        from types import SimpleNamespace
+
+        from planner.solve.milp_direct import rounded_incumbent
+
+        self._cover(lp.x, None)
+        v = rounded_incumbent(self.c, self._form(),
+                              SimpleNamespace(x=lp.x[self._held()["idx"]], n=lp.n))
+        return None if v is None else (float(self._form().cost @ v), self._plan(v))
+
+    def result(self, best, upper, lower, mip_gap, seconds, unit, lp, history, stages):
+        """As one process's, over the held pairs (the pipeline's problem), with every pair of
+        the plan's deployments held (so the duals' LP with the plan's nodes fixed sees them
+        all)."""
+        from planner.solve.milp_direct import milp_result
+
+        v = None
+        if best is not None:
+            self._fetch(deployments=best[1] > 0)
+            v = self._vector(*best)
+        return milp_result(self._form(), v, upper, lower, mip_gap, seconds, unit, lp, history,
+                           stages)

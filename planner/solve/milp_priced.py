@@ -44,10 +44,11 @@ import scipy.sparse as sp
 import pandas as pd
 
 from formulations.coefficients import Coefficients
-from formulations.constraints import demand_unit, milp_link_bounds
+from formulations.constraints import demand_unit, milp_link_bounds, objective_weights
 from formulations.form import Block, Options, build, map_flows, pair_flows
 from formulations.pricing import outside_slack, slack_matrix
-from planner.solve.colgen import lowest_per_class, pair_subset, solve_lp_colgen
+from planner.solve.colgen import (RC_TOL, lowest_per_class, pair_subset, rank_costs,
+                                  solve_lp_colgen)
 from planner.solve.lp import solve_lp_direct
 from planner.solve.milp_direct import (POLISH_FACTOR, POLISH_MIN_LIMIT_S, DirectMilpResult,
                                        _full_vector, _mip, _row_feasible, milp_result,
@@ -108,13 +109,84 @@ def floor_plan(c: Coefficients, form, unit: float, n_floor: np.ndarray, allowed:
     return v if _row_feasible(form, v) else None
 
 
-def floor_milp(c: Coefficients, form, unit: float, n_floor: np.ndarray, x_floor: np.ndarray,
+class LocalPairs:
+    """The priced MILP's pairs in this process: every pair of ``c``, the LP by
+    :func:`planner.solve.colgen.solve_lp_colgen`, plans checked on the whole aggregated MILP.
+    :class:`planner.solve.distributed.DaskPairs` is the same interface over worker-held chunks
+    (per-class reductions there: chunks are whole classes). Plans are (x, n, flows) over every
+    pair (``n_pairs``) and deployment."""
+
+    def __init__(self, c: Coefficients, unit: float):
+        self.c, self.unit = c, unit
+        self.n_pairs, self.n_deployments = c.n_pairs, c.n_deployments
+        self.max_deployments, self.demand = c.max_deployments, c.demand
+        self.rc = self.form = self.pricing = None
+
+    def lp(self, time_limit_s: float) -> Result:
+        cg = solve_lp_colgen(self.c, time_limit_s, self.unit)
+        if cg.reduced_costs is not None:
+            per_query, _ = objective_weights(self.c, self.unit)
+            tol = RC_TOL * (float(np.max(np.abs(per_query))) if per_query.size else 0.0)
+            self.rc = rank_costs(cg.reduced_costs, tol)
+        return cg.result
+
+    def lowest(self, k: int, candidates: np.ndarray | None = None,
+               classes: np.ndarray | None = None) -> np.ndarray:
+        """The k lowest-rc pairs of each class (among ``candidates``, of ``classes``)."""
+        if classes is not None:
+            candidates = candidates & np.isin(self.c.pair_class, classes)
+        return lowest_per_class(self.c, self.rc, k, candidates)
+
+    def subset(self, keep: np.ndarray) -> Coefficients:
+        return pair_subset(self.c, keep)
+
+    def restricted(self, deployments: np.ndarray) -> tuple[Coefficients, np.ndarray]:
+        return self.c.restricted(deployments)
+
+    def slack(self, outside: np.ndarray, target, dep_map: np.ndarray):
+        """z of :func:`formulations.pricing.outside_slack` for the pairs ``outside``, in the
+        rows of ``target``: (matrix, cost, class)."""
+        if self.pricing is None:  # hourly: no definitional equalities
+            self.pricing = build(self.c, Options(unit=self.unit))
+        slack = outside_slack(self.pricing, outside, self.c.pair_class)
+        return (slack_matrix(self.pricing, target, slack, dep_map),
+                np.array([s["cost"] for s in slack]),
+                np.array([s["class"] for s in slack], dtype=int))
+
+    def _form(self):
+        if self.form is None:
+            self.form = build(self.c, Options(aggregated=True, integer=True, unit=self.unit))
+        return self.form
+
+    def _plan(self, v: np.ndarray):
+        form = self._form()
+        cg = form.col_groups
+        return v[cg["x"]], v[cg["n"]], pair_flows(form, v)
+
+    def check(self, x: np.ndarray, n: np.ndarray, flows) -> tuple[bool, float, tuple]:
+        """Whether the plan holds every row of the whole MILP, its cost, the plan as read
+        back from the MILP's columns."""
+        form = self._form()
+        v = _full_vector(form, x, n, flows)
+        return _row_feasible(form, v), float(form.cost @ v), self._plan(v)
+
+    def rounded(self, lp: Result):
+        v = rounded_incumbent(self.c, self._form(), lp)
+        return None if v is None else (float(self._form().cost @ v), self._plan(v))
+
+    def result(self, best, upper, lower, mip_gap, seconds, unit, lp, history, stages):
+        form = self._form()
+        v = None if best is None else _full_vector(form, *best)
+        return milp_result(form, v, upper, lower, mip_gap, seconds, unit, lp, history, stages)
+
+
+def floor_milp(pairs, unit: float, n_floor: np.ndarray, x_floor: np.ndarray,
                allowed: np.ndarray, time_limit_s: float, gap: float, threads: int):
     """A plan from a relaxed plan: the MILP over the ``allowed`` deployments with its routing
     (x >= x_floor) and its nodes (n >= n_floor) kept, so that only the demand it left to the
     slack columns is placed, on the nodes' spare capacity or on more nodes. Small and mostly
     fixed, so HiGHS solves it fast. None unless its plan is feasible for every row."""
-    sub, pair_idx = c.restricted(allowed)
+    sub, pair_idx = pairs.restricted(allowed)
     f = build(sub, Options(aggregated=True, integer=True, unit=unit))
     lower = f.col_lower.copy()
     lower[f.col_groups["x"]] = x_floor[pair_idx]
@@ -124,53 +196,59 @@ def floor_milp(c: Coefficients, form, unit: float, n_floor: np.ndarray, x_floor:
                            threads)
     if values is None:
         return None
-    x = np.zeros(c.n_pairs)
+    x = np.zeros(pairs.n_pairs)
     x[pair_idx] = values[f.col_groups["x"]]
-    n = np.zeros(c.n_deployments)
+    n = np.zeros(pairs.n_deployments)
     n[allowed] = np.rint(values[f.col_groups["n"]])
-    v = _full_vector(form, x, n, map_flows(pair_flows(f, values), pair_idx, c.n_pairs))
-    log.debug("floor MILP %.6g, feasible %s", float(form.cost @ v), _row_feasible(form, v))
-    return v if _row_feasible(form, v) else None
+    ok, cost, plan = pairs.check(x, n, map_flows(pair_flows(f, values), pair_idx,
+                                                 pairs.n_pairs))
+    log.debug("floor MILP %.6g, feasible %s", cost, ok)
+    return plan if ok else None
 
 
 def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: float = 0.005,
                       threads: int = 1, start_per_class: int = START_PER_CLASS,
                       add_per_class: int = ADD_PER_CLASS) -> DirectMilpResult:
+    return priced_milp(LocalPairs(c, demand_unit(c)), time_limit_s, mip_gap, threads,
+                       start_per_class, add_per_class)
+
+
+def priced_milp(pairs, time_limit_s: float = 60.0, mip_gap: float = 0.005, threads: int = 1,
+                start_per_class: int = START_PER_CLASS, add_per_class: int = ADD_PER_CLASS
+                ) -> DirectMilpResult:
+    """The loop of the module docstring over a source of pairs: :class:`LocalPairs` in one
+    process, :class:`planner.solve.distributed.DaskPairs` on a Dask cluster."""
     t_start = time.perf_counter()
     deadline = t_start + time_limit_s
     stages: dict[str, float] = {"lp": 0.0, "relaxed": 0.0, "restricted": 0.0}
     history: list[GapPoint] = []
-    unit = demand_unit(c)
-    p, d = c.n_pairs, c.n_deployments
+    unit = pairs.unit
+    p, d = pairs.n_pairs, pairs.n_deployments
     target = mip_gap / POLISH_FACTOR if time_limit_s >= POLISH_MIN_LIMIT_S else mip_gap
 
     t0 = time.perf_counter()
-    cg = solve_lp_colgen(c, time_limit_s, unit)
-    lp = cg.result
+    lp = pairs.lp(time_limit_s)
     stages["lp"] = time.perf_counter() - t0
     if lp.status is not Status.OPTIMAL:
         return DirectMilpResult(lp, unit, lp, history, stages)
     lower = lp.objective
     history.append(GapPoint(time.perf_counter() - t_start, "lp", None, lower))
-    rc = cg.reduced_costs
 
-    form = build(c, Options(aggregated=True, integer=True, unit=unit))
-    pricing = build(c, Options(unit=unit))  # hourly: no definitional equalities (outside_slack)
-    best, upper = None, np.inf
-    rounded = rounded_incumbent(c, form, lp)
+    best, upper = None, np.inf  # best: (x, n, flows) over every pair
+    rounded = pairs.rounded(lp)
     if rounded is not None:
-        best, upper = rounded, float(form.cost @ rounded)
+        upper, best = rounded
         history.append(GapPoint(time.perf_counter() - t_start, "rounding", upper, lower))
 
-    in_k = (lp.x > 0) | lowest_per_class(c, rc, start_per_class)
+    in_k = (lp.x > 0) | pairs.lowest(start_per_class)
     repaired = np.zeros(d, dtype=bool)  # deployments already offered to a repair
     rounds = 0
     while time.perf_counter() < deadline:
         rounds += 1
         if best is not None:
-            in_k |= best[:p] > 0
+            in_k |= best[0] > 0
         idx_k = np.flatnonzero(in_k)
-        sub_p = pair_subset(c, in_k)
+        sub_p = pairs.subset(in_k)
         dep_mask = np.zeros(d, dtype=bool)
         dep_mask[sub_p.pair_dep] = True
         sub, _ = sub_p.restricted(dep_mask)  # keeps every pair of sub_p, in order
@@ -179,18 +257,16 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
         # z: per class and pair block, a column standing for its pairs outside K (generic in
         # the rows' senses: formulations.pricing.outside_slack).
         outside = ~in_k
-        slack = outside_slack(pricing, outside, c.pair_class)
         dep_map = np.full(d, -1)
         dep_map[dep_idx] = np.arange(dep_idx.size)
-        z_class = np.array([s["class"] for s in slack], dtype=int)
-        relaxed_form = _with_slack(sub_form, slack_matrix(pricing, sub_form, slack, dep_map),
-                                   np.array([s["cost"] for s in slack]), z_class)
+        z, z_cost, z_class = pairs.slack(outside, sub_form, dep_map)
+        relaxed_form = _with_slack(sub_form, z, z_cost, z_class)
 
         def seed(f):
             if best is None:
                 return None
-            v = _full_vector(sub_form, best[:p][idx_k], best[p:p + d][dep_mask],
-                             map_flows(pair_flows(form, best), idx_k, None))
+            v = _full_vector(sub_form, best[0][idx_k], best[1][dep_mask],
+                             map_flows(best[2], idx_k, None))
             return np.concatenate([v, np.zeros(f.a.shape[1] - v.size)])
 
         # Relaxed MILP: the bound (and a plan when it uses no z).
@@ -209,8 +285,9 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
         z_used = np.zeros(0, dtype=int)
         plans = []
         if values is not None:
-            z = values[relaxed_form.col_groups["z"]]
-            z_used = np.unique(z_class[z > Z_TOL * max(1.0, float(np.max(c.demand / unit)))])
+            zv = values[relaxed_form.col_groups["z"]]
+            z_used = np.unique(z_class[zv > Z_TOL * max(1.0, float(np.max(pairs.demand
+                                                                            / unit)))])
             if z_used.size == 0:
                 plans.append(values)
         cands = []
@@ -227,14 +304,14 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
             n_floor = np.zeros(d)
             n_floor[dep_idx] = np.rint(values[sub_form.col_groups["n"]])
             allowed = (n_floor > 0) | (lp.n > 1e-9)
-            allowed[c.pair_dep[in_k & np.isin(c.pair_class, z_used)]] = True
+            allowed[sub_p.pair_dep[np.isin(sub_p.pair_class, z_used)]] = True
             x_floor = np.zeros(p)
             x_floor[idx_k] = values[sub_form.col_groups["x"]] * (1 - 1e-9)
-            v = floor_milp(c, form, unit, n_floor, x_floor, allowed,
-                           (deadline - time.perf_counter()) * REPAIR_SHARE, target, threads)
-            log.debug("floor plan: %s", None if v is None else float(form.cost @ v))
-            if v is not None:
-                cands.append((v[:p], v[p:p + d], pair_flows(form, v)))
+            plan = floor_milp(pairs, unit, n_floor, x_floor, allowed,
+                              (deadline - time.perf_counter()) * REPAIR_SHARE, target, threads)
+            log.debug("floor plan: %s", plan is not None)
+            if plan is not None:
+                cands.append(plan)
             stages["floor"] = stages.get("floor", 0.0) + time.perf_counter() - t0
         if z_used.size or values is None:
             # Repair: the MILP over every pair of the deployments the relaxed plan, the LP and
@@ -244,17 +321,17 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
             if values is not None:
                 opened[dep_idx[np.rint(values[sub_form.col_groups["n"]]) > 0]] = True
             if best is not None:
-                opened |= best[p:p + d] > 0
+                opened |= best[1] > 0
             left = deadline - time.perf_counter()
             fresh = int((opened & ~repaired).sum())
             if left > 0 and (best is None or fresh >= REPAIR_MIN_NEW):
                 repaired |= opened
-                rsub, r_pairs = c.restricted(opened)
+                rsub, r_pairs = pairs.restricted(opened)
                 rform = build(rsub, Options(aggregated=True, integer=True, unit=unit))
                 rseed = None
                 if best is not None:
-                    rseed = _full_vector(rform, best[:p][r_pairs], best[p:p + d][opened],
-                                         map_flows(pair_flows(form, best), r_pairs, None))
+                    rseed = _full_vector(rform, best[0][r_pairs], best[1][opened],
+                                         map_flows(best[2], r_pairs, None))
                 rv, _, _, _ = _mip(rform, max(left * REPAIR_SHARE, 0.05), target, rseed,
                                    threads)
                 if rv is not None:
@@ -265,9 +342,9 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
                     cands.append((x, n, map_flows(pair_flows(rform, rv), r_pairs, p)))
             stages["restricted"] += time.perf_counter() - t0
         for x, n, flows in cands:
-            cand = _full_vector(form, x, n, flows)
-            if _row_feasible(form, cand) and float(form.cost @ cand) < upper:
-                best, upper = cand, float(form.cost @ cand)
+            ok, cost, plan = pairs.check(x, n, flows)
+            if ok and cost < upper:
+                best, upper = plan, cost
         history.append(GapPoint(time.perf_counter() - t_start, f"priced round {rounds}",
                                 None if best is None else upper, lower))
         log.info("priced MILP round %d: %d pairs, %d deployments, bound %.6g, plan %.6g, "
@@ -278,15 +355,15 @@ def solve_milp_priced(c: Coefficients, time_limit_s: float = 60.0, mip_gap: floa
         if best is not None and upper - lower <= mip_gap * upper and \
                 time.perf_counter() - t_start >= 0.5 * time_limit_s:
             break
-        add = lowest_per_class(c, rc, add_per_class, outside & np.isin(c.pair_class, z_used)) \
+        add = pairs.lowest(add_per_class, outside, z_used) \
             if z_used.size else np.zeros(p, dtype=bool)
         if not add.any():
             # Nothing to price in: the relaxed bound is as good as this K makes it; widen K
             # for every class so that the next round can tighten it.
-            add = lowest_per_class(c, rc, add_per_class, outside)
+            add = pairs.lowest(add_per_class, outside)
             if not add.any():
                 break
         in_k |= add
     stages["rounds"] = float(rounds)
-    return milp_result(form, best, upper, lower, mip_gap, time.perf_counter() - t_start,
-                       unit, lp, history, stages)
+    return pairs.result(best, upper, lower, mip_gap, time.perf_counter() - t_start,
+                        unit, lp, history, stages)
