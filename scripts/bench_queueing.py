@@ -1,4 +1,4 @@
-"""Analytic P99 TTFT (planner.perf.queueing: Erlang C + Allen-Cunneen slot wait, M/G/1 prefill
+"""Analytic P99 TTFT (planner.perf.queueing: Erlang C + Cosmetatos M/G/c slot wait, M/G/1 prefill
 wait) against the simpy simulation of the same pool, over utilisation and replica counts.
 
     python scripts/bench_queueing.py [--requests 100000] [--slots 8] [--seed 0]

@@ -8,12 +8,17 @@ TTFT is
 
 - ``W_slot``: waiting for one of the c = n x B slots, M/G/c. The probability of waiting is
   Erlang C (exact for M/M/c, computed through the regularised incomplete gamma function so that
-  c may be 10^6 and non-integer); its tail is exponential with the Allen-Cunneen correction
-  (Ca^2 + Cs^2) / 2 of the M/M/c decay rate (c mu - lambda): P(W > t) = C exp(-t (c mu - lambda)
-  x 2 / (1 + Cs^2)). Allen-Cunneen is the standard M/G/c approximation (Allen 1990; Gross and
-  Harris): it keeps Erlang C's pooling (a pool of 2,000 replicas waits far less than one of 2 at
-  the same utilisation), which Kingman's single-server formula does not; it is exact for
-  exponential service and good for Cs^2 <= 2, which the length buckets give.
+  c may be 10^6 and non-integer); its tail is exponential (Whitt 1993's form P(W > t) = C
+  exp(-t C / E[W])) with the M/G/c mean wait of Cosmetatos (1976): E[W] = f E[W_M/M/c],
+  f = Cs^2 + (1 - Cs^2) f_D, where f_D = (1/2) (1 + (1 - rho)(c - 1)(sqrt(4 + 5c) - 2) /
+  (16 rho c)) is his M/D/c-to-M/M/c ratio (at most 1: deterministic service never waits longer
+  than exponential). So P(W > t) = C exp(-t (c mu - lambda) / f). In heavy traffic f_D -> 1/2
+  and f is the Allen-Cunneen (1 + Cs^2)/2 (Allen 1990; Gross and Harris) used before issue 22's
+  fourth round; at moderate load and small c the M/D/c term is larger than 1/2 (for c = 1 it is
+  1/2 at every load: Pollaczek-Khinchine), which Allen-Cunneen's heavy-traffic factor misses
+  (it was optimistic by up to 15 % on 8 slots at rho 0.5). For Cs^2 > 1, outside the
+  interpolation, f stays Allen-Cunneen's (1 + Cs^2)/2. Either way Erlang C's pooling is kept (a
+  pool of 2,000 replicas waits far less than one of 2 at the same utilisation).
 - ``W_prefill``: a prompt queues for its replica's prefill work (a single server per replica fed
   at lambda / n): M/G/1 with the Pollaczek-Khinchine mean and Kingman's exponential tail,
   P(W > t) = rho_p exp(-t / theta), theta = E[tp^2] / (2 E[tp] (1 - rho_p)).
@@ -69,12 +74,26 @@ def wait_tail(t: np.ndarray, p_slot, r_slot, p_prefill, r_prefill) -> np.ndarray
     return np.where(t <= 0, 1 - (1 - p_slot) * (1 - p_prefill), tail)
 
 
+def slot_wait_factor(rho, c, scv) -> np.ndarray:
+    """M/G/c mean wait over M/M/c's at utilisation rho, c servers, service SCV ``scv``:
+    Cosmetatos (1976, Oper. Res. Q. 27(3) 615-620) interpolation between M/M/c and his M/D/c
+    approximation, Cs^2 + (1 - Cs^2) f_D, f_D = (1 + (1 - rho)(c - 1)(sqrt(4 + 5c) - 2) /
+    (16 rho c)) / 2 (capped at 1, M/M/c); Allen-Cunneen's (1 + Cs^2)/2 for Cs^2 > 1 (the two
+    agree at Cs^2 = 1 and in heavy traffic, where f_D -> 1/2)."""
+    rho = np.clip(np.asarray(rho, float), 1e-12, 1.0)
+    c = np.maximum(np.asarray(c, float), 1.0)
+    f_d = np.minimum(0.5 * (1 + (1 - rho) * (c - 1) * (np.sqrt(4 + 5 * c) - 2)
+                            / (16 * rho * c)), 1.0)
+    scv = np.asarray(scv, float)
+    return (1 + scv) / 2 + np.maximum(1 - scv, 0.0) * (f_d - 0.5)
+
+
 def _pool(rho, replicas, slots, mean_s, scv_s, mean_p, second_p):
     """Parameters of the two waits at utilisation rho of a pool of ``replicas`` x ``slots``."""
     c = np.maximum(replicas * slots, 1.0)
     a = rho * c
     p_slot = erlang_c(c, a)
-    r_slot = c * (1 - rho) / mean_s * 2 / (1 + scv_s)
+    r_slot = c * (1 - rho) / mean_s / slot_wait_factor(rho, c, scv_s)
     rho_p = np.clip(rho * slots * mean_p / mean_s, 0.0, 0.999)
     theta = second_p / (2 * np.maximum(mean_p, 1e-12) * (1 - rho_p))
     r_prefill = 1 / np.maximum(theta, 1e-12)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.perf.queueing import (erlang_c, service_moments, ttft_quantile,
+from planner.perf.queueing import (erlang_c, service_moments, slot_wait_factor, ttft_quantile,
                                    usable_utilization, wait_tail)
 
 W = np.array([0.5, 0.5])
@@ -26,6 +26,31 @@ def test_mm1_waiting_quantile_by_hand():
     rho) t / E[S]}; the 99th percentile at rho = 0.5, E[S] = 1 s is 2 ln(50) s."""
     t = ttft_quantile(0.99, np.array([[0.0]]), np.array([1.0]), 0.5, 1, 1, 1.0, 1.0, 0.0, 0.0)
     assert t[0] == pytest.approx(2 * np.log(50), rel=1e-6)
+
+
+def test_cosmetatos_slot_wait_factor_by_hand():
+    """Issue 22, fourth round: M/G/c mean wait / M/M/c's (Cosmetatos 1976). One server,
+    deterministic service: 1/2 at any load (Pollaczek-Khinchine, exact). 8 servers at rho 0.5,
+    deterministic: (1 + 0.5 x 7 x (sqrt(44) - 2) / 64) / 2 = 0.62669; with Cs^2 = 0.88 (the bench's
+    chat mix): 0.88 + 0.12 x 0.62669 = 0.95520, where Allen-Cunneen gave 0.94. Exponential
+    service: 1 (M/M/c); Cs^2 = 2: Allen-Cunneen's 1.5; a large lightly loaded pool: the M/D/c
+    ratio is capped at M/M/c's 1."""
+    assert slot_wait_factor(np.array([0.3, 0.9]), 1, 0.0) == pytest.approx([0.5, 0.5])
+    assert slot_wait_factor(0.5, 8, 0.0) == pytest.approx(0.62669, abs=1e-5)
+    assert slot_wait_factor(0.5, 8, 0.88) == pytest.approx(0.88 + 0.12 * 0.62669, abs=1e-5)
+    assert slot_wait_factor(0.5, 8, 1.0) == pytest.approx(1.0)
+    assert slot_wait_factor(0.5, 8, 2.0) == pytest.approx(1.5)
+    assert slot_wait_factor(0.3, 8000, 0.0) == pytest.approx(1.0)
+    # Heavy traffic: f_D -> 1/2, Allen-Cunneen's (1 + Cs^2)/2.
+    assert slot_wait_factor(1 - 1e-9, 64, 0.5) == pytest.approx(0.75, abs=1e-6)
+
+
+def test_md1_waiting_quantile_by_hand():
+    """One server, deterministic service (SCV 0), no prefill queue: Erlang C = rho and the mean
+    wait is Pollaczek-Khinchine's rho E[S] / (2 (1 - rho)), so the exponential tail has rate
+    2 (1 - rho) / E[S]; the 99th percentile at rho = 0.5, E[S] = 1 s is ln(50) s."""
+    t = ttft_quantile(0.99, np.array([[0.0]]), np.array([1.0]), 0.5, 1, 1, 1.0, 0.0, 0.0, 0.0)
+    assert t[0] == pytest.approx(np.log(50), rel=1e-6)
 
 
 def test_sum_of_two_waits_tail_by_hand():
