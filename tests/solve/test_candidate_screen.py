@@ -5,24 +5,17 @@ class without an eligible pair, as evaluating every deployment for every class."
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from planner.config.schema.plan import PlanningInstance
 from planner.problem import candidates
+from tests.conftest import synthetic_instance
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _synthetic(n):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from bench_solve import synthetic_instance
-    finally:
-        sys.path.pop(0)
     return synthetic_instance(n, 0)
 
 

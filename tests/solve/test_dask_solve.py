@@ -6,24 +6,19 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from tests.cli.test_json_contract import planner_command
+from tests.conftest import synthetic_instance
 
 ROOT = Path(__file__).resolve().parents[2]
 FLEET = ROOT / "instances" / "fleet-1b.yaml"
 
 
 def _synthetic(n):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from bench_solve import synthetic_instance
-    finally:
-        sys.path.pop(0)
     return synthetic_instance(n, 0)
 
 
