@@ -842,6 +842,45 @@ def site_shares(instance: PlanningInstance) -> np.ndarray | None:
     return share
 
 
+def pair_bucket_numbers(instance: PlanningInstance, deployments: pd.DataFrame,
+                        classes: np.ndarray, calibration: Calibration | None = None
+                        ) -> list[dict[str, np.ndarray]]:
+    """:func:`bucket_numbers` (without occupancy) for many (deployment, class) pairs at once:
+    row i of ``deployments`` with class ``classes[i]``. One evaluation of the model over every
+    pair's buckets, then each pair's numbers from its own rows: the same elementwise model, so
+    the same numbers as one call per pair (the plan's pools, issue 22, ask for thousands)."""
+    with instance_catalog_context(instance):
+        calibration = calibration or load_calibration()
+        buckets = {ci: joint_buckets(instance.classes[ci].input_tokens,
+                                     instance.classes[ci].output_tokens)
+                   for ci in np.unique(classes).tolist()}
+        sizes = np.array([buckets[ci][0].size for ci in classes.tolist()], dtype=int)
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        cases = deployments.rename(columns={"max_concurrency": "concurrency"}).loc[
+            np.repeat(np.arange(len(deployments)), sizes)].reset_index(drop=True)
+        cases = cases.assign(
+            isl=np.concatenate([buckets[ci][0] for ci in classes.tolist()]),
+            osl=np.concatenate([buckets[ci][1] for ci in classes.tolist()]))
+        specs = gather_specs(cases, calibration=calibration)
+        f = factor_arrays(specs["family"], calibration, specs["kind"], specs["engine"])
+        out = evaluate(specs, f, reasons=False)
+        n, scale = len(cases), instance.adjustments.throughput_scale
+        numbers = []
+        for i, ci in enumerate(classes.tolist()):
+            isl, osl, weight = buckets[ci]
+            rows = slice(int(starts[i]), int(starts[i + 1]))
+            own = {k: v[rows] for k, v in out.items()
+                   if isinstance(v, np.ndarray) and v.shape[:1] == (n,)}
+            shape = (1, isl.size)
+            tpot = class_mix_tpot_ms(own, specs["osl"][rows], weight, shape) / scale
+            numbers.append({
+                "weight": weight, "t0_s": own["ttft_ms"].reshape(shape) / 1e3 / scale,
+                "prefill_s": np.nan_to_num(own["prefill_busy_s"].reshape(shape)) / scale,
+                "decode_s": osl[None, :] * tpot / 1e3, "tpot_s": tpot / 1e3,
+                "batch": own["batch"].reshape(shape), "fits": own["fits"].reshape(shape)})
+        return numbers
+
+
 OCCUPANCY_POINTS = 8  # running batches at which ``bucket_numbers`` gives TPOT (1 .. slots)
 
 

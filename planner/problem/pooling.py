@@ -27,7 +27,7 @@ def plan_usable_utilization(instance, c: Coefficients, x: np.ndarray) -> np.ndar
     """Per pair: the usable utilisation on the plan's pools where the plan routes flow to the
     pair's deployment (x: queries/day per pair), else the candidates' (class alone)."""
     from planner.perf.queueing import service_moments, usable_utilization
-    from planner.problem.candidates import bucket_numbers
+    from planner.problem.candidates import pair_bucket_numbers
 
     usable = c.pairs["usable_utilization"].to_numpy(float).copy()
     ceiling = instance.options.utilization_ceiling
@@ -36,13 +36,19 @@ def plan_usable_utilization(instance, c: Coefficients, x: np.ndarray) -> np.ndar
                            "speculative", "disaggregated", "engine") if k in c.deployments]
     measured = (c.deployments["coefficient_source"].to_numpy(object) == "measured"
                 if "coefficient_source" in c.deployments else np.zeros(c.n_deployments, bool))
-    for dep in np.unique(c.pair_dep[used]):
-        if measured[dep]:  # issue 13: a measured profile keeps its own operating point
-            continue
-        pairs = np.flatnonzero(used & (c.pair_dep == dep))
-        row = c.deployments.iloc[[dep]][columns].reset_index(drop=True)
-        numbers = [bucket_numbers(instance, row, int(c.pair_class[p]), occupancy=False)
-                   for p in pairs]
+    # issue 13: a measured profile keeps its own operating point
+    modelled = np.flatnonzero(used & ~measured[c.pair_dep])
+    # Every modelled pair's bucket numbers in one evaluation, grouped by deployment (a stable
+    # sort: each deployment's pairs in pair order).
+    modelled = modelled[np.argsort(c.pair_dep[modelled], kind="stable")]
+    all_numbers = pair_bucket_numbers(
+        instance, c.deployments.iloc[c.pair_dep[modelled]][columns].reset_index(drop=True),
+        c.pair_class[modelled]) if modelled.size else []
+    deps, first = np.unique(c.pair_dep[modelled], return_index=True)
+    bounds = np.append(first, modelled.size)
+    for k in range(deps.size):
+        pairs = modelled[bounds[k]:bounds[k + 1]]
+        numbers = all_numbers[bounds[k]:bounds[k + 1]]
         moments = [service_moments(m["t0_s"], m["decode_s"], m["prefill_s"], m["weight"])
                    for m in numbers]
         hourly = x[pairs, None] / 86400.0 * c.profile[c.pair_class[pairs]]  # pairs x 24

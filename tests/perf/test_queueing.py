@@ -202,3 +202,28 @@ def test_fixed_point_of_a_class_split_over_two_pools(monkeypatch):
     assert first.summary["pooling"]["max_change"] > pooling.TOLERANCE
     moved = plan.summary["objective_gwh_per_day"] / first.summary["objective_gwh_per_day"] - 1
     assert abs(moved) < 0.03
+
+
+def test_pair_bucket_numbers_equal_one_call_per_pair():
+    """The plan's pools evaluate every used pair's buckets in one call (issue 26's speed on
+    issue 22's fixed point): the numbers are bit-identical to one bucket_numbers call per pair
+    (the model is elementwise), on pairs of many classes and deployments at once."""
+    from planner.problem.candidates import (build_coefficients, bucket_numbers,
+                                            pair_bucket_numbers)
+    from tests.conftest import synthetic_instance
+
+    instance = synthetic_instance(12, 0)
+    c, _ = build_coefficients(instance)
+    columns = [k for k in ("model", "precision", "hardware", "num_gpus", "max_concurrency",
+                           "speculative", "disaggregated", "engine") if k in c.deployments]
+    pairs = np.random.default_rng(0).choice(c.n_pairs, min(40, c.n_pairs), replace=False)
+    together = pair_bucket_numbers(
+        instance, c.deployments.iloc[c.pair_dep[pairs]][columns].reset_index(drop=True),
+        c.pair_class[pairs])
+    assert len(set(c.pair_class[pairs].tolist())) > 3
+    for p, numbers in zip(pairs, together):
+        alone = bucket_numbers(instance, c.deployments.iloc[[int(c.pair_dep[p])]][columns]
+                               .reset_index(drop=True), int(c.pair_class[p]), occupancy=False)
+        assert set(alone) == set(numbers)
+        for key in alone:
+            np.testing.assert_array_equal(numbers[key], alone[key], err_msg=key)
