@@ -247,35 +247,32 @@ def validate(out_dir: str | None, calibration_path: str | None, fmt: str) -> Non
                                if k not in ("rows", "latency_rows", "amd_rows")}, indent=2, default=float))
         return
     fmt_table = lambda t: t.to_string(index=False, float_format=lambda v: f"{v:.3g}")  # noqa: E731
-    summary = tables["summary"]
-    click.echo("Error per dataset and group (MAPE and median signed error, %)")
-    click.echo(fmt_table(summary[summary["grouping"].isin(["all", "family", "model_kind",
-                                                            "precision_id"])]))
-    click.echo("\nCoverage of the stated uncertainty (fraction of rows with |error| inside it; "
-               "held out: the row's error with its model, or its whole family, left out of "
-               "the fit)")
-    click.echo(fmt_table(tables["coverage"]))
-    click.echo("\nHeld-out errors recorded by the calibration")
-    click.echo(fmt_table(tables["holdout"]))
-    click.echo("\nWorst 10 rows (throughput)")
-    click.echo(fmt_table(tables["worst"]))
-    latency = tables["latency"]
-    click.echo("\nServing latency: InferenceMAX median TPOT, median TTFT and output tok/s at the "
-               "measured concurrency (engines and versions as published); ML.ENERGY v3 median "
-               "inter-token latency (MAPE and median signed error, %)")
-    click.echo(fmt_table(latency[latency["grouping"] == "all"]))
+    summary, latency = tables["summary"], tables["latency"]
     wide = latency[latency["grouping"] != "all"].pivot_table(
         index="group", columns="metric", values="mape_pct")
-    click.echo("\nMAPE per model x hardware x engine (%)")
-    click.echo(wide.to_string(float_format=lambda v: f"{v:.3g}"))
-    click.echo("\nHeld-out serving-latency errors")
-    click.echo(fmt_table(tables["latency_heldout"]))
-    click.echo("\nAMD Instinct (CDNA3): MLPerf v4.1/v5.1 per scenario (Server/Interactive at the "
-               "largest concurrency meeting the scenario's TPOT bound) and InferenceMAX SGLang "
-               "(MAPE and median signed error, %)")
-    click.echo(fmt_table(tables["amd"]))
-    click.echo("\nLeave one generation out (the previous generation's fit predicts the next)")
-    click.echo(fmt_table(tables["amd_logo"]))
+    sections = [  # (title, table as text): the report in reading order
+        ("Error per dataset and group (MAPE and median signed error, %)",
+         fmt_table(summary[summary["grouping"].isin(["all", "family", "model_kind",
+                                                     "precision_id"])])),
+        ("Coverage of the stated uncertainty (fraction of rows with |error| inside it; held "
+         "out: the row's error with its model, or its whole family, left out of the fit)",
+         fmt_table(tables["coverage"])),
+        ("Held-out errors recorded by the calibration", fmt_table(tables["holdout"])),
+        ("Worst 10 rows (throughput)", fmt_table(tables["worst"])),
+        ("Serving latency: InferenceMAX median TPOT, median TTFT and output tok/s at the "
+         "measured concurrency (engines and versions as published); ML.ENERGY v3 median "
+         "inter-token latency (MAPE and median signed error, %)",
+         fmt_table(latency[latency["grouping"] == "all"])),
+        ("MAPE per model x hardware x engine (%)",
+         wide.to_string(float_format=lambda v: f"{v:.3g}")),
+        ("Held-out serving-latency errors", fmt_table(tables["latency_heldout"])),
+        ("AMD Instinct (CDNA3): MLPerf v4.1/v5.1 per scenario (Server/Interactive at the "
+         "largest concurrency meeting the scenario's TPOT bound) and InferenceMAX SGLang "
+         "(MAPE and median signed error, %)", fmt_table(tables["amd"])),
+        ("Leave one generation out (the previous generation's fit predicts the next)",
+         fmt_table(tables["amd_logo"])),
+    ]
+    click.echo("\n\n".join(f"{title}\n{text}" for title, text in sections))
     skipped = tables["amd_skipped"]
     if len(skipped):
         click.echo(f"\nAMD MLPerf rows skipped ({len(skipped)}), by reason")
