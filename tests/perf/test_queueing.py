@@ -227,3 +227,27 @@ def test_pair_bucket_numbers_equal_one_call_per_pair():
         assert set(alone) == set(numbers)
         for key in alone:
             np.testing.assert_array_equal(numbers[key], alone[key], err_msg=key)
+
+
+def test_replayed_bisection_matches_plain_bisection():
+    """Issue 26: ttft_quantile replays the bisection with fewer tail evaluations; on random
+    pools (many rows, so the replay path runs) it returns the bisection's own answer bit for
+    bit except where rounding makes the tail non-monotone at 1 - q, and there within 1e-12."""
+    from planner.perf.queueing import REPLAY_ROWS, ttft_quantile_bisection
+
+    rng = np.random.default_rng(7)
+    n = 3 * REPLAY_ROWS
+    t0 = np.sort(rng.uniform(0.05, 3, (n, 9)), axis=1) * rng.uniform(0.1, 3, (n, 1))
+    w = np.array([.1, .2, .1, .05, .15, .1, .1, .1, .1])
+    rho = rng.uniform(0.05, 0.95, n)
+    replicas = rng.integers(1, 50, n).astype(float)
+    slots = rng.choice([4.0, 16.0, 64.0, 200.0], n)
+    mean_s = t0 @ w + rng.uniform(0.5, 30, n)
+    scv = rng.uniform(0, 2, n)
+    mean_p = rng.uniform(0, 0.3, n) * rng.integers(0, 2, n)
+    second_p = mean_p ** 2 * rng.uniform(1, 3, n)
+    for q, iterations in ((0.9, 40), (0.99, 48), (0.5, 40)):
+        args = (q, t0, w, rho, replicas, slots, mean_s, scv, mean_p, second_p, iterations)
+        new, old = ttft_quantile(*args), ttft_quantile_bisection(*args)
+        assert np.mean(new == old) >= 0.999
+        assert np.max(np.abs(new - old) / old) <= 1e-12
