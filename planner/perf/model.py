@@ -366,10 +366,12 @@ def memory_fit(s: dict, f: dict, reasons: bool = True) -> dict[str, np.ndarray]:
         ((np.mod(s["heads"], n) != 0) & ~s["dep"],
          "tensor parallelism does not divide the attention heads"),
         (~s["native"], "precision not supported on this hardware"))
-    fits = ~np.logical_or.reduce([np.broadcast_to(bad, n.shape) for bad, _ in failures])
+    # (issue 26: the specs may be columns over deployments and the lengths rows over buckets)
+    shape = np.broadcast_shapes(*(np.shape(bad) for bad, _ in failures), n.shape)
+    fits = ~np.logical_or.reduce([np.broadcast_to(bad, shape) for bad, _ in failures])
     reason = None
     if reasons:  # (issue 26: an object array of strings per row costs the candidates seconds)
-        reason = np.full(n.shape, "", dtype=object)
+        reason = np.full(shape, "", dtype=object)
         for bad, text in failures:
             reason[bad] = text
     return {"weights_gb_per_gpu": weights_per_gpu / 1e9, "kv_capacity_gb": kv_capacity / 1e9,

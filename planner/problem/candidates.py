@@ -317,7 +317,7 @@ class ClassChunk:
 OUT_KEYS = ("fits", "node_seconds_per_query", "node_power_kw", "ttft_ms", "batch",
             "interleaved_prefill_compute_s", "interleaved_prefill_comm_s", "decode_compute_s",
             "decode_memory_s", "decode_fixed_s", "prefill_busy_s", "uncertainty_pct")
-CLASS_BLOCK = 16  # classes whose distinct length buckets are evaluated in one vectorised call
+CLASS_BLOCK = 16  # at most this many classes' buckets in one vectorised call (memory)
 # classes queued together: the queueing's searches run on a few rows per class, so per-call
 # overhead dominates unless many classes share the calls
 QUEUE_BLOCK = 64
@@ -344,8 +344,7 @@ def evaluate_classes(ctx: CandidateContext, classes) -> ClassChunk:
     for start in range(0, len(classes), QUEUE_BLOCK):
         block = classes[start:start + QUEUE_BLOCK]
         states = [_evaluate_class(ctx, ci, *out)
-                  for at in range(0, len(block), CLASS_BLOCK)
-                  for ci, out in _evaluate_block(ctx, block[at:at + CLASS_BLOCK], screen)]
+                  for ci, out in _evaluate_block(ctx, block, screen)]
         answers = queue_block(ctx.instance, [s["queue"] for s in states])
         for state, (usable_util, ttft_q) in zip(states, answers):
             ci, sub = state["ci"], state["sub"]
@@ -418,13 +417,20 @@ def class_screen(ctx: CandidateContext, cls) -> tuple[np.ndarray, np.ndarray, np
 
 
 def _evaluate_block(ctx: CandidateContext, block: list, screen: bool):
-    """Yield (class, (sub, out, isl, osl, weight)) per class of ``block``: ``sub`` the base
-    deployments evaluated for the class (all, or with ``screen`` those meeting its quality floor
-    and model list: the others are never eligible, whatever the performance model says) and the
-    performance model's output over (``sub``, the class's buckets), rows deployment-major, read
-    from one evaluation of the block's distinct (deployment, bucket) cases."""
+    """Yield (class, (sub, out, isl, osl, weight)) per class of ``block`` (in its order):
+    ``sub`` the base deployments evaluated for the class (all, or with ``screen`` those meeting
+    its quality floor and model list: the others are never eligible, whatever the performance
+    model says) and the performance model's output over (``sub``, the class's buckets), rows
+    deployment-major.
+
+    Issue 26: the classes of the block that evaluate the same deployments (same screen) are
+    evaluated together on a (deployments x distinct buckets) grid by broadcasting: every spec
+    and factor a column over the deployments, the lengths a row, so what depends on the
+    deployment alone (weights, peak rates, clocks, communication latencies) is computed once
+    per deployment rather than once per (deployment, bucket), and nothing is gathered per
+    case. Elementwise, the same operations on the same numbers as one row per case."""
     d = ctx.base.size
-    lengths, subs = {}, {}
+    lengths, subs, groups = {}, {}, {}
     for ci in block:
         cls = ctx.instance.classes[ci]
         lengths[ci] = joint_buckets(cls.input_tokens, cls.output_tokens)
@@ -433,35 +439,39 @@ def _evaluate_block(ctx: CandidateContext, block: list, screen: bool):
             subs[ci] = np.flatnonzero(ok_quality & allowed)
         else:
             subs[ci] = np.arange(d)
-    both, inverse = np.unique(np.concatenate([np.column_stack(lengths[ci][:2]) for ci in block]),
-                              axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    u = both.shape[0]
-    need = np.zeros((d, u), dtype=bool)
-    where, at = {}, 0
-    for ci in block:
-        b = lengths[ci][0].size
-        where[ci] = inverse[at:at + b]
-        at += b
-        need[np.ix_(subs[ci], where[ci])] = True
-    cases = np.flatnonzero(need)  # (deployment, bucket) cases, deployment-major
-    dep_of, bucket_of = np.divmod(cases, u)
-    position = np.full(d * u, -1, dtype=np.int64)
-    position[cases] = np.arange(cases.size)
-    position = position.reshape(d, u)
-    tiled = {k: (v[dep_of] if isinstance(v, np.ndarray) and v.shape == (d,) else v)
-             for k, v in ctx.specs_b.items()}
-    tiled["isl"], tiled["osl"] = both[bucket_of, 0], both[bucket_of, 1]
-    f = {k: v[dep_of] for k, v in ctx.factors_b.items()}
-    out = evaluate(tiled, f, reasons=False)
-    n = cases.size
-    keys = list(out) if ctx.overlay is not None else [k for k in OUT_KEYS if k in out]
+        groups.setdefault(subs[ci].tobytes(), []).append(ci)
+    keys = None
+    results = {}
+    for members in groups.values():
+        sub = subs[members[0]]
+        column = lambda v: (v[sub][:, None]  # noqa: E731
+                            if isinstance(v, np.ndarray) and v.shape == (d,) else v)
+        specs = {k: column(v) for k, v in ctx.specs_b.items()}
+        f = {k: column(v) for k, v in ctx.factors_b.items()}
+        for at in range(0, len(members), CLASS_BLOCK):
+            part = members[at:at + CLASS_BLOCK]
+            both, inverse = np.unique(np.concatenate([np.column_stack(lengths[ci][:2])
+                                                      for ci in part]),
+                                      axis=0, return_inverse=True)
+            inverse = inverse.reshape(-1)
+            out = evaluate(dict(specs, isl=both[None, :, 0], osl=both[None, :, 1]), f,
+                           reasons=False)
+            shape = (sub.size, both.shape[0])
+            if keys is None:
+                keys = list(out) if ctx.overlay is not None else [k for k in OUT_KEYS
+                                                                   if k in out]
+            full = {k: (np.broadcast_to(out[k], shape) if isinstance(out[k], np.ndarray)
+                        else out[k]) for k in keys}
+            at_col = 0
+            for ci in part:
+                b = lengths[ci][0].size
+                cols = inverse[at_col:at_col + b]
+                at_col += b
+                results[ci] = {k: (v[:, cols].reshape(-1) if isinstance(v, np.ndarray)
+                                   else v) for k, v in full.items()}
     for ci in block:
         isl, osl, weight = lengths[ci]
-        take = position[np.ix_(subs[ci], where[ci])].reshape(-1)
-        mine = {k: (out[k][take] if isinstance(out[k], np.ndarray) and out[k].shape == (n,)
-                    else out[k]) for k in keys}
-        yield ci, (subs[ci], mine, isl, osl, weight)
+        yield ci, (subs[ci], results.pop(ci), isl, osl, weight)
 
 
 def _evaluate_class(ctx: CandidateContext, ci: int, sub: np.ndarray, out: dict,
