@@ -285,12 +285,13 @@ def service_moments(t0_s: np.ndarray, decode_s: np.ndarray, prefill_s: np.ndarra
 
 def usable_utilization(q: float, slo_s, ceiling: float, rate_per_s: np.ndarray,
                        t0_s: np.ndarray, weight: np.ndarray, slots: np.ndarray,
-                       moments: dict, iterations: int = 40, search_steps: int = 16
-                       ) -> tuple[np.ndarray, np.ndarray]:
+                       moments: dict, iterations: int = 40, search_steps: int = 16,
+                       replay: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the largest utilisation in [MIN_UTILIZATION, ceiling] whose q-quantile TTFT
     meets ``slo_s`` with the pool sized for ``rate_per_s`` at that utilisation (NaN where even
     MIN_UTILIZATION does not), and the TTFT quantile there (at the ceiling when there is no
-    SLO). ``slo_s``: seconds, one for all rows or one per row (inf: none), or None."""
+    SLO). ``slo_s``: seconds, one for all rows or one per row (inf: none), or None.
+    ``replay`` False: the quantiles by plain bisection (``ttft_quantile_bisection``)."""
     rows = t0_s.shape[0]
 
     def at(rho, rows=slice(None)):
@@ -298,9 +299,9 @@ def usable_utilization(q: float, slo_s, ceiling: float, rate_per_s: np.ndarray,
         # and the utilisation they then run at.
         busy = rate_per_s[rows] * moments["mean_s"][rows] / slots[rows]
         replicas = np.maximum(np.ceil(busy / rho - 1e-9), 1.0)
-        return ttft_quantile(q, t0_s[rows], weight, busy / replicas, replicas, slots[rows],
-                             **{k: v[rows] for k, v in moments.items()},
-                             iterations=iterations)
+        quantile = ttft_quantile if replay else ttft_quantile_bisection
+        return quantile(q, t0_s[rows], weight, busy / replicas, replicas, slots[rows],
+                        **{k: v[rows] for k, v in moments.items()}, iterations=iterations)
 
     top = np.full(rows, float(ceiling))
     ttft_top = at(top)

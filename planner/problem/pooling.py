@@ -46,6 +46,10 @@ def plan_usable_utilization(instance, c: Coefficients, x: np.ndarray) -> np.ndar
         c.pair_class[modelled]) if modelled.size else []
     deps, first = np.unique(c.pair_dep[modelled], return_index=True)
     bounds = np.append(first, modelled.size)
+    # Issue 26: the pairs' queueing in one vectorised call per (percentile, bucket weights,
+    # SLO or none) group rather than one call per pair (the same rows, each on its own pool:
+    # the queueing is elementwise per row).
+    groups: dict[tuple, list] = {}
     for k in range(deps.size):
         pairs = modelled[bounds[k]:bounds[k + 1]]
         numbers = all_numbers[bounds[k]:bounds[k + 1]]
@@ -59,10 +63,18 @@ def plan_usable_utilization(instance, c: Coefficients, x: np.ndarray) -> np.ndar
             cls = instance.classes[int(c.pair_class[p])]
             slots = np.maximum(np.nansum(numbers_p["batch"] * numbers_p["weight"], axis=1), 1.0)
             slo = cls.slo.ttft_ms / 1e3 if cls.slo.ttft_ms else None
-            u, _ = usable_utilization(cls.slo.percentile / 100, slo, ceiling,
-                                      np.array([busy_slots / s]), numbers_p["t0_s"],
-                                      numbers_p["weight"], slots, m)
-            usable[p] = u[0]
+            q = cls.slo.percentile / 100
+            key = (q, numbers_p["weight"].tobytes(), slo is None)
+            groups.setdefault(key, []).append((p, slo, busy_slots / s, numbers_p, slots, m))
+    for (q, _, no_slo), rows in groups.items():
+        weight = rows[0][3]["weight"]
+        stack = lambda f: np.concatenate([f(r) for r in rows])  # noqa: E731
+        u, _ = usable_utilization(
+            q, None if no_slo else np.array([r[1] for r in rows]), ceiling,
+            np.array([r[2] for r in rows]), stack(lambda r: r[3]["t0_s"]), weight,
+            stack(lambda r: r[4]), {k: stack(lambda r: r[5][k]) for k in rows[0][5]},
+            replay=False)
+        usable[[r[0] for r in rows]] = u
     return usable
 
 
