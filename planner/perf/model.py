@@ -414,7 +414,8 @@ def _token_bytes(s: dict, f: dict, tokens: np.ndarray) -> np.ndarray:
                      + s["vocab"] * LOGIT_BYTES_PER_TOKEN)
 
 
-def _gemm_flops(s: dict, f: dict, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _gemm_flops(s: dict, f: dict, tokens: np.ndarray, touched: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """FLOPs of the dense GEMMs and of the expert GEMMs of ``tokens`` tokens in one pass.
 
     A touched expert receives m = tokens x k / (E x touched) tokens per layer, and a grouped
@@ -422,7 +423,7 @@ def _gemm_flops(s: dict, f: dict, tokens: np.ndarray) -> tuple[np.ndarray, np.nd
     """
     active_expert = s["expert_params"] * s["route_fraction"]
     dense = 2 * (s["active_params"] - active_expert) * tokens
-    touched = _touched_experts(s, tokens)
+    touched = _touched_experts(s, tokens) if touched is None else touched
     with np.errstate(divide="ignore", invalid="ignore"):
         per_expert = tokens * s["route_fraction"] / np.maximum(touched, 1e-12)
         padding = np.where(s["is_moe"], np.maximum(1.0, f["moe_tile_tokens"] / per_expert), 1.0)
@@ -531,10 +532,11 @@ def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
             "t_serial_compute": t_serial - serial_memory, "t_comm": t_comm, "t_fixed": fixed}
 
 
-def prefill_compute_s(s: dict, f: dict) -> np.ndarray:
-    """Compute time to prefill one request of ``isl`` tokens on the replica."""
+def prefill_compute_s(s: dict, f: dict, touched: np.ndarray | None = None) -> np.ndarray:
+    """Compute time to prefill one request of ``isl`` tokens on the replica (``touched``:
+    ``_touched_experts(s, isl)`` where the caller has it)."""
     isl = s["isl"]
-    dense_flops, expert_flops = _gemm_flops(s, f, isl)
+    dense_flops, expert_flops = _gemm_flops(s, f, isl, touched)
     flops = (dense_flops + expert_flops
              + 2 * s["attention_layers"] * isl**2 * s["attn_width"] / f["eta_attention"])
     peak = s["peak_flops"] * f["eta_prefill"] * _math_efficiency(s, f)
@@ -551,15 +553,20 @@ def prefill_comm_s(s: dict, f: dict) -> np.ndarray:
                      / s["link_bw_uni"], 0.0) * s["kernel_factor"])
 
 
-def prefill_s(s: dict, f: dict) -> np.ndarray:
+def prefill_s(s: dict, f: dict, compute: np.ndarray | None = None,
+              comm: np.ndarray | None = None, touched: np.ndarray | None = None) -> np.ndarray:
     """Time to first token of an unloaded replica: prefill compute or one weight read, whichever
-    is longer, plus its communication and one engine iteration's overhead."""
+    is longer, plus its communication and one engine iteration's overhead (``compute``,
+    ``comm``, ``touched``: ``prefill_compute_s``, ``prefill_comm_s`` and the experts ``isl``
+    tokens touch, where the caller has them: issue 26, each was computed twice)."""
     n = s["num_gpus"]
-    touched = _touched_experts(s, s["isl"])
+    touched = _touched_experts(s, s["isl"]) if touched is None else touched
     weight_bytes = (s["shared_params"] + s["expert_params"] * touched) * s["bytes_per_weight"]
     t_memory = weight_bytes / n / (s["hbm_bw"] * f["eta_bw"]) * s["kernel_factor"]
     latency = np.where(n > 1, 2 * s["layers"] * collective_latency_s(f, n, s), 0.0)
-    return (np.maximum(prefill_compute_s(s, f), t_memory) + prefill_comm_s(s, f) + latency
+    compute = prefill_compute_s(s, f, touched) if compute is None else compute
+    comm = prefill_comm_s(s, f) if comm is None else comm
+    return (np.maximum(compute, t_memory) + comm + latency
             + f["layer_overhead_s"] * s["layers"] + s["step_overhead_s"])
 
 
@@ -591,7 +598,10 @@ def _evaluate(s: dict, f: dict, reasons: bool = True) -> dict[str, np.ndarray]:
     batch = np.maximum(batch, 1.0)
     s = speculation_at_batch(s, batch)
     step = decode_step_s(s, f, batch)
-    t_prefill = prefill_s(s, f)
+    touched_isl = _touched_experts(s, s["isl"])
+    prefill_compute = prefill_compute_s(s, f, touched_isl)
+    prefill_comm = prefill_comm_s(s, f)
+    t_prefill = prefill_s(s, f, prefill_compute, prefill_comm, touched_isl)
     osl = s["osl"]
     steps = osl / s["accepted_tokens"]  # decode steps per sequence (fewer with speculation)
     # In-flight batching mixes prefill chunks into decode steps: over the life of a cohort of B
@@ -600,8 +610,6 @@ def _evaluate(s: dict, f: dict, reasons: bool = True) -> dict[str, np.ndarray]:
     # decode steps carry no prefill work (and lose the overlap of prefill compute with
     # memory-bound decode); the prompt's KV cache then crosses the scale-out network.
     split = s["disaggregated"]
-    prefill_compute = prefill_compute_s(s, f)
-    prefill_comm = prefill_comm_s(s, f)
     interleaved_compute = np.where(split, 0.0, prefill_compute)
     interleaved_comm = np.where(split, 0.0, prefill_comm)
     memory_time = steps * step["t_memory"]
