@@ -121,7 +121,15 @@ class Coefficients:
         every plan, so the optimum is unchanged; the choice among them is no longer left to
         the solver's pivoting. Returns (problem, kept deployment mask)."""
         d = self.deployments
-        pairs = np.lexsort((self.pair_class, self.pair_dep))
+        if np.all(self.pair_class[1:] >= self.pair_class[:-1]):
+            # pairs in class order (as the candidates give them): a stable sort by deployment
+            # is the same order as the lexsort, at a fraction of its cost (issue 26)
+            dep = self.pair_dep
+            if self.n_deployments < 2**16:  # 16-bit keys: numpy's stable sort is a radix sort
+                dep = dep.astype(np.uint16)
+            pairs = np.argsort(dep, kind="stable")
+        else:
+            pairs = np.lexsort((self.pair_class, self.pair_dep))
         bounds = np.searchsorted(self.pair_dep[pairs], np.arange(self.n_deployments + 1))
         numbers = np.column_stack([self.pair_class, self.node_seconds, self.dynamic_kwh,
                                    self.pairs["ttft_ms"].to_numpy(float),

@@ -576,7 +576,8 @@ def gpu_power_fraction(f: dict, memory_busy: np.ndarray, compute_busy: np.ndarra
                       + f["power_compute"] * compute_busy)
 
 
-def evaluate(s: dict, f: dict, reasons: bool = True) -> dict[str, np.ndarray]:
+def evaluate(s: dict, f: dict, reasons: bool = True,
+             keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     """Every output of the model for gathered specs ``s`` and per-row factors ``f``.
 
     Rows that cannot run (zero peak FLOP/s for an unsupported precision, no KV room) produce
@@ -584,10 +585,11 @@ def evaluate(s: dict, f: dict, reasons: bool = True) -> dict[str, np.ndarray]:
     for every row with ``reasons`` False).
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return _evaluate(s, f, reasons)
+        return _evaluate(s, f, reasons, keys)
 
 
-def _evaluate(s: dict, f: dict, reasons: bool = True) -> dict[str, np.ndarray]:
+def _evaluate(s: dict, f: dict, reasons: bool = True,
+              keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     fit = memory_fit(s, f, reasons)
     # The engine's batch limit and its token budget per step set the batch of the offline
     # (max-throughput) regime; a given concurrency is bounded by memory only.
@@ -619,7 +621,11 @@ def _evaluate(s: dict, f: dict, reasons: bool = True) -> dict[str, np.ndarray]:
     cohort_time = busy_time + decode_fixed + batch * interleaved_comm
     # Replica-seconds per query: the cohort's share, plus the prefill replica's time when split.
     seconds_per_query = cohort_time / batch + np.where(split, prefill_compute + prefill_comm, 0.0)
-    out_tok_s = osl / seconds_per_query
+    # Issue 26: with ``keys`` only those outputs (and what they need) are computed.
+    want = (lambda *names: True) if keys is None else (  # noqa: E731
+        lambda *names: any(n in keys for n in names))
+    out_tok_s = (osl / seconds_per_query
+                 if want("out_tok_s_total", "gpu_joules_per_token") else None)
     # Power: the fraction of the time HBM and tensor cores are busy over the cohort (split
     # serving: decode replica and prefill replica, weighted by their time per query).
     decode_total = np.where(split, cohort_time / batch, cohort_time)
@@ -639,51 +645,56 @@ def _evaluate(s: dict, f: dict, reasons: bool = True) -> dict[str, np.ndarray]:
     replica_power_w = node_power_w * s["num_gpus"] / s["gpus_per_node"]
     kv_transfer = np.where(split, kv_sequence_bytes(s, s["isl"])
                            / (s["num_gpus"] * s["kv_transfer_bw"]), 0.0)
-    wh_per_query = replica_power_w * seconds_per_query / 3600.0
     ttft_s = (s["server_overhead_s"] + (1 + s["schedule_wait_steps"]) * step["t_step"]
               + t_prefill + kv_transfer)
     # Closed loop at B users: each user's cycle is TTFT + osl x TPOT; the replica's prefill work
     # (compute and communication of one prompt) is a single server fed at B / cycle.
     prefill_busy = np.where(split, 0.0, prefill_compute + prefill_comm)
-    cycle = ttft_s + cohort_time
-    rho_prefill = np.minimum(batch * prefill_busy / cycle, 0.95)
-    ttft_loaded_s = (ttft_s + rho_prefill * prefill_busy / (2 * (1 - rho_prefill))
-                     + s["closed_loop_burst"] * (batch - 1) / 2 * prefill_busy)
+    if want("ttft_loaded_ms", "out_tok_s_at_concurrency"):
+        cycle = ttft_s + cohort_time
+        rho_prefill = np.minimum(batch * prefill_busy / cycle, 0.95)
+        ttft_loaded_s = (ttft_s + rho_prefill * prefill_busy / (2 * (1 - rho_prefill))
+                         + s["closed_loop_burst"] * (batch - 1) / 2 * prefill_busy)
     fits = fit["fits"]
     nan = np.where(fits, 1.0, np.nan)
-    return {
-        "fits": fits, "reason": fit["reason"],
-        "batch": np.where(fits, batch, np.nan),
-        "max_batch_memory": fit["max_batch_memory"],
-        "weights_gb_per_gpu": fit["weights_gb_per_gpu"], "kv_capacity_gb": fit["kv_capacity_gb"],
-        "out_tok_s_total": out_tok_s * nan,
+    outputs = {
+        "fits": lambda: fits, "reason": lambda: fit["reason"],
+        "batch": lambda: np.where(fits, batch, np.nan),
+        "max_batch_memory": lambda: fit["max_batch_memory"],
+        "weights_gb_per_gpu": lambda: fit["weights_gb_per_gpu"],
+        "kv_capacity_gb": lambda: fit["kv_capacity_gb"],
+        "out_tok_s_total": lambda: out_tok_s * nan,
         # Unloaded TTFT: the server's overhead, the scheduling wait behind running decode
         # steps, the prefill (and its KV transfer when split) and the first decode step.
-        "ttft_ms": ttft_s * 1e3 * nan,
+        "ttft_ms": lambda: ttft_s * 1e3 * nan,
         # At the case's concurrency as a closed loop (B users each sending the next request
         # when the last ends): prefills of the B users queue for the replica's prefill work
         # (M/D/1 at the prefill load they bring); throughput B x osl / (TTFT + osl x TPOT).
-        "ttft_loaded_ms": ttft_loaded_s * 1e3 * nan,
-        "out_tok_s_at_concurrency": batch * osl / (ttft_loaded_s + cohort_time) * nan,
-        "prefill_busy_s": prefill_busy * nan,
-        "tpot_ms": (cohort_time / osl) * 1e3 * nan,
+        "ttft_loaded_ms": lambda: ttft_loaded_s * 1e3 * nan,
+        "out_tok_s_at_concurrency": lambda: batch * osl / (ttft_loaded_s + cohort_time) * nan,
+        "prefill_busy_s": lambda: prefill_busy * nan,
+        "tpot_ms": lambda: (cohort_time / osl) * 1e3 * nan,
         # Parts of the cohort time, so that TPOT can be recomputed against another prefill mix
         # (see ``mixed_tpot_ms``).
-        "decode_memory_s": memory_time * nan, "decode_compute_s": decode_compute * nan,
-        "decode_fixed_s": decode_fixed * nan,
-        "interleaved_prefill_compute_s": interleaved_compute * nan,
-        "interleaved_prefill_comm_s": interleaved_comm * nan,
-        "decode_step_ms": step["t_step"] * 1e3 * nan,
-        "prefill_ms": t_prefill * 1e3 * nan,
-        "bound": np.where(step["t_compute"] + step["t_serial_compute"]
-                          > step["t_memory"] + step["t_serial_memory"], "compute", "memory"),
-        "gpu_power_w": gpu_power_w * nan,
-        "node_power_kw": node_power_w / 1e3 * nan,
-        "replica_power_kw": replica_power_w / 1e3 * nan,
-        "node_seconds_per_query": seconds_per_query * s["num_gpus"] / s["gpus_per_node"] * nan,
-        "wh_per_query": wh_per_query * nan,
-        "gpu_joules_per_token": gpu_power_w * s["num_gpus"] / out_tok_s * nan,
+        "decode_memory_s": lambda: memory_time * nan,
+        "decode_compute_s": lambda: decode_compute * nan,
+        "decode_fixed_s": lambda: decode_fixed * nan,
+        "interleaved_prefill_compute_s": lambda: interleaved_compute * nan,
+        "interleaved_prefill_comm_s": lambda: interleaved_comm * nan,
+        "decode_step_ms": lambda: step["t_step"] * 1e3 * nan,
+        "prefill_ms": lambda: t_prefill * 1e3 * nan,
+        "bound": lambda: np.where(step["t_compute"] + step["t_serial_compute"]
+                                  > step["t_memory"] + step["t_serial_memory"], "compute",
+                                  "memory"),
+        "gpu_power_w": lambda: gpu_power_w * nan,
+        "node_power_kw": lambda: node_power_w / 1e3 * nan,
+        "replica_power_kw": lambda: replica_power_w / 1e3 * nan,
+        "node_seconds_per_query": lambda: (seconds_per_query * s["num_gpus"]
+                                           / s["gpus_per_node"] * nan),
+        "wh_per_query": lambda: replica_power_w * seconds_per_query / 3600.0 * nan,
+        "gpu_joules_per_token": lambda: gpu_power_w * s["num_gpus"] / out_tok_s * nan,
     }
+    return {k: value() for k, value in outputs.items() if keys is None or k in keys}
 
 
 def mixed_tpot_ms(out: dict[str, np.ndarray], osl: np.ndarray, prefill_compute_per_token,

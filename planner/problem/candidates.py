@@ -320,7 +320,7 @@ OUT_KEYS = ("fits", "node_seconds_per_query", "node_power_kw", "ttft_ms", "batch
 CLASS_BLOCK = 16  # at most this many classes' buckets in one vectorised call (memory)
 # classes queued together: the queueing's searches run on a few rows per class, so per-call
 # overhead dominates unless many classes share the calls
-QUEUE_BLOCK = 64
+QUEUE_BLOCK = 128
 # Evaluate a class only on the deployments meeting its quality floor and model list (the others
 # are never eligible); False: every deployment, as before (kept for the equality tests).
 SCREEN = True
@@ -455,7 +455,7 @@ def _evaluate_block(ctx: CandidateContext, block: list, screen: bool):
                                       axis=0, return_inverse=True)
             inverse = inverse.reshape(-1)
             out = evaluate(dict(specs, isl=both[None, :, 0], osl=both[None, :, 1]), f,
-                           reasons=False)
+                           reasons=False, keys=None if ctx.overlay is not None else OUT_KEYS)
             shape = (sub.size, both.shape[0])
             if keys is None:
                 keys = list(out) if ctx.overlay is not None else [k for k in OUT_KEYS
@@ -873,7 +873,7 @@ def pair_bucket_numbers(instance: PlanningInstance, deployments: pd.DataFrame,
             osl=np.concatenate([buckets[ci][1] for ci in classes.tolist()]))
         specs = gather_specs(cases, calibration=calibration)
         f = factor_arrays(specs["family"], calibration, specs["kind"], specs["engine"])
-        out = evaluate(specs, f, reasons=False)
+        out = evaluate(specs, f, reasons=False, keys=OUT_KEYS)
         n, scale = len(cases), instance.adjustments.throughput_scale
         numbers = []
         for i, ci in enumerate(classes.tolist()):
