@@ -163,9 +163,14 @@ def ttft_quantile(q: float, t0_s: np.ndarray, weight: np.ndarray, rho, replicas,
     the definition), computed with fewer tail evaluations (issue 26: the bisection was a quarter
     of a large solve). The tail P(TTFT > t) is non-increasing in t, so a point where it was
     evaluated above 1 - q (``vlo``) decides every bisection midpoint at or below it ("over")
-    and one evaluated at or below 1 - q (``vhi``) every midpoint at or above it. A bracketing
-    secant on log P (Illinois' rule; at most ROOT_STEPS evaluations, on the rows not yet
-    bracketed to the bisection's final width) narrows (vlo, vhi) around the root; the
+    and one evaluated at or below 1 - q (``vhi``) every midpoint at or above it. The bracket
+    (vlo, vhi) is narrowed around the root in three steps: the sorted T0s with more than
+    1 - q of the weight above them are over without evaluation (the tail is at least that
+    weight: a bound, exact up to rounding, used with a 1e-9 margin); a bisection over the
+    remaining sorted T0s finds the segment between two jumps that holds the root, and a
+    probe one ulp below the upper jump whether the root is that jump; inside a segment (the
+    tail smooth there) a bracketing secant on log P (Illinois' rule, at most ROOT_STEPS
+    evaluations on the rows not yet bracketed to the bisection's final width). The
     bisection is then replayed, evaluating the tail only at the midpoints that fall inside
     (vlo, vhi) - on those rows, typically one or two steps per row. Every decision is
     therefore the bisection's own (same midpoints, same tail arithmetic, same comparison)
@@ -211,7 +216,17 @@ def ttft_quantile(q: float, t0_s: np.ndarray, weight: np.ndarray, rho, replicas,
     # over the indices, then whether the root is the jump at s_j+1 (the tail one ulp below it
     # still above 1 - q).
     s = np.concatenate([np.sort(t0_s, axis=1), hi[:, None]], axis=1)
-    j_lo = np.zeros(rows, dtype=np.int64)       # s[j_lo] over (or lo unverified)
+    # The tail at x is at least the weight of the buckets with T0 above x (theirs is 1, every
+    # other bucket's >= 0 up to rounding), so a sorted T0 with more than 1 - q of the weight
+    # above it (by a margin far above rounding) is over without evaluating the tail there:
+    # the index bisection starts at the last such one (the unloaded quantile's neighbour).
+    above = (t0_s[:, None, :] > s[:, :-1, None]) @ weight  # rows x buckets
+    sure = above > threshold + 1e-9
+    j_lo = np.maximum(sure.sum(axis=1) - 1, 0)  # s[j_lo] over (or lo unverified)
+    known = np.flatnonzero(j_lo > 0)
+    if known.size:
+        x = s[known, j_lo[known]]
+        record(known, x, above[known, j_lo[known]], np.ones(known.size, bool))
     j_hi = np.full(rows, s.shape[1] - 1)        # s[j_hi] not over (or hi unverified)
     while True:
         open_ = np.flatnonzero(j_hi - j_lo > 1)
