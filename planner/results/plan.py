@@ -120,19 +120,25 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, for
     assignment = assignment.sort_values(["class", "queries_per_day"],
                                         ascending=[True, False]).reset_index(drop=True)
     classes = []
-    # Each class's rows, in the table's order (issue 26: one pass, not one scan per class).
+    # Each class's rows, in the table's order (issue 26: one pass, not one scan per class;
+    # numpy slices of the columns, not a pandas frame per class).
     rows_of = assignment.groupby("class", sort=False).indices
     no_rows = np.zeros(0, dtype=int)
     class_records = c.classes.to_dict("records")
+    col = {k: assignment[k].to_numpy(float) for k in ("queries_per_day", "wh_per_query",
+                                                       "ttft_ms", "tpot_ms")}
+    usable = (assignment["usable_utilization"].to_numpy(float)
+              if "usable_utilization" in assignment else None)
     for i, cid in enumerate(class_ids):
-        a = assignment.iloc[rows_of.get(cid, no_rows)]
-        q = a["queries_per_day"].to_numpy()
+        rows = rows_of.get(cid, no_rows)
+        q = col["queries_per_day"][rows]
         s = class_records[i]
-        worst_ttft, worst_tpot = a["ttft_ms"].max(), a["tpot_ms"].max()
+        worst_ttft, worst_tpot = _skipna_max(col["ttft_ms"][rows]), _skipna_max(col["tpot_ms"][rows])
         classes.append({
             "class": cid, "queries_per_day": c.demand[i],
-            "wh_per_query": float((a["wh_per_query"] * q).sum() / q.sum()) if q.sum() else np.nan,
-            "deployments_used": len(a), "ttft_slo_ms": s["ttft_slo_ms"],
+            "wh_per_query": (float(_skipna_sum(col["wh_per_query"][rows] * q) / q.sum())
+                             if q.sum() else np.nan),
+            "deployments_used": len(rows), "ttft_slo_ms": s["ttft_slo_ms"],
             "worst_ttft_ms": worst_ttft,
             "ttft_margin_ms": (s["ttft_slo_ms"] - worst_ttft) if s["ttft_slo_ms"] else np.nan,
             "tpot_slo_ms": s["tpot_slo_ms"], "worst_tpot_ms": worst_tpot,
@@ -140,10 +146,21 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, for
             # Issue 22: the percentile the worst values are at (TTFT under Poisson arrivals to
             # the class's pool), and the least utilisation its TTFT SLO leaves a deployment.
             "slo_percentile": s.get("slo_percentile", np.nan),
-            "usable_utilization_min": (float(a["usable_utilization"].min())
-                                       if "usable_utilization" in a and len(a) else np.nan)})
+            "usable_utilization_min": (-_skipna_max(-usable[rows])
+                                       if usable is not None and len(rows) else np.nan)})
     constraints = constraint_table(c, x, n, duals, form, objective_unit, values, integer)
     return assignment, deployments, pd.DataFrame(classes), constraints
+
+
+def _skipna_max(v: np.ndarray) -> float:
+    """pandas' Series.max (NaN skipped; NaN when nothing is left)."""
+    v = v[~np.isnan(v)]
+    return np.float64(v.max()) if v.size else np.nan
+
+
+def _skipna_sum(v: np.ndarray) -> float:
+    """pandas' Series.sum (NaN counted as 0)."""
+    return np.where(np.isnan(v), 0.0, v).sum()
 
 
 def _hourly_dynamic_kw(c: Coefficients, x: np.ndarray) -> np.ndarray:
