@@ -215,16 +215,22 @@ def ttft_quantile(q: float, t0_s: np.ndarray, weight: np.ndarray, rho, replicas,
     # find the segment (s_j, s_j+1] of the sorted T0s (and hi) holding the root by bisection
     # over the indices, then whether the root is the jump at s_j+1 (the tail one ulp below it
     # still above 1 - q).
-    s = np.concatenate([np.sort(t0_s, axis=1), hi[:, None]], axis=1)
+    order = np.argsort(t0_s, axis=1)
+    s = np.concatenate([np.take_along_axis(t0_s, order, axis=1), hi[:, None]], axis=1)
     # The tail at x is at least the weight of the buckets with T0 above x (theirs is 1, every
-    # other bucket's >= 0 up to rounding), so a sorted T0 with more than 1 - q of the weight
-    # above it (by a margin far above rounding) is over without evaluating the tail there:
-    # the index bisection starts at the last such one (the unloaded quantile's neighbour).
+    # other bucket's >= 0), so a sorted T0 with more than 1 - q of the weight above it (by a
+    # margin far above rounding) is over without evaluating the tail there: the index
+    # bisection starts at the last such one (the unloaded quantile's neighbour). The weight
+    # above the j-th sorted T0: the sorted weights after it, read at the last of its ties.
     b = t0_s.shape[1]
-    above = ((t0_s[:, None, :] > s[:, :-1, None]).reshape(-1, b).astype(float)
-             @ weight).reshape(rows, b)  # (one 2-D product: a stacked one is 5x slower)
+    after = np.cumsum(weight[order][:, ::-1], axis=1)[:, ::-1] - weight[order]
+    last = np.where(np.append(s[:, 1:b] != s[:, :b - 1], np.ones((rows, 1), bool), axis=1),
+                    np.arange(b), b)
+    last = np.minimum.accumulate(last[:, ::-1], axis=1)[:, ::-1]
+    above = np.take_along_axis(after, last, axis=1)  # rows x buckets
     sure = above > threshold + 1e-9
-    j_lo = np.maximum(sure.sum(axis=1) - 1, 0)  # s[j_lo] over (or lo unverified)
+    # s[j_lo] over (or lo, unverified): the last of the leading sure ones
+    j_lo = np.maximum(np.logical_and.accumulate(sure, axis=1).sum(axis=1) - 1, 0)
     known = np.flatnonzero(j_lo > 0)
     if known.size:
         x = s[known, j_lo[known]]

@@ -133,7 +133,8 @@ def build_tables(c: Coefficients, x: np.ndarray, n: np.ndarray, duals: dict, for
         rows = rows_of.get(cid, no_rows)
         q = col["queries_per_day"][rows]
         s = class_records[i]
-        worst_ttft, worst_tpot = _skipna_max(col["ttft_ms"][rows]), _skipna_max(col["tpot_ms"][rows])
+        worst_ttft = _skipna_max(col["ttft_ms"][rows])
+        worst_tpot = _skipna_max(col["tpot_ms"][rows])
         classes.append({
             "class": cid, "queries_per_day": c.demand[i],
             "wh_per_query": (float(_skipna_sum(col["wh_per_query"][rows] * q) / q.sum())
