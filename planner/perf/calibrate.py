@@ -431,6 +431,11 @@ def calibrate(rows: pd.DataFrame | None = None, holdout: bool = True
         refit = fit_engines(calibration, energy[energy["engine"] == engine], engine)
         calibration = replace(calibration, engines={
             **calibration.engines, **{k: v for k, v in refit.items() if "@" in k}})
+    # Stage 2c (issue 25): the tail of the token interval (a step carrying a prefill chunk) per
+    # family on ML.ENERGY's P99 ITL, every other factor fixed (planner.perf.tail).
+    from planner.perf.latency import fit_tails
+
+    calibration = fit_tails(calibration)
     # Stage 5 (issue 22): each engine version's serving-latency physics on the InferenceMAX
     # sweeps, the families' factors fixed (planner.perf.latency).
     from planner.perf.latency import fit_serving_engines, serving_rows
