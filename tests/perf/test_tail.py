@@ -71,3 +71,17 @@ def test_mlperf_bounds_as_in_mlperf_conf():
 
     assert (SCENARIO_TPOT_MS["Server"], SCENARIO_TTFT_MS["Server"]) == (200.0, 2000.0)
     assert (SCENARIO_TPOT_MS["Interactive"], SCENARIO_TTFT_MS["Interactive"]) == (40.0, 450.0)
+
+
+def test_large_rate_expansion_meets_the_exact_sum():
+    # Cornish-Fisher above rate 100 against the exact mixture just below it, and against a
+    # Monte Carlo sum at rate 800 (the MLPerf Server batches).
+    from planner.perf import tail
+
+    exact = tail.compound_poisson_quantile(99.999, 600.0)[0]
+    expanded = tail.compound_poisson_quantile(100.001, 600.0)[0]
+    assert expanded == pytest.approx(exact, rel=0.01)
+    rng = np.random.default_rng(1)
+    sums = rng.gamma(np.maximum(rng.poisson(800.0, 200_000), 1e-9), 600.0)
+    assert tail.compound_poisson_quantile(800.0, 600.0)[0] == pytest.approx(
+        np.quantile(sums, 0.99), rel=0.01)
