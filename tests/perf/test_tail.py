@@ -85,3 +85,20 @@ def test_large_rate_expansion_meets_the_exact_sum():
     sums = rng.gamma(np.maximum(rng.poisson(800.0, 200_000), 1e-9), 600.0)
     assert tail.compound_poisson_quantile(800.0, 600.0)[0] == pytest.approx(
         np.quantile(sums, 0.99), rel=0.01)
+
+
+def test_mlperf_p99_ttft_is_the_prefill_queue_by_hand():
+    # B = 100, unloaded TTFT 50 ms, 100 tokens at 20 ms: service 2.05 s, 48.78 requests/s;
+    # prefill 10 ms: rho 0.4878, Kingman's tail rho exp(-t / theta), theta = 0.01 / (2 (1 -
+    # rho)) = 9.762 ms, P99 wait = theta ln(rho / 0.01) = 37.95 ms: TTFT 87.95 ms (the slot
+    # pool of 2 B = 200 at 0.5 waits with Erlang-C probability ~1e-10).
+    import pandas as pd
+
+    from planner.perf.amd import p99_ttft_ms
+
+    out = pd.DataFrame({"batch": [100.0, 100.0], "ttft_unloaded_ms": [50.0, 50.0],
+                        "osl": [100.0, 100.0], "tpot_ms": [20.0, 20.0],
+                        "prefill_busy_s": [0.01, 0.0]})
+    got = p99_ttft_ms(out)
+    assert got[0] == pytest.approx(87.95, rel=1e-3)
+    assert got[1] == pytest.approx(50.0, rel=1e-3)
