@@ -361,8 +361,7 @@ SCENARIO_TTFT_MS = {"Offline": np.inf, "Server": 2000.0, "Interactive": 450.0}
 CONCURRENCY_GRID = np.unique(np.round(np.geomspace(1, 2048, 45)))
 
 
-def p99_tpot_ms(calibration: Calibration, cases: pd.DataFrame, out: pd.DataFrame
-                ) -> np.ndarray:
+def p99_tpot_ms(calibration: Calibration, out: pd.DataFrame) -> np.ndarray:
     """The P99 over requests of a request's TPOT at each case's concurrency
     (``planner.perf.tail.p99_request_tpot_s``, the engine's tail factors of the case's family,
     its pooled ones where the family has no P99 rows)."""
@@ -371,7 +370,7 @@ def p99_tpot_ms(calibration: Calibration, cases: pd.DataFrame, out: pd.DataFrame
 
     catalog = load_catalog()
     families = out["hardware_id"].map(catalog.hardware["family"]).to_numpy(object)
-    parts = tail_parts(out, cases)
+    parts = tail_parts(out)
     factors = tail_factors(calibration, families, "vllm")
     return p99_request_tpot_s(parts, out["batch"].to_numpy(float), out["osl"].to_numpy(float),
                               out["isl"].to_numpy(float), parts["layers"], factors) * 1e3
@@ -412,7 +411,7 @@ def scenario_throughput(calibration: Calibration, rows: pd.DataFrame) -> np.ndar
     grid["concurrency"] = np.tile(CONCURRENCY_GRID, len(part))
     out = predict(grid, calibration=calibration)
     repeat = len(CONCURRENCY_GRID)
-    ok = ((p99_tpot_ms(calibration, grid, out) <= np.repeat(bound[limited], repeat))
+    ok = ((p99_tpot_ms(calibration, out) <= np.repeat(bound[limited], repeat))
           & (p99_ttft_ms(out) <= np.repeat(ttft_bound[limited], repeat)))
     rate = np.where(ok, out["out_tok_s_at_concurrency"].to_numpy(float), 0.0)
     best = rate.reshape(len(part), repeat).max(axis=1)

@@ -221,10 +221,9 @@ TAIL_BOUNDS = {"mixed_prefill_factor": (0.25, 8.0), "mixed_step_layer_s": (1e-6,
                "tail_step_jitter": (1e-3, 1.0)}
 
 
-def tail_parts(out: pd.DataFrame, cases: pd.DataFrame) -> dict[str, np.ndarray]:
+def tail_parts(out: pd.DataFrame) -> dict[str, np.ndarray]:
     """Per-step decode parts and per-token prefill parts of predicted rows (``predict``'s
-    output), the inputs of ``planner.perf.tail``; with each row's layer count and token
-    budget per step."""
+    output), the inputs of ``planner.perf.tail``, with each row's layer count."""
     from planner.catalog.loaders import load_catalog
 
     catalog = load_catalog()
@@ -276,7 +275,7 @@ def itl_rows(calibration: Calibration, subset=None) -> pd.DataFrame:
     out = predict(rows, calibration=calibration)
     out["family"] = _families(rows)
     out["median_itl_ms"] = out["decode_step_ms"]
-    parts = tail_parts(out, rows)
+    parts = tail_parts(out)
     out["p99_itl_ms"] = _p99_itl_ms(out, parts, tail_factors(calibration,
                                                              out["family"].to_numpy(object)))
     out["itl_error_pct"] = (out["median_itl_ms"] / out["measured_itl_ms"] - 1) * 100
@@ -287,7 +286,7 @@ def itl_rows(calibration: Calibration, subset=None) -> pd.DataFrame:
 def fit_tail(out: pd.DataFrame, label: str) -> dict:
     """The three tail factors on ``itl_rows`` output (P99 ITL measured; the decode step's own
     factors fixed): soft-L1 least squares on log P99 ITL. Returns the factors and the MAPE."""
-    parts = tail_parts(out, out)
+    parts = tail_parts(out)
     measured = np.log(out["measured_p99_itl_ms"].to_numpy(float))
     budget = np.full(len(out), EngineFactors().max_num_tokens)
     lower = np.log([TAIL_BOUNDS[n][0] for n in TAIL_NAMES])
@@ -385,7 +384,7 @@ def p99_heldout(calibration: Calibration, out: pd.DataFrame) -> np.ndarray:
         part = out[test]
         factors = {n: np.full(len(part), fitted[n]) for n in TAIL_NAMES}
         factors["max_num_tokens"] = np.full(len(part), EngineFactors().max_num_tokens)
-        predicted = _p99_itl_ms(part, tail_parts(part, part), factors)
+        predicted = _p99_itl_ms(part, tail_parts(part), factors)
         errors[test] = (predicted / part["measured_p99_itl_ms"].to_numpy(float) - 1) * 100
     return errors
 
