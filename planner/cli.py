@@ -267,7 +267,8 @@ def validate(out_dir: str | None, calibration_path: str | None, fmt: str) -> Non
          wide.to_string(float_format=lambda v: f"{v:.3g}")),
         ("Held-out serving-latency errors", fmt_table(tables["latency_heldout"])),
         ("AMD Instinct (CDNA3): MLPerf v4.1/v5.1 per scenario (Server/Interactive at the "
-         "largest concurrency meeting the scenario's TPOT bound) and InferenceMAX SGLang "
+         "largest concurrency meeting the scenario's P99 TPOT and TTFT bounds) and InferenceMAX "
+         "SGLang "
          "(MAPE and median signed error, %)", fmt_table(tables["amd"])),
         ("Leave one generation out (the previous generation's fit predicts the next)",
          fmt_table(tables["amd_logo"])),

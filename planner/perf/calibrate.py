@@ -11,6 +11,8 @@ Four stages, each physical and none per model or per row:
    offline regime: a measured running batch (ML.ENERGY's average batch) is bounded by memory.
    2b (issue 22, after stage 4): the per-family vLLM factors refit on throughput and median
    inter-token latency with the engine's FP4 MoE kernel path, every family factor fixed.
+   2c (issue 25): the vLLM engine's tail factors (a step carrying a prefill chunk), per family
+   and pooled, on ML.ENERGY's P99 inter-token latency (``planner.perf.tail``), all else fixed.
 3. GPU power per family (static, memory-traffic and tensor-core shares of TDP) on ML.ENERGY v3
    GPU power at every batch.
 4. The host's non-GPU power (one fraction of the node's non-GPU rating) on MLPerf Power wall
@@ -431,6 +433,11 @@ def calibrate(rows: pd.DataFrame | None = None, holdout: bool = True
         refit = fit_engines(calibration, energy[energy["engine"] == engine], engine)
         calibration = replace(calibration, engines={
             **calibration.engines, **{k: v for k, v in refit.items() if "@" in k}})
+    # Stage 2c (issue 25): the tail of the token interval (a step carrying a prefill chunk) per
+    # family on ML.ENERGY's P99 ITL, every other factor fixed (planner.perf.tail).
+    from planner.perf.latency import fit_tails
+
+    calibration = fit_tails(calibration)
     # Stage 5 (issue 22): each engine version's serving-latency physics on the InferenceMAX
     # sweeps, the families' factors fixed (planner.perf.latency).
     from planner.perf.latency import fit_serving_engines, serving_rows

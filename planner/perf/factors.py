@@ -155,6 +155,13 @@ class EngineFactors:
     # request's prefill queues behind, as (B - 1) / 2 x fraction prompts. Serving sweeps only;
     # Poisson traffic has no such term (the planner's queueing model covers it).
     closed_loop_burst: float = 0.0
+    # The tail of the token interval (issue 25, ``planner.perf.tail``), fit per family on
+    # ML.ENERGY's P99 ITL: a step carrying a prefill chunk pays this multiple of the chunk's
+    # prefill time and this much per layer (outside the decode step's captured graph); a plain
+    # step's P99 is 1 + ``tail_step_jitter`` of its time. Defaults: the chunk at its roofline.
+    mixed_prefill_factor: float = 1.0
+    mixed_step_layer_s: float = 0.0
+    tail_step_jitter: float = 0.0
     version: str = ""  # the engine version the factors were fit on ("" = as published tables)
     fitted_on: str = "reference engine (the throughput factors are fit on it)"
     mape_pct: float = float("nan")

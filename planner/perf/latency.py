@@ -216,17 +216,56 @@ def summary(out: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
+TAIL_NAMES = ("mixed_prefill_factor", "mixed_step_layer_s", "tail_step_jitter")
+TAIL_BOUNDS = {"mixed_prefill_factor": (0.25, 8.0), "mixed_step_layer_s": (1e-6, 2e-3),
+               "tail_step_jitter": (1e-3, 1.0)}
+
+
+def tail_parts(out: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per-step decode parts and per-token prefill parts of predicted rows (``predict``'s
+    output), the inputs of ``planner.perf.tail``, with each row's layer count."""
+    from planner.catalog.loaders import load_catalog
+
+    catalog = load_catalog()
+    steps = out["osl"].to_numpy(float)  # no speculative decoding in the rows this serves
+    isl = out["isl"].to_numpy(float)
+    return {"memory": out["decode_memory_s"].to_numpy(float) / steps,
+            "compute": out["decode_compute_s"].to_numpy(float) / steps,
+            "rest": out["decode_fixed_s"].to_numpy(float) / steps,
+            "prefill_compute": out["interleaved_prefill_compute_s"].to_numpy(float) / isl,
+            "prefill_comm": out["interleaved_prefill_comm_s"].to_numpy(float) / isl,
+            "layers": out["model_id"].map(catalog.models["layers"]).to_numpy(float)}
+
+
+def tail_factors(calibration: Calibration, families: np.ndarray, engine: str = "vllm"
+                 ) -> dict[str, np.ndarray]:
+    """The tail factors per row: the engine's per-family fit where there is one, else its
+    pooled fit."""
+    out = {name: np.empty(len(families)) for name in (*TAIL_NAMES, "max_num_tokens")}
+    for i, family in enumerate(families):
+        factors = calibration.engines.get(f"{engine}@{family}",
+                                          calibration.engines.get(engine, EngineFactors()))
+        for name in out:
+            out[name][i] = getattr(factors, name)
+    return out
+
+
+def _p99_itl_ms(out: pd.DataFrame, parts: dict, factors: dict) -> np.ndarray:
+    from planner.perf.tail import p99_interval_s
+
+    return p99_interval_s(parts, out["batch"].to_numpy(float), out["osl"].to_numpy(float),
+                          out["isl"].to_numpy(float), factors["max_num_tokens"],
+                          parts["layers"], factors) * 1e3
+
+
 def itl_rows(calibration: Calibration, subset=None) -> pd.DataFrame:
     """ML.ENERGY v3 rows (vLLM 0.11.1) with the predicted median inter-token latency against the
     measured one: the decode step at the measured running batch (``decode_step_ms``). A token
     interval is one engine step; TPOT (``tpot_ms``) spreads the prefills interleaved with the
     decode steps over every token (the mean interval, what throughput sees), the median interval
-    is the step as most tokens see it. Also the P99 interval against the P99 the step reaches
-    when the prompts of the requests that replace finished ones fall into it: Poisson with mean
-    B / osl per step, its 99th percentile k99 (each prompt whole: max(decode memory, decode
-    compute + k99 x prefill compute) + the rest of the step + k99 x prefill communication)."""
-    from scipy.stats import poisson
-
+    is the step as most tokens see it. The P99 interval (issue 25, ``planner.perf.tail``) is the
+    step that carries the 99th percentile of the prompt tokens arriving per step (compound
+    Poisson, capped by the engine's token budget), with the family's fitted mixed-step cost."""
     from planner.perf.datasets import mlenergy_rows
     from planner.perf.model import predict
 
@@ -236,16 +275,54 @@ def itl_rows(calibration: Calibration, subset=None) -> pd.DataFrame:
     out = predict(rows, calibration=calibration)
     out["family"] = _families(rows)
     out["median_itl_ms"] = out["decode_step_ms"]
-    steps = out["osl"].to_numpy(float)  # ML.ENERGY runs no speculative decoding
-    k99 = poisson.ppf(0.99, out["batch"].to_numpy(float) / steps)
-    memory = out["decode_memory_s"].to_numpy(float) / steps
-    compute = out["decode_compute_s"].to_numpy(float) / steps
-    rest = out["decode_fixed_s"].to_numpy(float) / steps
-    out["p99_itl_ms"] = (np.maximum(memory, compute + k99 * out["interleaved_prefill_compute_s"])
-                         + rest + k99 * out["interleaved_prefill_comm_s"]) * 1e3
+    parts = tail_parts(out)
+    out["p99_itl_ms"] = _p99_itl_ms(out, parts, tail_factors(calibration,
+                                                             out["family"].to_numpy(object)))
     out["itl_error_pct"] = (out["median_itl_ms"] / out["measured_itl_ms"] - 1) * 100
     out["p99_itl_error_pct"] = (out["p99_itl_ms"] / out["measured_p99_itl_ms"] - 1) * 100
     return out
+
+
+def fit_tail(out: pd.DataFrame, label: str) -> dict:
+    """The three tail factors on ``itl_rows`` output (P99 ITL measured; the decode step's own
+    factors fixed): soft-L1 least squares on log P99 ITL. Returns the factors and the MAPE."""
+    parts = tail_parts(out)
+    measured = np.log(out["measured_p99_itl_ms"].to_numpy(float))
+    budget = np.full(len(out), EngineFactors().max_num_tokens)
+    lower = np.log([TAIL_BOUNDS[n][0] for n in TAIL_NAMES])
+    upper = np.log([TAIL_BOUNDS[n][1] for n in TAIL_NAMES])
+
+    def predicted(theta):
+        values = dict(zip(TAIL_NAMES, np.exp(theta)))
+        return _p99_itl_ms(out, parts, {**values, "max_num_tokens": budget})
+
+    sol = least_squares(lambda t: np.log(predicted(t)) - measured,
+                        np.clip(np.log([1.0, 3e-4, 0.1]), lower + 1e-9, upper - 1e-9),
+                        bounds=(lower, upper), loss="soft_l1", f_scale=0.1)
+    errors = predicted(sol.x) / np.exp(measured) - 1
+    log.info("tail %s: %s, P99 ITL MAPE %.1f %% on %d rows", label,
+             dict(zip(TAIL_NAMES, np.exp(sol.x))), np.mean(np.abs(errors)) * 100, len(out))
+    return {**dict(zip(TAIL_NAMES, (float(v) for v in np.exp(sol.x)))),
+            "mape_pct": float(np.mean(np.abs(errors)) * 100), "rows": len(out)}
+
+
+def fit_tails(calibration: Calibration, engine: str = "vllm") -> Calibration:
+    """Stage 2c (issue 25): the engine's tail factors per hardware family on ML.ENERGY's P99
+    ITL, and pooled over the families for the engine's fallback (families without P99 rows,
+    e.g. CDNA3). Every other factor is kept."""
+    out = itl_rows(calibration)
+    out = out[out["measured_p99_itl_ms"].notna()].reset_index(drop=True)
+    engines = dict(calibration.engines)
+    keys = [(engine, out)] + [(f"{engine}@{family}", part.reset_index(drop=True))
+                              for family, part in out.groupby("family")]
+    for key, part in keys:
+        if key not in engines or len(part) < MIN_FAMILY_ROWS:
+            continue
+        fitted = fit_tail(part, key)
+        engines[key] = replace(engines[key], **{n: fitted[n] for n in TAIL_NAMES},
+                               latency_mape_pct={**engines[key].latency_mape_pct,
+                                                 "p99_itl": round(fitted["mape_pct"], 2)})
+    return replace(calibration, engines=engines)
 
 
 def itl_summary(out: pd.DataFrame) -> pd.DataFrame:
@@ -286,7 +363,30 @@ def itl_heldout(calibration: Calibration, out: pd.DataFrame | None = None) -> pd
         test = ((out["family"] == family) & (out["model_id"] == model)).to_numpy()
         held = itl_rows(replace(calibration, engines=engines), out.index[test])
         errors[test] = held["itl_error_pct"].to_numpy(float)
-    return pd.DataFrame({"lomo_median_itl_error_pct": errors}, index=out.index)
+    return pd.DataFrame({"lomo_median_itl_error_pct": errors,
+                         "lomo_p99_itl_error_pct": p99_heldout(calibration, out)},
+                        index=out.index)
+
+
+def p99_heldout(calibration: Calibration, out: pd.DataFrame) -> np.ndarray:
+    """Leave one model out on ML.ENERGY's P99 ITL: each model's rows predicted with its
+    family's tail factors refit on the family's other models (decode-step factors kept)."""
+    errors = np.full(len(out), np.nan)
+    measured = out["measured_p99_itl_ms"].notna().to_numpy()
+    for (family, model), _ in out[measured].groupby(["family", "model_id"]):
+        train = measured & (out["family"] == family).to_numpy() & (out["model_id"]
+                                                                   != model).to_numpy()
+        test = measured & (out["family"] == family).to_numpy() & (out["model_id"]
+                                                                  == model).to_numpy()
+        if train.sum() < MIN_FAMILY_ROWS:
+            continue
+        fitted = fit_tail(out[train].reset_index(drop=True), f"{family} without {model}")
+        part = out[test]
+        factors = {n: np.full(len(part), fitted[n]) for n in TAIL_NAMES}
+        factors["max_num_tokens"] = np.full(len(part), EngineFactors().max_num_tokens)
+        predicted = _p99_itl_ms(part, tail_parts(part), factors)
+        errors[test] = (predicted / part["measured_p99_itl_ms"].to_numpy(float) - 1) * 100
+    return errors
 
 
 def heldout_summary(held: pd.DataFrame) -> pd.DataFrame:

@@ -51,12 +51,17 @@ def test_cdna3_fit_and_serving_targets(tables):
     assert serving["rows"] == 30 and serving["mape_pct"] == pytest.approx(13.5, abs=0.3)
     assert serving["mape_pct"] <= 15
     assert _get(amd, "inferencemax_amd", "tpot", "all")["mape_pct"] == pytest.approx(11.4, abs=0.3)
+    # Server and Interactive at the P99 request TPOT (issue 25, planner.perf.tail; MLPerf's
+    # bound is on the P99 over requests): Server 11.5 -> 8.5 %, Interactive 78.2 -> 35.0 %
+    # (MI300X +94 % left), all scenarios 18.4 -> 11.1 %: the 15 % target is met.
     assert _get(amd, "amd_mlperf", "throughput", "scenario Server")["mape_pct"] == pytest.approx(
-        11.5, abs=0.3)
-    # Not met, reported as measured: Interactive (8 rows, 78 %) keeps all scenarios above 15 %.
+        8.5, abs=0.3)
     assert _get(amd, "amd_mlperf", "throughput", "scenario Interactive")["mape_pct"] == (
-        pytest.approx(78.0, abs=0.5))
-    assert _get(amd, "amd_mlperf", "throughput", "all")["mape_pct"] == pytest.approx(18.4, abs=0.3)
+        pytest.approx(35.0, abs=0.5))
+    everything = _get(amd, "amd_mlperf", "throughput", "all")["mape_pct"]
+    assert everything == pytest.approx(11.1, abs=0.3) and everything <= 15
+    both = _get(amd, "amd_mlperf + inferencemax_amd", "throughput", "all")["mape_pct"]
+    assert both == pytest.approx(12.0, abs=0.3) and both <= 15
 
 
 def test_cdna3_power_limited_clocks():
