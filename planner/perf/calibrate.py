@@ -312,7 +312,8 @@ def fit_engine(calibration: Calibration, rows: pd.DataFrame, engine: str,
                         bounds=(np.log([0.5, 1e-6, lo, 1e-8]), np.log([3.0, 0.05, hi, 1e-3])),
                         loss="soft_l1", f_scale=0.1)
     out = evaluate_at(sol.x)
-    itl_mape = float(np.mean(np.abs(out["decode_step_ms"][has_itl] / itl[has_itl] - 1)) * 100)
+    itl_mape = (float(np.mean(np.abs(out["decode_step_ms"][has_itl] / itl[has_itl] - 1)) * 100)
+                if has_itl.any() else float("nan"))  # no ITL rows: no error to report
     return EngineFactors(kernel_time_factor=float(np.exp(sol.x[0])), sliding_window_kv=True,
                          step_overhead_s=float(np.exp(sol.x[1])),
                          moe_kernel_factor=float(np.exp(sol.x[2])),
