@@ -45,7 +45,7 @@ from planner.solve.result import Result, Status
 
 log = logging.getLogger(__name__)
 
-INITIAL_PER_CLASS = 8  # cheapest pairs per class (by a stand-alone cost) in the first master
+INITIAL_PER_CLASS = 2  # cheapest pairs per class (by a stand-alone cost) in the first master
 ADD_PER_CLASS = 8  # most negative reduced costs per class added each round
 RC_TOL = 1e-9  # relative to the largest per-unit pair cost
 WARM_MASTERS = True  # each master after the first starts from the last one's optimal basis
