@@ -20,9 +20,11 @@ BASIC, LOWER, UPPER, ZERO = 1, 0, 2, 3  # HiGHS's basis status codes
 # feasible. At 1.67M pairs (bench_solve's generator, 1,920 classes) the second master took 60
 # primal iterations (0.02 s) from it, 1,860 dual ones (0.46 s), 7,269 cold (1.6 s). Where the
 # LP has several optimal vertices, a carried basis can end on another one than a cold solve of
-# the same master: at 1,920 classes 594 of 1,920 classes' assignments differ from the cold
-# vertex's (objective 7e-16 relative apart; by the dual simplex 122), at 300 classes and on
-# fleet-1b none. The vertex is still a function of the input (one process and Dask alike).
+# the same master: at 1,920 classes (8 pairs per class in the first master) 594 of 1,920
+# classes' assignments differ from the cold vertex's (objective 7e-16 relative apart; by the
+# dual simplex 122); with the first master at 2 per class, 685 differ from main ab974ff's plan
+# (9.3e-16 apart, total nodes equal to 1e-15); at 300 classes and on fleet-1b none. The vertex
+# is still a function of the input (one process and Dask alike).
 PRIMAL_WARM = True
 
 
