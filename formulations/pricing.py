@@ -52,6 +52,60 @@ def row_map(source: Form, target: Form, deployment_map: np.ndarray | None = None
     return np.concatenate(src_rows), np.concatenate(tgt_rows), np.concatenate(scale)
 
 
+def _pair_keyed(coords: pd.DataFrame, pair_key: np.ndarray) -> pd.DataFrame:
+    """A block's coordinates with its ``pair`` (an index into one form's pairs) replaced by the
+    pair's (class, deployment) key, which names the same pair in any form of the problem."""
+    if "pair" not in coords.columns:
+        return coords
+    keyed = coords.drop(columns="pair")
+    keyed["pair_key"] = pair_key[coords["pair"].to_numpy(int)]
+    return keyed
+
+
+def _pair_key(form: Form) -> np.ndarray:
+    x = form.cols["x"].coords
+    return (x["class"].to_numpy(np.int64) * max(form.n_deployments, 1)
+            + x["deployment"].to_numpy(np.int64))
+
+
+def _block_map(source: dict, target: dict, s_key: np.ndarray, t_key: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    src, tgt = [], []
+    for name, sb in source.items():
+        tb = target.get(name)
+        if tb is None or sb.size == 0 or tb.size == 0:
+            continue
+        s_keys = _pair_keyed(_keys(sb.coords), s_key)
+        t_keys = _pair_keyed(_keys(tb.coords), t_key)
+        if set(s_keys.columns) != set(t_keys.columns):
+            continue  # differently shaped blocks of one name do not correspond
+        on = sorted(s_keys.columns)
+        if not on:  # no coordinates: the i-th entries correspond where the sizes agree
+            if sb.size == tb.size:
+                src.append(sb.index.start + np.arange(sb.size))
+                tgt.append(tb.index.start + np.arange(tb.size))
+            continue
+        merged = s_keys.assign(_s=np.arange(sb.size)).merge(
+            t_keys.assign(_t=np.arange(tb.size)), on=on, how="inner")
+        src.append(sb.index.start + merged["_s"].to_numpy())
+        tgt.append(tb.index.start + merged["_t"].to_numpy())
+    if not src:
+        return np.zeros(0, int), np.zeros(0, int)
+    return np.concatenate(src), np.concatenate(tgt)
+
+
+def form_map(source: Form, target: Form) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                   np.ndarray]:
+    """The columns and rows of ``source`` that ``target`` also has (same block, same
+    coordinates; pairs matched by (class, deployment), so two restricted masters over different
+    pair subsets correspond): (source cols, target cols, source rows, target rows). Carries a
+    simplex basis from one master to the next."""
+    s_key, t_key = _pair_key(source), _pair_key(target)
+    s_cols, t_cols = _block_map(source.cols, target.cols, s_key, t_key)
+    s_rows, t_rows = _block_map(source.rows, target.rows, s_key, t_key)
+    return s_cols, t_cols, s_rows, t_rows
+
+
 def lift_duals(master: Form, row_dual: np.ndarray, full: Form) -> np.ndarray:
     """A dual of ``full`` from a dual of ``master``: each row of ``full`` that ``master`` has
     (same block and coordinates) takes master's dual, rescaled by the blocks' ``row_scale`` (an

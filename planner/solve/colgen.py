@@ -40,14 +40,16 @@ from formulations.coefficients import HOURS, Coefficients
 from formulations.constraints import demand_unit, objective_weights
 from formulations.form import DEMAND, Form, Options, build, map_flows
 from formulations.pricing import lift_duals, pair_reduced_costs
-from planner.solve.lp import solve_lp_direct
+from planner.solve.lp import WarmStart, solve_lp_direct
 from planner.solve.result import Result, Status
 
 log = logging.getLogger(__name__)
 
-INITIAL_PER_CLASS = 8  # cheapest pairs per class (by a stand-alone cost) in the first master
+INITIAL_PER_CLASS = 2  # cheapest pairs per class (by a stand-alone cost) in the first master
 ADD_PER_CLASS = 8  # most negative reduced costs per class added each round
 RC_TOL = 1e-9  # relative to the largest per-unit pair cost
+WARM_MASTERS = True  # each master after the first starts from the last one's optimal basis
+#                      (planner.solve.lp.WarmStart; False: every master solved cold)
 
 
 @dataclass
@@ -184,12 +186,13 @@ def column_generation(pricer, unit: float, time_limit_s: float,
     tol = RC_TOL * pricer.max_per_query()
     pricer.start(initial_per_class)
     rounds = []
+    warm = WarmStart() if WARM_MASTERS else None
     while True:
         t0 = time.perf_counter()
         master = pricer.master()
         form = build(master, Options(aggregated=True, unit=unit))
         left = time_limit_s - (time.perf_counter() - t_start)
-        res, _, phase = solve_lp_direct(master, max(left, 0.01), unit, form=form)
+        res, _, phase = solve_lp_direct(master, max(left, 0.01), unit, form=form, warm=warm)
         if res.status is not Status.OPTIMAL:
             # A master can be infeasible where the full LP is not (a capped site short of the
             # cheap pairs): take more pairs of every class, else give up.
@@ -202,9 +205,12 @@ def column_generation(pricer, unit: float, time_limit_s: float,
         added, min_rc = pricer.price(form, res.row_dual, tol, add_per_class)
         rounds.append({"pairs": int(master.n_pairs), "objective": res.objective,
                        "added": added, "nonzeros": int(form.a.nnz), "min_rc": min_rc,
-                       "highs_s": phase["highs"], "seconds": time.perf_counter() - t0})
-        log.info("%s round %d: %d pairs, objective %.9g, %d priced in", label, len(rounds),
-                 master.n_pairs, res.objective, added)
+                       "highs_s": phase["highs"], "iterations": int(phase["iterations"]),
+                       "warm": bool(warm and warm.used),
+                       "seconds": time.perf_counter() - t0})
+        log.info("%s round %d: %d pairs, objective %.9g, %d priced in (HiGHS %.2f s, %s)",
+                 label, len(rounds), master.n_pairs, res.objective, added, phase["highs"],
+                 "warm" if warm and warm.used else "cold")
         if not added or len(rounds) >= max_rounds or \
                 time.perf_counter() - t_start >= time_limit_s:
             break

@@ -12,7 +12,7 @@ values for the diagnosis). The dominance relation over all classes is the AND of
 deployments are exactly one process's.
 
 Column generation is :func:`planner.solve.colgen.solve_lp_colgen`'s, step for step: the first
-master takes each chunk's 8 cheapest pairs per class (chunks are whole classes, so per class is
+master takes each chunk's 2 cheapest pairs per class (chunks are whole classes, so per class is
 per chunk), the client solves the master, broadcasts its form and row duals, and every worker
 prices its chunk with the same generic reduced cost (:func:`formulations.pricing.lift_duals`
 onto the chunk's own pricing form, built once and kept on the worker, then
