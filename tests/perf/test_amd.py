@@ -178,3 +178,15 @@ def test_unreadable_numbers_are_skipped_with_a_reason(monkeypatch):
     assert skipped["reason"].str.contains("tokens_per_sample").sum() == 1
     assert skipped["reason"].str.contains("tok_s_per_accel").sum() == 1
     assert skipped["reason"].str.contains("no engine").sum() == 1
+
+
+def test_cdna3_takes_hoppers_grouped_gemm_tile_not_the_pooled_one():
+    """No AMD row identifies the grouped-GEMM tile (planner.perf.amd.TILE_FAMILY): CDNA3, and
+    CDNA4 through it, carry Hopper's fitted tile; the pooled default keeps its own."""
+    from planner.perf.factors import load_calibration
+
+    calibration = load_calibration()
+    hopper = calibration.families["hopper"].moe_tile_tokens
+    assert calibration.families["cdna3"].moe_tile_tokens == hopper
+    assert calibration.families["cdna4"].moe_tile_tokens == hopper
+    assert calibration.default.moe_tile_tokens != pytest.approx(hopper, rel=0.5)
