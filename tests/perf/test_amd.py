@@ -46,17 +46,17 @@ def test_engine_of_reads_rocm_builds():
 def test_cdna3_fit_and_serving_targets(tables):
     amd = tables["amd"]
     offline = _get(amd, "amd_mlperf", "throughput", "scenario Offline")
-    assert offline["rows"] == 25 and offline["mape_pct"] == pytest.approx(6.0, abs=0.3)
+    assert offline["rows"] == 25 and offline["mape_pct"] == pytest.approx(5.2, abs=0.3)
     serving = _get(amd, "inferencemax_amd", "throughput", "all")
     assert serving["rows"] == 30 and serving["mape_pct"] == pytest.approx(13.5, abs=0.3)
     assert serving["mape_pct"] <= 15
     assert _get(amd, "inferencemax_amd", "tpot", "all")["mape_pct"] == pytest.approx(11.4, abs=0.3)
     assert _get(amd, "amd_mlperf", "throughput", "scenario Server")["mape_pct"] == pytest.approx(
-        11.5, abs=0.3)
+        13.3, abs=0.3)  # 11.5 before issue 25's fifth round (the vLLM engine refit)
     # Not met, reported as measured: Interactive (8 rows, 78 %) keeps all scenarios above 15 %.
     assert _get(amd, "amd_mlperf", "throughput", "scenario Interactive")["mape_pct"] == (
-        pytest.approx(78.0, abs=0.5))
-    assert _get(amd, "amd_mlperf", "throughput", "all")["mape_pct"] == pytest.approx(18.4, abs=0.3)
+        pytest.approx(76.4, abs=0.5))  # 78.0 before issue 25's fifth round
+    assert _get(amd, "amd_mlperf", "throughput", "all")["mape_pct"] == pytest.approx(18.6, abs=0.3)
 
 
 def test_cdna3_power_limited_clocks():
@@ -77,7 +77,7 @@ def test_cdna3_power_limited_clocks():
 
 def test_leave_one_generation_out(tables):
     logo = tables["amd_logo"].set_index(["split", "dataset", "metric"])["mape_pct"]
-    assert logo[("MI300X -> MI325X", "amd_mlperf", "throughput")] == pytest.approx(21.6, abs=0.3)
+    assert logo[("MI300X -> MI325X", "amd_mlperf", "throughput")] == pytest.approx(20.4, abs=0.3)
     assert logo[("MI300X -> MI325X", "inferencemax_amd", "throughput")] == pytest.approx(12.9,
                                                                                           abs=0.3)
     # 30.8 % before issue 25's third round: Hopper's fit now carries to B200 with the 4N/4NP
@@ -119,7 +119,7 @@ def test_fleet_1b_amd_scenario_is_solved():
     # inherits (its offline rows cannot identify it), moved 1.45 -> 20.3 rows in that refit, so
     # gpt-oss-120b (8 tokens per expert at batch 256) on MI300X under SGLang is predicted 32 %
     # slower and reasoning moves to vLLM on MI300X
-    assert plan.summary["objective_gwh_per_day"] == pytest.approx(0.2119, abs=5e-4)
+    assert plan.summary["objective_gwh_per_day"] == pytest.approx(0.2061, abs=5e-4)
     used = plan.deployments[plan.deployments["nodes"] > 1e-9]
     by_class = {r[1]: r.deployment for r in plan.assignment.itertuples()}
     assert "mi355x" in by_class["chat"] and "mi355x" in by_class["chat-frontier"]
@@ -132,13 +132,13 @@ def test_fleet_1b_amd_scenario_is_solved():
     assert set(amd["engine"]) == {"sglang:0.5.5.post3", "vllm"}
     mi355x = amd[amd["hardware"] == "mi355x"]
     assert not mi355x["calibrated"].any() and amd[amd["hardware"] == "mi300x"]["calibrated"].all()
-    assert mi355x["uncertainty_pct"].iloc[0] == pytest.approx(21.75, abs=0.1)
+    assert mi355x["uncertainty_pct"].iloc[0] == pytest.approx(21.47, abs=0.1)
 
 
 def test_fleet_1b_amd_released_generations_only():
     plan = _plan("amd", ["options.hardware=[h100-sxm, mi300x, mi325x]"])
     # 0.2465 before issue 25's fourth round (gpt-oss-120b on MI300X, as above)
-    assert plan.summary["objective_gwh_per_day"] == pytest.approx(0.2577, abs=5e-4)
+    assert plan.summary["objective_gwh_per_day"] == pytest.approx(0.2555, abs=5e-4)
     by_class = {r[1]: r.deployment for r in plan.assignment.itertuples()}
     assert by_class["chat"].startswith("llama-3.3-70b/fp8/mi300xx1")
     assert by_class["chat-frontier"].startswith("llama-3.1-405b/fp8/mi325xx2")
@@ -158,7 +158,7 @@ def test_spec_sheet_generations_state_the_generation_error():
     # Since issue 25's third round the generation error (21.8 %) is below Hopper's held-out
     # error for small-active MoE (23.0 %; 25.0 % before its fourth round), above it for dense
     # models (12.2 %; 12.5 %).
-    assert hopper["uncertainty_pct"].tolist() == pytest.approx([12.19, 12.19, 23.04, 23.04],
+    assert hopper["uncertainty_pct"].tolist() == pytest.approx([12.36, 12.36, 22.88, 22.88],
                                                                abs=0.05)
 
 

@@ -130,7 +130,7 @@ def test_uncalibrated_families_carry_the_generation_uncertainty():
     # (above every kind's pooled leave-one-family-out error before issue 25's third round; the
     # 4N/4NP clocks brought the generation error, 40.2 -> 22.0 %, below some of them; 21.75 %
     # since its fourth round read the v1.0 MoE rows as attention data parallel)
-    assert spec_sheet == pytest.approx(21.75, abs=0.1)
+    assert spec_sheet == pytest.approx(21.47, abs=0.1)  # 21.75 before its fifth round
     assert out["uncertainty_pct"][1] > out["uncertainty_pct"][0]
 
 
