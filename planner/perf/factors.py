@@ -135,8 +135,11 @@ class EngineFactors:
     # with block-wise scales (or DeepGEMM where installed and the shape fits:
     # vllm-project/vllm vllm/model_executor/layers/fused_moe/triton_deep_gemm_moe.py,
     # TritonOrDeepGemmExperts; fused_moe.py, fused_moe_kernel's block_shape path), not the
-    # per-tensor FP8 path of the ModelOpt checkpoints the reference tables ran. Fit per
-    # engine and family on the engine's own rows; NaN: 1.
+    # per-tensor FP8 path of the ModelOpt checkpoints the reference tables ran. Without a tuned
+    # config for the device and shape, the Triton kernel's block-FP8 default tiles 64 token
+    # rows by the 128x128 scale block (fused_moe.py get_default_config), against 16 rows for
+    # unquantized experts at M <= E, and reloads a scale per K block. Fit per engine and
+    # family on the engine's own rows; NaN: 1.
     block_fp8_moe_kernel_factor: float = float("nan")
     # Whether the engine's KV cache holds only the window of sliding-window layers (vLLM's
     # hybrid KV cache manager) or reserves the whole sequence in every layer (TensorRT-LLM's
