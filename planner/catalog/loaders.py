@@ -62,6 +62,9 @@ class Catalog:
     techniques: pd.DataFrame  # serving techniques: (technique, field) -> value, with source
     # KV-cache precision per engine and checkpoint (kv_cache.csv); None: the precision's own.
     kv_cache: pd.DataFrame | None = None
+    # How each engine's checkpoint scales its FP8 weights (weight_scaling.csv): ``block128``
+    # (128x128 blocks); without a row, per tensor or per channel.
+    weight_scaling: pd.DataFrame | None = None
 
     def technique(self, technique: str, field: str) -> float:
         return float(self.techniques.loc[(technique, field), "value"])
@@ -144,13 +147,17 @@ def load_shipped_catalog() -> Catalog:
         raise ValueError("techniques.csv has numbers without a source")
     kv_cache = check_kv_cache(pd.read_csv(data_path("kv_cache.csv")), precisions.index,
                               "kv_cache.csv")
+    scaling = check_kv_cache(pd.read_csv(data_path("weight_scaling.csv")), precisions.index,
+                             "weight_scaling.csv", value="weight_scaling")
     return Catalog(*(_object_strings(t) for t in (hardware, long, models, precisions)),
-                   techniques, kv_cache)
+                   techniques, kv_cache, scaling)
 
 
-def check_kv_cache(table: pd.DataFrame, precisions: pd.Index, file: str) -> pd.DataFrame:
-    """Refuse a KV-cache row without a checkpoint or a source, or naming an unknown precision."""
-    required = ["engine", "model", "precision", "families", "kv_cache", "checkpoint", "source"]
+def check_kv_cache(table: pd.DataFrame, precisions: pd.Index, file: str,
+                   value: str = "kv_cache") -> pd.DataFrame:
+    """Refuse a checkpoint row (kv_cache.csv, weight_scaling.csv) without a checkpoint or a
+    source, or naming an unknown precision."""
+    required = ["engine", "model", "precision", "families", value, "checkpoint", "source"]
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise InputError(f"missing columns {missing}", file=file)
@@ -159,7 +166,7 @@ def check_kv_cache(table: pd.DataFrame, precisions: pd.Index, file: str) -> pd.D
             if pd.isna(row[column]) or not str(row[column]).strip():
                 raise InputError("no value (every KV-cache precision names its checkpoint and "
                                  "source)", file=file, field=f"row {i + 2}.{column}")
-        for column in ("precision", "kv_cache"):
+        for column in ("precision", value) if value == "kv_cache" else ("precision",):
             if row[column] not in precisions:
                 raise InputError("unknown precision id", file=file,
                                  field=f"row {i + 2}.{column}", value=row[column],
@@ -172,8 +179,23 @@ def kv_cache_precision(catalog: Catalog, models: np.ndarray, precisions: np.ndar
     """The KV cache's precision id per case, from kv_cache.csv: the engine's most specific row
     for (model, precision, hardware family) (a named model before ``*``, a named family before
     ``*``); without a row, the precision's own KV element (precisions.csv)."""
-    out = np.asarray(precisions, dtype=object).copy()
-    table = catalog.kv_cache
+    return _checkpoint_fact(catalog.kv_cache, "kv_cache", models, precisions, engines,
+                            families, np.asarray(precisions, dtype=object).copy())
+
+
+def block_scaled_fp8(catalog: Catalog, models: np.ndarray, precisions: np.ndarray,
+                     engines: np.ndarray, families: np.ndarray) -> np.ndarray:
+    """Whether each case's checkpoint scales its FP8 weights per 128x128 block
+    (weight_scaling.csv: ``block128``), as the engine's most specific row says."""
+    out = _checkpoint_fact(catalog.weight_scaling, "weight_scaling", models, precisions,
+                           engines, families, np.full(len(models), "", dtype=object))
+    return out == "block128"
+
+
+def _checkpoint_fact(table: pd.DataFrame | None, column: str, models, precisions, engines,
+                     families, out: np.ndarray) -> np.ndarray:
+    """``column`` of the engine's most specific row per (model, precision, family) of a
+    checkpoint table; ``out``'s value where no row matches."""
     if table is None or not len(table):
         return out
     codes, keys = pd.factorize(pd.Series(engines, dtype=object).astype(str) + "|"
@@ -190,7 +212,7 @@ def kv_cache_precision(catalog: Catalog, models: np.ndarray, precisions: np.ndar
                 continue
             score = 2 * (r.model != "*") + ("*" not in fams)
             if score > rank:
-                best, rank = r.kv_cache, score
+                best, rank = getattr(r, column), score
         if best is not None:
             out[codes == code] = best
     return out

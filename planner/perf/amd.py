@@ -148,6 +148,19 @@ def _offline(rows: pd.DataFrame) -> pd.DataFrame:
 # per-layer and per-step times, all-reduce latency, grouped-GEMM tile and non-GEMM passes stay at
 # the pooled (all-family) values: offline rows at one batch cannot separate them from the etas.
 FIT_NAMES = ("eta_bw", "eta_decode", "eta_prefill", "eta_moe")
+# Except the grouped-GEMM tile: CDNA3 takes Hopper's fitted tile, not the pooled default's. No
+# AMD row identifies it (every MLPerf, InferenceMAX and MI300X -> MI325X figure is the same to
+# the last digit at 1.36, 8, 16 or 20.3 rows: Mixtral's 8 experts get many tokens each), while
+# the pooled default's value is an artefact of pooling families with different etas (it moved
+# 1.45 -> 20.3 rows in issue 25's fourth round, above every family's own fit). Hopper's tile is
+# fit on the most MoE rows of any family (gpt-oss-120b, Maverick, Qwen3-235B, Mixtral: 228
+# of 755 Hopper rows) and held 1.36 rows through both recalibrations of issue 25's fourth and
+# fifth rounds, while the pooled one moved 15-fold; CDNA3's engines (vLLM, SGLang) run the
+# same kind of fused-MoE kernels. Sensitivity (fleet-1b `amd`, issue 25's fifth round): 0.2061 GWh/day at
+# Hopper's or Blackwell's tile, 0.2092 at vLLM's Triton fused-MoE default BLOCK_SIZE_M of 16
+# (vllm-project/vllm vllm/model_executor/layers/fused_moe/fused_moe.py, get_default_config:
+# 16 rows when the tokens M <= the experts E, else 64), 0.2122 at the pooled 20.3.
+TILE_FAMILY = "hopper"
 
 
 # Board power at full tensor-core load and rated clock (``power_at_peak_w``) tried for CDNA3:
@@ -167,6 +180,8 @@ def _fit_family(calibration: Calibration, rows: pd.DataFrame, label: str
     specs = gather_specs(rows, calibration=calibration)
     log_measured = np.log(rows["measured_tok_s"].to_numpy(float))
     base = _factor_values(calibration.default)
+    if TILE_FAMILY in calibration.families:
+        base["moe_tile_tokens"] = calibration.families[TILE_FAMILY].moe_tile_tokens
     lower, upper = _bounds(FIT_NAMES)
     x0 = np.clip(np.log([base[n] for n in FIT_NAMES]), lower + 1e-9, upper - 1e-9)
     caps = CAP_GRID_W if len(np.unique(specs["tdp_w"])) > 1 else (0.0,)

@@ -294,10 +294,16 @@ def fit_engine(calibration: Calibration, rows: pd.DataFrame, engine: str,
            else np.full(len(rows), np.nan))
     has_itl = np.isfinite(itl) & latency
 
+    # Block-scaled FP8 experts among the rows (weight_scaling.csv): their own factor, fit here.
+    block = specs["block_fp8"]
+
     def evaluate_at(theta):
+        factor = np.where(block, np.exp(theta[4]), np.nan) if block.any() else \
+            specs["block_fp8_moe_kernel_factor"]
         s = {**specs, "kernel_factor": np.full(len(rows), np.exp(theta[0])),
              "step_overhead_s": np.full(len(rows), np.exp(theta[1])),
-             "moe_kernel_factor": engine_moe_factor(specs, np.exp(theta[2])),
+             "moe_kernel_factor": engine_moe_factor(
+                 {**specs, "block_fp8_moe_kernel_factor": factor}, np.exp(theta[2])),
              "sequence_overhead_s": np.full(len(rows), np.exp(theta[3]))}
         return evaluate(s, factors)
 
@@ -308,8 +314,10 @@ def fit_engine(calibration: Calibration, rows: pd.DataFrame, engine: str,
                                                    / itl[has_itl])])
 
     lo, hi = ENGINE_BOUNDS["moe_kernel_factor"]
-    sol = least_squares(residuals, np.log([1.2, 1e-3, 1.0, 1e-5]),
-                        bounds=(np.log([0.5, 1e-6, lo, 1e-8]), np.log([3.0, 0.05, hi, 1e-3])),
+    b_lo, b_hi = ENGINE_BOUNDS["block_fp8_moe_kernel_factor"]
+    sol = least_squares(residuals, np.log([1.2, 1e-3, 1.0, 1e-5, 1.0]),
+                        bounds=(np.log([0.5, 1e-6, lo, 1e-8, b_lo]),
+                                np.log([3.0, 0.05, hi, 1e-3, b_hi])),
                         loss="soft_l1", f_scale=0.1)
     out = evaluate_at(sol.x)
     itl_mape = (float(np.mean(np.abs(out["decode_step_ms"][has_itl] / itl[has_itl] - 1)) * 100)
@@ -318,6 +326,8 @@ def fit_engine(calibration: Calibration, rows: pd.DataFrame, engine: str,
                          step_overhead_s=float(np.exp(sol.x[1])),
                          moe_kernel_factor=float(np.exp(sol.x[2])),
                          fp4_moe_kernel_factor=fp4_moe,
+                         block_fp8_moe_kernel_factor=(float(np.exp(sol.x[4])) if block.any()
+                                                      else float("nan")),
                          sequence_overhead_s=float(np.exp(sol.x[3])),
                          fitted_on=f"{len(rows)} ML.ENERGY v3 rows (vLLM 0.11.1; throughput and "
                                    f"{int(has_itl.sum())} median ITL), families' factors fixed",
@@ -603,3 +613,48 @@ def speculative_check(calibration: Calibration) -> pd.DataFrame:
     anchors["difference_pct"] = (anchors["predicted"] / anchors["published"] - 1) * 100
     return anchors[["case", "published", "predicted", "difference_pct", "source"]]
 
+
+
+def block_fp8_holdout(calibration: Calibration, engine: str = "vllm") -> pd.DataFrame:
+    """The block-scaled FP8 MoE factor held out by model: for each model with block-scaled FP8
+    rows under ``engine`` (weight_scaling.csv), the engine refit per family on its other rows
+    (``fit_engines``, families' factors fixed) predicts that model's rows of the engine. A
+    family left with no block-scaled rows takes the pooled refit's factor; with none at all,
+    1. MAPE per (model, family): in-sample (the shipped factors), held out, and without the
+    factor (1.0)."""
+    energy = mlenergy_rows()
+    energy = energy[energy["in_catalog"] & (energy["engine"] == engine)].reset_index(drop=True)
+    specs = gather_specs(energy, calibration=calibration)
+    block = specs["block_fp8"]
+    out = []
+
+    def mape(cal, mask):
+        pred = error_rows(energy[mask].reset_index(drop=True), cal)
+        return float(pred["abs_error_pct"].mean())
+
+    for model in sorted(pd.unique(specs["model"][block])):
+        test = specs["model"] == model
+        refit = fit_engines(calibration, energy[~test].reset_index(drop=True), engine)
+        pooled = refit[engine].block_fp8_moe_kernel_factor
+        pooled = pooled if np.isfinite(pooled) else 1.0
+        engines = {**calibration.engines}
+        for key, value in refit.items():
+            factor = value.block_fp8_moe_kernel_factor
+            engines[key] = replace(value, block_fp8_moe_kernel_factor=(
+                factor if np.isfinite(factor) else pooled))
+        held = replace(calibration, engines=engines)
+        without = replace(calibration, engines={
+            k: replace(v, block_fp8_moe_kernel_factor=float("nan"))
+            for k, v in calibration.engines.items()})
+        for family in sorted(pd.unique(specs["family"][test & block])):
+            mask = test & block & (specs["family"] == family)
+            key = f"{engine}@{family}"
+            out.append({"model": model, "family": family, "rows": int(mask.sum()),
+                        "factor_fit": calibration.engine(engine, family)
+                        .block_fp8_moe_kernel_factor,
+                        "factor_held_out": engines[key].block_fp8_moe_kernel_factor
+                        if key in engines else pooled,
+                        "mape_in_sample": mape(calibration, mask),
+                        "mape_held_out": mape(held, mask),
+                        "mape_without": mape(without, mask)})
+    return pd.DataFrame(out)

@@ -32,6 +32,14 @@ MLPERF_POWER_TABLE = "benchmarks/mlperf_power.csv"
 MLENERGY_TASK_ISL = {"lm-arena-chat": 200.0, "gpqa": 250.0, "sourcegraph-fim": 1000.0}
 # gpt-oss checkpoints are MXFP4: TensorRT-LLM's "FP8" label on Hopper names its activations.
 MXFP4_CHECKPOINTS = ("gpt-oss-20b", "gpt-oss-120b")
+# Table versions whose MoE rows ran attention data parallel + expert parallel although the table
+# labels them "TP n": the v1.0 perf overview's recipe for MoE models is
+# ``trtllm-bench --tp $tp_size --ep $ep_size`` with ``enable_attention_dp: true`` in its
+# llm_options.yml (NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md @00f37686, the
+# v1.0 edition, "For MoE models"); from v1.1 the tables name it (DEP n) and the release-1.2
+# edition sets ``enable_attention_dp: true`` for Qwen3 MoE and Llama 4 Maverick. The v0.17-v0.21
+# editions give no such recipe: their MoE rows stay tensor parallel.
+ATTENTION_DP_MOE_VERSIONS = ("v1.0",)
 
 
 def _read(name: str) -> pd.DataFrame:
@@ -107,7 +115,18 @@ def trtllm_rows() -> pd.DataFrame:
     cases = _mark_catalog(pd.concat(frames, ignore_index=True))
     mxfp4 = cases["model_id"].isin(MXFP4_CHECKPOINTS)
     cases.loc[mxfp4, "precision"] = "fp4"
-    return cases
+    return attention_dp_moe(cases)
+
+
+def attention_dp_moe(cases: pd.DataFrame) -> pd.DataFrame:
+    """The MoE rows of the ``ATTENTION_DP_MOE_VERSIONS`` tables as what ran: attention data
+    parallel + expert parallel (``dep``: every GPU holds all non-expert weights and the KV cache
+    of its own sequences), not the "TP n" their table names."""
+    experts = load_catalog().models["experts"]
+    moe = cases["model_id"].map(experts).fillna(0).to_numpy(float) > 0
+    dep = (moe & cases["version"].astype(str).isin(ATTENTION_DP_MOE_VERSIONS).to_numpy()
+           & (cases["parallelism"].to_numpy() == "tp") & (cases["num_gpus"].to_numpy() > 1))
+    return cases.assign(parallelism=np.where(dep, "dep", cases["parallelism"]))
 
 
 def mlenergy_rows() -> pd.DataFrame:

@@ -130,6 +130,17 @@ class EngineFactors:
     # reference engine's MoE kernels: 1.0 (issue 22). On Hopper FP4 is weight-only (Triton /
     # Marlin, vLLM's own kernels) and keeps ``moe_kernel_factor``.
     fp4_moe_kernel_factor: float = float("nan")
+    # Multiplier of ``moe_kernel_factor`` on FP8 experts whose checkpoint scales the weights per
+    # 128x128 block (weight_scaling.csv): vLLM runs them through its Triton fused-MoE kernel
+    # with block-wise scales (or DeepGEMM where installed and the shape fits:
+    # vllm-project/vllm vllm/model_executor/layers/fused_moe/triton_deep_gemm_moe.py,
+    # TritonOrDeepGemmExperts; fused_moe.py, fused_moe_kernel's block_shape path), not the
+    # per-tensor FP8 path of the ModelOpt checkpoints the reference tables ran. Without a tuned
+    # config for the device and shape, the Triton kernel's block-FP8 default tiles 64 token
+    # rows by the 128x128 scale block (fused_moe.py get_default_config), against 16 rows for
+    # unquantized experts at M <= E, and reloads a scale per K block. Fit per engine and
+    # family on the engine's own rows; NaN: 1.
+    block_fp8_moe_kernel_factor: float = float("nan")
     # Whether the engine's KV cache holds only the window of sliding-window layers (vLLM's
     # hybrid KV cache manager) or reserves the whole sequence in every layer (TensorRT-LLM's
     # trtllm-bench tables: assumed from their measured batch at long contexts).
@@ -172,7 +183,7 @@ class EngineFactors:
 
 REFERENCE_ENGINE = "trtllm"
 ENGINE_BOUNDS = {"kernel_time_factor": (0.5, 3.0), "step_overhead_s": (0.0, 0.05),
-                 "moe_kernel_factor": (0.25, 5.0),
+                 "moe_kernel_factor": (0.25, 5.0), "block_fp8_moe_kernel_factor": (0.5, 4.0),
                  "sequence_overhead_s": (0.0, 1e-3), "max_num_tokens": (256.0, 1e6),
                  "server_overhead_s": (0.0, 1.0), "schedule_wait_steps": (0.0, 4.0),
                  "closed_loop_burst": (0.0, 1.0)}

@@ -50,7 +50,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from planner.catalog.loaders import (Catalog, kv_bytes_per_token_full, kv_cache_precision,
+from planner.catalog.loaders import (Catalog, block_scaled_fp8, kv_bytes_per_token_full,
+                                     kv_cache_precision,
                                      load_catalog, model_kind)
 from planner.errors import InputError
 from planner.perf.factors import (CAP_NAMES, FACTOR_NAMES, POWER_NAMES, REFERENCE_ENGINE,
@@ -116,6 +117,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
     kernel_factor = np.ones(len(cases))
     moe_kernel_factor = np.ones(len(cases))
     fp4_moe_kernel_factor = np.full(len(cases), np.nan)
+    block_fp8_factor = np.full(len(cases), np.nan)
     step_overhead = np.zeros(len(cases))
     sequence_overhead = np.zeros(len(cases))
     window_kv = np.zeros(len(cases), dtype=bool)
@@ -154,6 +156,7 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         kernel_factor[rows] = engine.kernel_time_factor
         moe_kernel_factor[rows] = engine.moe_kernel_factor
         fp4_moe_kernel_factor[rows] = engine.fp4_moe_kernel_factor
+        block_fp8_factor[rows] = engine.block_fp8_moe_kernel_factor
         step_overhead[rows] = engine.step_overhead_s
         window_kv[rows] = engine.sliding_window_kv
         sequence_overhead[rows] = engine.sequence_overhead_s
@@ -181,14 +184,22 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
     # (``EngineFactors.fp4_moe_kernel_factor``); NaN elsewhere.
     fp4_moe_kernel_factor = np.where((compute == "fp4") & ~weight_only, fp4_moe_kernel_factor,
                                      np.nan)
-    moe_kernel_factor = engine_moe_factor({"fp4_moe_kernel_factor": fp4_moe_kernel_factor},
+    experts = m["experts"].to_numpy(float)
+    # FP8 experts of a block-scaled checkpoint (weight_scaling.csv): the engine's block-FP8
+    # MoE factor on top of its fused-MoE one (``EngineFactors.block_fp8_moe_kernel_factor``).
+    block_fp8 = (block_scaled_fp8(catalog, np.asarray(model_ids, dtype=object),
+                                  np.asarray(prec_ids, dtype=object), base_engines,
+                                  h["family"].to_numpy(dtype=object))
+                 & (compute == "fp8") & (experts > 0))
+    block_fp8_factor = np.where(block_fp8, block_fp8_factor, np.nan)
+    moe_kernel_factor = engine_moe_factor({"fp4_moe_kernel_factor": fp4_moe_kernel_factor,
+                                           "block_fp8_moe_kernel_factor": block_fp8_factor},
                                           moe_kernel_factor)
     kv_full = kv_bytes_per_token_full(m, kv_bpe).to_numpy(float)
     sliding_layers = (m["layers"] - m["attention_layers"]).to_numpy(float)
     kv_sliding = np.where(m["sliding_window"].to_numpy(float) > 0,
                           2 * sliding_layers * m["kv_heads"].to_numpy(float)
                           * m["head_dim"].to_numpy(float) * kv_bpe, 0.0)
-    experts = m["experts"].to_numpy(float)
     active_experts = m["experts_active"].to_numpy(float)
     total = m["total_params_b"].to_numpy(float) * 1e9
     active = m["active_params_b"].to_numpy(float) * 1e9
@@ -206,7 +217,8 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         "engine_allreduce_latency_s": engine_allreduce, "server_overhead_s": server_overhead,
         "schedule_wait_steps": schedule_wait, "closed_loop_burst": burst,
         "moe_kernel_factor": moe_kernel_factor, "step_overhead_s": step_overhead,
-        "fp4_moe_kernel_factor": fp4_moe_kernel_factor,
+        "fp4_moe_kernel_factor": fp4_moe_kernel_factor, "block_fp8": block_fp8,
+        "block_fp8_moe_kernel_factor": block_fp8_factor,
         "sequence_overhead_s": sequence_overhead, "max_num_tokens": max_num_tokens,
         "dep": dep, "weight_only": weight_only,
         "num_gpus": numbers["num_gpus"], "isl": numbers["isl"], "osl": numbers["osl"],
@@ -257,9 +269,14 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
 
 def engine_moe_factor(s: dict, value) -> np.ndarray:
     """The MoE kernel factor per row when the engine's fused-MoE factor is ``value``: FP4
-    experts the engine runs through other kernels keep theirs (``fp4_moe_kernel_factor``)."""
+    experts the engine runs through other kernels keep theirs (``fp4_moe_kernel_factor``);
+    block-scaled FP8 experts take ``value`` times their block factor, where the engine has one
+    (``block_fp8_moe_kernel_factor``)."""
     own = s["fp4_moe_kernel_factor"]
-    return np.where(np.isfinite(own), own, value)
+    block = s.get("block_fp8_moe_kernel_factor")
+    scaled = (value if block is None
+              else value * np.where(np.isfinite(block), block, 1.0))
+    return np.where(np.isfinite(own), own, scaled)
 
 
 def node_idle_kw(hardware: pd.DataFrame, calibration: Calibration) -> np.ndarray:

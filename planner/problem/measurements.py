@@ -123,7 +123,7 @@ def _extended(key: str, file: str | None) -> Catalog:
         models.loc[m.id] = row
     models["score_needs_reasoning"] = models["score_needs_reasoning"].fillna(False).astype(bool)
     return Catalog(hardware, base.hardware_sources, models, base.precisions, base.techniques,
-                   base.kv_cache)
+                   base.kv_cache, base.weight_scaling)
 
 
 def _not_a_catalog_id(name: str, known: pd.Index, kind: str, file, where: str) -> None:

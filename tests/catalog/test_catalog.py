@@ -98,3 +98,17 @@ def test_kv_cache_rows_name_their_checkpoint_and_source():
     bad.loc[bad.index[0], "kv_cache"] = "fp7"
     with pytest.raises(InputError, match="fp7"):
         check_kv_cache(bad, catalog.precisions.index, "kv_cache.csv")
+
+
+def test_weight_scaling_rows_name_their_checkpoint_and_source():
+    """weight_scaling.csv, the checkpoints' FP8 weight scaling, is refused without a source
+    (one line naming file, row and field)."""
+    catalog = load_catalog()
+    table = catalog.weight_scaling
+    assert set(table["weight_scaling"]) == {"block128"}
+    assert table["source"].str.len().min() > 20 and table["checkpoint"].str.len().min() > 10
+    bad = table.copy()
+    bad.loc[bad.index[1], "source"] = ""
+    with pytest.raises(InputError, match=r"weight_scaling.csv.*row 3\.source"):
+        check_kv_cache(bad, catalog.precisions.index, "weight_scaling.csv",
+                       value="weight_scaling")

@@ -37,8 +37,10 @@ def test_shipped_sweep_ids_and_manifest_hashes_are_unchanged():
     # (the last Monte Carlo draw resamples the calibration residuals: it moves with a
     # recalibration, which the issue-12 refits of this session did: b7a5cf47 -> 664853e4; issue
     # 25's second round (KV cache per checkpoint, MLA decode, CDNA3 clocks): -> 02c274b8; its
-    # third round (power-limited clocks for every family): -> 26567014)
-    assert ids[-1] == "mc-00059-26567014"
+    # third round (power-limited clocks for every family): -> 26567014; its fourth round (the
+    # v1.0 MoE rows read as attention data parallel): -> 57496d49; its fifth (vLLM's block-FP8
+    # MoE factor, the engine and family refit): -> 437f543a)
+    assert ids[-1] == "mc-00059-437f543a"
     # (issue 25 added the `amd` scenario to fleet-1b.yaml: the instance's digest moves with its
     # text, f0bf5ad1ae7f5c99 -> 4d708f02ecd56439; the sweep's point ids above do not)
     assert digest(base) == "4d708f02ecd56439"

@@ -40,13 +40,15 @@ def test_fleet_tornado_brackets_the_base_point(tmp_path):
     result = run_sweep(FLEET, str(spec), tmp_path / "out")
     table = result.table
     base = float(table.loc[table["kind"] == "base", "objective_value"].iloc[0])
-    assert base == pytest.approx(0.1407, abs=5e-4)
+    assert base == pytest.approx(0.1388, abs=5e-4)  # 0.1401 before its fifth, 0.1407 its fourth
     rows = tornado_rows(table, result.summary["tornado_context"]).set_index("input")
     reasoning = rows.loc["classes.reasoning.queries_per_day"]
     assert reasoning["method"] == "one at a time around the base point"
     assert reasoning["objective_at_low"] < base < reasoning["objective_at_high"]
-    assert reasoning["objective_at_low"] == pytest.approx(0.1293, abs=5e-4)
-    assert reasoning["objective_at_high"] == pytest.approx(0.1635, abs=5e-4)
+    # (0.1293 and 0.1635 before issue 25's fourth-round recalibration, 0.1287 and 0.1630
+    # before its fifth)
+    assert reasoning["objective_at_low"] == pytest.approx(0.1276, abs=5e-4)
+    assert reasoning["objective_at_high"] == pytest.approx(0.1612, abs=5e-4)
     # the grid point with reasoning at its base value is the base point itself
     grid = table[table["kind"] == "grid"]
     at_base = grid[(grid["adjustments.demand_scale"] == 1.0)
