@@ -113,9 +113,11 @@ def _tail_constants(q, t0_s, rho, replicas, slots, mean_s, scv_s, mean_p, second
     hi = np.where(np.isfinite(hi), hi, np.max(t0_s, axis=1) * 1e6)
     close = np.abs(r2 - r1) < 1e-6 * r1
     r_p = np.where(close, r1 * (1 + 1e-6), r2)
-    k = {"t0": t0_s, "r1": r1, "r_p": r_p, "neg_r1": -r1, "neg_r2": -r2, "neg_rp": -r_p,
-         "den": r_p - r1, "c_e2": (1 - p1) * p2, "c_e1": p1 * (1 - p2), "c_both": p1 * p2,
-         "at_zero": 1 - (1 - p1) * (1 - p2), "close": close}
+    per_row = {"r1": r1, "r_p": r_p, "neg_r1": -r1, "neg_r2": -r2, "neg_rp": -r_p,
+               "den": r_p - r1, "c_e2": (1 - p1) * p2, "c_e1": p1 * (1 - p2),
+               "c_both": p1 * p2, "at_zero": 1 - (1 - p1) * (1 - p2)}
+    k = _with_columns({"t0": t0_s, "close": close,
+                       "stack": np.hstack([per_row[name] for name in PER_ROW])})
     return {"k": k, "lo": lo, "hi": hi, "any_close": bool(np.any(close))}
 
 
@@ -143,8 +145,21 @@ def _exceed(x: np.ndarray, k: dict, weight: np.ndarray, any_close: bool) -> np.n
     return tail @ weight
 
 
+# the tail's per-row constants, kept as the columns of one (rows x 10) array so that a subset
+# of rows is one gather rather than ten (issue 26: the same numbers)
+PER_ROW = ("r1", "r_p", "neg_r1", "neg_r2", "neg_rp", "den", "c_e2", "c_e1", "c_both",
+           "at_zero")
+
+
+def _with_columns(k: dict) -> dict:
+    """``k`` with each per-row constant a (rows x 1) view of its column of ``k["stack"]``."""
+    stack = k["stack"]
+    return k | {name: stack[:, i:i + 1] for i, name in enumerate(PER_ROW)}
+
+
 def _rows(k: dict, idx: np.ndarray) -> dict:
-    return {name: (v[idx] if isinstance(v, np.ndarray) else v) for name, v in k.items()}
+    return _with_columns({"t0": k["t0"][idx], "close": k["close"][idx],
+                          "stack": k["stack"][idx]})
 
 
 # bracketing secant steps before the bisection is replayed (the rows that converge do so
