@@ -113,9 +113,11 @@ def _tail_constants(q, t0_s, rho, replicas, slots, mean_s, scv_s, mean_p, second
     hi = np.where(np.isfinite(hi), hi, np.max(t0_s, axis=1) * 1e6)
     close = np.abs(r2 - r1) < 1e-6 * r1
     r_p = np.where(close, r1 * (1 + 1e-6), r2)
-    k = {"t0": t0_s, "r1": r1, "r_p": r_p, "neg_r1": -r1, "neg_r2": -r2, "neg_rp": -r_p,
-         "den": r_p - r1, "c_e2": (1 - p1) * p2, "c_e1": p1 * (1 - p2), "c_both": p1 * p2,
-         "at_zero": 1 - (1 - p1) * (1 - p2), "close": close}
+    per_row = {"r1": r1, "r_p": r_p, "neg_r1": -r1, "neg_r2": -r2, "neg_rp": -r_p,
+               "den": r_p - r1, "c_e2": (1 - p1) * p2, "c_e1": p1 * (1 - p2),
+               "c_both": p1 * p2, "at_zero": 1 - (1 - p1) * (1 - p2)}
+    k = _with_columns({"t0": t0_s, "close": close,
+                       "stack": np.hstack([per_row[name] for name in PER_ROW])})
     return {"k": k, "lo": lo, "hi": hi, "any_close": bool(np.any(close))}
 
 
@@ -143,8 +145,21 @@ def _exceed(x: np.ndarray, k: dict, weight: np.ndarray, any_close: bool) -> np.n
     return tail @ weight
 
 
+# the tail's per-row constants, kept as the columns of one (rows x 10) array so that a subset
+# of rows is one gather rather than ten (issue 26: the same numbers)
+PER_ROW = ("r1", "r_p", "neg_r1", "neg_r2", "neg_rp", "den", "c_e2", "c_e1", "c_both",
+           "at_zero")
+
+
+def _with_columns(k: dict) -> dict:
+    """``k`` with each per-row constant a (rows x 1) view of its column of ``k["stack"]``."""
+    stack = k["stack"]
+    return k | {name: stack[:, i:i + 1] for i, name in enumerate(PER_ROW)}
+
+
 def _rows(k: dict, idx: np.ndarray) -> dict:
-    return {name: (v[idx] if isinstance(v, np.ndarray) else v) for name, v in k.items()}
+    return _with_columns({"t0": k["t0"][idx], "close": k["close"][idx],
+                          "stack": k["stack"][idx]})
 
 
 # bracketing secant steps before the bisection is replayed (the rows that converge do so
@@ -324,18 +339,20 @@ def usable_utilization(q: float, slo_s, ceiling: float, rate_per_s: np.ndarray,
     SLO). ``slo_s``: seconds, one for all rows or one per row (inf: none), or None.
     ``replay`` False: the quantiles by plain bisection (``ttft_quantile_bisection``)."""
     rows = t0_s.shape[0]
+    quantile = ttft_quantile if replay else ttft_quantile_bisection
 
-    def at(rho, rows=slice(None)):
-        # Whole replicas (the MILP's integers): as many as the class needs at rho, at least one,
-        # and the utilisation they then run at.
+    def replicas(rho, rows=slice(None)):
+        # Whole replicas (the MILP's integers): as many as the class needs at rho, at least one.
         busy = rate_per_s[rows] * moments["mean_s"][rows] / slots[rows]
-        replicas = np.maximum(np.ceil(busy / rho - 1e-9), 1.0)
-        quantile = ttft_quantile if replay else ttft_quantile_bisection
-        return quantile(q, t0_s[rows], weight, busy / replicas, replicas, slots[rows],
+        return busy, np.maximum(np.ceil(busy / rho - 1e-9), 1.0)
+
+    def at_replicas(busy, n, rows=slice(None)):
+        # The quantile with n replicas, at the utilisation they then run at.
+        return quantile(q, t0_s[rows], weight, busy / n, n, slots[rows],
                         **{k: v[rows] for k, v in moments.items()}, iterations=iterations)
 
     top = np.full(rows, float(ceiling))
-    ttft_top = at(top)
+    ttft_top = at_replicas(*replicas(top))
     if slo_s is None:
         return top, ttft_top
     slo_s = np.broadcast_to(np.asarray(slo_s, float), (rows,))
@@ -345,14 +362,30 @@ def usable_utilization(q: float, slo_s, ceiling: float, rate_per_s: np.ndarray,
     search = np.flatnonzero(ttft_top > slo_s)
     if search.size:
         lo = np.full(search.size, MIN_UTILIZATION)
-        feasible = at(lo, search) <= slo_s[search]
-        search, lo = search[feasible], lo[feasible]
+        busy, n_lo = replicas(lo, search)
+        t_lo = at_replicas(busy, n_lo, search)
+        feasible = t_lo <= slo_s[search]
+        search, lo, busy = search[feasible], lo[feasible], busy[feasible]
+        n_lo, t_lo = n_lo[feasible], t_lo[feasible]
         hi = np.full(search.size, float(ceiling))
+        n_hi = replicas(hi, search)[1]
+        slo_search = slo_s[search]
+        # The quantile depends on rho only through the whole replicas n(rho) (the pool runs at
+        # busy / n): a midpoint with lo's n meets the SLO (lo's quantile), one with hi's does
+        # not, so only the midpoints with a new n are evaluated (issue 26: most are not).
         for _ in range(search_steps):
             mid = (lo + hi) / 2
-            good = at(mid, search) <= slo_s[search]
+            n_mid = np.maximum(np.ceil(busy / mid - 1e-9), 1.0)
+            t_mid = np.where(n_mid == n_lo, t_lo, np.inf)
+            new = np.flatnonzero((n_mid != n_lo) & (n_mid != n_hi))
+            if new.size:
+                t_mid[new] = at_replicas(busy[new], n_mid[new], search[new])
+            good = t_mid <= slo_search
             lo = np.where(good, mid, lo)
+            n_lo = np.where(good, n_mid, n_lo)
+            t_lo = np.where(good, t_mid, t_lo)
             hi = np.where(good, hi, mid)
+            n_hi = np.where(good, n_hi, n_mid)
         usable[search] = lo
-        ttft[search] = at(lo, search)
+        ttft[search] = t_lo
     return usable, ttft
