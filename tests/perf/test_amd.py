@@ -52,16 +52,19 @@ def test_cdna3_fit_and_serving_targets(tables):
     assert serving["mape_pct"] <= 15
     assert _get(amd, "inferencemax_amd", "tpot", "all")["mape_pct"] == pytest.approx(11.4, abs=0.3)
     # Server and Interactive at the P99 request TPOT (issue 25, planner.perf.tail; MLPerf's
-    # bound is on the P99 over requests): Server 11.5 -> 8.5 %, Interactive 78.2 -> 35.0 %
-    # (MI300X +94 % left), all scenarios 18.4 -> 11.1 %: the 15 % target is met.
+    # bound is on the P99 over requests): Server 11.5 -> 8.5 %, Interactive 78.2 -> 35.0 %,
+    # all scenarios 18.4 -> 11.1 % on the P99 round alone; merged with the fifth round (vLLM
+    # refit with the block-scaled FP8 MoE factor, which the pooled tail factors CDNA3 borrows
+    # are fit on top of; CDNA3 takes Hopper's expert tile): Server 10.0 %, Interactive 22.1 %
+    # (MI300X +73 % left), all scenarios 9.6 %.
     assert _get(amd, "amd_mlperf", "throughput", "scenario Server")["mape_pct"] == pytest.approx(
-        8.5, abs=0.3)
+        10.0, abs=0.3)
     assert _get(amd, "amd_mlperf", "throughput", "scenario Interactive")["mape_pct"] == (
-        pytest.approx(35.0, abs=0.5))
+        pytest.approx(22.1, abs=0.5))
     everything = _get(amd, "amd_mlperf", "throughput", "all")["mape_pct"]
-    assert everything == pytest.approx(11.1, abs=0.3) and everything <= 15
+    assert everything == pytest.approx(9.6, abs=0.3) and everything <= 15
     both = _get(amd, "amd_mlperf + inferencemax_amd", "throughput", "all")["mape_pct"]
-    assert both == pytest.approx(12.0, abs=0.3) and both <= 15
+    assert both == pytest.approx(11.0, abs=0.3) and both <= 15
 
 
 def test_cdna3_power_limited_clocks():

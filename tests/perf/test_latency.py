@@ -97,7 +97,8 @@ def test_mlenergy_inter_token_latency_target_holds():
     assert overall.loc["p99_itl", "rows"] == 252
     # P99 (issue 25): the step carrying the compound-Poisson 99th percentile of prompt tokens,
     # three tail factors per family: 44.2 % (median -47.4 %) -> 33.8 % (-3.0 %).
-    assert overall.loc["p99_itl", "mape_pct"] == pytest.approx(33.8, abs=0.5)
+    # 32.0 % after the merge with issue 25's fifth round (the vLLM refit it brings).
+    assert overall.loc["p99_itl", "mape_pct"] == pytest.approx(32.0, abs=0.5)
     assert abs(overall.loc["p99_itl", "median_signed_pct"]) <= 10
     # The median interval is the plain decode step, never longer than the mean one (TPOT).
     assert (out["median_itl_ms"] <= out["tpot_ms"] * (1 + 1e-9)).all()
@@ -166,7 +167,8 @@ def test_mlenergy_leave_one_model_out_itl_is_reported():
     assert held.loc["median_itl", "mape_pct"] <= 22
     # P99 (issue 25): the family's tail factors refit without the model: 40.8 %, median -3.2 %.
     assert held.loc["p99_itl", "rows"] == 252
-    assert held.loc["p99_itl", "mape_pct"] == pytest.approx(40.8, abs=0.5)
+    assert held.loc["p99_itl", "mape_pct"] == pytest.approx(38.9, abs=0.5)  # 40.8 before the
+    # merge with issue 25's fifth round
 
 
 def test_throughput_cli_reads_engine_versions_and_flags_concurrency_over_memory(tmp_path):

@@ -63,7 +63,9 @@ def test_aggregated_and_colgen_equal_the_lp(cases, cvxpy_objectives, name):
         assert verify_plan(c, result.x * unit, result.n).empty
 
 
-@pytest.mark.parametrize("name", ["fleet-unpruned", "fleet-tight-cap"])
+# Cases whose column generation takes more than one master on the shipped calibration
+# (fleet-tight-cap's first master has been optimal since issue 25's fifth-round recalibration).
+@pytest.mark.parametrize("name", ["fleet-unpruned", "milp-small"])
 def test_each_master_starts_from_the_last_basis(cases, name):
     """Column generation's masters after the first start from the last optimal basis (mapped
     by block and coordinates, pairs by class and deployment): the same optimum as the last
