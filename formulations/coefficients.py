@@ -121,7 +121,8 @@ class Coefficients:
         every plan, so the optimum is unchanged; the choice among them is no longer left to
         the solver's pivoting. Returns (problem, kept deployment mask)."""
         d = self.deployments
-        if np.all(self.pair_class[1:] >= self.pair_class[:-1]):
+        in_class_order = bool(np.all(self.pair_class[1:] >= self.pair_class[:-1]))
+        if in_class_order:
             # pairs in class order (as the candidates give them): a stable sort by deployment
             # is the same order as the lexsort, at a fraction of its cost (issue 26)
             dep = self.pair_dep
@@ -131,17 +132,42 @@ class Coefficients:
         else:
             pairs = np.lexsort((self.pair_class, self.pair_dep))
         bounds = np.searchsorted(self.pair_dep[pairs], np.arange(self.n_deployments + 1))
-        numbers = np.column_stack([self.pair_class, self.node_seconds, self.dynamic_kwh,
-                                   self.pairs["ttft_ms"].to_numpy(float),
-                                   self.pairs["tpot_ms"].to_numpy(float)])[pairs]
         fixed = (self.dep_fixed_per_day if self.dep_fixed_per_day is not None
                  else np.zeros(self.n_deployments))
         quality = d["quality"].to_numpy(float) if "quality" in d else np.zeros(len(d))
+        # a cheap key first (its fields, pair count and per-deployment sums, which equal
+        # numbers give equally: the same values added in the same order): only deployments
+        # sharing it can be duplicates, so only theirs are compared byte by byte (issue 26)
+        sums = [np.bincount(self.pair_dep, weights=w, minlength=self.n_deployments)
+                for w in (self.node_seconds, self.dynamic_kwh)]
+        if not in_class_order or not all(np.isfinite(w).all() for w in sums):
+            sums = [np.zeros(self.n_deployments)] * 2  # other orders, NaN: no sums in the key
+        cheap = [(int(self.dep_site[i]), str(self.dep_hardware[i]), float(self.dep_idle_kw[i]),
+                  float(self.dep_nodes_per_replica[i]), float(fixed[i]),
+                  int(bounds[i + 1] - bounds[i]), float(sums[0][i]), float(sums[1][i]))
+                 for i in range(self.n_deployments)]
+        count: dict[tuple, int] = {}
+        for key in cheap:
+            count[key] = count.get(key, 0) + 1
+        shared = [i for i in range(self.n_deployments) if count[cheap[i]] > 1]
+        rows = (np.concatenate([pairs[bounds[i]:bounds[i + 1]] for i in shared]) if shared
+                else np.zeros(0, dtype=np.int64))
+        start = np.zeros(self.n_deployments + 1, dtype=np.int64)
+        if shared:
+            start[np.asarray(shared) + 1] = bounds[np.asarray(shared) + 1] - bounds[shared]
+        start = np.cumsum(start)
+        numbers = np.column_stack([self.pair_class[rows], self.node_seconds[rows],
+                                   self.dynamic_kwh[rows],
+                                   self.pairs["ttft_ms"].to_numpy(float)[rows],
+                                   self.pairs["tpot_ms"].to_numpy(float)[rows]])
         best: dict[tuple, int] = {}
         for i in range(self.n_deployments):
+            if count[cheap[i]] == 1:
+                best[(i,)] = i
+                continue
             key = (int(self.dep_site[i]), str(self.dep_hardware[i]), float(self.dep_idle_kw[i]),
                    float(self.dep_nodes_per_replica[i]), float(fixed[i]),
-                   numbers[bounds[i]:bounds[i + 1]].tobytes())
+                   numbers[start[i]:start[i + 1]].tobytes())
             j = best.get(key)
             if j is None or quality[i] > quality[j]:
                 best[key] = i
