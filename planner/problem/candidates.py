@@ -755,11 +755,15 @@ def dominance_relation(grid: pd.DataFrame, pairs: pd.DataFrame, keep: np.ndarray
         e = np.zeros((idx.size, n_classes), dtype=bool)
         a = np.full((idx.size, n_classes), np.inf)
         b = np.full((idx.size, n_classes), np.inf)
-        for k, dep in enumerate(idx):
-            rows = order[starts[dep]:starts[dep + 1]]
-            e[k, p_cls[rows]] = True
-            a[k, p_cls[rows]] = p_ns[rows]
-            b[k, p_cls[rows]] = p_dyn[rows]
+        # every deployment's pairs at once: row k of the block, the pairs' positions in order
+        lens = starts[idx + 1] - starts[idx]
+        k = np.repeat(np.arange(idx.size), lens)
+        rows = order[np.repeat(starts[idx] - np.cumsum(lens) + lens, lens)
+                     + np.arange(k.size)]
+        c = p_cls[rows]
+        e[k, c] = True
+        a[k, c] = p_ns[rows]
+        b[k, c] = p_dyn[rows]
         # better[i, j]: j is at least as good as i on every class i serves (and serves them all)
         covers = np.all(~e[:, None, :] | e[None, :, :], axis=2)
         no_worse = np.all((a[None, :, :] <= a[:, None, :] * (1 + 1e-12))
