@@ -360,17 +360,12 @@ def evaluate_classes(ctx: CandidateContext, classes) -> ClassChunk:
             fits_base[sub] = out["fits"]
             any_fit |= fits_base[ctx.expand]
             elig = np.flatnonzero(out["eligible"])  # positions in sub
-            # grid rows of the eligible base deployments, each at every folded site (sorted)
-            rows = (sub[elig][:, None] * ctx.fold + np.arange(ctx.fold)).reshape(-1)
-            src = np.repeat(elig, ctx.fold)
-            any_eligible[rows] = True
-            for k in PAIR_COLUMNS:
-                if k == "class_idx":
-                    cols[k].append(np.full(rows.size, ci, dtype=np.int64))
-                elif k == "dep_idx":
-                    cols[k].append(rows.astype(np.int64))
-                else:
-                    cols[k].append(out[k][src])
+            # the eligible base deployments' values, once per base deployment: each is
+            # repeated at every folded site when the pair table is built (below)
+            cols["class_idx"].append(np.full(elig.size, ci, dtype=np.int64))
+            cols["dep_idx"].append(sub[elig].astype(np.int64))
+            for k in PAIR_COLUMNS[2:]:
+                cols[k].append(out[k][elig])
             best_rows.append(best)
     if screen and classes:
         # The screen leaves deployments unevaluated for the classes whose quality floor or
@@ -381,8 +376,19 @@ def evaluate_classes(ctx: CandidateContext, classes) -> ClassChunk:
         # bucket is shortest.
         any_fit |= fits_shortest(ctx, classes)[ctx.expand]
     if cols["class_idx"]:
-        pairs = pd.DataFrame({k: np.concatenate(cols.pop(k)) for k in PAIR_COLUMNS},
-                             copy=False)
+        # one concatenation per column, then every base deployment's row at each folded site
+        # (grid rows sub * fold + site, sorted; the same values and order as one row per site)
+        fold = ctx.fold
+        data = {}
+        for k in PAIR_COLUMNS:
+            v = np.concatenate(cols.pop(k))
+            if k == "dep_idx":
+                v = (v[:, None] * fold + np.arange(fold)).reshape(-1)
+                any_eligible[v] = True
+            elif fold > 1:
+                v = np.repeat(v, fold)
+            data[k] = v
+        pairs = pd.DataFrame(data, copy=False)
     else:
         pairs = pd.DataFrame({k: np.zeros(0, dtype=np.int64 if k.endswith("_idx") else float)
                               for k in PAIR_COLUMNS})
@@ -749,11 +755,15 @@ def dominance_relation(grid: pd.DataFrame, pairs: pd.DataFrame, keep: np.ndarray
         e = np.zeros((idx.size, n_classes), dtype=bool)
         a = np.full((idx.size, n_classes), np.inf)
         b = np.full((idx.size, n_classes), np.inf)
-        for k, dep in enumerate(idx):
-            rows = order[starts[dep]:starts[dep + 1]]
-            e[k, p_cls[rows]] = True
-            a[k, p_cls[rows]] = p_ns[rows]
-            b[k, p_cls[rows]] = p_dyn[rows]
+        # every deployment's pairs at once: row k of the block, the pairs' positions in order
+        lens = starts[idx + 1] - starts[idx]
+        k = np.repeat(np.arange(idx.size), lens)
+        rows = order[np.repeat(starts[idx] - np.cumsum(lens) + lens, lens)
+                     + np.arange(k.size)]
+        c = p_cls[rows]
+        e[k, c] = True
+        a[k, c] = p_ns[rows]
+        b[k, c] = p_dyn[rows]
         # better[i, j]: j is at least as good as i on every class i serves (and serves them all)
         covers = np.all(~e[:, None, :] | e[None, :, :], axis=2)
         no_worse = np.all((a[None, :, :] <= a[:, None, :] * (1 + 1e-12))
