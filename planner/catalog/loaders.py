@@ -153,10 +153,16 @@ def load_shipped_catalog() -> Catalog:
                    techniques, kv_cache, scaling)
 
 
+# The weight scalings weight_scaling.csv may name (only ``block128`` changes the model; the
+# others say so explicitly where a row is wanted).
+WEIGHT_SCALINGS = ("block128", "per_tensor", "per_channel")
+
+
 def check_kv_cache(table: pd.DataFrame, precisions: pd.Index, file: str,
                    value: str = "kv_cache") -> pd.DataFrame:
     """Refuse a checkpoint row (kv_cache.csv, weight_scaling.csv) without a checkpoint or a
-    source, or naming an unknown precision."""
+    source, naming an unknown precision, or (weight_scaling.csv) an unknown scaling, which
+    would otherwise count silently as not block-scaled."""
     required = ["engine", "model", "precision", "families", value, "checkpoint", "source"]
     missing = [c for c in required if c not in table.columns]
     if missing:
@@ -164,13 +170,17 @@ def check_kv_cache(table: pd.DataFrame, precisions: pd.Index, file: str,
     for i, row in table.reset_index(drop=True).iterrows():
         for column in required:
             if pd.isna(row[column]) or not str(row[column]).strip():
-                raise InputError("no value (every KV-cache precision names its checkpoint and "
-                                 "source)", file=file, field=f"row {i + 2}.{column}")
+                raise InputError("no value (every row names its checkpoint and source)",
+                                 file=file, field=f"row {i + 2}.{column}")
         for column in ("precision", value) if value == "kv_cache" else ("precision",):
             if row[column] not in precisions:
                 raise InputError("unknown precision id", file=file,
                                  field=f"row {i + 2}.{column}", value=row[column],
                                  has_value=True)
+        if value != "kv_cache" and row[value] not in WEIGHT_SCALINGS:
+            raise InputError(f"unknown weight scaling (one of {', '.join(WEIGHT_SCALINGS)})",
+                             file=file, field=f"row {i + 2}.{value}", value=row[value],
+                             has_value=True)
     return table.astype(object)
 
 

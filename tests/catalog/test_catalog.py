@@ -112,3 +112,18 @@ def test_weight_scaling_rows_name_their_checkpoint_and_source():
     with pytest.raises(InputError, match=r"weight_scaling.csv.*row 3\.source"):
         check_kv_cache(bad, catalog.precisions.index, "weight_scaling.csv",
                        value="weight_scaling")
+
+
+@pytest.mark.parametrize("scaling", ["block64", "Block128", " ", float("nan")])
+def test_weight_scaling_refuses_an_unknown_or_empty_scaling(scaling):
+    """A misspelt scaling would count silently as not block-scaled: refused in one line naming
+    file, row, field and value (an empty one as having no value)."""
+    catalog = load_catalog()
+    bad = catalog.weight_scaling.copy()
+    bad.loc[bad.index[0], "weight_scaling"] = scaling
+    with pytest.raises(InputError, match=r"weight_scaling.csv.*row 2\.weight_scaling") as err:
+        check_kv_cache(bad, catalog.precisions.index, "weight_scaling.csv",
+                       value="weight_scaling")
+    assert "\n" not in str(err.value)
+    if isinstance(scaling, str) and scaling.strip():
+        assert "unknown weight scaling" in str(err.value) and scaling in str(err.value)
