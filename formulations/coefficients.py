@@ -113,14 +113,18 @@ class Coefficients:
         """P x 24: share of a pair's daily queries arriving in each hour."""
         return self.profile[self.pair_class] / HOURS
 
-    def distinct(self) -> tuple["Coefficients", np.ndarray]:
-        """The problem without exact duplicate deployments: where two deployments at one site
-        on one hardware have the same idle power, node size and, for every class, the same
-        node-seconds, energy and latency (two releases of one architecture, say), only the one
-        of higher quality is kept (the first among equals). The two are interchangeable in
-        every plan, so the optimum is unchanged; the choice among them is no longer left to
-        the solver's pivoting. Returns (problem, kept deployment mask)."""
-        d = self.deployments
+    def duplicate_suspects(self) -> np.ndarray:
+        """Per deployment: whether :meth:`distinct` compares its pairs' numbers (node-seconds,
+        energy, TTFT, TPOT) with another's - it shares the cheap key (site, hardware, idle
+        power, node size, fixed cost, pair count, per-deployment sums) with one. Only these
+        pairs' numbers can change which deployments ``distinct`` keeps (issue 26: the TTFT
+        percentiles that are deferred are computed for these pairs only)."""
+        _, _, cheap, count = self._cheap_keys()
+        return np.array([count[key] > 1 for key in cheap], dtype=bool)
+
+    def _cheap_keys(self):
+        """:meth:`distinct`'s pair order by deployment, its bounds, each deployment's cheap
+        key and how many deployments share each key."""
         in_class_order = bool(np.all(self.pair_class[1:] >= self.pair_class[:-1]))
         if in_class_order:
             # pairs in class order (as the candidates give them): a stable sort by deployment
@@ -134,7 +138,6 @@ class Coefficients:
         bounds = np.searchsorted(self.pair_dep[pairs], np.arange(self.n_deployments + 1))
         fixed = (self.dep_fixed_per_day if self.dep_fixed_per_day is not None
                  else np.zeros(self.n_deployments))
-        quality = d["quality"].to_numpy(float) if "quality" in d else np.zeros(len(d))
         # a cheap key first (its fields, pair count and per-deployment sums, which equal
         # numbers give equally: the same values added in the same order): only deployments
         # sharing it can be duplicates, so only theirs are compared byte by byte (issue 26)
@@ -149,6 +152,20 @@ class Coefficients:
         count: dict[tuple, int] = {}
         for key in cheap:
             count[key] = count.get(key, 0) + 1
+        return pairs, bounds, cheap, count
+
+    def distinct(self) -> tuple["Coefficients", np.ndarray]:
+        """The problem without exact duplicate deployments: where two deployments at one site
+        on one hardware have the same idle power, node size and, for every class, the same
+        node-seconds, energy and latency (two releases of one architecture, say), only the one
+        of higher quality is kept (the first among equals). The two are interchangeable in
+        every plan, so the optimum is unchanged; the choice among them is no longer left to
+        the solver's pivoting. Returns (problem, kept deployment mask)."""
+        d = self.deployments
+        pairs, bounds, cheap, count = self._cheap_keys()
+        fixed = (self.dep_fixed_per_day if self.dep_fixed_per_day is not None
+                 else np.zeros(self.n_deployments))
+        quality = d["quality"].to_numpy(float) if "quality" in d else np.zeros(len(d))
         shared = [i for i in range(self.n_deployments) if count[cheap[i]] > 1]
         rows = (np.concatenate([pairs[bounds[i]:bounds[i + 1]] for i in shared]) if shared
                 else np.zeros(0, dtype=np.int64))

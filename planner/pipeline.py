@@ -23,6 +23,7 @@ from formulations.form import Form, Options, build
 from formulations.loads import site_power_kw
 from planner import __version__
 from planner.problem.candidates import CandidateReport, build_coefficients
+from planner.problem.deferred import fill_deferred_ttft
 from planner.errors import (EXIT_INFEASIBLE, EXIT_NO_SOLUTION, InfeasibleError, InputError,
                             NoSolutionError, PlannerError, VerificationError)
 from planner.results.plan import Plan, build_tables, hourly_table
@@ -111,15 +112,21 @@ def option_warnings(instance: PlanningInstance, formulation: str) -> list[str]:
 
 def eligible_coefficients(instance: PlanningInstance,
                           coefficients: tuple[Coefficients, CandidateReport] | None,
-                          timings: dict) -> tuple[Coefficients, CandidateReport]:
+                          timings: dict, defer_ttft: bool = False
+                          ) -> tuple[Coefficients, CandidateReport]:
     """The instance's coefficients (built unless given, timed) after the eligibility check: a
-    class no candidate can serve is infeasible before any solve."""
+    class no candidate can serve is infeasible before any solve. ``defer_ttft`` (issue 26):
+    the pairs' TTFT percentiles are computed only where read - here for the deployments
+    ``distinct`` compares, in :func:`assemble_plan` for the pairs the plan serves."""
     t0 = time.perf_counter()
-    c, report = coefficients or build_coefficients(instance)
+    c, report = coefficients or build_coefficients(instance, defer_ttft=defer_ttft)
     timings["candidates"] = time.perf_counter() - t0
     details = explain_ineligible(report)
     if details:
         raise InfeasibleError(message(details), details)
+    t0 = time.perf_counter()
+    c = fill_deferred_ttft(instance, c, np.flatnonzero(c.duplicate_suspects()[c.pair_dep]))
+    timings["ttft_deferred"] = time.perf_counter() - t0
     return c.distinct()[0], report
 
 
@@ -347,7 +354,7 @@ def optimize(instance: PlanningInstance, digest: str = "", formulation: str = "l
                                            solve_path, solver, limit, timings, gap,
                                            milp_solver)
     else:
-        c, report = eligible_coefficients(instance, coefficients, timings)
+        c, report = eligible_coefficients(instance, coefficients, timings, defer_ttft=True)
         solved = solve_coefficients(c, formulation, limit, gap, solve_path, milp_solver, solver)
         c, solved, pooling = pool_fixed_point(instance, c, solved, formulation, limit, gap,
                                               solve_path, milp_solver, solver, timings)
@@ -403,6 +410,8 @@ def assemble_plan(instance: PlanningInstance, digest: str, formulation: str, c: 
                                   details)
         raise VerificationError(f"plan failed the independent re-check: {found}")
     t0 = time.perf_counter()
+    # issue 26: the TTFT percentiles the tables read, where the candidates deferred them
+    c = fill_deferred_ttft(instance, c, np.flatnonzero(x > 0))
     assignment, deployments, classes, constraints = build_tables(
         c, x, n, duals, form, OBJECTIVE_UNITS[instance.objective], values,
         integer=formulation == "milp")

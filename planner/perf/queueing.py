@@ -318,6 +318,33 @@ def ttft_quantile_bisection(q: float, t0_s: np.ndarray, weight: np.ndarray, rho,
     return hi
 
 
+def meets_slo(q: float, slo_s: np.ndarray, t0_s: np.ndarray, weight: np.ndarray, rho, replicas,
+              slots, mean_s, scv_s, mean_p, second_p, iterations: int = 48) -> np.ndarray:
+    """Per row: True where ``ttft_quantile``'s answer (and ``ttft_quantile_bisection``'s) is
+    certainly <= ``slo_s``, decided with at most one tail evaluation (issue 26: most pairs meet
+    their SLO at the ceiling, and only that is needed of them). False: undecided (the row may
+    or may not meet it; the caller computes its quantile).
+
+    The bisection keeps lo (min T0, or a point evaluated over 1 - q) and hi (the bracket's
+    upper end, or a point evaluated not over) and returns hi, within its final width w =
+    (hi0 - lo0) 2^-iterations of lo. (a) hi0 <= slo: the answer, never above hi0, meets it.
+    (b) Else the tail at x = slo - 4 w (4 w: the final width plus the midpoints' rounding):
+    if it is at or below 1 - q + 1e-12, every point evaluated over lies below x (the tail is
+    non-increasing), so the answer is at most x + w < slo. The same caveat as
+    ``ttft_quantile``: it holds wherever the computed tail is non-increasing."""
+    t0_s = np.atleast_2d(t0_s)
+    base = _tail_constants(q, t0_s, rho, replicas, slots, mean_s, scv_s, mean_p, second_p)
+    lo, hi = base["lo"], base["hi"]
+    slo_s = np.broadcast_to(np.asarray(slo_s, float), lo.shape)
+    sure = hi <= slo_s
+    x = slo_s - 4 * (hi - lo) * 2.0 ** -iterations
+    test = np.flatnonzero(~sure & (x > lo) & np.isfinite(x))
+    if test.size:
+        f = _exceed(x[test], _rows(base["k"], test), weight, base["any_close"])
+        sure[test] = f <= 1 - q + 1e-12
+    return sure
+
+
 def service_moments(t0_s: np.ndarray, decode_s: np.ndarray, prefill_s: np.ndarray,
                     weight: np.ndarray) -> dict[str, np.ndarray]:
     """Slot holding time S = T0 + decode (mean, squared coefficient of variation) and the
@@ -332,12 +359,17 @@ def service_moments(t0_s: np.ndarray, decode_s: np.ndarray, prefill_s: np.ndarra
 def usable_utilization(q: float, slo_s, ceiling: float, rate_per_s: np.ndarray,
                        t0_s: np.ndarray, weight: np.ndarray, slots: np.ndarray,
                        moments: dict, iterations: int = 40, search_steps: int = 16,
-                       replay: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                       replay: bool = True, defer: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the largest utilisation in [MIN_UTILIZATION, ceiling] whose q-quantile TTFT
     meets ``slo_s`` with the pool sized for ``rate_per_s`` at that utilisation (NaN where even
     MIN_UTILIZATION does not), and the TTFT quantile there (at the ceiling when there is no
     SLO). ``slo_s``: seconds, one for all rows or one per row (inf: none), or None.
-    ``replay`` False: the quantiles by plain bisection (``ttft_quantile_bisection``)."""
+    ``replay`` False: the quantiles by plain bisection (``ttft_quantile_bisection``).
+    ``defer`` (issue 26): where one tail evaluation proves the ceiling meets the SLO
+    (``meets_slo``) the quantile is not computed: usable is the ceiling and the TTFT NaN
+    (``ceiling_ttft`` gives it later for the rows that need it, the same function on the
+    same rows)."""
     rows = t0_s.shape[0]
     quantile = ttft_quantile if replay else ttft_quantile_bisection
 
@@ -352,6 +384,19 @@ def usable_utilization(q: float, slo_s, ceiling: float, rate_per_s: np.ndarray,
                         **{k: v[rows] for k, v in moments.items()}, iterations=iterations)
 
     top = np.full(rows, float(ceiling))
+    if defer and slo_s is not None:
+        slo_s = np.broadcast_to(np.asarray(slo_s, float), (rows,))
+        busy, n = replicas(top)
+        sure = meets_slo(q, slo_s, t0_s, weight, busy / n, n, slots, **moments,
+                         iterations=iterations)
+        ttft_top = np.full(rows, np.nan)
+        rest = np.flatnonzero(~sure)
+        if rest.size:
+            ttft_top[rest] = at_replicas(busy[rest], n[rest], rest)
+        usable = np.where(sure | (ttft_top <= slo_s), top, np.nan)
+        ttft = np.where(sure, np.nan, np.where(ttft_top <= slo_s, ttft_top, np.inf))
+        return _search(usable, ttft, rest[~(ttft_top[rest] <= slo_s[rest])], slo_s, ceiling,
+                       search_steps, replicas, at_replicas)
     ttft_top = at_replicas(*replicas(top))
     if slo_s is None:
         return top, ttft_top
@@ -359,7 +404,13 @@ def usable_utilization(q: float, slo_s, ceiling: float, rate_per_s: np.ndarray,
     usable = np.where(ttft_top <= slo_s, top, np.nan)
     ttft = np.where(ttft_top <= slo_s, ttft_top, np.inf)
     # Only pairs that miss the SLO at the ceiling are searched (most meet it there).
-    search = np.flatnonzero(ttft_top > slo_s)
+    return _search(usable, ttft, np.flatnonzero(ttft_top > slo_s), slo_s, ceiling,
+                   search_steps, replicas, at_replicas)
+
+
+def _search(usable, ttft, search, slo_s, ceiling, search_steps, replicas, at_replicas):
+    """``usable_utilization``'s search below the ceiling on the rows ``search`` (those that
+    miss the SLO there): ``usable`` and ``ttft`` filled in on them."""
     if search.size:
         lo = np.full(search.size, MIN_UTILIZATION)
         busy, n_lo = replicas(lo, search)

@@ -111,16 +111,18 @@ def class_mix_tpot_ms(out: dict, osl: np.ndarray, weight: np.ndarray,
 
 
 def build_coefficients(instance: PlanningInstance, calibration: Calibration | None = None,
-                       prune_dominated: bool = True, availability: np.ndarray | None = None
-                       ) -> tuple[Coefficients, CandidateReport]:
+                       prune_dominated: bool = True, availability: np.ndarray | None = None,
+                       defer_ttft: bool = False) -> tuple[Coefficients, CandidateReport]:
     """Candidates and coefficients of an instance (pure function of the instance and catalog).
 
     ``availability`` (grid deployments x option subsets, boolean) is for callers that later
     switch deployments off (lever subsets): a deployment is then only pruned in favour of one
-    that is available in every subset where it is.
+    that is available in every subset where it is. ``defer_ttft`` (issue 26): the pairs'
+    ``ttft_ms`` NaN where the SLO is proven met at the ceiling without it; the caller fills
+    the pairs it reads with :func:`planner.problem.deferred.fill_deferred_ttft`.
     """
     deployments, pairs, report = candidate_pairs(instance, calibration, prune_dominated,
-                                                 availability)
+                                                 availability, defer_ttft)
     return assemble(instance, deployments, pairs), report
 
 
@@ -141,18 +143,23 @@ def candidate_key(instance: PlanningInstance) -> str:
 
 
 def candidate_pairs(instance: PlanningInstance, calibration: Calibration | None = None,
-                    prune_dominated: bool = True, availability: np.ndarray | None = None
+                    prune_dominated: bool = True, availability: np.ndarray | None = None,
+                    defer_ttft: bool = False
                     ) -> tuple[pd.DataFrame, pd.DataFrame, CandidateReport]:
-    """Kept deployments and their eligible (class, deployment) pairs with per-pair numbers."""
+    """Kept deployments and their eligible (class, deployment) pairs with per-pair numbers
+    (``defer_ttft``: see :func:`build_coefficients`)."""
     with instance_catalog_context(instance):  # issue 13: the instance's own hardware and models
-        return _candidate_pairs(instance, calibration, prune_dominated, availability)
+        return _candidate_pairs(instance, calibration, prune_dominated, availability,
+                                defer_ttft)
 
 
 def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None,
-                     prune_dominated: bool, availability: np.ndarray | None
+                     prune_dominated: bool, availability: np.ndarray | None,
+                     defer_ttft: bool = False
                      ) -> tuple[pd.DataFrame, pd.DataFrame, CandidateReport]:
     t0 = time.perf_counter()
     ctx, report = candidate_context(instance, calibration)
+    ctx.defer_ttft = defer_ttft
     chunk = evaluate_classes(ctx, range(len(instance.classes)))
     report.class_best = pd.DataFrame(chunk.best_rows)
     dominated = (dominated_deployments(ctx.grid, chunk.pairs, chunk.any_eligible,
@@ -278,6 +285,9 @@ class CandidateContext:
     unit_ratio: np.ndarray | None
     needs_reasoning: np.ndarray
     catalog: object
+    # issue 26: the TTFT percentile of a pair proven to meet its SLO at the ceiling is left
+    # NaN (deferred; ``fill_deferred_ttft`` computes it for the pairs a caller reads)
+    defer_ttft: bool = False
 
     def __post_init__(self):
         d = len(self.grid)
@@ -345,7 +355,8 @@ def evaluate_classes(ctx: CandidateContext, classes) -> ClassChunk:
         block = classes[start:start + QUEUE_BLOCK]
         states = [_evaluate_class(ctx, ci, *out)
                   for ci, out in _evaluate_block(ctx, block, screen)]
-        answers = queue_block(ctx.instance, [s["queue"] for s in states])
+        answers = queue_block(ctx.instance, [s["queue"] for s in states],
+                              defer=ctx.defer_ttft and ctx.overlay is None)
         for state, (usable_util, ttft_q) in zip(states, answers):
             ci, sub = state["ci"], state["sub"]
             out, best = _finish_class(ctx, state, usable_util, ttft_q)
@@ -583,7 +594,7 @@ def _finish_class(ctx: CandidateContext, state: dict, usable_util: np.ndarray,
         measured = (overlay.dep_source[:, ci] == 1) & fits
         usable_util[measured] = instance.options.utilization_ceiling
         ttft_q[measured] = ttft_unloaded_q[measured]
-    ok_ttft = np.isfinite(usable_util) & (ttft_q <= (slo or np.inf) * (1 + 1e-9))
+    ok_ttft = np.isfinite(usable_util) & ~(ttft_q > (slo or np.inf) * (1 + 1e-9))
     if not (ok_ttft & ok_tpot & candidates).any():
         # No eligible pair: the diagnosis' closest values (the best TPOT meeting the quality
         # floor and TTFT, the best quality meeting both SLOs) need every pair's TTFT answer.
@@ -594,7 +605,7 @@ def _finish_class(ctx: CandidateContext, state: dict, usable_util: np.ndarray,
         if overlay is not None:
             usable_util[measured] = instance.options.utilization_ceiling
             ttft_q[measured] = ttft_unloaded_q[measured]
-        ok_ttft = np.isfinite(usable_util) & (ttft_q <= (slo or np.inf) * (1 + 1e-9))
+        ok_ttft = np.isfinite(usable_util) & ~(ttft_q > (slo or np.inf) * (1 + 1e-9))
     ns = np.where(fits, np.nansum(node_s * weight, axis=1), np.nan)
     dyn_kwh = np.where(fits, np.nansum((node_kw - ctx.idle_b[sub, None]) * node_s * weight,
                                        axis=1) / 3600, np.nan)
@@ -684,11 +695,12 @@ def queue_inputs(cls, instance: PlanningInstance, out: dict, ttft_ms: np.ndarray
     return spec
 
 
-def queue_block(instance: PlanningInstance, specs: list[dict]
+def queue_block(instance: PlanningInstance, specs: list[dict], defer: bool = False
                 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Usable utilisation and TTFT percentile (ms) per deployment of each spec (class): the
     classes that share length-bucket weights and percentile are queued in one vectorised call
-    (issue 26: per-class calls were mostly interpreter overhead)."""
+    (issue 26: per-class calls were mostly interpreter overhead). ``defer``: the percentile
+    NaN where the ceiling is proven to meet the SLO (``usable_utilization``'s ``defer``)."""
     from planner.perf.queueing import usable_utilization
 
     ceiling = instance.options.utilization_ceiling
@@ -708,7 +720,7 @@ def queue_block(instance: PlanningInstance, specs: list[dict]
         rate = np.repeat([specs[i]["rate"] for i in members], sizes)
         slo_arg = None if np.all(np.isinf(slo)) else slo
         u, t = usable_utilization(first["q"], slo_arg, ceiling, rate, t0, first["weight"],
-                                  cat("slots"), moments)
+                                  cat("slots"), moments, defer=defer)
         at = 0
         for i, n in zip(members, sizes):
             usable, ttft_q = answers[i]

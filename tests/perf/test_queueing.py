@@ -1,6 +1,7 @@
 """Queueing (issue 22): Erlang C by hand, the waits' tail, pooling, usable utilisation."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -252,3 +253,92 @@ def test_replayed_bisection_matches_plain_bisection():
         new, old = ttft_quantile(*args), ttft_quantile_bisection(*args)
         assert np.mean(new == old) >= 0.999
         assert np.max(np.abs(new - old) / old) <= 1e-12
+
+
+def _random_pools(n, seed):
+    rng = np.random.default_rng(seed)
+    t0 = np.sort(rng.uniform(0.05, 3, (n, 9)), axis=1) * rng.uniform(0.1, 3, (n, 1))
+    w = np.array([.1, .2, .1, .05, .15, .1, .1, .1, .1])
+    mean_p = rng.uniform(0, 0.3, n) * rng.integers(0, 2, n)
+    pool = {"rho": rng.uniform(0.05, 0.95, n), "replicas": rng.integers(1, 50, n).astype(float),
+            "slots": rng.choice([4.0, 16.0, 64.0, 200.0], n),
+            "mean_s": t0 @ w + rng.uniform(0.5, 30, n), "scv_s": rng.uniform(0, 2, n),
+            "mean_p": mean_p, "second_p": mean_p ** 2 * rng.uniform(1, 3, n)}
+    return rng, t0, w, pool
+
+
+def test_meets_slo_is_sound_and_decides_nearly_every_clear_row():
+    """Issue 26: one tail evaluation (``meets_slo``) proves quantile <= SLO. Never wrong
+    against either quantile (replayed or plain bisection), on random pools with SLOs from 0.5x
+    to 2x the quantile and right at it; and it decides every row whose quantile is below the
+    SLO by more than 1e-6 relative (the undecided ones go the full path)."""
+    from planner.perf.queueing import REPLAY_ROWS, meets_slo, ttft_quantile_bisection
+
+    rng, t0, w, pool = _random_pools(3 * REPLAY_ROWS, 11)
+    args = [pool[k] for k in ("rho", "replicas", "slots", "mean_s", "scv_s", "mean_p",
+                              "second_p")]
+    for q, iterations in ((0.9, 40), (0.99, 48), (0.5, 40)):
+        value = ttft_quantile(q, t0, w, *args, iterations=iterations)
+        plain = ttft_quantile_bisection(q, t0, w, *args, iterations=iterations)
+        for slo in (value * rng.uniform(0.5, 2, value.size), value, np.nextafter(value, 0)):
+            sure = meets_slo(q, slo, t0, w, *args, iterations=iterations)
+            assert np.all(value[sure] <= slo[sure]) and np.all(plain[sure] <= slo[sure])
+            clear = value < slo * (1 - 1e-6)
+            assert np.all(sure[clear])
+
+
+def test_deferred_usable_utilization_equals_the_full_one():
+    """``defer``: the same usable utilisation bit for bit; the TTFT percentile the same
+    wherever it is given, and NaN (deferred) only at the ceiling - where the full call's
+    percentile meets the SLO."""
+    from planner.perf.queueing import REPLAY_ROWS
+
+    rng, t0, w, pool = _random_pools(3 * REPLAY_ROWS, 5)
+    moments = {k: pool[k] for k in ("mean_s", "scv_s", "mean_p", "second_p")}
+    rate = pool["rho"] * pool["replicas"] * pool["slots"] / pool["mean_s"]
+    value = ttft_quantile(0.99, t0, w, 0.8, 1.0, pool["slots"], **moments, iterations=40)
+    slo = value * rng.uniform(0.7, 3, value.size)
+    full = usable_utilization(0.99, slo, 0.8, rate, t0, w, pool["slots"], moments)
+    usable, ttft = usable_utilization(0.99, slo, 0.8, rate, t0, w, pool["slots"], moments,
+                                      defer=True)
+    np.testing.assert_array_equal(usable, full[0])
+    deferred = np.isnan(ttft)
+    assert 0.3 < deferred.mean() < 1 and np.all(usable[deferred] == 0.8)
+    assert np.all(full[1][deferred] <= slo[deferred])
+    np.testing.assert_array_equal(ttft[~deferred], full[1][~deferred])
+
+
+def test_deferred_candidates_fill_to_the_full_values():
+    """``build_coefficients(defer_ttft=True)``: every pair column equal to the full build's
+    except ``ttft_ms``, NaN on the deferred pairs; ``fill_deferred_ttft`` gives those pairs
+    the full build's values (the same function on the same inputs, 1e-12 relative), and the
+    plan of ``optimize`` (which defers) has the same tables as one without deferral."""
+    from planner.problem.candidates import build_coefficients
+    from planner.problem.deferred import fill_deferred_ttft
+    from tests.conftest import synthetic_instance
+
+    instance = synthetic_instance(12, 0)
+    full, _ = build_coefficients(instance)
+    lazy, _ = build_coefficients(instance, defer_ttft=True)
+    deferred = np.isnan(lazy.pairs["ttft_ms"].to_numpy(float))
+    assert 0 < deferred.sum() < lazy.n_pairs or deferred.all()
+    for k in full.pairs.columns.drop("ttft_ms"):
+        np.testing.assert_array_equal(lazy.pairs[k].to_numpy(), full.pairs[k].to_numpy(), k)
+    want = full.pairs["ttft_ms"].to_numpy(float)
+    np.testing.assert_array_equal(lazy.pairs["ttft_ms"].to_numpy(float)[~deferred],
+                                  want[~deferred])
+    filled = fill_deferred_ttft(instance, lazy).pairs["ttft_ms"].to_numpy(float)
+    np.testing.assert_allclose(filled, want, rtol=1e-12)
+    some = np.flatnonzero(deferred)[::3]
+    part = fill_deferred_ttft(instance, lazy, some).pairs["ttft_ms"].to_numpy(float)
+    np.testing.assert_allclose(part[some], want[some], rtol=1e-12)
+    assert np.isnan(part).sum() == deferred.sum() - some.size
+    from planner.pipeline import optimize
+
+    lazy_plan = optimize(instance, "")
+    full_plan = optimize(instance, "", coefficients=build_coefficients(instance))
+    assert lazy_plan.summary["objective_value"] == full_plan.summary["objective_value"]
+    for name in ("assignment", "deployments", "classes", "constraints"):
+        pd.testing.assert_frame_equal(getattr(lazy_plan, name), getattr(full_plan, name),
+                                      rtol=1e-12)
+    assert np.isfinite(lazy_plan.assignment["ttft_ms"]).all()
