@@ -114,13 +114,61 @@ class Coefficients:
         return self.profile[self.pair_class] / HOURS
 
     def duplicate_suspects(self) -> np.ndarray:
-        """Per deployment: whether :meth:`distinct` compares its pairs' numbers (node-seconds,
-        energy, TTFT, TPOT) with another's - it shares the cheap key (site, hardware, idle
-        power, node size, fixed cost, pair count, per-deployment sums) with one. Only these
-        pairs' numbers can change which deployments ``distinct`` keeps (issue 26: the TTFT
-        percentiles that are deferred are computed for these pairs only)."""
-        _, _, cheap, count = self._cheap_keys()
-        return np.array([count[key] > 1 for key in cheap], dtype=bool)
+        """Per deployment: whether :meth:`distinct` compares its pairs' TTFT values with
+        another's - it shares with one the whole key of ``distinct`` except the TTFT (fields,
+        classes, node-seconds, energy, TPOT) and is no performance twin (``twins``). Only
+        these deployments' TTFT can change which deployments ``distinct`` keeps (issue 26:
+        the candidates' deferred TTFT percentiles are computed for these pairs only)."""
+        keys = self._duplicate_keys(("tpot_ms",))
+        count: dict = {}
+        for key in keys:
+            count[key] = count.get(key, 0) + 1
+        return np.array([count[key] > 1 for key in keys], dtype=bool) & ~self.twins()
+
+    def twins(self) -> np.ndarray:
+        """Per deployment: whether another has the same ``perf_inputs`` id (a deployments
+        column, optional: equal performance-model inputs, so equal pair numbers up to the
+        rounding of where each was computed). :meth:`distinct` compares twins without their
+        TTFT (issue 26: which of two twins was kept turned on 1-ulp differences of it)."""
+        if "perf_inputs" not in self.deployments:
+            return np.zeros(self.n_deployments, dtype=bool)
+        ids = self.deployments["perf_inputs"].to_numpy()
+        _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
+        return counts[inverse.reshape(-1)] > 1
+
+    def distinct_ttft(self) -> np.ndarray:
+        """The pairs' TTFT as :meth:`distinct` compares it: NaN on the pairs of twins."""
+        return np.where(self.twins()[self.pair_dep], np.nan,
+                        self.pairs["ttft_ms"].to_numpy(float))
+
+    def _duplicate_keys(self, latency: tuple[str, ...]) -> list[tuple]:
+        """Per deployment, the key :meth:`distinct` merges on: (i,) where its cheap key is its
+        own, else its fields and its pairs' class, node-seconds, energy and the pair table's
+        ``latency`` columns, as bytes."""
+        pairs, bounds, cheap, count = self._cheap_keys()
+        fixed = (self.dep_fixed_per_day if self.dep_fixed_per_day is not None
+                 else np.zeros(self.n_deployments))
+        shared = [i for i in range(self.n_deployments) if count[cheap[i]] > 1]
+        rows = (np.concatenate([pairs[bounds[i]:bounds[i + 1]] for i in shared]) if shared
+                else np.zeros(0, dtype=np.int64))
+        start = np.zeros(self.n_deployments + 1, dtype=np.int64)
+        if shared:
+            start[np.asarray(shared) + 1] = bounds[np.asarray(shared) + 1] - bounds[shared]
+        start = np.cumsum(start)
+        numbers = np.column_stack([self.pair_class[rows], self.node_seconds[rows],
+                                   self.dynamic_kwh[rows]]
+                                  + [(self.distinct_ttft() if k == "ttft_ms"
+                                      else self.pairs[k].to_numpy(float))[rows]
+                                     for k in latency])
+        keys = []
+        for i in range(self.n_deployments):
+            if count[cheap[i]] == 1:
+                keys.append((i,))
+                continue
+            keys.append((int(self.dep_site[i]), str(self.dep_hardware[i]),
+                         float(self.dep_idle_kw[i]), float(self.dep_nodes_per_replica[i]),
+                         float(fixed[i]), numbers[start[i]:start[i + 1]].tobytes()))
+        return keys
 
     def _cheap_keys(self):
         """:meth:`distinct`'s pair order by deployment, its bounds, each deployment's cheap
@@ -160,31 +208,12 @@ class Coefficients:
         node-seconds, energy and latency (two releases of one architecture, say), only the one
         of higher quality is kept (the first among equals). The two are interchangeable in
         every plan, so the optimum is unchanged; the choice among them is no longer left to
-        the solver's pivoting. Returns (problem, kept deployment mask)."""
+        the solver's pivoting. Performance twins (``twins``) are compared without their TTFT
+        (equal but for rounding; issue 26). Returns (problem, kept deployment mask)."""
         d = self.deployments
-        pairs, bounds, cheap, count = self._cheap_keys()
-        fixed = (self.dep_fixed_per_day if self.dep_fixed_per_day is not None
-                 else np.zeros(self.n_deployments))
         quality = d["quality"].to_numpy(float) if "quality" in d else np.zeros(len(d))
-        shared = [i for i in range(self.n_deployments) if count[cheap[i]] > 1]
-        rows = (np.concatenate([pairs[bounds[i]:bounds[i + 1]] for i in shared]) if shared
-                else np.zeros(0, dtype=np.int64))
-        start = np.zeros(self.n_deployments + 1, dtype=np.int64)
-        if shared:
-            start[np.asarray(shared) + 1] = bounds[np.asarray(shared) + 1] - bounds[shared]
-        start = np.cumsum(start)
-        numbers = np.column_stack([self.pair_class[rows], self.node_seconds[rows],
-                                   self.dynamic_kwh[rows],
-                                   self.pairs["ttft_ms"].to_numpy(float)[rows],
-                                   self.pairs["tpot_ms"].to_numpy(float)[rows]])
         best: dict[tuple, int] = {}
-        for i in range(self.n_deployments):
-            if count[cheap[i]] == 1:
-                best[(i,)] = i
-                continue
-            key = (int(self.dep_site[i]), str(self.dep_hardware[i]), float(self.dep_idle_kw[i]),
-                   float(self.dep_nodes_per_replica[i]), float(fixed[i]),
-                   numbers[start[i]:start[i + 1]].tobytes())
+        for i, key in enumerate(self._duplicate_keys(("ttft_ms", "tpot_ms"))):
             j = best.get(key)
             if j is None or quality[i] > quality[j]:
                 best[key] = i

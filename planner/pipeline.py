@@ -117,7 +117,8 @@ def eligible_coefficients(instance: PlanningInstance,
     """The instance's coefficients (built unless given, timed) after the eligibility check: a
     class no candidate can serve is infeasible before any solve. ``defer_ttft`` (issue 26):
     the pairs' TTFT percentiles are computed only where read - here for the deployments
-    ``distinct`` compares, in :func:`assemble_plan` for the pairs the plan serves."""
+    ``distinct`` could merge (``duplicate_suspects``), in :func:`assemble_plan` for the pairs
+    the plan serves."""
     t0 = time.perf_counter()
     c, report = coefficients or build_coefficients(instance, defer_ttft=defer_ttft)
     timings["candidates"] = time.perf_counter() - t0

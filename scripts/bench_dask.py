@@ -25,6 +25,7 @@ and plan tables (equal, floats to 1e-9 relative) compared, one line.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import subprocess
@@ -73,7 +74,11 @@ def worker(classes: int, path: str, workers: int, ref: str) -> dict:
         out["where"] = plan.summary["distributed"]["where"]
     else:
         t0 = time.perf_counter()
-        c, report = build_coefficients(instance, prune_dominated=False)
+        # this branch's one-process path defers the TTFT percentiles it need not compute
+        # (issue 26: as ``optimize`` does); a baseline without the option computes them all
+        defer = ({"defer_ttft": True} if "defer_ttft" in inspect.signature(
+            build_coefficients).parameters else {})
+        c, report = build_coefficients(instance, prune_dominated=False, **defer)
         t_cand = time.perf_counter() - t0
         plan = optimize(instance, coefficients=(c, report))
         plan.summary["timings_s"]["candidates"] = t_cand

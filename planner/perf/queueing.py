@@ -170,7 +170,8 @@ REPLAY_ROWS = 2000
 
 
 def ttft_quantile(q: float, t0_s: np.ndarray, weight: np.ndarray, rho, replicas, slots,
-                  mean_s, scv_s, mean_p, second_p, iterations: int = 48) -> np.ndarray:
+                  mean_s, scv_s, mean_p, second_p, iterations: int = 48,
+                  replay_rows: int = REPLAY_ROWS) -> np.ndarray:
     """The q-quantile (0-1) of TTFT in seconds, per row: ``t0_s`` (rows x buckets) unloaded
     TTFT per bucket with bucket weights ``weight`` (buckets); the other arguments per row.
 
@@ -193,7 +194,7 @@ def ttft_quantile(q: float, t0_s: np.ndarray, weight: np.ndarray, rho, replicas,
     is within a few ulps of 1 - q, i.e. within the tail's rounding of the root, so the result
     then differs from the bisection's by no more than that ambiguity."""
     t0_s = np.atleast_2d(t0_s)
-    if t0_s.shape[0] < REPLAY_ROWS:
+    if t0_s.shape[0] < replay_rows:  # (``replay_rows``: from how many rows it replays)
         return ttft_quantile_bisection(q, t0_s, weight, rho, replicas, slots, mean_s, scv_s,
                                        mean_p, second_p, iterations)
     base = _tail_constants(q, t0_s, rho, replicas, slots, mean_s, scv_s, mean_p, second_p)
@@ -378,10 +379,11 @@ def usable_utilization(q: float, slo_s, ceiling: float, rate_per_s: np.ndarray,
         busy = rate_per_s[rows] * moments["mean_s"][rows] / slots[rows]
         return busy, np.maximum(np.ceil(busy / rho - 1e-9), 1.0)
 
-    def at_replicas(busy, n, rows=slice(None)):
+    def at_replicas(busy, n, rows=slice(None), **how):
         # The quantile with n replicas, at the utilisation they then run at.
         return quantile(q, t0_s[rows], weight, busy / n, n, slots[rows],
-                        **{k: v[rows] for k, v in moments.items()}, iterations=iterations)
+                        **{k: v[rows] for k, v in moments.items()}, iterations=iterations,
+                        **how)
 
     top = np.full(rows, float(ceiling))
     if defer and slo_s is not None:
@@ -392,7 +394,12 @@ def usable_utilization(q: float, slo_s, ceiling: float, rate_per_s: np.ndarray,
         ttft_top = np.full(rows, np.nan)
         rest = np.flatnonzero(~sure)
         if rest.size:
-            ttft_top[rest] = at_replicas(busy[rest], n[rest], rest)
+            # the way the call on every row would have computed them (replayed from
+            # REPLAY_ROWS rows, else plain bisection), so that the undecided rows' quantiles
+            # and the search they start are the undeferred call's, bit for bit
+            how = ({"replay_rows": 0 if rows >= REPLAY_ROWS else REPLAY_ROWS} if replay
+                   else {})
+            ttft_top[rest] = at_replicas(busy[rest], n[rest], rest, **how)
         usable = np.where(sure | (ttft_top <= slo_s), top, np.nan)
         ttft = np.where(sure, np.nan, np.where(ttft_top <= slo_s, ttft_top, np.inf))
         return _search(usable, ttft, rest[~(ttft_top[rest] <= slo_s[rest])], slo_s, ceiling,

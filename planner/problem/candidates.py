@@ -180,6 +180,22 @@ def _candidate_pairs(instance: PlanningInstance, calibration: Calibration | None
     return deployments, pairs, report
 
 
+def perf_twins(ctx: "CandidateContext") -> np.ndarray:
+    """Per grid deployment: an id shared by the deployments whose performance-model inputs are
+    all equal (every numeric spec and factor; the model reads none of the text fields - model,
+    hardware, precision, family, kind, engine names - only the numbers gathered for them), so
+    whose pairs' numbers, the TTFT percentile included, are equal for every class (issue 26:
+    two such deployments' deferred percentiles need not be computed to compare them)."""
+    d = ctx.base.size
+    numbers = np.column_stack([np.zeros(d)] + [
+        v.astype(float) for v in list(ctx.specs_b.values()) + list(ctx.factors_b.values())
+        if isinstance(v, np.ndarray) and v.shape == (d,) and v.dtype != object])
+    # compared as bytes (NaN equal to NaN; -0.0 and 0.0 apart: at worst a twin missed)
+    rows = np.ascontiguousarray(numbers).view(np.dtype((np.void, numbers.shape[1] * 8)))
+    twin = np.unique(rows.reshape(-1), return_inverse=True)[1].reshape(-1)
+    return twin[ctx.expand]
+
+
 def kept_deployments(ctx: "CandidateContext", report: CandidateReport, any_fit: np.ndarray,
                      any_eligible: np.ndarray, dominated: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
@@ -259,6 +275,9 @@ def candidate_context(instance: PlanningInstance, calibration: Calibration | Non
     # --- end issue 13 ---
     ctx = CandidateContext(instance, grid, specs, factors, overlay, unit_ratio,
                            needs_reasoning, catalog)
+    # issue 26: which deployments are performance twins (``Coefficients.distinct`` treats
+    # their TTFT as equal: it is, up to the rounding of where each was computed)
+    grid["perf_inputs"] = perf_twins(ctx)
     return ctx, report
 
 

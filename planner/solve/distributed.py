@@ -152,8 +152,7 @@ def _distinct_digests(c: Coefficients) -> list[bytes]:
     order = np.lexsort((c.pair_class, c.pair_dep))
     bounds = np.searchsorted(c.pair_dep[order], np.arange(c.n_deployments + 1))
     numbers = np.column_stack([c.pair_class, c.node_seconds, c.dynamic_kwh,
-                               c.pairs["ttft_ms"].to_numpy(float),
-                               c.pairs["tpot_ms"].to_numpy(float)])[order]
+                               c.distinct_ttft(), c.pairs["tpot_ms"].to_numpy(float)])[order]
     return [hashlib.blake2b(numbers[bounds[i]:bounds[i + 1]].tobytes(), digest_size=16).digest()
             for i in range(c.n_deployments)]
 

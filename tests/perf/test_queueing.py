@@ -342,3 +342,31 @@ def test_deferred_candidates_fill_to_the_full_values():
         pd.testing.assert_frame_equal(getattr(lazy_plan, name), getattr(full_plan, name),
                                       rtol=1e-12)
     assert np.isfinite(lazy_plan.assignment["ttft_ms"]).all()
+
+
+def test_perf_twins_have_equal_numbers_for_every_class():
+    """The deployments ``perf_twins`` groups (equal numeric performance-model inputs) have
+    equal pair numbers for every class they share in the undeferred build: byte-equal
+    node-seconds, TPOT and usable utilisation, TTFT equal up to the rounding of where each was
+    computed (1e-15 relative). ``Coefficients.distinct`` compares twins without their TTFT, so
+    it keeps the same deployments from the undeferred build as from the deferred one (whose
+    TTFT it fills only on ``duplicate_suspects``, twins excluded)."""
+    from planner.problem.candidates import build_coefficients
+    from planner.problem.deferred import fill_deferred_ttft
+    from tests.conftest import synthetic_instance
+
+    instance = synthetic_instance(40, 0)
+    full, _ = build_coefficients(instance, prune_dominated=False)
+    lazy, _ = build_coefficients(instance, prune_dominated=False, defer_ttft=True)
+    twin = full.deployments["perf_inputs"].to_numpy()
+    assert full.twins().sum() > 0  # (two releases of one model)
+    pairs = full.pairs.assign(twin=twin[full.pair_dep], site=full.dep_site[full.pair_dep])
+    for _, group in pairs.groupby(["twin", "site", "class_idx"]):
+        for k in ("tpot_ms", "node_seconds", "dynamic_kwh", "usable_utilization"):
+            assert np.unique(group[k].to_numpy(float)).size == 1, k
+        ttft = group["ttft_ms"].to_numpy(float)
+        assert np.ptp(ttft) <= 1e-15 * ttft.max()
+    suspects = lazy.duplicate_suspects()
+    assert not (suspects & lazy.twins()).any()
+    lazy = fill_deferred_ttft(instance, lazy, np.flatnonzero(suspects[lazy.pair_dep]))
+    np.testing.assert_array_equal(lazy.distinct()[1], full.distinct()[1])
