@@ -80,7 +80,13 @@ def test_dep_memory_fit_by_hand():
     shared = total - expert_params
     assert out["weights_gb_per_gpu"][0] == pytest.approx((shared + expert_params / 4) / 1e9)
     assert out["weights_gb_per_gpu"][1] == pytest.approx(total / 4 / 1e9)
-    usable = 180 * GIB * (1 - RUNTIME_RESERVE_FRACTION) - (shared + expert_params / 4)
+    # TensorRT-LLM's MoE workspace for all 4 ranks' 8,192 profiling tokens (issue 25, seventh
+    # round): per row top-8 x (2 x 4,096 + 5 x intermediate) + 3 x 4,096 bytes.
+    intermediate = expert_params / (94 * experts * 3 * 4096)
+    workspace = 4 * 8192 * (k * (2 * 4096 + 5 * intermediate) + 3 * 4096)
+    assert workspace / 1e9 == pytest.approx(4.564, abs=1e-3)
+    usable = (180 * GIB * (1 - RUNTIME_RESERVE_FRACTION) - (shared + expert_params / 4)
+              - workspace)
     per_gpu_sequences = np.floor(usable * KV_FREE_FRACTION / (2000 * 94 * 2 * 4 * 128))
     assert out["max_batch_memory"][0] == 4 * per_gpu_sequences
 
