@@ -368,7 +368,8 @@ def memory_fit(s: dict, f: dict, reasons: bool = True) -> dict[str, np.ndarray]:
     bpw = s["bytes_per_weight"]
     weights_per_gpu = np.where(s["dep"], (s["shared_params"] + s["expert_params"] / n) * bpw,
                                s["total_params"] * bpw / n)
-    usable = s["hbm_bytes"] * (1 - RUNTIME_RESERVE_FRACTION) - weights_per_gpu
+    usable = (s["hbm_bytes"] * (1 - RUNTIME_RESERVE_FRACTION) - weights_per_gpu
+              - dep_moe_workspace_bytes(s))
     kv_capacity = np.maximum(usable, 0) * KV_FREE_FRACTION * n
     per_sequence = kv_sequence_bytes(s, s["isl"] + s["osl"])
     max_batch_memory = np.where(
@@ -393,6 +394,34 @@ def memory_fit(s: dict, f: dict, reasons: bool = True) -> dict[str, np.ndarray]:
             reason[bad] = text
     return {"weights_gb_per_gpu": weights_per_gpu / 1e9, "kv_capacity_gb": kv_capacity / 1e9,
             "max_batch_memory": max_batch_memory, "fits": fits, "reason": reason}
+
+
+def dep_moe_workspace_bytes(s: dict) -> np.ndarray:
+    """Per-GPU activation memory of TensorRT-LLM's MoE under attention data parallel (DEP),
+    which its KV cache is sized around (issue 25, seventh round).
+
+    TensorRT-LLM sizes the KV cache from the peak memory of a profiling forward pass
+    (``KvCacheCreator.configure_kv_cache_capacity``, ``tensorrt_llm/_torch/pyexecutor/_util.py``:
+    fraction x (total - peak)), each rank's dummy batch filling its ``max_num_tokens``. With
+    attention DP and no MNNVL all-to-all (Hopper, B200 boards) the CUTLASS fused MoE allgathers
+    every rank's quantized tokens before the experts and reduce-scatters after
+    (``fused_moe_cutlass.py``: ``allgather(... all_rank_num_tokens)``), so each GPU's MoE
+    workspace holds n x max_num_tokens rows; per row and routed expert the CUTLASS runner
+    allocates (``CutlassMoeFCRunner::getWorkspaceDeviceBufferSizes``, ``moe_kernels.cu``) the
+    permuted input / FC2 output overlapped (max of hidden x 1 byte and hidden x 2 bytes), the
+    gated FC1 output (2 x intermediate x 2 bytes) and the activated FC1 result (intermediate x
+    1 byte); plus the gathered input (hidden x 1 byte, FP8) and the combined output (hidden x
+    2 bytes). Zero without DEP and for other engines (their source was not read)."""
+    engine = np.asarray(s["engine"]).astype(str)
+    trtllm = (engine == REFERENCE_ENGINE) | np.char.startswith(engine,
+                                                               REFERENCE_ENGINE + VERSION_SEP)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        intermediate = np.where(s["is_moe"], s["expert_params"] / np.maximum(
+            s["moe_layers"] * s["experts"] * 3 * s["hidden"], 1.0), 0.0)
+    per_row = (s["experts_active"] * (2 * s["hidden"] + 5 * intermediate)
+               + 3 * s["hidden"])
+    return np.where(s["dep"] & trtllm & s["is_moe"],
+                    s["num_gpus"] * s["max_num_tokens"] * per_row, 0.0)
 
 
 def moe_efficiency(s: dict, f: dict) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 
 from planner.perf.datasets import ATTENTION_DP_MOE_VERSIONS, attention_dp_moe, trtllm_rows
 from planner.perf.factors import FACTOR_NAMES, POWER_NAMES, PRIOR
-from planner.perf.model import evaluate, gather_specs
+from planner.perf.model import dep_moe_workspace_bytes, evaluate, gather_specs
 
 GIB = 2.0**30
 
@@ -50,9 +50,15 @@ def test_attention_dp_halves_maverick_kv_room_on_h100_by_hand():
     # 2,176 tokens at 48 layers x 8 KV heads x 128 x 2 x 1 B (FP8) = 98,304 B per token.
     usable = 80 * GIB * 0.92
     per_sequence = 98304 * 2176
+    # Under DEP each GPU's KV cache is sized around TensorRT-LLM's MoE workspace for all 8
+    # ranks' 8,192 profiling tokens (issue 25, seventh round): intermediate 386.016 B / (24 MoE
+    # layers x 128 experts x 3 x 5,120) = 8,180.74; per row top-1 x (2 x 5,120 + 5 x 8,180.74)
+    # + 3 x 5,120 = 66,503.7 bytes; x 8 x 8,192 rows = 4.358 GB.
+    workspace = 8 * 8192 * (1 * (2 * 5120 + 5 * experts / (24 * 128 * 3 * 5120)) + 3 * 5120)
+    assert workspace / 1e9 == pytest.approx(4.3584, abs=1e-4)
     tp_batch = np.floor((usable - w_tp) * 0.95 * 8 / per_sequence)
-    dep_batch = 8 * np.floor((usable - w_dep) * 0.95 / per_sequence)
-    assert (tp_batch, dep_batch) == (1031, 592)
+    dep_batch = 8 * np.floor((usable - w_dep - workspace) * 0.95 / per_sequence)
+    assert (tp_batch, dep_batch) == (1031, 440)  # 592 without the workspace
     cases = pd.DataFrame({"model": "llama-4-maverick", "hardware": "h100-sxm",
                           "precision": "fp8", "num_gpus": 8, "isl": 128, "osl": 2048,
                           "parallelism": ["tp", "dep"]})
@@ -61,3 +67,23 @@ def test_attention_dp_halves_maverick_kv_room_on_h100_by_hand():
     out = evaluate(s, factors)
     assert out["weights_gb_per_gpu"] == pytest.approx([w_tp / 1e9, w_dep / 1e9], rel=1e-9)
     assert out["max_batch_memory"].tolist() == [tp_batch, dep_batch]
+
+
+def test_dep_moe_workspace_by_hand_and_only_for_trtllm_dep():
+    # Qwen3-235B-A22B on 8 GPUs: hidden 4,096, top-8; intermediate from the catalog's expert
+    # parameters over (94 MoE layers x 128 experts x 3 x 4,096).
+    cases = pd.DataFrame({"model": "qwen3-235b-a22b", "hardware": "h200-sxm",
+                          "precision": "fp8", "num_gpus": 8, "isl": 1000, "osl": 1000,
+                          "parallelism": ["dep", "tp", "dep"],
+                          "engine": ["trtllm", "trtllm", "vllm"]})
+    s = gather_specs(cases)
+    inter = s["expert_params"][0] / (94 * 128 * 3 * 4096)
+    assert inter == pytest.approx(1536.7, abs=0.1)
+    per_row = 8 * (2 * 4096 + 5 * inter) + 3 * 4096
+    expected = 8 * 8192 * per_row
+    assert expected / 1e9 == pytest.approx(9.128, abs=1e-3)
+    got = dep_moe_workspace_bytes(s)
+    assert got.tolist() == pytest.approx([expected, 0.0, 0.0], rel=1e-12)
+    # A dense model under the same layout reserves nothing.
+    dense = gather_specs(cases.assign(model="llama-3.3-70b", parallelism="tp"))
+    assert dep_moe_workspace_bytes(dense).tolist() == [0.0, 0.0, 0.0]
