@@ -23,8 +23,9 @@ Four stages, each physical and none per model or per row:
 
 Held-out error: leave-one-family-out (a family predicted from the pooled fit of the others: a
 GPU known only by its spec sheet) and leave-one-model-out (a model's rows predicted from its
-family's fit without them). The stated uncertainty per family and model kind is the 80th
-percentile of the held-out absolute error.
+family's fit without them), run after stage 5 with every engine factor as shipped, so the
+error reported is the shipped model's. The stated uncertainty per family and model kind is the
+80th percentile of the held-out absolute error.
 """
 
 from __future__ import annotations
