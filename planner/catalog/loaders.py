@@ -251,13 +251,14 @@ def _object_strings(table: pd.DataFrame) -> pd.DataFrame:
 
 
 MODEL_NUMERIC = ["total_params_b", "active_params_b", "layers", "attention_layers", "hidden", "heads",
-                 "kv_heads", "head_dim", "kv_lora_rank", "qk_rope_dim", "sliding_window", "experts",
-                 "experts_active", "shared_experts", "dense_layers", "vocab", "context",
-                 "quality_mmlu"]
+                 "kv_heads", "head_dim", "kv_lora_rank", "qk_rope_dim", "sliding_window",
+                 "attention_chunk", "chunked_layers", "experts", "experts_active", "shared_experts",
+                 "dense_layers", "vocab", "context", "quality_mmlu"]
 MODEL_SOURCES = {"params_source": ["total_params_b", "active_params_b"],
                  "config_source": ["layers", "attention_layers", "hidden", "heads", "kv_heads",
                                    "head_dim", "attention", "kv_lora_rank", "qk_rope_dim",
-                                   "sliding_window", "experts", "experts_active",
+                                   "sliding_window", "attention_chunk", "chunked_layers",
+                                   "experts", "experts_active",
                                    "shared_experts", "dense_layers", "vocab", "context"],
                  "quality_source": ["quality_mmlu", "quality_setting"]}
 

@@ -23,8 +23,9 @@ Four stages, each physical and none per model or per row:
 
 Held-out error: leave-one-family-out (a family predicted from the pooled fit of the others: a
 GPU known only by its spec sheet) and leave-one-model-out (a model's rows predicted from its
-family's fit without them). The stated uncertainty per family and model kind is the 80th
-percentile of the held-out absolute error.
+family's fit without them), run after stage 5 with every engine factor as shipped, so the
+error reported is the shipped model's. The stated uncertainty per family and model kind is the
+80th percentile of the held-out absolute error.
 """
 
 from __future__ import annotations
@@ -143,11 +144,50 @@ def fit_throughput(rows: pd.DataFrame, holdout: bool = True,
                    engines: dict[str, EngineFactors] | None = None
                    ) -> tuple[dict[str, FamilyFactors], FamilyFactors, pd.DataFrame]:
     """Stage 1: factors per family, the pooled default, and held-out errors per row (rows of
-    any engine, each with its engine's current factors)."""
+    any engine, each with its engine's current factors; ``holdout`` False: the held-out
+    columns are NaN)."""
+    specs, measured = _throughput_specs(rows, engines)
+    families = specs["family"]
+    node_k = node_power_per_tflop(families)
+    fitted: dict[str, FamilyFactors] = {}
+    for family in sorted(pd.unique(families)):
+        mask = families == family
+        factors, _ = _fit(_subset(specs, mask), measured[mask],
+                          fixed={"power_w_per_tflop": node_k[mask]})
+        factors = replace(factors, power_w_per_tflop=float(node_k[mask][0]))
+        fitted[family] = replace(factors, fitted_on=f"{int(mask.sum())} TensorRT-LLM rows of "
+                                                    f"{family}")
+        log.info("family %s: MAPE %.1f %% on %d rows", family, factors.mape_pct, mask.sum())
+    # The pooled default serves families on nodes whose number is unknown (Rubin, Blackwell
+    # Ultra without rows): achieved fractions of the rated peak as measured, clocks included.
+    pooled, _ = _fit(specs, measured)
+    held = (heldout_errors(rows, fitted, pooled, engines) if holdout
+            else _held_frame(specs))
+    return fitted, pooled, held
+
+
+def _throughput_specs(rows: pd.DataFrame, engines: dict[str, EngineFactors] | None
+                      ) -> tuple[dict, np.ndarray]:
     calibration = Calibration({}, FamilyFactors(**PRIOR), {},
                               engines or {REFERENCE_ENGINE: EngineFactors()})
-    specs = gather_specs(rows, calibration=calibration)
-    measured = rows["measured_tok_s"].to_numpy(float)
+    return (gather_specs(rows, calibration=calibration),
+            rows["measured_tok_s"].to_numpy(float))
+
+
+def _held_frame(specs: dict) -> pd.DataFrame:
+    return pd.DataFrame({"family": specs["family"], "kind": specs["kind"],
+                         "model": specs["model"], "engine": specs["engine"],
+                         "lofo_error_pct": np.nan, "lomo_error_pct": np.nan})
+
+
+def heldout_errors(rows: pd.DataFrame, fitted: dict[str, FamilyFactors], pooled: FamilyFactors,
+                   engines: dict[str, EngineFactors] | None = None) -> pd.DataFrame:
+    """Held-out errors per row: leave-one-family-out (a family predicted from the pooled fit of
+    the others) and leave-one-model-out (a model's rows predicted from its family's fit without
+    them), each refit started from the fitted ``fitted`` / ``pooled`` factors and run through
+    ``engines``: ``calibrate`` passes the engines as shipped, so the error reported is that of
+    the shipped model with the held-out rows' family refit, not of an earlier pass's engines."""
+    specs, measured = _throughput_specs(rows, engines)
     families = specs["family"]
     # Power-limited clocks (planner.perf.model.power_limited_clock): the board power at full
     # tensor load per rated BF16 TFLOP/s is a sourced fact of the 4N/4NP node, not a fit.
@@ -156,46 +196,32 @@ def fit_throughput(rows: pd.DataFrame, holdout: bool = True,
     def cap(mask):
         return {"power_w_per_tflop": node_k[mask]}
 
-    fitted: dict[str, FamilyFactors] = {}
-    for family in sorted(pd.unique(families)):
-        mask = families == family
-        factors, _ = _fit(_subset(specs, mask), measured[mask], fixed=cap(mask))
-        factors = replace(factors, power_w_per_tflop=float(node_k[mask][0]))
-        fitted[family] = replace(factors, fitted_on=f"{int(mask.sum())} TensorRT-LLM rows of "
-                                                    f"{family}")
-        log.info("family %s: MAPE %.1f %% on %d rows", family, factors.mape_pct, mask.sum())
-    # The pooled default serves families on nodes whose number is unknown (Rubin, Blackwell
-    # Ultra without rows): achieved fractions of the rated peak as measured, clocks included.
-    pooled, _ = _fit(specs, measured)
-    held = pd.DataFrame({"family": families, "kind": specs["kind"], "model": specs["model"],
-                         "engine": specs["engine"], "lofo_error_pct": np.nan,
-                         "lomo_error_pct": np.nan})
-    if holdout:
-        for family in fitted:
-            train = families != family
+    held = _held_frame(specs)
+    for family in fitted:
+        train = families != family
+        if not train.any() or not (~train).any():
+            continue
+        # A family on a known node held out: the others fit with their clocks, the held-out
+        # family predicted with its own (a family with no rows on the 4N/4NP node).
+        factors, _ = _fit(_subset(specs, train), measured[train],
+                          start=_factor_values(pooled), grid=(pooled.max_batch,),
+                          fixed=cap(train))
+        factors = replace(factors, power_w_per_tflop=float(node_k[~train][0]))
+        predicted = _predict_with(_subset(specs, ~train), factors)["out_tok_s_total"]
+        held.loc[~train, "lofo_error_pct"] = (predicted / measured[~train] - 1) * 100
+    for family in fitted:
+        for model in pd.unique(specs["model"][families == family]):
+            test = (families == family) & (specs["model"] == model)
+            train = (families == family) & ~test
             if not train.any():
                 continue
-            # A family on a known node held out: the others fit with their clocks, the held-out
-            # family predicted with its own (a family with no rows on the 4N/4NP node).
             factors, _ = _fit(_subset(specs, train), measured[train],
-                              start=_factor_values(pooled), grid=(pooled.max_batch,),
-                              fixed=cap(train))
-            factors = replace(factors, power_w_per_tflop=float(node_k[~train][0]))
-            predicted = _predict_with(_subset(specs, ~train), factors)["out_tok_s_total"]
-            held.loc[~train, "lofo_error_pct"] = (predicted / measured[~train] - 1) * 100
-        for family in fitted:
-            for model in pd.unique(specs["model"][families == family]):
-                test = (families == family) & (specs["model"] == model)
-                train = (families == family) & ~test
-                if not train.any():
-                    continue
-                factors, _ = _fit(_subset(specs, train), measured[train],
-                                  start=_factor_values(fitted[family]),
-                                  grid=(fitted[family].max_batch,), fixed=cap(train))
-                factors = replace(factors, power_w_per_tflop=float(node_k[test][0]))
-                predicted = _predict_with(_subset(specs, test), factors)["out_tok_s_total"]
-                held.loc[test, "lomo_error_pct"] = (predicted / measured[test] - 1) * 100
-    return fitted, pooled, held
+                              start=_factor_values(fitted[family]),
+                              grid=(fitted[family].max_batch,), fixed=cap(train))
+            factors = replace(factors, power_w_per_tflop=float(node_k[test][0]))
+            predicted = _predict_with(_subset(specs, test), factors)["out_tok_s_total"]
+            held.loc[test, "lomo_error_pct"] = (predicted / measured[test] - 1) * 100
+    return held
 
 
 def _quantile_abs(errors: pd.Series) -> float:
@@ -421,18 +447,15 @@ def calibrate(rows: pd.DataFrame | None = None, holdout: bool = True
         engines[engine] = EngineFactors(sequence_overhead_s=3e-5, step_overhead_s=1e-3,
                                         sliding_window_kv=True)
     joint = pd.concat([rows, energy], ignore_index=True)
-    for last in (False, True):
-        fitted, pooled, held = fit_throughput(joint, holdout=holdout and last, engines=engines)
+    for _ in range(2):
+        fitted, pooled, held = fit_throughput(joint, holdout=False, engines=engines)
         calibration = Calibration(fitted, pooled, {}, dict(engines))
         for engine in sorted(set(energy["engine"]) - {REFERENCE_ENGINE}):
             engines.update(fit_engines(calibration, energy[energy["engine"] == engine], engine,
                                        latency=False))
-    if holdout:
-        fitted, pooled = stated_uncertainty(fitted, pooled, held)
-    else:
-        fitted = {k: replace(v, uncertainty_pct=v.mape_pct) for k, v in fitted.items()}
-        pooled = replace(pooled, uncertainty_pct=pooled.mape_pct)
-    calibration = Calibration(fitted, pooled, {}, engines)
+    calibration = Calibration(
+        {k: replace(v, uncertainty_pct=v.mape_pct) for k, v in fitted.items()},
+        replace(pooled, uncertainty_pct=pooled.mape_pct), {}, engines)
     calibration = fit_power(calibration, energy)
     calibration = fit_host_power(calibration)
     # Stage 2b (issue 22): the engines of ML.ENERGY refit per hardware family on throughput and
@@ -455,6 +478,14 @@ def calibrate(rows: pd.DataFrame | None = None, holdout: bool = True
 
     calibration = replace(calibration, engines={**calibration.engines,
                                                 **fit_serving_engines(calibration)})
+    # Held-out errors (leave-one-family-out, leave-one-model-out) with the engines as shipped:
+    # every engine stage is done, so the error reported is that of the shipped model (the
+    # held-out rows' family refit without them, every engine factor as written). The fitted
+    # factors do not depend on them; they set the stated uncertainty only.
+    if holdout:
+        held = heldout_errors(joint, fitted, pooled, calibration.engines)
+        families, default = stated_uncertainty(calibration.families, calibration.default, held)
+        calibration = replace(calibration, families=families, default=default)
     # Stage 6 (issue 25): AMD Instinct CDNA3 on its MLPerf and InferenceMAX rows, CDNA4 from
     # CDNA3 and its spec sheet, the leave-one-generation-out errors (planner.perf.amd).
     from planner.perf.amd import fit_amd

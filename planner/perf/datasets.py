@@ -40,6 +40,13 @@ MXFP4_CHECKPOINTS = ("gpt-oss-20b", "gpt-oss-120b")
 # edition sets ``enable_attention_dp: true`` for Qwen3 MoE and Llama 4 Maverick. The v0.17-v0.21
 # editions give no such recipe: their MoE rows stay tensor parallel.
 ATTENTION_DP_MOE_VERSIONS = ("v1.0",)
+# Table versions that ran chunked attention on a model's chunked layers (planner.perf.chunked):
+# chunked attention in the generation phase was enabled by default by NVIDIA/TensorRT-LLM PR 4693
+# (2025-05-27) and shipped in 0.21 ("Added support for chunked attention on Blackwell and Hopper";
+# its known issue: "full chunked attention support has been added to make sure LLaMA4 model can
+# functionally run with > 8K seq length": docs/source/release-notes.md, TensorRT-LLM Release
+# 0.21.0); the v0.20 rows ran full attention.
+CHUNKED_ATTENTION_VERSIONS = ("v0.21", "v1.0", "v1.1+")
 
 
 def _read(name: str) -> pd.DataFrame:
@@ -115,7 +122,8 @@ def trtllm_rows() -> pd.DataFrame:
     cases = _mark_catalog(pd.concat(frames, ignore_index=True))
     mxfp4 = cases["model_id"].isin(MXFP4_CHECKPOINTS)
     cases.loc[mxfp4, "precision"] = "fp4"
-    return attention_dp_moe(cases)
+    chunked = cases["version"].astype(str).isin(CHUNKED_ATTENTION_VERSIONS)
+    return attention_dp_moe(cases.assign(chunked_attention=chunked.to_numpy()))
 
 
 def attention_dp_moe(cases: pd.DataFrame) -> pd.DataFrame:
@@ -156,6 +164,9 @@ def mlenergy_rows() -> pd.DataFrame:
         "measured_j_per_token": _numeric(table, "j_per_token", file),
         "measured_itl_ms": pd.to_numeric(table.get("median_itl_ms"), errors="coerce"),
         "measured_p99_itl_ms": pd.to_numeric(table.get("p99_itl_ms"), errors="coerce"),
+        # vLLM's prompts here (200-1,000 tokens + ~400 out) never reach a chunk of 8,192:
+        # full attention is what its chunked layers compute (planner.perf.chunked).
+        "chunked_attention": False,
         "source": table["source"]})
     return _mark_catalog(cases)
 

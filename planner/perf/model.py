@@ -54,6 +54,7 @@ from planner.catalog.loaders import (Catalog, block_scaled_fp8, kv_bytes_per_tok
                                      kv_cache_precision,
                                      load_catalog, model_kind)
 from planner.errors import InputError
+from planner.perf.chunked import chunked_attention_factors
 from planner.perf.factors import (CAP_NAMES, FACTOR_NAMES, POWER_NAMES, REFERENCE_ENGINE,
                                   VERSION_SEP,
                                   Calibration, load_calibration)
@@ -99,6 +100,11 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
                    if "speculative" in cases.columns else np.zeros(len(cases), dtype=bool))
     disaggregated = (parse_bool_column(cases["disaggregated"], "disaggregated", file)
                      if "disaggregated" in cases.columns else np.zeros(len(cases), dtype=bool))
+    # Issue 25: the engine ran chunked attention on a model's chunked layers (planner.perf.chunked;
+    # the TensorRT-LLM tables' editions from v0.21); absent, full attention (the conservative cost).
+    chunked_attention = (parse_bool_column(cases["chunked_attention"], "chunked_attention", file)
+                         if "chunked_attention" in cases.columns
+                         else np.zeros(len(cases), dtype=bool))
     concurrency = (parse_number_column(cases["concurrency"], "concurrency", file, minimum=1,
                                        maximum=1e6, blank_ok=True,
                                        what="blank for the offline regime")
@@ -240,6 +246,9 @@ def gather_specs(cases: pd.DataFrame, catalog: Catalog | None = None,
         "route_fraction": np.where(is_moe, active_experts / np.maximum(experts, 1), 1.0),
         "is_moe": is_moe, "moe_layers": moe_layers,
         "layers": layers, "attention_layers": m["attention_layers"].to_numpy(float),
+        "attention_chunk": m["attention_chunk"].to_numpy(float),
+        "chunked_layers": m["chunked_layers"].to_numpy(float),
+        "kv_heads": m["kv_heads"].to_numpy(float), "chunked_attention": chunked_attention,
         "hidden": m["hidden"].to_numpy(float), "vocab": m["vocab"].to_numpy(float),
         "attn_width": (m["heads"] * m["head_dim"]).to_numpy(float),
         # Decode attention's QK + PV width per head, halved (FLOPs = 4 x tokens x context x
@@ -544,10 +553,12 @@ def decode_step_s(s: dict, f: dict, batch: np.ndarray) -> dict[str, np.ndarray]:
     bpw = s["bytes_per_weight"]
     shared_bytes = s["shared_params"] * bpw / np.where(s["dep"], 1.0, n)
     expert_bytes = s["expert_params"] * touched * bpw / n
-    kv_bytes = batch * kv_sequence_bytes(s, context) / n
+    chunked = chunked_attention_factors(s)  # 1 on rows that run full attention
+    kv_bytes = batch * kv_sequence_bytes(s, context) / n * chunked["decode_reads"]
     other_bytes = _token_bytes(s, f, tokens) / n
     bandwidth = s["hbm_bw"] * f["eta_bw"]
-    attention_flops = 4 * tokens * context * s["attention_layers"] * s["decode_attn_width"]
+    attention_flops = (4 * tokens * context * s["attention_layers"] * s["decode_attn_width"]
+                       * chunked["decode_flops"])
     dense_flops, expert_flops = _gemm_flops(s, f, tokens)
     peak = s["peak_flops"] * f["eta_decode"] * _math_efficiency(s, f)
     draft = (1 + s["draft_cost"] * s["draft_tokens"]) * kernel
@@ -584,7 +595,8 @@ def prefill_compute_s(s: dict, f: dict, touched: np.ndarray | None = None) -> np
     isl = s["isl"]
     dense_flops, expert_flops = _gemm_flops(s, f, isl, touched)
     flops = (dense_flops + expert_flops
-             + 2 * s["attention_layers"] * isl**2 * s["attn_width"] / f["eta_attention"])
+             + 2 * s["attention_layers"] * isl**2 * s["attn_width"]
+             * chunked_attention_factors(s)["prefill"] / f["eta_attention"])
     peak = s["peak_flops"] * f["eta_prefill"] * _math_efficiency(s, f)
     return flops / s["num_gpus"] / (peak * moe_efficiency(s, f)) * s["kernel_factor"]
 
