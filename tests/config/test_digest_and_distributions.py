@@ -39,8 +39,9 @@ def test_shipped_sweep_ids_and_manifest_hashes_are_unchanged():
     # 25's second round (KV cache per checkpoint, MLA decode, CDNA3 clocks): -> 02c274b8; its
     # third round (power-limited clocks for every family): -> 26567014; its fourth round (the
     # v1.0 MoE rows read as attention data parallel): -> 57496d49; its fifth (vLLM's block-FP8
-    # MoE factor, the engine and family refit): -> 437f543a)
-    assert ids[-1] == "mc-00059-437f543a"
+    # MoE factor, the engine and family refit): -> 437f543a; its eighth (DEP MoE workspace,
+    # chunked attention): -> c598afdb)
+    assert ids[-1] == "mc-00059-c598afdb"
     # (issue 25 added the `amd` scenario to fleet-1b.yaml: the instance's digest moves with its
     # text, f0bf5ad1ae7f5c99 -> 4d708f02ecd56439; the sweep's point ids above do not)
     assert digest(base) == "4d708f02ecd56439"

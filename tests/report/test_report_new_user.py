@@ -41,7 +41,7 @@ def test_solve_with_uncertainty_shows_the_plan_and_its_interval(uncertain_solve,
                 f"over 100 coefficient draws, plan fixed")
     card = re.search(r'data-key="objective_gwh_per_day"[^>]*>([^<]*)</span>.*?'
                      r'<div class="note">([^<]*)</div>', page, re.S)
-    assert card.group(1) == fmt(summary["objective_gwh_per_day"]) == "0.1388"
+    assert card.group(1) == fmt(summary["objective_gwh_per_day"]) == "0.1389"
     assert card.group(2) == interval
     assert 0.10 < q["p10"] < summary["objective_gwh_per_day"] < q["p90"] < 0.25
     # the uncertainty file names the instance now (it was "")
@@ -149,7 +149,7 @@ def test_headline_says_projected_hardware_and_point_estimate(runs):
     lead = LEAD.search(page)
     assert lead and lead.start() < page.index('class="cards"')  # before the figures
     assert lead.group(1) == (
-        "Fleet energy 0.1388 GWh/day: a point estimate (this run has no interval; planner "
+        "Fleet energy 0.1389 GWh/day: a point estimate (this run has no interval; planner "
         "solve --uncertainty N gives one). 100 % of this energy (100 % of the queries) runs "
         "on projected hardware (rubin: announced, no benchmarks; its figures are preliminary "
         "spec sheets). Its coefficients, by energy: 100 % extrapolated (no benchmark rows for "
@@ -164,7 +164,7 @@ def test_headline_gives_the_interval_where_the_run_has_one(uncertain_solve):
     page = render(load_runs([uncertain_solve]), fallbacks=False)
     q = json.loads((uncertain_solve / "summary.json").read_text())["uncertainty"]["gwh_per_day"]
     assert LEAD.search(page).group(1).startswith(
-        f"Fleet energy 0.1388 GWh/day, P10-P90 {fmt(q['p10'])}-{fmt(q['p90'])} GWh/day "
+        f"Fleet energy 0.1389 GWh/day, P10-P90 {fmt(q['p10'])}-{fmt(q['p90'])} GWh/day "
         f"(median {fmt(q['median'])}) over 100 coefficient draws, plan fixed. 100 % of this")
 
 
