@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from scipy.special import ndtri  # the normal quantile (scipy.stats.norm.ppf), light to import
 
@@ -32,24 +30,7 @@ def buckets(dist: TokenDistribution) -> tuple[np.ndarray, np.ndarray]:
 
 
 def joint_buckets(inp: TokenDistribution, out: TokenDistribution):
-    """Cross product of input and output buckets (independent lengths): (isl, osl, weight),
-    read-only arrays shared between calls with equal distributions (a pure function of them,
-    remembered: the candidates, pools and reports ask for each class's several times)."""
-    try:
-        return _joint_remembered(inp, out)
-    except TypeError:  # explicit buckets (a list) make a distribution unhashable
-        return _joint(inp, out)
-
-
-@functools.lru_cache(maxsize=8192)
-def _joint_remembered(inp: TokenDistribution, out: TokenDistribution):
-    arrays = _joint(inp, out)
-    for a in arrays:
-        a.flags.writeable = False
-    return arrays
-
-
-def _joint(inp: TokenDistribution, out: TokenDistribution):
+    """Cross product of input and output buckets (independent lengths)."""
     ti, wi = buckets(inp)
     to, wo = buckets(out)
     isl = np.repeat(ti, to.size)
