@@ -915,21 +915,37 @@ def pair_bucket_numbers(instance: PlanningInstance, deployments: pd.DataFrame,
         specs = gather_specs(cases, calibration=calibration)
         f = factor_arrays(specs["family"], calibration, specs["kind"], specs["engine"])
         out = evaluate(specs, f, reasons=False, keys=OUT_KEYS)
-        n, scale = len(cases), instance.adjustments.throughput_scale
-        numbers = []
-        for i, ci in enumerate(classes.tolist()):
-            isl, osl, weight = buckets[ci]
-            rows = slice(int(starts[i]), int(starts[i + 1]))
-            own = {k: v[rows] for k, v in out.items()
-                   if isinstance(v, np.ndarray) and v.shape[:1] == (n,)}
-            shape = (1, isl.size)
+        scale = instance.adjustments.throughput_scale
+        # Issue 26: the pairs with the same number of buckets as one (pairs x buckets) block
+        # (row j: pair j's rows), each pair's numbers a row of it: the same elementwise model
+        # and the same row-wise sums, so the same numbers as one block per pair.
+        numbers: list[dict[str, np.ndarray] | None] = [None] * len(sizes)
+        class_of = classes.tolist()
+        for b in np.unique(sizes).tolist():
+            pairs = np.flatnonzero(sizes == b)
+            shape = (pairs.size, b)
+            rows = (starts[pairs][:, None] + np.arange(b)).ravel()
+            own = {k: out[k][rows] for k in PAIR_KEYS}
+            mix = [buckets[class_of[i]] for i in pairs.tolist()]
+            weight = np.stack([m[2] for m in mix])
             tpot = class_mix_tpot_ms(own, specs["osl"][rows], weight, shape) / scale
-            numbers.append({
-                "weight": weight, "t0_s": own["ttft_ms"].reshape(shape) / 1e3 / scale,
-                "prefill_s": np.nan_to_num(own["prefill_busy_s"].reshape(shape)) / scale,
-                "decode_s": osl[None, :] * tpot / 1e3, "tpot_s": tpot / 1e3,
-                "batch": own["batch"].reshape(shape), "fits": own["fits"].reshape(shape)})
+            t0 = own["ttft_ms"].reshape(shape) / 1e3 / scale
+            prefill = np.nan_to_num(own["prefill_busy_s"].reshape(shape)) / scale
+            decode = np.stack([m[1] for m in mix]) * tpot / 1e3
+            tpot_s = tpot / 1e3
+            batch, fits = own["batch"].reshape(shape), own["fits"].reshape(shape)
+            for j, i in enumerate(pairs.tolist()):
+                row = slice(j, j + 1)
+                numbers[i] = {"weight": mix[j][2], "t0_s": t0[row], "prefill_s": prefill[row],
+                              "decode_s": decode[row], "tpot_s": tpot_s[row],
+                              "batch": batch[row], "fits": fits[row]}
         return numbers
+
+
+# ``pair_bucket_numbers``' outputs read from the model: its own numbers and the class-mix TPOT's
+PAIR_KEYS = ("ttft_ms", "prefill_busy_s", "batch", "fits", "interleaved_prefill_compute_s",
+             "interleaved_prefill_comm_s", "decode_compute_s", "decode_memory_s",
+             "decode_fixed_s")
 
 
 OCCUPANCY_POINTS = 8  # running batches at which ``bucket_numbers`` gives TPOT (1 .. slots)
