@@ -29,6 +29,8 @@ attention, the conservative reading, as before):
 
 import numpy as np
 
+from planner.perf.factors import is_reference_engine
+
 # Families whose TensorRT-LLM generation attention is XQA (Blackwell runs TRTLLM-Gen kernels,
 # which have chunked attention): there chunked layers fall back to MMHA (module docstring).
 XQA_FAMILIES = ("ampere", "ada", "hopper")
@@ -76,8 +78,7 @@ def chunked_attention_factors(s: dict) -> dict[str, np.ndarray]:
     context = isl + osl / 2  # the decode step's mean context (planner.perf.model.decode_step_s)
     attended = mean_chunk_context(isl, osl, chunk)
     full = layers - chunked
-    trtllm = np.vectorize(lambda e: str(e).startswith("trtllm"), otypes=[bool])(
-        np.asarray(s["engine"], dtype=object))
+    trtllm = is_reference_engine(s["engine"])
     mmha = (on & trtllm & np.isin(np.asarray(s["family"], dtype=object), XQA_FAMILIES)
             & (isl + osl > chunk))
     # ASSUMPTION (module docstring): MMHA reads the KV once per query head of the group.

@@ -210,6 +210,13 @@ def runs_on(engine: str, family: str) -> bool:
                 and family in AMD_FAMILIES)
 
 
+def is_reference_engine(engines) -> np.ndarray:
+    """Per row: whether the engine id (``trtllm`` or ``trtllm:<version>``) is TensorRT-LLM,
+    whose own sources the engine-specific physics cite (its MoE workspace, its MMHA fallback)."""
+    base = np.array([str(e).split(VERSION_SEP)[0] for e in np.ravel(engines)], dtype=object)
+    return (base == REFERENCE_ENGINE).reshape(np.shape(engines))
+
+
 def engine_name(name: str) -> str:
     """An engine's id from its published name (``TensorRT-LLM`` -> ``trtllm``)."""
     key = str(name).strip().lower()

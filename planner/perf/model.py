@@ -56,8 +56,8 @@ from planner.catalog.loaders import (Catalog, block_scaled_fp8, kv_bytes_per_tok
 from planner.errors import InputError
 from planner.perf.chunked import chunked_attention_factors
 from planner.perf.factors import (CAP_NAMES, FACTOR_NAMES, POWER_NAMES, REFERENCE_ENGINE,
-                                  VERSION_SEP,
-                                  Calibration, load_calibration)
+                                  VERSION_SEP, Calibration, is_reference_engine,
+                                  load_calibration)
 from planner.config.validation import check_text_column, parse_bool_column, parse_number_column
 
 GIB = 2.0**30
@@ -421,9 +421,7 @@ def dep_moe_workspace_bytes(s: dict) -> np.ndarray:
     gated FC1 output (2 x intermediate x 2 bytes) and the activated FC1 result (intermediate x
     1 byte); plus the gathered input (hidden x 1 byte, FP8) and the combined output (hidden x
     2 bytes). Zero without DEP and for other engines (their source was not read)."""
-    engine = np.asarray(s["engine"]).astype(str)
-    trtllm = (engine == REFERENCE_ENGINE) | np.char.startswith(engine,
-                                                               REFERENCE_ENGINE + VERSION_SEP)
+    trtllm = is_reference_engine(s["engine"])
     with np.errstate(divide="ignore", invalid="ignore"):
         intermediate = np.where(s["is_moe"], s["expert_params"] / np.maximum(
             s["moe_layers"] * s["experts"] * 3 * s["hidden"], 1.0), 0.0)
