@@ -285,11 +285,17 @@ def check_models(models: pd.DataFrame, file: str) -> pd.DataFrame:
                 raise InputError(reason, file=file, field=f"row {i + 2} ({row['model']}).{column}")
         for column in MODEL_NUMERIC:
             try:
-                float(row[column])
+                number = float(row[column])
             except (TypeError, ValueError):
                 raise InputError("not a number", file=file,
                                  field=f"row {i + 2} ({row['model']}).{column}",
                                  value=str(row[column])[:40], has_value=True) from None
+            # a count or a size: a negative or infinite one would pass into the model as
+            # nonsense (negative layers, infinite heads) rather than be refused
+            if not np.isfinite(number) or number < 0:
+                raise InputError("not a finite number >= 0", file=file,
+                                 field=f"row {i + 2} ({row['model']}).{column}",
+                                 value=str(row[column])[:40], has_value=True)
     return models
 
 

@@ -54,6 +54,19 @@ def test_every_model_field_is_sourced_and_the_loader_refuses_a_missing_one():
         check_models(broken, "models.csv")
 
 
+@pytest.mark.parametrize("column", ["attention_chunk", "chunked_layers", "layers", "kv_heads"])
+@pytest.mark.parametrize("value", [-5.0, np.inf, -np.inf])
+def test_a_negative_or_infinite_model_number_is_refused_in_one_line(column, value):
+    broken = pd.read_csv(data_path("models.csv"))
+    broken[column] = broken[column].astype(float)
+    broken.loc[13, column] = value  # llama-4-maverick (file row 15)
+    with pytest.raises(InputError) as err:
+        check_models(broken, "models.csv")
+    message = str(err.value)
+    assert f"row 15 (llama-4-maverick).{column}" in message and "finite number >= 0" in message
+    assert "\n" not in message
+
+
 def test_w4a16_on_hopper_reads_four_bit_weights_with_bf16_math():
     cases = pd.DataFrame([dict(model="llama-3.1-70b", hardware="h100-sxm", precision=p,
                                num_gpus=4, isl=1000, osl=1000, concurrency=1)
